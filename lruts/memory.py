@@ -1,0 +1,40 @@
+"""Process-level memory setting for long-sequence training on CPU.
+
+glibc serves every allocation above a few MB with a fresh mmap and returns it on free, so each new
+activation tensor is page-faulted in again, 4 KB at a time. For the LRU scan's (batch, L, N) outputs
+that costs more than the scan itself (measured on a 2-core VM: ≈1 µs per page, ~3× the kernel time
+at L = 4096; see benchmarks/scan.py). `retain_freed_memory()` makes glibc keep freed memory in its
+heap for reuse — the behaviour PyTorch CPU users usually get by preloading jemalloc or tcmalloc.
+The price: the process's resident memory stays at its peak instead of shrinking after a spike.
+The trainer and the benchmarks call it; a library import never does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_enabled = False
+
+
+def retain_freed_memory() -> bool:
+    """Keep freed heap memory for reuse (glibc only). Returns True if the setting is now active."""
+    global _enabled
+    if _enabled:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and other libcs have no mallopt
+        return False
+    # mallopt returns 1 on success; no mmap for large blocks, and never trim the heap top
+    _enabled = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    return _enabled

@@ -1,0 +1,65 @@
+"""The paper's optimisation recipe (App. D).
+
+AdamW; ν_log, θ_log, γ_log and B (B_re, B_im) get lr × `lr_factor` and no weight decay; every other
+parameter gets the base lr and weight decay. Learning rate: linear warm-up from 1e-7 over the first
+10% of steps, then cosine decay to 1e-7.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["RECURRENT_PARAMETERS", "make_optimizer", "warmup_cosine"]
+
+RECURRENT_PARAMETERS = ("nu_log", "theta_log", "gamma_log", "B_re", "B_im")
+
+
+def make_optimizer(
+    model: nn.Module,
+    lr: float,
+    *,
+    weight_decay: float = 0.05,
+    lr_factor: float = 1.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+) -> torch.optim.AdamW:
+    """AdamW with two groups: the recurrent parameters (lr × lr_factor, no decay) and the rest."""
+    recurrent, rest = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (recurrent if name.rsplit(".", 1)[-1] in RECURRENT_PARAMETERS else rest).append(p)
+    groups = [
+        {"params": recurrent, "lr": lr * lr_factor, "weight_decay": 0.0, "name": "recurrent"},
+        {"params": rest, "lr": lr, "weight_decay": weight_decay, "name": "other"},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], betas=betas)
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, *, warmup_fraction: float = 0.1, min_lr: float = 1e-7
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up min_lr → lr over `warmup_fraction` of `total_steps`, then cosine to min_lr.
+
+    Step the scheduler once per optimiser step.
+    """
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be ≥ 1, got {total_steps}")
+    warmup = max(1, int(warmup_fraction * total_steps))
+
+    def factor(base_lr: float):
+        floor = min(min_lr, base_lr)
+
+        def f(step: int) -> float:
+            if step < warmup:
+                lr = floor + (base_lr - floor) * step / warmup
+            else:
+                progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+                lr = floor + (base_lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+            return lr / base_lr
+
+        return f
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(g["lr"]) for g in optimizer.param_groups])
