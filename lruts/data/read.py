@@ -1,0 +1,319 @@
+"""Read a raw table (CSV, TSV, Parquet, or an in-memory frame) into polars, without trusting it.
+
+CSV files are sniffed first from their first 256 kB: byte-order mark, header encoding (UTF-8, else
+latin-1 as in weather.csv), delimiter (`,` `;` tab `|`), decimal commas, a missing header row, and the
+type of each column. Numeric columns are then read straight to float32 (one pass, no text copies). A
+file that breaks that fast path (junk text in a numeric column, ragged lines) is re-read as text and
+each cell converted on its own, so every unreadable cell is counted and reported instead of failing.
+The raw file is only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from lruts.errors import DataError
+
+NULL_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "#N/A", "-", "?"]
+_SNIFF_BYTES = 256 * 1024
+_DELIMITERS = (",", ";", "\t", "|")
+_TIME_NAMES = ("date", "datetime", "timestamp", "time", "ds", "date_time", "period", "t", "ts", "epoch", "")
+_FLOAT32_MAX = 3.4028234663852886e38
+# a column whose non-empty values are mostly text is a text column (dropped unless it is the time/id column)
+NUMERIC_SHARE = 0.5
+
+
+@dataclass
+class RawTable:
+    """A raw table as read: `frame` has the time column as text (or its native type), value columns as
+    Float32 (unreadable cells null), and text columns as String. `notes` are the repairs made while reading."""
+
+    frame: pl.DataFrame
+    time_col: str
+    value_cols: list[str]
+    text_cols: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    junk_cells: dict[str, int] = field(default_factory=dict)
+    out_of_range: dict[str, int] = field(default_factory=dict)
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+
+
+def _is_number(s: str, decimal_comma: bool = False) -> bool:
+    try:
+        float(s.strip().replace(",", ".") if decimal_comma else s.strip())
+    except ValueError:
+        return False
+    return True
+
+
+# weather.csv as distributed by TSLib: the latin-1 '²' and 'µ' of the Jena units became U+FFFD
+_UNIT_FIXES = (("(\ufffdmol", "(µmol"), ("m\ufffd/", "m²/"), ("m\ufffd)", "m²)"))
+
+
+def _fix_replacement_chars(name: str) -> str:
+    for bad, good in _UNIT_FIXES:
+        name = name.replace(bad, good)
+    return name
+
+
+@dataclass
+class _Sniff:
+    names: list[str]
+    has_header: bool
+    delimiter: str
+    decimal_comma: bool
+    encoding: str
+    skip_bytes_bom: bool
+    sample_rows: list[list[str]]
+    notes: list[str]
+
+
+def _sniff(path: Path) -> _Sniff:
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if not head.strip():
+        raise DataError(f"{path.name} is empty: a CSV with a header row, a time column and value columns is expected")
+    notes: list[str] = []
+    bom = head.startswith(b"\xef\xbb\xbf")
+    if bom:
+        head = head[3:]
+        notes.append("removed a UTF-8 byte-order mark")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096]:
+        raise DataError(f"{path.name} is not a UTF-8/latin-1 text CSV (UTF-16 or binary content); save it as UTF-8 CSV")
+    lines = head.splitlines()
+    if len(head) == _SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line of the chunk may be cut
+    lines = [ln for ln in lines if ln.strip()]
+    try:
+        header = lines[0].decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        header = lines[0].decode("latin-1")
+        encoding = "latin-1"
+        notes.append("header is not UTF-8: decoded as latin-1")
+    body = [ln.decode("utf-8", errors="replace") for ln in lines[1:200]]
+
+    def counts(d: str) -> list[int]:
+        return [len(r) for r in csv.reader([header, *body], delimiter=d)]
+
+    best, best_score = ",", (-1, -1)
+    for d in _DELIMITERS:
+        c = counts(d)
+        consistent = sum(1 for n in c if n == c[0])
+        score = (consistent if c[0] >= 2 else 0, c[0])
+        if score > best_score:
+            best, best_score = d, score
+    delimiter = best
+    names = next(csv.reader([header], delimiter=delimiter))
+    if len(names) < 2:
+        raise DataError(
+            f"{path.name}: found a single column (no ',', ';', tab or '|' delimiter in the header "
+            f"{header[:80]!r}); a time column and at least one value column are needed"
+        )
+    if delimiter != ",":
+        notes.append(f"delimiter is {delimiter!r}")
+    rows = list(csv.reader(body, delimiter=delimiter))
+    decimal_comma = delimiter != "," and any(re.fullmatch(r"\s*-?\d+,\d+\s*", v) for r in rows[:50] for v in r)
+    if decimal_comma:
+        notes.append("decimal commas read as decimal points")
+    # a header of digits only ("date,0,1,2") is still a header; a first row that starts with a date is data
+    first_is_data = any(ch.isdigit() for ch in names[0])
+    has_header = not (first_is_data and all(_is_number(v) for v in names[1:] if v.strip()))
+    if not has_header:
+        rows = [names, *rows]
+        names = [f"column_{i}" for i in range(len(names))]
+        notes.append("no header row: columns named column_0, column_1, ...")
+    clean = [n.strip() for n in names]
+    if any("\ufffd" in n for n in clean):
+        clean = [_fix_replacement_chars(n) for n in clean]
+        notes.append(
+            "header held U+FFFD replacement characters (latin-1 bytes lost by an earlier conversion): "
+            "units restored where known (m² and µmol)"
+        )
+    fixed = []
+    for i, n in enumerate(clean):
+        n = n or f"column_{i}"
+        while n in fixed:
+            n = f"{n}_{i}"
+        fixed.append(n)
+    if fixed != clean and has_header:
+        notes.append("blank or duplicated column names made unique")
+    return _Sniff(fixed, has_header, delimiter, decimal_comma, encoding, bom, rows, notes)
+
+
+def pick_time_col(names: list[str], time_col: str | None, sample: dict[str, list[str]]) -> str:
+    """The time column: `time_col` if given, else a column named like a date, else the first column
+    when its values look like timestamps. DataError otherwise."""
+    if time_col is not None:
+        if time_col not in names:
+            raise DataError(f"time column '{time_col}' not found; columns are: {names}")
+        return time_col
+    lowered = {n.lower(): n for n in names}
+    for cand in _TIME_NAMES:
+        if cand in lowered:
+            return lowered[cand]
+    first = names[0]
+    values = [v for v in sample.get(first, []) if v.strip()]
+    if values:
+        from lruts.data.timestamps import parse_timestamps
+
+        try:
+            parse_timestamps(pl.Series(first, values))
+            return first
+        except DataError:
+            pass
+    raise DataError(f"no time column found among {names}: name it 'date' or pass time_col=")
+
+
+def _column_kinds(sn: _Sniff, time_col: str, id_col: str | None) -> tuple[list[str], list[str]]:
+    numeric, text = [], []
+    for j, name in enumerate(sn.names):
+        if name in (time_col, id_col):
+            continue
+        vals = [r[j].strip() for r in sn.sample_rows if j < len(r) and r[j].strip() not in NULL_TOKENS]
+        ok = sum(_is_number(v, sn.decimal_comma) for v in vals)
+        (numeric if not vals or ok >= NUMERIC_SHARE * len(vals) else text).append(name)
+    return numeric, text
+
+
+def to_float32(frame: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, dict[str, int], dict[str, int], list[str]]:
+    """Convert `cols` of any type to Float32. Returns the frame, junk cells per column (text that is not
+    a number, now null), cells beyond the float32 range per column (now null), and the columns that are
+    mostly text (left as they are, for the caller to drop)."""
+    junk: dict[str, int] = {}
+    huge: dict[str, int] = {}
+    text_cols: list[str] = []
+    exprs = []
+    for c in cols:
+        s = frame[c]
+        if s.dtype.is_numeric() or s.dtype == pl.Boolean:
+            f64 = s.cast(pl.Float64)
+        else:
+            t = s.cast(pl.String).str.strip_chars()
+            t = pl.Series(c, t).set(t.is_in(NULL_TOKENS).fill_null(False), None)
+            f64 = t.cast(pl.Float64, strict=False)
+            bad = int((t.is_not_null() & f64.is_null()).sum())
+            if bad > (1 - NUMERIC_SHARE) * max(t.len() - t.null_count(), 1):
+                text_cols.append(c)
+                continue
+            if bad:
+                junk[c] = bad
+        over = int((f64.is_finite() & (f64.abs() > _FLOAT32_MAX)).sum())
+        if over:
+            huge[c] = over
+            f64 = f64.set(f64.is_finite() & (f64.abs() > _FLOAT32_MAX), None)
+        exprs.append(f64.cast(pl.Float32).alias(c))
+    return frame.with_columns(exprs), junk, huge, text_cols
+
+
+def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = None) -> RawTable:
+    """Read a delimited text file; see the module docstring for what is detected and repaired."""
+    sn = _sniff(path)
+    sample = {n: [r[j] if j < len(r) else "" for r in sn.sample_rows] for j, n in enumerate(sn.names)}
+    tcol = pick_time_col(sn.names, time_col, sample)
+    if id_col is not None and id_col not in sn.names:
+        raise DataError(f"id column '{id_col}' not found; columns are: {sn.names}")
+    numeric, text = _column_kinds(sn, tcol, id_col)
+    common = dict(
+        separator=sn.delimiter,
+        has_header=False,
+        skip_rows=1 if sn.has_header else 0,
+        encoding="utf8-lossy",
+        null_values=NULL_TOKENS,
+        decimal_comma=sn.decimal_comma,
+        raise_if_empty=False,
+    )
+    schema = {n: (pl.Float32 if n in numeric else pl.String) for n in sn.names}
+    notes = list(sn.notes)
+    junk: dict[str, int] = {}
+    huge: dict[str, int] = {}
+    try:
+        frame = pl.scan_csv(path, schema=schema, **common).collect()
+    except pl.exceptions.PolarsError:
+        # junk text in a numeric column, ragged lines, ...: read everything as text and convert cell by cell
+        frame = pl.read_csv(path, schema={n: pl.String for n in sn.names}, truncate_ragged_lines=True, **common)
+        frame, junk, huge, more_text = to_float32(frame, numeric)
+        text += more_text
+        notes.append("re-read as text: some lines or cells did not parse (ragged lines are cut to the header's width)")
+    if frame.height == 0:
+        raise DataError(f"{path.name} has a header but no data rows")
+    return RawTable(
+        frame=frame,
+        time_col=tcol,
+        value_cols=[n for n in sn.names if n not in (tcol, id_col) and n not in text],
+        text_cols=text,
+        notes=notes,
+        junk_cells=junk,
+        out_of_range=huge,
+        encoding=sn.encoding,
+        delimiter=sn.delimiter,
+    )
+
+
+def read_frame(frame: pl.DataFrame, *, time_col: str | None = None, id_col: str | None = None) -> RawTable:
+    """Bring an in-memory or Parquet table to the same form as `read_csv`."""
+    if frame.width == 0 or frame.height == 0:
+        raise DataError("the table is empty: a time column and at least one value column with data rows are needed")
+    sample = {c: [str(v) for v in frame[c].head(200).to_list() if v is not None] for c in frame.columns}
+    tcol = time_col
+    if tcol is None:
+        native = [c for c in frame.columns if isinstance(frame[c].dtype, pl.Datetime | pl.Date)]
+        tcol = native[0] if native else pick_time_col(frame.columns, None, sample)
+    elif tcol not in frame.columns:
+        raise DataError(f"time column '{tcol}' not found; columns are: {frame.columns}")
+    if id_col is not None and id_col not in frame.columns:
+        raise DataError(f"id column '{id_col}' not found; columns are: {frame.columns}")
+    cols = [c for c in frame.columns if c not in (tcol, id_col)]
+    frame, junk, huge, text = to_float32(frame, cols)
+    return RawTable(
+        frame=frame,
+        time_col=tcol,
+        value_cols=[c for c in cols if c not in text],
+        text_cols=text,
+        junk_cells=junk,
+        out_of_range=huge,
+    )
+
+
+def from_user_frame(df: object) -> pl.DataFrame:
+    """A polars or pandas DataFrame as polars (a pandas DatetimeIndex becomes a column)."""
+    if isinstance(df, pl.DataFrame):
+        return df
+    if isinstance(df, pl.LazyFrame):
+        return df.collect()
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(df, pd.DataFrame):
+        if not isinstance(df.index, pd.RangeIndex):
+            df = df.reset_index()
+        df = df.rename(columns={c: str(c) for c in df.columns})
+        return pl.from_pandas(df)
+    raise DataError(f"expected a dataset name, a file path or a polars/pandas DataFrame, got {type(df).__name__}")
+
+
+def read_any(path: Path, *, time_col: str | None = None, id_col: str | None = None) -> RawTable:
+    """Read a raw CSV/TSV/TXT or Parquet file."""
+    if not path.is_file():
+        raise DataError(f"{path} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise DataError(
+            f"{path.name} is empty (0 bytes): a CSV with a header row, a time column and value columns is expected"
+        )
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            frame = pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError) as e:
+            raise DataError(f"{path.name} is not a readable Parquet file ({str(e).splitlines()[0]})") from None
+        return read_frame(frame, time_col=time_col, id_col=id_col)
+    return read_csv(path, time_col=time_col, id_col=id_col)
+
+
+__all__ = ["RawTable", "from_user_frame", "read_any", "read_csv", "read_frame", "to_float32"]

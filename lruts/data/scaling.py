@@ -1,0 +1,96 @@
+"""Standard scaling per variable, fitted on the train rows only (TSLib protocol; sklearn semantics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lruts.errors import DataError, ShapeError
+
+
+def chunk_rows_for(n_channels: int, budget: int = 8 << 20) -> int:
+    """Rows per chunk so that a float64 temporary of (rows, n_channels) stays within `budget` bytes."""
+    return max(1, budget // (8 * max(n_channels, 1)))
+
+
+@dataclass
+class StandardScaler:
+    """x_scaled = (x - mean) / std per variable. mean, std: (C,) float64; std is the population std
+    (ddof=0) and 1 for a constant variable, as sklearn's StandardScaler.
+
+    transform / inverse_transform take numpy arrays or torch tensors whose last axis is the C variables,
+    or, for channel-independent items (last axis 1), `channel=` the variable index of each sample:
+    an int or a (B,) array/tensor for x of shape (B, ..., 1).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.mean = np.asarray(self.mean, dtype=np.float64).reshape(-1)
+        self.std = np.asarray(self.std, dtype=np.float64).reshape(-1)
+        if self.mean.shape != self.std.shape:
+            raise ShapeError(f"scaler mean {self.mean.shape} and std {self.std.shape} differ")
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> StandardScaler:
+        """Fit on x: (T, C). Accumulates in float64 over row chunks of ≈8 MB (no float64 copy of x)."""
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ShapeError(f"fit expects a non-empty (T, C) array, got shape {x.shape}")
+        chunk_rows = chunk_rows_for(x.shape[1])
+        total = np.zeros(x.shape[1])
+        for lo in range(0, x.shape[0], chunk_rows):
+            total += x[lo : lo + chunk_rows].sum(axis=0, dtype=np.float64)
+        mean = total / x.shape[0]
+        sq = np.zeros(x.shape[1])
+        for lo in range(0, x.shape[0], chunk_rows):
+            sq += np.square(x[lo : lo + chunk_rows] - mean).sum(axis=0)
+        std = np.sqrt(sq / x.shape[0])
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            raise DataError("cannot fit the scaler: the train rows hold NaN/inf or values too large to square")
+        std[std == 0] = 1.0
+        return cls(mean, std)
+
+    @property
+    def n_channels(self) -> int:
+        return self.mean.shape[0]
+
+    def _stats(self, x, channel):
+        mean, std = self.mean, self.std
+        if channel is not None:
+            idx = channel.cpu().numpy() if hasattr(channel, "cpu") else np.asarray(channel)
+            mean, std = mean[idx], std[idx]
+            if mean.ndim == 1:  # (B,) -> (B, 1, ..., 1)
+                shape = (-1,) + (1,) * (x.ndim - 1)
+                mean, std = mean.reshape(shape), std.reshape(shape)
+        elif x.shape[-1] != self.n_channels:
+            raise ShapeError(f"last axis has {x.shape[-1]} variables, the scaler {self.n_channels}; pass channel=")
+        if hasattr(x, "cpu"):
+            import torch
+
+            return (
+                torch.as_tensor(mean, dtype=x.dtype, device=x.device),
+                torch.as_tensor(std, dtype=x.dtype, device=x.device),
+            )
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+        return np.asarray(mean, dtype=dtype), np.asarray(std, dtype=dtype)
+
+    def transform(self, x, *, channel=None):
+        mean, std = self._stats(x, channel)
+        return (x - mean) / std
+
+    def inverse_transform(self, x, *, channel=None):
+        mean, std = self._stats(x, channel)
+        return x * std + mean
+
+    def to_dict(self) -> dict:
+        """JSON-able: {"mean": [...], "std": [...]}."""
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StandardScaler:
+        try:
+            return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"not a saved StandardScaler (expected keys 'mean' and 'std' with numbers): {e}") from None

@@ -1,0 +1,140 @@
+"""A loaded series: timestamps (T,), values (T, C) float32, and what it is; `load_series` makes one.
+
+series = load_series("electricity")            # named dataset: resolve, ingest if needed, read
+series = load_series("my.csv", time_col="t")    # any CSV/TSV/Parquet file (ingested under data/)
+series = load_series(df)                        # a polars/pandas DataFrame: validated in memory
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lruts.data.ingest import IngestReport, build_report, ingest, library_errors_as_data_errors
+from lruts.data.registry import SPLIT_RULES, get_spec
+from lruts.errors import DataError, ShapeError
+
+# columns read from Parquet per batch: bounds the temporary copy next to the (T, C) result
+_READ_BYTES = 32 << 20
+
+
+@dataclass
+class Series:
+    """name; timestamps: (T,) datetime64[ns], sorted (distinct unless ingested with exact_rows);
+    values: (T, C) float32, C-contiguous; columns: the C series names; freq: the step ("1h", "15m",
+    "1d", ...); split: the split rule ("ett_hourly" | "ett_minute" | "ratio"); report: how it
+    was ingested (None if built by hand)."""
+
+    name: str
+    timestamps: np.ndarray
+    values: np.ndarray
+    columns: list[str]
+    freq: str
+    split: str = "ratio"
+    report: IngestReport | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.timestamps = np.asarray(self.timestamps).astype("datetime64[ns]", copy=False)
+        self.values = np.ascontiguousarray(self.values, dtype=np.float32)
+        if self.values.ndim != 2:
+            raise ShapeError(f"series values must be (T, C), got shape {self.values.shape}")
+        if self.timestamps.shape != (self.values.shape[0],):
+            raise ShapeError(
+                f"timestamps {self.timestamps.shape} do not match values {self.values.shape}: expected (T,)"
+            )
+        if len(self.columns) != self.values.shape[1]:
+            raise ShapeError(f"{len(self.columns)} column names for {self.values.shape[1]} value columns")
+        if self.split not in SPLIT_RULES:
+            raise DataError(f"split rule '{self.split}' unknown; use one of {SPLIT_RULES}")
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def n_channels(self) -> int:
+        return self.values.shape[1]
+
+
+def read_parquet_series(path: Path, *, name: str, freq: str, split: str, report: IngestReport | None = None) -> Series:
+    """Read an ingested Parquet file into one (T, C) float32 array, a few columns at a time (peak memory
+    ≈ the result plus one batch of columns)."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    cols = [c for c in pf.schema_arrow.names if c != "timestamp"]
+    n = pf.metadata.num_rows
+    values = np.empty((n, len(cols)), dtype=np.float32)
+    timestamps = pf.read(columns=["timestamp"]).column(0).to_numpy().astype("datetime64[ns]")
+    per_batch = max(1, _READ_BYTES // max(4 * n, 1))
+    for lo in range(0, len(cols), per_batch):
+        table = pf.read(columns=cols[lo : lo + per_batch])
+        for j, col in enumerate(table.columns):
+            values[:, lo + j] = col.to_numpy()
+        del table
+    return Series(name, timestamps, values, cols, freq, split, report)
+
+
+def load_series(
+    source: str | os.PathLike | object,
+    *,
+    time_col: str | None = None,
+    target_cols: list[str] | tuple[str, ...] | None = None,
+    freq: str | None = None,
+    fill: str = "ffill",
+    force: bool = False,
+    dest_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    regular: bool | None = None,
+    id_col: str | None = None,
+    drop_constant: bool = False,
+    exact_rows: bool | None = None,
+    split: str | None = None,
+) -> Series:
+    """A named dataset, a file path, or a polars/pandas DataFrame as a validated `Series`.
+
+    Names and paths go through `ingest` (options as there) and are read from the resulting Parquet;
+    DataFrames are validated in memory with the same steps and nothing is written. `split` overrides the
+    split rule (default: the dataset's, "ratio" for everything else).
+    """
+    opts = dict(time_col=time_col, target_cols=target_cols, freq=freq, fill=fill, regular=regular, id_col=id_col)
+    if isinstance(source, str | os.PathLike):
+        result = ingest(
+            source,
+            force=force,
+            dest_dir=dest_dir,
+            name=name,
+            drop_constant=drop_constant,
+            exact_rows=exact_rows,
+            **opts,
+        )
+        spec = get_spec(str(source)) if isinstance(source, str) and not Path(source).is_file() else None
+        rule = split or (spec.split if spec else "ratio")
+        return read_parquet_series(
+            result.parquet, name=result.report.name, freq=result.report.freq, split=rule, report=result.report
+        )
+    return _series_from_frame(
+        source,
+        name=name or "dataframe",
+        split=split or "ratio",
+        drop_constant=drop_constant,
+        exact_rows=bool(exact_rows),
+        **opts,
+    )
+
+
+def _series_from_frame(df: object, *, name: str, split: str, drop_constant: bool, exact_rows: bool, **opts) -> Series:
+    from lruts.data.ingest import PIPELINE_VERSION
+    from lruts.data.read import from_user_frame, read_frame
+    from lruts.data.validate import T, validate
+
+    report = build_report(name, "<DataFrame>", None, {**opts, "drop_constant": drop_constant, "exact_rows": exact_rows})
+    report.version = PIPELINE_VERSION
+    with library_errors_as_data_errors(f"DataFrame '{name}'"):
+        raw = read_frame(from_user_frame(df), time_col=opts["time_col"], id_col=opts["id_col"])
+        frame = validate(raw, report, drop_constant=drop_constant, exact_rows=exact_rows, **opts)
+    cols = [c for c in frame.columns if c != T]
+    values = frame.select(cols).to_numpy(order="c").astype(np.float32, copy=False)
+    return Series(name, frame[T].to_numpy(), values, cols, report.freq, split, report)

@@ -1,0 +1,209 @@
+"""Timestamps: parse a text column in any common layout, and name a series' step ("1h", "15m", "1d").
+
+Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`), `2016/7/1 2:00`
+(unpadded), dates only, `dd.mm.yyyy`, `mm/dd/yyyy` / `dd/mm/yyyy` (whichever parses every value;
+month-first wins a tie), `yyyymmdd`, and epoch numbers (seconds, ms, µs or ns, by magnitude). Values
+with UTC offsets are converted to UTC and stored without a zone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from lruts.errors import DataError
+
+_FORMATS = (
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%#z",
+    "%Y-%m-%dT%H:%M:%S%#z",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%dT%H:%M%#z",
+    "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%Y%m%d %H:%M:%S",
+    "%Y%m%d",
+)
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+# largest plausible epoch magnitude for each unit, checked in this order
+_EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))
+# a format is accepted when it parses at least this share of the values; the rest are dropped and reported
+MIN_PARSED_SHARE = 0.9
+
+
+@dataclass
+class ParsedTime:
+    values: pl.Series  # Datetime("ns"), naive (UTC when the input carried offsets); null where unparseable
+    layout: str  # the format used, e.g. "%Y/%m/%d %H:%M" or "epoch[s]"
+    converted_to_utc: bool
+
+
+def _finish(parsed: pl.Series) -> tuple[pl.Series, bool]:
+    tz = getattr(parsed.dtype, "time_zone", None)
+    if tz is not None:
+        parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return parsed.cast(pl.Datetime("ns")), tz is not None
+
+
+def parse_timestamps(col: pl.Series) -> ParsedTime:
+    """Parse a column of timestamps (text, integer, date or datetime) into naive Datetime("ns").
+
+    Raises DataError when no layout parses at least MIN_PARSED_SHARE of the non-empty values.
+    """
+    if isinstance(col.dtype, pl.Datetime | pl.Date):
+        values, utc = _finish(
+            col.cast(pl.Datetime(getattr(col.dtype, "time_unit", None) or "us", getattr(col.dtype, "time_zone", None)))
+        )
+        return ParsedTime(values, "native", utc)
+    text = col.cast(pl.String).str.strip_chars()
+    present = text.drop_nulls()
+    present = present.filter(present != "")
+    if present.len() == 0:
+        raise DataError(f"time column '{col.name}' is empty")
+    if present.str.contains(r"^[+-]?\d+(\.\d+)?$").all():
+        if present.str.len_chars().eq(8).all():
+            by_date = text.str.to_datetime("%Y%m%d", strict=False)
+            if by_date.null_count() == text.null_count() + (text == "").sum():
+                values, utc = _finish(by_date)
+                return ParsedTime(values, "%Y%m%d", utc)
+        return _parse_epoch(text)
+    best: tuple[int, str, pl.Series] | None = None
+    for fmt in (None, *_FORMATS):
+        try:
+            parsed = text.str.to_datetime(fmt, strict=False, time_unit="ns")
+        except pl.exceptions.PolarsError:
+            continue  # polars could not infer a layout from the first value, or the format is invalid for it
+        ok = parsed.len() - parsed.null_count()
+        if best is None or ok > best[0]:
+            best = (ok, fmt or "inferred", parsed)
+        if ok == present.len():
+            break
+    if best is None or best[0] < MIN_PARSED_SHARE * present.len():
+        bad = (
+            present.head(3).to_list() if best is None else text.filter(best[2].is_null()).drop_nulls().head(3).to_list()
+        )
+        raise DataError(
+            f"time column '{col.name}': could not read the timestamps (examples: {bad}). Use ISO 8601 "
+            "('2016-07-01 02:00:00', optionally with a UTC offset), 'yyyy/m/d h:mm', a date, or epoch seconds; "
+            "or pass time_col= to choose another column."
+        )
+    values, utc = _finish(best[2])
+    return ParsedTime(values, best[1], utc)
+
+
+def _parse_epoch(text: pl.Series) -> ParsedTime:
+    num = text.cast(pl.Float64, strict=False)
+    peak = float(num.abs().max() or 0.0)
+    unit = next(u for u, limit in _EPOCH_UNITS if peak < limit)
+    ns = (num * _NS[unit]).round(0).cast(pl.Int64, strict=False)
+    return ParsedTime(ns.cast(pl.Datetime("ns")), f"epoch[{unit}]", False)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# frequencies
+
+_UNITS_NS = (
+    ("d", 86_400 * 10**9),
+    ("h", 3_600 * 10**9),
+    ("m", 60 * 10**9),
+    ("s", 10**9),
+    ("ms", 10**6),
+    ("us", 10**3),
+    ("ns", 1),
+)
+_ALIASES = {
+    "m": "m", "min": "m", "t": "m", "minute": "m", "minutes": "m", "mins": "m",
+    "h": "h", "hour": "h", "hours": "h", "hr": "h",
+    "d": "d", "day": "d", "days": "d", "b": "d",
+    "w": "w", "week": "w", "weeks": "w",
+    "s": "s", "sec": "s", "second": "s", "seconds": "s",
+    "ms": "ms", "l": "ms", "us": "us", "u": "us", "ns": "ns", "n": "ns",
+    "mo": "mo", "month": "mo", "months": "mo",
+    "q": "q", "qs": "q", "qe": "q", "quarter": "q",
+    "y": "y", "a": "y", "ys": "y", "ye": "y", "year": "y", "years": "y",
+}  # fmt: skip
+
+
+def format_step(step_ns: int) -> str:
+    """A fixed step in nanoseconds as "15m", "1h", "7d", ..."""
+    for unit, size in _UNITS_NS:
+        if step_ns % size == 0:
+            return f"{step_ns // size}{unit}"
+    raise AssertionError("unreachable: every step is a whole number of ns")
+
+
+def parse_freq(freq: str) -> str:
+    """Normalise a user frequency ("H", "1h", "15min", "15T", "D", "W", "M", "1mo") to the canonical form.
+
+    Upper-case "M" is a month (pandas), lower-case "m" a minute (polars)."""
+    m = re.fullmatch(r"\s*(\d*)\s*([A-Za-z]+)\s*", freq)
+    if not m:
+        raise DataError(f"frequency '{freq}' not understood; use e.g. '1h', '15m', '10min', '1d', '7d', '1mo'")
+    n = int(m.group(1) or 1)
+    unit = m.group(2)
+    key = "mo" if unit in ("M", "MS", "ME") else unit.lower()
+    key = _ALIASES.get(key)
+    if key is None or n <= 0:
+        raise DataError(f"frequency '{freq}' not understood; use e.g. '1h', '15m', '10min', '1d', '7d', '1mo'")
+    if key == "w":
+        return f"{7 * n}d"
+    if key == "q":
+        return f"{3 * n}mo"
+    if key == "y":
+        return f"{12 * n}mo"
+    return f"{n}{key}"
+
+
+def step_ns(freq: str) -> int | None:
+    """The fixed step of a canonical frequency in ns, or None for calendar steps (months)."""
+    m = re.fullmatch(r"(\d+)(ns|us|ms|mo|d|h|m|s)", freq)
+    if not m:
+        raise DataError(f"frequency '{freq}' not understood")
+    if m.group(2) == "mo":
+        return None
+    return int(m.group(1)) * dict(_UNITS_NS)[m.group(2)]
+
+
+def infer_freq(ts: np.ndarray) -> str | None:
+    """The most common step of sorted, distinct timestamps (datetime64[ns]); months when the steps are
+    28-31 days apart on the same day of the month. None with fewer than 2 timestamps."""
+    if len(ts) < 2:
+        return None
+    diffs = np.diff(ts.astype("datetime64[ns]").astype(np.int64))
+    steps, counts = np.unique(diffs, return_counts=True)
+    mode = int(steps[np.argmax(counts)])
+    day = 86_400 * 10**9
+    if 28 * day <= mode <= 31 * day or 89 * day <= mode <= 92 * day or 365 * day <= mode <= 366 * day:
+        months = ts.astype("datetime64[M]").astype(np.int64)
+        mdiff = np.diff(months)
+        mvals, mcounts = np.unique(mdiff, return_counts=True)
+        n = int(mvals[np.argmax(mcounts)])
+        if n > 0:
+            return f"{n}mo"
+    return format_step(mode)
+
+
+def calendar_months(freq: str) -> int | None:
+    m = re.fullmatch(r"(\d+)mo", freq)
+    return int(m.group(1)) if m else None

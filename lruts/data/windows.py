@@ -1,0 +1,277 @@
+"""Protocol-exact splits and sliding windows over one shared array, and the loader the trainer uses.
+
+    splits = make_splits(load_series("electricity"), lookback=96, horizon=96)
+    for x, y in make_loader(splits.train, 32, shuffle=True):   # x: (B, L, C), y: (B, H, C) float32
+        ...
+    len(splits.test)  # 5,165: every test window, none dropped
+
+Splits follow ../shared/spec/forecasting.md (TSLib): ETT fixed borders, 70/10/20 elsewhere, val and
+test windows look back across the border; the scaler is fitted on the train rows only and applied to
+the whole series once. Every split is a view over that one scaled (T, C) array: memory is O(T·C),
+whatever the number of windows. Items are views too (the loader's collate copies them into batches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from lruts.data.scaling import StandardScaler, chunk_rows_for
+from lruts.data.series import Series
+from lruts.errors import DataError
+
+TRANSFORMS = (None, "returns", "log_returns")
+# TSLib's ETT borders in rows of the hourly files: 12 months train, 4 val, 4 test (30-day months)
+_ETT_HOURLY = (12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24)
+
+
+def split_borders(n_rows: int, lookback: int, rule: str) -> dict[str, tuple[int, int]]:
+    """Row ranges [lo, hi) of train, val and test, val/test including the `lookback` rows before them."""
+    if rule in ("ett_hourly", "ett_minute"):
+        k = 1 if rule == "ett_hourly" else 4
+        train_end, val_end, test_end = (b * k for b in _ETT_HOURLY)
+        if n_rows < test_end:
+            raise DataError(f"the {rule} split needs {test_end} rows, the series has {n_rows}")
+    elif rule == "ratio":
+        n_train, n_test = int(0.7 * n_rows), int(0.2 * n_rows)
+        train_end, val_end, test_end = n_train, n_rows - n_test, n_rows
+    else:
+        raise DataError(f"split rule '{rule}' unknown; use 'ett_hourly', 'ett_minute' or 'ratio'")
+    if train_end - lookback < 0:
+        raise DataError(f"lookback {lookback} is longer than the {train_end} train rows of this series")
+    return {"train": (0, train_end), "val": (train_end - lookback, val_end), "test": (val_end - lookback, test_end)}
+
+
+def apply_transform(values: np.ndarray, timestamps: np.ndarray, transform: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Prices -> simple returns x_t / x_{t-1} - 1 or log returns log x_t - log x_{t-1}: (T-1, C), dated t."""
+    if transform is None:
+        return values, timestamps
+    if transform not in TRANSFORMS:
+        raise DataError(f"transform '{transform}' unknown; use None, 'returns' or 'log_returns'")
+    prev, cur = values[:-1].astype(np.float64), values[1:].astype(np.float64)
+    if transform == "log_returns":
+        if (values <= 0).any():
+            cols = np.flatnonzero((values <= 0).any(axis=0)).tolist()
+            raise DataError(f"log returns need positive prices; columns {cols} hold values <= 0")
+        out = np.log(cur) - np.log(prev)
+    else:
+        if (prev == 0).any():
+            cols = np.flatnonzero((prev == 0).any(axis=0)).tolist()
+            raise DataError(f"returns divide by the previous price; columns {cols} hold zeros")
+        out = cur / prev - 1.0
+    return out.astype(np.float32), timestamps[1:]
+
+
+class WindowDataset(Dataset):
+    """Sliding windows over rows [start, stop) of a shared (T, C) float32 tensor.
+
+    Window w starts at row s = start + w·stride; its item is x = rows [s, s+L), y = rows [s+L, s+L+H).
+    Multivariate: item i = window i, x: (L, C), y: (H, C). Channel-independent: item i = window
+    i // C of channel i % C (window-major), x: (L, 1), y: (H, 1); `channel_of(i)` gives the channel.
+    """
+
+    def __init__(
+        self,
+        data: torch.Tensor,
+        start: int,
+        stop: int,
+        lookback: int,
+        horizon: int,
+        *,
+        stride: int = 1,
+        channel_independent: bool = False,
+        timestamps: np.ndarray | None = None,
+        split: str = "",
+    ) -> None:
+        if data.ndim != 2:
+            raise DataError(f"window data must be (T, C), got shape {tuple(data.shape)}")
+        if lookback < 1 or horizon < 1 or stride < 1:
+            raise DataError(f"lookback, horizon and stride must be >= 1 (got {lookback}, {horizon}, {stride})")
+        if not 0 <= start <= stop <= data.shape[0]:
+            raise DataError(f"rows [{start}, {stop}) are outside the series of {data.shape[0]} rows")
+        self.data = data
+        self.start, self.stop = start, stop
+        self.lookback, self.horizon, self.stride = lookback, horizon, stride
+        self.channel_independent = channel_independent
+        self.n_channels = data.shape[1]
+        self.timestamps = timestamps
+        self.split = split
+        span = stop - start - lookback - horizon
+        self.n_windows = span // stride + 1 if span >= 0 else 0
+
+    def __len__(self) -> int:
+        return self.n_windows * (self.n_channels if self.channel_independent else 1)
+
+    def _index(self, i: int) -> int:
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"window {i} out of range for {n} items")
+        return i
+
+    def window_start(self, i: int) -> int:
+        """Row of the first lookback step of item i."""
+        i = self._index(i)
+        w = i // self.n_channels if self.channel_independent else i
+        return self.start + w * self.stride
+
+    def channel_of(self, i: int) -> int | None:
+        """The channel item i holds (channel-independent), or None (multivariate: all channels)."""
+        i = self._index(i)
+        return i % self.n_channels if self.channel_independent else None
+
+    def timestamps_of(self, i: int) -> np.ndarray:
+        """Timestamps of item i's targets: (H,) datetime64[ns]."""
+        if self.timestamps is None:
+            raise DataError("this dataset was built without timestamps")
+        s = self.window_start(i) + self.lookback
+        return self.timestamps[s : s + self.horizon]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.window_start(i)
+        m = s + self.lookback
+        if self.channel_independent:
+            c = self.channel_of(i)
+            return self.data[s:m, c : c + 1], self.data[m : m + self.horizon, c : c + 1]
+        return self.data[s:m], self.data[m : m + self.horizon]
+
+    def __repr__(self) -> str:
+        layout = "channel-independent" if self.channel_independent else "multivariate"
+        return (
+            f"WindowDataset({self.split or 'rows'} [{self.start}, {self.stop}), L={self.lookback}, H={self.horizon}, "
+            f"stride={self.stride}, C={self.n_channels}, {layout}, {len(self)} items)"
+        )
+
+
+@dataclass
+class Splits:
+    """train/val/test windows over one scaled array; `scaler` un-scales; `borders` are the row ranges
+    (val/test including their lookback rows); `series` is the series as given (before any transform)."""
+
+    train: WindowDataset
+    val: WindowDataset
+    test: WindowDataset
+    scaler: StandardScaler
+    borders: dict[str, tuple[int, int]]
+    series: Series
+    lookback: int
+    horizon: int
+    rule: str
+    transform: str | None = None
+    timestamps: np.ndarray | None = None  # of the rows the borders index (shifted by one with a transform)
+
+
+def make_splits(
+    series: Series,
+    lookback: int,
+    horizon: int,
+    *,
+    stride: int = 1,
+    eval_stride: int = 1,
+    channel_independent: bool = False,
+    transform: str | None = None,
+    rule: str | None = None,
+) -> Splits:
+    """Split `series` by the protocol (rule: default series.split), fit the scaler on the train rows,
+    scale the whole series once, and return window datasets over it.
+
+    stride: step between training windows; eval_stride: between val/test windows (keep 1 for published
+    comparisons: the protocol evaluates every test window). transform: None, "returns" or "log_returns"
+    (for prices; applied before splitting, so the series is one row shorter).
+    """
+    rule = rule or series.split
+    values, timestamps = apply_transform(series.values, series.timestamps, transform)
+    borders = split_borders(values.shape[0], lookback, rule)
+    lo, hi = borders["train"]
+    scaler = StandardScaler.fit(values[lo:hi])
+    scaled = np.empty(values.shape, dtype=np.float32)
+    step = chunk_rows_for(values.shape[1])
+    for r in range(0, values.shape[0], step):
+        scaled[r : r + step] = scaler.transform(values[r : r + step].astype(np.float64))
+    data = torch.from_numpy(scaled)
+    sets = {}
+    for name, (a, b) in borders.items():
+        sets[name] = WindowDataset(
+            data,
+            a,
+            b,
+            lookback,
+            horizon,
+            stride=stride if name == "train" else eval_stride,
+            channel_independent=channel_independent,
+            timestamps=timestamps,
+            split=name,
+        )
+        if sets[name].n_windows == 0:
+            raise DataError(
+                f"'{series.name}': the {name} split (rows {a}..{b}, {b - a} rows) is shorter than lookback + horizon "
+                f"= {lookback + horizon}; use a shorter lookback/horizon or a longer series"
+            )
+    return Splits(**sets, scaler=scaler, borders=borders, series=series, lookback=lookback, horizon=horizon,
+                  rule=rule, transform=transform, timestamps=timestamps)  # fmt: skip
+
+
+class EvalShardSampler(Sampler[int]):
+    """Distributed evaluation without padding: replica r gets items r, r+R, r+2R, ... so every window is
+    evaluated exactly once across replicas (DistributedSampler would repeat some to even the shards).
+    Reduce sums and counts across replicas, not per-replica means."""
+
+    def __init__(self, n: int, num_replicas: int, rank: int) -> None:
+        self.n, self.num_replicas, self.rank = n, num_replicas, rank
+
+    def __iter__(self):
+        return iter(range(self.rank, self.n, self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.num_replicas))
+
+    def set_epoch(self, epoch: int) -> None:  # same interface as DistributedSampler
+        pass
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    distributed: bool = False,
+    num_replicas: int | None = None,
+    rank: int | None = None,
+) -> DataLoader:
+    """A DataLoader over window items: batches (x (B, L, C), y (B, H, C)).
+
+    Shuffling is seeded (`seed`). distributed=True: a DistributedSampler for training (call
+    loader.sampler.set_epoch(epoch) each epoch); for val/test datasets an EvalShardSampler that
+    evaluates every window exactly once. drop_last is refused for val/test: every window is evaluated.
+    """
+    split = getattr(dataset, "split", "")
+    if drop_last and split in ("val", "test"):
+        raise DataError(f"drop_last=True would skip {split} windows; the protocol evaluates every one")
+    common = dict(
+        batch_size=batch_size, num_workers=num_workers, drop_last=drop_last, persistent_workers=num_workers > 0
+    )
+    if distributed:
+        if num_replicas is None or rank is None:
+            import torch.distributed as dist
+
+            if not dist.is_available() or not dist.is_initialized():
+                raise DataError(
+                    "distributed=True needs an initialised process group or explicit num_replicas= and rank="
+                )
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
+        if split in ("val", "test"):
+            sampler = EvalShardSampler(len(dataset), num_replicas, rank)
+        else:
+            sampler = DistributedSampler(dataset, num_replicas, rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        return DataLoader(dataset, sampler=sampler, **common)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(dataset, shuffle=shuffle, generator=generator, **common)
