@@ -1,6 +1,7 @@
 """lruts: time-series forecasting with the Linear Recurrent Unit (Orvieto et al., ICML 2023)."""
 
 from lruts.errors import DataError, LrutsError, ShapeError
+from lruts.forecasting.forecaster import LRUForecaster
 from lruts.lru import LRU
 from lruts.network import DeepLRU, DeepLRUConfig, LRUBlock, LRUClassifier, LRUSequenceModel, masked_mean
 from lruts.optim import make_optimizer, warmup_cosine
@@ -13,6 +14,7 @@ __all__ = [
     "DeepLRUConfig",
     "LRUBlock",
     "LRUClassifier",
+    "LRUForecaster",
     "LRUSequenceModel",
     "LrutsError",
     "ShapeError",

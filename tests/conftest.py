@@ -1,9 +1,12 @@
 import os
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Ingested files go to a per-session folder, never into the repository's data/.
+os.environ.setdefault("LRUTS_DATA_HOME", tempfile.mkdtemp(prefix="lruts-test-data-"))
 
 
 @pytest.fixture(params=["numba", "torch"])

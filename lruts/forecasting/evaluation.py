@@ -1,0 +1,84 @@
+"""The benchmark protocol's evaluation (forecasting.md): every test window, MSE and MAE on the scaled
+values; MASE and sMAPE on the original scale; interval coverage for quantile forecasts; and a
+rolling-origin backtest.
+
+A model here is anything mapping x: (batch, L, C) scaled → (batch, H, C, 1 + Q).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from lruts.forecasting import metrics
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Predictions:
+    """Forecasts and actuals for every window of a split, scaled: (windows, H, C[, 1 + Q])."""
+
+    pred: np.ndarray
+    true: np.ndarray
+
+
+@torch.no_grad()
+def predict_windows(
+    model: Model, dataset: Dataset, *, batch_size: int = 256, device: str | torch.device = "cpu", progress: bool = False
+) -> Predictions:
+    """Run `model` over every window of `dataset` (no window dropped, order kept)."""
+    from tqdm.auto import tqdm
+
+    if isinstance(model, nn.Module):
+        model.eval()
+    preds, trues = [], []
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False)
+    for x, y in tqdm(loader, desc="evaluating", leave=False, disable=not progress):
+        preds.append(model(x.to(device)).float().cpu().numpy())
+        trues.append(y.numpy())
+    pred, true = np.concatenate(preds), np.concatenate(trues)
+    if len(pred) != len(dataset):
+        raise AssertionError(f"evaluated {len(pred)} windows, the split has {len(dataset)}")
+    return Predictions(pred, true)
+
+
+def score(
+    p: Predictions, scaler, *, naive_scale: np.ndarray | None = None, quantiles: list[float] | None = None
+) -> dict[str, float]:
+    """Protocol metrics on scaled values, then MASE/sMAPE on the original scale.
+
+    naive_scale: per-series in-sample seasonal-naive MAE on the original training rows (for MASE).
+    quantiles: with ≥ 2 levels, coverage of the interval [lowest, highest] is reported too."""
+    point = p.pred[..., 0]
+    out = {"mse": metrics.mse(point, p.true), "mae": metrics.mae(point, p.true), "windows": float(len(point))}
+    orig_pred = scaler.inverse_transform(point)
+    orig_true = scaler.inverse_transform(p.true)
+    out["smape"] = metrics.smape(orig_pred, orig_true)
+    if naive_scale is not None:
+        out["mase"] = metrics.mase(orig_pred, orig_true, naive_scale)
+    if quantiles and len(quantiles) >= 2:
+        lo, hi = p.pred[..., 1], p.pred[..., len(quantiles)]
+        out[f"coverage_{quantiles[0]:g}_{quantiles[-1]:g}"] = metrics.coverage(lo, hi, p.true)
+        out["nominal_coverage"] = quantiles[-1] - quantiles[0]
+    return out
+
+
+def rolling_origin(p: Predictions, stride: int) -> list[dict[str, float]]:
+    """Backtest table: the test windows whose origins are `stride` steps apart (from the first), one
+    row per origin with its MSE and MAE on scaled values."""
+    rows = []
+    for i in range(0, len(p.pred), stride):
+        rows.append(
+            {
+                "origin": i,
+                "mse": metrics.mse(p.pred[i, ..., 0], p.true[i]),
+                "mae": metrics.mae(p.pred[i, ..., 0], p.true[i]),
+            }
+        )
+    return rows

@@ -1,0 +1,324 @@
+"""`LRUForecaster`: the forecasting API — fit on a DataFrame, predict the next H steps, and advance
+the forecast with new observations in O(1) each through the LRU's recurrent mode.
+
+    fc = LRUForecaster(lookback=336, horizon=96, quantiles=[0.1, 0.9])
+    fc.fit(df, time_col="date")              # pandas or polars: a time column + numeric series
+    fc.predict()                              # DataFrame: future timestamps × series (+ quantile columns)
+    fc.update(new_rows)                       # advance the state, return the new forecast
+    fc.save("model.lruts"); LRUForecaster.load("model.lruts")   # no pickled objects in the file
+
+A forecast is defined on the whole history seen so far: the network runs over it with its state
+carried (see lruts/forecasting/net.py), so `update()` after k rows equals `set_history()` over the
+full history, to float tolerance. The network was trained on windows of `lookback` steps, and its
+recurrence forgets (|λ| ≤ r_max), so what lies further back weighs less and less.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lruts.errors import DataError
+from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, StreamState, forecast_loss
+from lruts.io import load_torch, save_torch
+from lruts.training import TrainConfig, Trainer, select_device
+
+FORMAT = "lruts-forecaster"
+VERSION = 1
+
+
+class LRUForecaster:
+    def __init__(
+        self,
+        lookback: int = 336,
+        horizon: int = 96,
+        *,
+        quantiles: list[float] | tuple[float, ...] = (),
+        train: TrainConfig | None = None,
+        **model_options: Any,
+    ) -> None:
+        """model_options: any field of ForecastNetConfig (normalization, channel_independent, segment,
+        d_model, d_state, n_layers, r_min, r_max, norm, dropout)."""
+        known = {f.name for f in dataclasses.fields(ForecastNetConfig)} - {"lookback", "horizon", "n_channels"}
+        unknown = set(model_options) - known
+        if unknown:
+            raise TypeError(f"unknown model option(s) {sorted(unknown)}; choose from {sorted(known)}")
+        self.lookback, self.horizon = lookback, horizon
+        self.quantiles = sorted(float(q) for q in quantiles)
+        self.model_options = model_options
+        self.train_config = train or TrainConfig()
+        self.net: LRUForecastNet | None = None
+        self.scaler = None
+        self.columns: list[str] = []
+        self.time_col = "date"
+        self.freq: str | None = None
+        self.step_ns: int | None = None
+        self.last_time: np.datetime64 | None = None
+        self.frame_kind = "pandas"
+        self._stream: StreamState | None = None
+        self._forecast: torch.Tensor | None = None
+        self.fit_result = None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        df: Any,
+        *,
+        time_col: str | None = None,
+        target_cols: list[str] | None = None,
+        freq: str | None = None,
+        val_fraction: float = 0.1,
+        checkpoint_dir: str | Path | None = None,
+        run=None,
+    ) -> LRUForecaster:
+        """Validate `df` (the ingestion checks), train on the first 1 − val_fraction of it with early
+        stopping on the rest, then consume the whole history so `predict()` is ready."""
+        from lruts.data import StandardScaler, WindowDataset, load_series
+
+        self.frame_kind = _frame_kind(df)
+        series = load_series(df, time_col=time_col, target_cols=target_cols, freq=freq)
+        values = series.values
+        n = len(values)
+        n_val = max(int(val_fraction * n), self.horizon)
+        n_train = n - n_val
+        if n_train < self.lookback + self.horizon:
+            raise DataError(
+                f"{n} rows are too few for lookback={self.lookback} + horizon={self.horizon} with "
+                f"{val_fraction:.0%} held out for validation; need at least "
+                f"{int((self.lookback + self.horizon) / (1 - val_fraction)) + 1} rows, or lower the lookback"
+            )
+        self._set_series_meta(series, time_col)
+        self.scaler = StandardScaler.fit(values[:n_train])
+        scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32))
+        train_set = WindowDataset(scaled, 0, n_train, self.lookback, self.horizon, split="train")
+        val_set = WindowDataset(scaled, n_train - self.lookback, n, self.lookback, self.horizon, split="val")
+        torch.manual_seed(self.train_config.seed)
+        self.net = LRUForecastNet(self._net_config(values.shape[1]))
+        quantiles = self.quantiles
+
+        def loss_fn(model, batch):
+            x, y = batch
+            return forecast_loss(model(x), y, quantiles), x.shape[0]
+
+        trainer = Trainer(self.net, loss_fn, self.train_config, checkpoint_dir=checkpoint_dir, run=run)
+        self.fit_result = trainer.fit(train_set, val_set)
+        self.net = trainer.model.eval()
+        self._consume(scaled)
+        return self
+
+    @classmethod
+    def from_trained(cls, net: LRUForecastNet, scaler, series, *, time_col: str = "date") -> LRUForecaster:
+        """Wrap a network trained elsewhere (the protocol pipeline) with its scaler; consume `series`."""
+        cfg = net.cfg
+        options = {k: v for k, v in asdict(cfg).items() if k not in ("lookback", "horizon", "n_channels", "quantiles")}
+        fc = cls(cfg.lookback, cfg.horizon, quantiles=cfg.quantiles, **options)
+        fc.net, fc.scaler = net.eval(), scaler
+        fc._set_series_meta(series, time_col)
+        fc._consume(torch.from_numpy(scaler.transform(series.values).astype(np.float32)))
+        return fc
+
+    def _net_config(self, n_channels: int) -> ForecastNetConfig:
+        return ForecastNetConfig(
+            self.lookback, self.horizon, n_channels, quantiles=list(self.quantiles), **self.model_options
+        )
+
+    def _set_series_meta(self, series, time_col: str | None) -> None:
+        from lruts.data.timestamps import step_ns
+
+        self.columns = list(series.columns)
+        self.time_col = time_col or "date"
+        self.freq = series.freq
+        self.step_ns = step_ns(series.freq) if series.freq else None
+        self.last_time = series.timestamps[-1]
+
+    # ------------------------------------------------------------------ forecasting
+    def _require_fitted(self) -> LRUForecastNet:
+        if self.net is None or self._forecast is None:
+            raise RuntimeError("the forecaster has not been fitted: call fit(df) or LRUForecaster.load(path)")
+        return self.net
+
+    def _device(self) -> torch.device:
+        return next(self._require_fitted().parameters()).device
+
+    @torch.no_grad()
+    def _consume(self, scaled: torch.Tensor) -> None:
+        """Run the network over a whole scaled history (T, C) in parallel mode; keep its stream state."""
+        self.net.eval()
+        out, self._stream = self.net.stream_from(scaled[None].to(next(self.net.parameters()).device))
+        self._forecast = out[0]
+
+    def predict(self) -> Any:
+        """The forecast of the next `horizon` steps after the last observation, as a DataFrame."""
+        self._require_fitted()
+        return self._frame(self._forecast)
+
+    def forecast_array(self) -> np.ndarray:
+        """The current forecast on the original scale: (horizon, n_series, 1 + n_quantiles)."""
+        self._require_fitted()
+        out = self._forecast.cpu().numpy()
+        return np.stack([self.scaler.inverse_transform(out[..., k]) for k in range(out.shape[-1])], axis=-1)
+
+    @torch.no_grad()
+    def update(self, new_rows: Any) -> Any:
+        """Advance the forecast with new observations — O(1) each, no refit — and return predict()."""
+        net = self._require_fitted()
+        times, values = self._validate_new_rows(new_rows)
+        scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32)).to(self._device())
+        for row in scaled:
+            out, self._stream = net.step(row[None], self._stream)
+        if len(scaled):
+            self._forecast = out[0]
+            self.last_time = times[-1]
+        return self.predict()
+
+    def set_history(self, df: Any) -> Any:
+        """Recompute the forecast from a whole history (parallel mode) instead of updating; returns predict()."""
+        from lruts.data import load_series
+
+        self._require_fitted()
+        series = load_series(df, time_col=self.time_col, target_cols=self.columns, freq=self.freq)
+        self.last_time = series.timestamps[-1]
+        self._consume(torch.from_numpy(self.scaler.transform(series.values).astype(np.float32)))
+        return self.predict()
+
+    def _validate_new_rows(self, new_rows: Any) -> tuple[np.ndarray, np.ndarray]:
+        import pandas as pd
+
+        df = (
+            new_rows.to_pandas()
+            if hasattr(new_rows, "to_pandas") and not isinstance(new_rows, pd.DataFrame)
+            else new_rows
+        )
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"update() takes a pandas or polars DataFrame, got {type(new_rows).__name__}")
+        missing = [c for c in [self.time_col, *self.columns] if c not in df.columns]
+        if missing:
+            raise DataError(f"new rows lack column(s) {missing}; expected {[self.time_col, *self.columns]}")
+        if df.empty:
+            return np.array([], dtype="datetime64[ns]"), np.zeros((0, len(self.columns)), np.float32)
+        times = pd.to_datetime(df[self.time_col]).to_numpy(dtype="datetime64[ns]")
+        values = df[self.columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise DataError(
+                f"new row at {times[r]} has a missing or non-numeric value in {self.columns[c]!r}; "
+                "fill it before update()"
+            )
+        if self.step_ns:
+            expected = self.last_time + np.arange(1, len(times) + 1) * np.timedelta64(self.step_ns, "ns")
+            wrong = np.nonzero(times != expected)[0]
+            if len(wrong):
+                i = wrong[0]
+                raise DataError(
+                    f"new row {i} has timestamp {times[i]}, expected {expected[i]} (one {self.freq} step after "
+                    f"the previous observation): rows must continue the series without gaps or duplicates"
+                )
+        elif np.any(np.diff(np.concatenate([[self.last_time], times])) <= np.timedelta64(0, "ns")):
+            raise DataError("new rows must come strictly after the last observation, in time order")
+        return times, values.astype(np.float32)
+
+    def _frame(self, forecast: torch.Tensor) -> Any:
+        import pandas as pd
+
+        arr = self.forecast_array()
+        step = np.timedelta64(self.step_ns or 1, "ns")
+        times = self.last_time + np.arange(1, self.horizon + 1) * step
+        data: dict[str, Any] = {self.time_col: times}
+        for j, name in enumerate(self.columns):
+            data[name] = arr[:, j, 0]
+            for k, q in enumerate(self.quantiles):
+                data[f"{name}_q{q:g}"] = arr[:, j, 1 + k]
+        frame = pd.DataFrame(data)
+        if self.frame_kind == "polars":
+            import polars as pl
+
+            return pl.from_pandas(frame)
+        return frame
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write weights, configuration, scaler and stream state; load() reads it back without unpickling."""
+        net = self._require_fitted()
+        blob = {
+            "format": FORMAT,
+            "version": VERSION,
+            "net_config": asdict(net.cfg),
+            "train_config": asdict(self.train_config),
+            "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+            "scaler": self.scaler.to_dict(),
+            "columns": self.columns,
+            "time_col": self.time_col,
+            "freq": self.freq or "",
+            "step_ns": self.step_ns or 0,
+            "last_time_ns": int(self.last_time.astype("datetime64[ns]").astype(np.int64)),
+            "frame_kind": self.frame_kind,
+            "stream": _to_cpu(self._stream.to_dict()),
+            "forecast": self._forecast.cpu(),
+        }
+        return save_torch(blob, path)
+
+    @classmethod
+    def load_from(cls, other: LRUForecaster) -> LRUForecaster:
+        """An independent copy of a fitted forecaster (weights shared read-only, own stream state)."""
+        import copy
+
+        other._require_fitted()
+        return copy.copy(other)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> LRUForecaster:
+        from lruts.data import StandardScaler
+
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"no forecaster file at {path}")
+        try:
+            blob = load_torch(path)
+        except Exception as e:
+            raise DataError(f"{path} is not a readable lruts forecaster file ({e})") from e
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+            raise DataError(f"{path} is not an lruts forecaster file")
+        if blob["version"] > VERSION:
+            raise DataError(f"{path} was written by a newer lruts (format {blob['version']}); upgrade lruts")
+        cfg = ForecastNetConfig(**blob["net_config"])
+        options = {
+            k: v for k, v in blob["net_config"].items() if k not in ("lookback", "horizon", "n_channels", "quantiles")
+        }
+        fc = cls(
+            cfg.lookback, cfg.horizon, quantiles=cfg.quantiles, train=TrainConfig(**blob["train_config"]), **options
+        )
+        dev = select_device(device)
+        fc.net = LRUForecastNet(cfg)
+        fc.net.load_state_dict(blob["state_dict"])
+        fc.net.to(dev).eval()
+        fc.scaler = StandardScaler.from_dict(blob["scaler"])
+        fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
+        fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None
+        fc.last_time = np.datetime64(int(blob["last_time_ns"]), "ns")
+        fc._stream = StreamState.from_dict(_to_device(blob["stream"], dev))
+        fc._forecast = blob["forecast"].to(dev)
+        return fc
+
+
+def _frame_kind(df: Any) -> str:
+    return "polars" if type(df).__module__.startswith("polars") else "pandas"
+
+
+def _to_cpu(obj: Any) -> Any:
+    return _to_device(obj, torch.device("cpu"))
+
+
+def _to_device(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_device(v, device) for v in obj]
+    return obj

@@ -1,0 +1,41 @@
+"""Forecast metrics. Arrays are (windows, horizon, series); every element counts once."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mse(pred: np.ndarray, true: np.ndarray) -> float:
+    return float(np.mean((pred - true) ** 2))
+
+
+def mae(pred: np.ndarray, true: np.ndarray) -> float:
+    return float(np.mean(np.abs(pred - true)))
+
+
+def smape(pred: np.ndarray, true: np.ndarray) -> float:
+    """Symmetric MAPE in percent: mean of 200·|ŷ − y| / (|ŷ| + |y|), with 0/0 counted as 0."""
+    num = np.abs(pred - true)
+    den = np.abs(pred) + np.abs(true)
+    ratio = np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
+    return float(200.0 * np.mean(ratio))
+
+
+def naive_scale(train: np.ndarray, season: int = 1) -> np.ndarray:
+    """Per-series in-sample MAE of the seasonal naive forecast on the training rows (T, C) → (C,)."""
+    if len(train) <= season:
+        raise ValueError(f"need more than season={season} training rows to scale MASE, got {len(train)}")
+    return np.mean(np.abs(train[season:] - train[:-season]), axis=0)
+
+
+def mase(pred: np.ndarray, true: np.ndarray, scale: np.ndarray) -> float:
+    """Mean absolute scaled error: MAE per series divided by that series' naive in-sample MAE, averaged.
+    Series whose scale is 0 (constant in training) are left out."""
+    err = np.mean(np.abs(pred - true), axis=tuple(range(pred.ndim - 1)))
+    ok = scale > 0
+    return float(np.mean(err[ok] / scale[ok])) if ok.any() else float("nan")
+
+
+def coverage(lower: np.ndarray, upper: np.ndarray, true: np.ndarray) -> float:
+    """Fraction of actual values inside [lower, upper]."""
+    return float(np.mean((true >= lower) & (true <= upper)))

@@ -1,0 +1,229 @@
+"""The LRU encoder-forecaster: lookback L in, horizon H out, a direct multi-horizon head.
+
+    x: (batch, L, C) scaled values  →  forecast: (batch, H, C)  [and quantiles: (batch, H, C, Q)]
+
+Pieces (each an option; defaults chosen by measurement, see README "Forecasting results"):
+- normalisation
+    "anchor": the network reads first differences x_t − x_{t−1} and forecasts the change from the
+              last observed value: ŷ_{t+h} = x_t + f_h(...). Level-invariant, like RevIN/NLinear
+              (f(x + c) = f(x) + c), and every input step is fixed once observed, so a stream can be
+              advanced one observation at a time exactly (`step`).
+    "revin":  per-window instance normalisation (mean/std of the lookback, learnable affine),
+              undone on the output. Window statistics change with every new observation, so a
+              stream must recompute the window: `step` is not available.
+    "none":   the scaled values as they are.
+- channel_independent: each variable is its own sequence through one shared network (PatchTST);
+  otherwise all C variables are mixed in one sequence.
+- segment P: the input is cut into non-overlapping patches of P steps aligned with the last
+  observation (the first patch zero-padded at the front), each linearly projected to one token, so
+  the LRU runs L/P steps instead of L (SegRNN/PatchTST). A stream keeps P states, one per patch
+  alignment: each new observation completes exactly one alignment's patch, so advancing costs one
+  stack step whatever the history's length, and equals re-running the window over the whole history.
+- The body is a DeepLRU; its last output feeds a linear head with H (× C when mixing) outputs,
+  plus Q quantile outputs per step when quantiles are requested.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lruts.errors import ShapeError
+from lruts.lru import check_input
+from lruts.network import DeepLRU, DeepLRUConfig
+
+
+@dataclass
+class ForecastNetConfig:
+    lookback: int
+    horizon: int
+    n_channels: int
+    normalization: Literal["anchor", "revin", "none"] = "anchor"
+    channel_independent: bool = True
+    segment: int = 16
+    d_model: int = 128
+    d_state: int = 256
+    n_layers: int = 4
+    r_min: float = 0.0
+    r_max: float = 0.99
+    max_phase: float = 2 * math.pi
+    norm: Literal["batch", "layer"] = "layer"
+    dropout: float = 0.1
+    quantiles: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.normalization not in ("anchor", "revin", "none"):
+            raise ValueError(f"normalization must be anchor, revin or none, got {self.normalization!r}")
+        if not 1 <= self.segment <= self.lookback:
+            raise ValueError(f"segment must be between 1 and lookback={self.lookback}, got {self.segment}")
+        if any(not 0 < q < 1 for q in self.quantiles):
+            raise ValueError(f"quantiles must lie in (0, 1), got {self.quantiles}")
+        self.quantiles = sorted(float(q) for q in self.quantiles)
+
+
+class StreamState:
+    """What a stream carries between observations: for each of the P patch alignments, the LRU
+    states after its last complete patch; the last P network inputs; the last value; the count."""
+
+    def __init__(self, lru: list[list[torch.Tensor]], recent: torch.Tensor, last: torch.Tensor, seen: int) -> None:
+        self.lru, self.recent, self.last, self.seen = lru, recent, last, seen
+
+    def to_dict(self) -> dict[str, object]:
+        return {"lru": self.lru, "recent": self.recent, "last": self.last, "seen": self.seen}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StreamState:
+        return cls([list(s) for s in d["lru"]], d["recent"], d["last"], int(d["seen"]))
+
+
+class LRUForecastNet(nn.Module):
+    def __init__(self, cfg: ForecastNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c_seq = 1 if cfg.channel_independent else cfg.n_channels
+        self.c_seq = c_seq
+        body_cfg = DeepLRUConfig(
+            d_input=cfg.segment * c_seq,
+            d_model=cfg.d_model,
+            d_state=cfg.d_state,
+            n_layers=cfg.n_layers,
+            r_min=cfg.r_min,
+            r_max=cfg.r_max,
+            max_phase=cfg.max_phase,
+            norm=cfg.norm,
+            dropout=cfg.dropout,
+        )
+        self.body = DeepLRU(body_cfg)
+        self.n_out = 1 + len(cfg.quantiles)
+        self.head = nn.Linear(cfg.d_model, cfg.horizon * c_seq * self.n_out)
+        if cfg.normalization == "revin":
+            self.revin_weight = nn.Parameter(torch.ones(cfg.n_channels))
+            self.revin_bias = nn.Parameter(torch.zeros(cfg.n_channels))
+
+    # ------------------------------------------------------------------ window mode (training, protocol)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, L', C) scaled, any L' ≥ 1 → (batch, H, C, 1 + Q): point forecast, then quantiles."""
+        check_input(x, 3, self.cfg.n_channels, "(batch, lookback, n_channels)", "forecaster input")
+        u, loc, scale = self._normalise(x)
+        h, _ = self.body(self._patches(self._sequences(u)))
+        return self._output(h[:, -1], loc, scale, x.shape[0])
+
+    def _normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Network input u (batch, L', C), and what the output is measured from: loc (batch, C), scale."""
+        mode = self.cfg.normalization
+        if mode == "anchor":
+            d = torch.diff(x, dim=1, prepend=x[:, :1])  # first difference of the first step is 0
+            return d, x[:, -1], None
+        if mode == "revin":
+            mean = x.mean(dim=1, keepdim=True)
+            std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
+            u = (x - mean) / std * self.revin_weight + self.revin_bias
+            return u, mean[:, 0], std[:, 0]
+        return x, torch.zeros_like(x[:, -1]), None
+
+    def _sequences(self, u: torch.Tensor) -> torch.Tensor:
+        """(batch, T, C) → the sequences the body reads: (batch·C, T, 1) channel-independent, else as is."""
+        return u.permute(0, 2, 1).reshape(-1, u.shape[1], 1) if self.cfg.channel_independent else u
+
+    def _patches(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B', T, c) → (B', ceil(T/P), P·c): patches ending at the last step, zero-padded at the front."""
+        p = self.cfg.segment
+        seq = F.pad(seq, (0, 0, (-seq.shape[1]) % p, 0))
+        return seq.reshape(seq.shape[0], seq.shape[1] // p, p * seq.shape[2])
+
+    def _output(self, h_last: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor | None, batch: int):
+        cfg = self.cfg
+        out = self.head(h_last)  # (B', H·c·(1+Q))
+        out = (
+            out.reshape(batch, cfg.n_channels, cfg.horizon, self.n_out).permute(0, 2, 1, 3)
+            if cfg.channel_independent
+            else out.reshape(batch, cfg.horizon, cfg.n_channels, self.n_out)
+        )
+        if cfg.normalization == "revin":
+            out = (out - self.revin_bias[:, None]) / (self.revin_weight[:, None] + 1e-10)
+            out = out * scale[:, None, :, None]
+        if len(cfg.quantiles):  # quantile columns as offsets above/below the point forecast
+            out = torch.cat([out[..., :1], out[..., :1] + out[..., 1:]], dim=-1)
+        return out + loc[:, None, :, None]
+
+    # ------------------------------------------------------------------ stream mode (O(1) per observation)
+    def step(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
+        """Advance by one observation x_t: (batch, C) scaled → forecast (batch, H, C, 1 + Q), new state.
+
+        Equals forward() over the whole history seen so far (exactly, in eval mode); state=None starts."""
+        self._require_streamable()
+        check_input(x_t, 2, self.cfg.n_channels, "(batch, n_channels)", "observation")
+        p = self.cfg.segment
+        if state is None:
+            b = x_t.shape[0] * (self.cfg.n_channels if self.cfg.channel_independent else 1)
+            state = StreamState(
+                [self.body.initial_state(b) for _ in range(p)],
+                x_t.new_zeros(b, p, self.c_seq),
+                torch.zeros_like(x_t),
+                0,
+            )
+        elif state.last.shape != x_t.shape:
+            raise ShapeError(f"observation {tuple(x_t.shape)} does not match the stream's {tuple(state.last.shape)}")
+        u = self._normalise_step(x_t, state)
+        recent = torch.cat([state.recent[:, 1:], self._sequences(u[:, None])], dim=1)  # (B', P, c)
+        phase = state.seen % p  # the alignment whose patch this observation completes
+        h, lru_phase = self.body.step(recent.reshape(recent.shape[0], -1), state.lru[phase])
+        lru = list(state.lru)
+        lru[phase] = lru_phase
+        loc = x_t if self.cfg.normalization == "anchor" else torch.zeros_like(x_t)
+        return self._output(h, loc, None, x_t.shape[0]), StreamState(lru, recent, x_t, state.seen + 1)
+
+    def _normalise_step(self, x_t: torch.Tensor, state: StreamState) -> torch.Tensor:
+        if self.cfg.normalization == "anchor":
+            return x_t - state.last if state.seen else torch.zeros_like(x_t)
+        return x_t
+
+    def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, StreamState]:
+        """Consume a whole history (batch, T, C) in parallel mode; return its forecast and stream state.
+
+        Cost O(T): one parallel pass per patch alignment, each over T/P patches."""
+        self._require_streamable()
+        check_input(history, 3, self.cfg.n_channels, "(batch, time, n_channels)", "history")
+        p, t_len = self.cfg.segment, history.shape[1]
+        u, loc, _ = self._normalise(history)
+        seq = self._sequences(u)
+        lru: list[list[torch.Tensor] | None] = [None] * p
+        forecast = None
+        for k in range(p):  # the alignment whose last patch ends k steps before the end
+            end = t_len - k
+            if end <= 0:
+                lru[(end - 1) % p] = self.body.initial_state(seq.shape[0])
+                continue
+            h, states = self.body(self._patches(seq[:, :end]))
+            lru[(end - 1) % p] = states
+            if k == 0:
+                forecast = self._output(h[:, -1], loc, None, history.shape[0])
+        recent = F.pad(seq, (0, 0, max(0, p - t_len), 0))[:, -p:]
+        return forecast, StreamState(lru, recent, history[:, -1], t_len)
+
+    def _require_streamable(self) -> None:
+        if self.cfg.normalization == "revin":
+            raise RuntimeError(
+                "normalization='revin' re-normalises the whole window at every observation, so it has no "
+                "O(1) streaming step; use normalization='anchor' (level-invariant and streamable)"
+            )
+
+
+def pinball_loss(pred: torch.Tensor, y: torch.Tensor, quantiles: list[float]) -> torch.Tensor:
+    """Mean pinball loss. pred: (..., Q) quantile forecasts, y: (...) targets."""
+    q = torch.tensor(quantiles, dtype=pred.dtype, device=pred.device)
+    err = y[..., None] - pred
+    return torch.maximum(q * err, (q - 1) * err).mean()
+
+
+def forecast_loss(out: torch.Tensor, y: torch.Tensor, quantiles: list[float]) -> torch.Tensor:
+    """MSE of the point forecast (the protocol's metric), plus the pinball loss of the quantiles."""
+    loss = F.mse_loss(out[..., 0], y)
+    if quantiles:
+        loss = loss + pinball_loss(out[..., 1:], y, quantiles)
+    return loss

@@ -1,0 +1,67 @@
+"""The forecaster as an MLflow pyfunc model, so `mlflow.pyfunc.load_model(uri).predict(df)` and
+`mlflow models serve -m uri` work without any lruts code on the other side (the package is shipped
+in the model's code path).
+
+predict(df):
+- empty df → the forecast after the history stored with the model;
+- rows that continue the stored history (first timestamp one step after it) → advanced through the
+  recurrent mode, O(1) per row, then forecast; the stored state is not changed between requests;
+- any other rows → taken as a whole new history (recomputed in parallel mode), then forecast.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+PIP_REQUIREMENTS = ["torch>=2.2", "numba>=0.59", "numpy", "pandas", "polars", "pyarrow", "pyyaml", "tqdm"]
+
+
+class ForecasterModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        from lruts.forecasting.forecaster import LRUForecaster
+
+        self.forecaster = LRUForecaster.load(context.artifacts["forecaster"], device="cpu")
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        fc = copy.copy(self.forecaster)  # update() rebinds state; the served model stays unchanged
+        fc.frame_kind = "pandas"
+        if model_input is None or len(model_input) == 0:
+            return fc.predict()
+        first = pd.to_datetime(model_input[fc.time_col]).to_numpy(dtype="datetime64[ns]")[0]
+        if fc.step_ns and first == fc.last_time + np.timedelta64(fc.step_ns, "ns"):
+            return fc.update(model_input)
+        return fc.set_history(model_input)
+
+
+def log_forecaster(run, forecaster, *, name: str = "model", registered_model: str | None = None):
+    """Log `forecaster` as a pyfunc model in the active run (never raising: see tracking.Run).
+
+    The model is logged from code (lruts/forecasting/mlflow_model.py + the lruts package), with the
+    forecaster's weights as an artifact, so nothing is pickled."""
+    import tempfile
+
+    from mlflow.models import infer_signature
+
+    import lruts
+
+    example = forecaster.predict().head(0)  # the input columns: time + series (rows are optional)
+    example = example[[forecaster.time_col, *forecaster.columns]]
+    signature = infer_signature(example, forecaster.predict())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = forecaster.save(Path(tmp) / "forecaster.lruts")
+        return run.call(
+            "log_model",
+            mlflow.pyfunc.log_model,
+            name=name,
+            python_model=str(Path(__file__).with_name("mlflow_model.py")),
+            artifacts={"forecaster": str(path)},
+            code_paths=[str(Path(lruts.__file__).parent)],
+            pip_requirements=PIP_REQUIREMENTS,
+            registered_model_name=registered_model,
+            signature=signature,
+        )

@@ -1,0 +1,44 @@
+"""Writing files so that a crash or Ctrl-C leaves either the old file or the new one, never half."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call write(f) on a temporary file next to `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_json(obj: Any, path: str | Path) -> Path:
+    return write_atomic(path, lambda f: f.write(json.dumps(obj, indent=2, default=str).encode()))
+
+
+def save_torch(obj: Any, path: str | Path) -> Path:
+    import torch
+
+    return write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
+    """Load a file written by save_torch without unpickling arbitrary objects."""
+    import torch
+
+    return torch.load(path, map_location=map_location, weights_only=True)

@@ -1,0 +1,310 @@
+"""One training loop for every task (forecasting, LRA): the paper's optimiser recipe, early stopping
+on validation loss, an atomic checkpoint each epoch, exact resume, DDP under torchrun.
+
+    trainer = Trainer(model, loss_fn, TrainConfig(epochs=10), checkpoint_dir="runs/x")
+    result = trainer.fit(train_set, val_set)          # resume=True continues from runs/x/last.pt
+
+`loss_fn(model, batch) -> (mean loss tensor, number of items in the batch)`. The validation loss is
+the item-weighted mean over every validation item (no batch is dropped).
+
+Distributed: `torchrun --nproc_per_node=N -m pipelines.train ...` sets RANK/WORLD_SIZE; the trainer
+then joins the process group (NCCL on GPUs, gloo on CPUs), wraps the model in DDP, shards training
+batches with a DistributedSampler and validation items exactly (no padding), and only rank 0 writes
+checkpoints and logs.
+
+Determinism: data order and dropout of epoch e depend only on (seed, e), so a run resumed from the
+checkpoint of epoch e ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from lruts.data import make_loader
+from lruts.io import load_torch, save_torch
+from lruts.memory import retain_freed_memory
+from lruts.optim import make_optimizer, warmup_cosine
+from lruts.tracking import NullRun, Run
+
+log = logging.getLogger("lruts")
+
+LossFn = Callable[[nn.Module, Any], tuple[torch.Tensor, int]]
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    lr_factor: float = 1.0  # the recurrent parameters' lr multiplier (paper: 0.1–0.5 per task)
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.1
+    patience: int = 5  # epochs without a better validation loss before stopping; 0 = never stop early
+    grad_clip: float = 0.0  # max grad norm; 0 = off
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
+    max_steps_per_epoch: int | None = None  # cap for smoke and small-scale runs
+    num_workers: int = 0
+    progress: bool = True
+
+
+@dataclass
+class FitResult:
+    best_val_loss: float
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool  # patience ran out
+    stopped_by_callback: bool  # on_epoch_end asked to stop (e.g. pruned)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    return device
+
+
+def distributed_context() -> tuple[int, int]:
+    """(rank, world_size); joins the process group when started by torchrun with several processes."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        cfg: TrainConfig,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        run: Run | None = None,
+        collate_fn: Callable | None = None,
+        on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
+    ) -> None:
+        """on_epoch_end(epoch, metrics) may return True to stop (e.g. an Optuna pruner)."""
+        self.cfg = cfg
+        self.loss_fn = loss_fn
+        self.run = run or NullRun()
+        self.collate_fn = collate_fn
+        self.on_epoch_end = on_epoch_end
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self._best_weights: dict[str, torch.Tensor] | None = None
+        self.rank, self.world = distributed_context()
+        self.device = select_device(cfg.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if self.device.type == "cpu":
+            retain_freed_memory()  # see lruts/memory.py: avoids re-faulting every activation tensor
+        self.model = model.to(self.device)
+        self.ddp = (
+            nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None
+            )
+            if self.world > 1
+            else None
+        )
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    # ------------------------------------------------------------------ data
+    def _train_loader(self, dataset: Dataset, epoch: int) -> DataLoader:
+        loader = make_loader(
+            dataset,
+            self.cfg.batch_size,
+            shuffle=True,
+            seed=self.cfg.seed * 7919 + epoch,
+            num_workers=self.cfg.num_workers,
+            distributed=self.world > 1,
+            collate_fn=self.collate_fn,
+        )
+        if self.world > 1:
+            loader.sampler.set_epoch(epoch)
+        return loader
+
+    def eval_loader(self, dataset: Dataset) -> DataLoader:
+        """Every item once; under DDP each rank gets an exact, unpadded share."""
+        return make_loader(
+            dataset,
+            self.cfg.batch_size,
+            shuffle=False,
+            num_workers=self.cfg.num_workers,
+            distributed=self.world > 1,
+            collate_fn=self.collate_fn,
+        )
+
+    def _steps_per_epoch(self, dataset: Dataset) -> int:
+        n = math.ceil(len(dataset) / self.world / self.cfg.batch_size)
+        return min(n, self.cfg.max_steps_per_epoch) if self.cfg.max_steps_per_epoch else n
+
+    # ------------------------------------------------------------------ loop
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def to_device(self, batch: Any) -> Any:
+        if isinstance(batch, torch.Tensor):
+            return batch.to(self.device, non_blocking=True)
+        if isinstance(batch, (list, tuple)):
+            return type(batch)(self.to_device(b) for b in batch)
+        if isinstance(batch, dict):
+            return {k: self.to_device(v) for k, v in batch.items()}
+        return batch
+
+    @torch.no_grad()
+    def evaluate_loss(self, dataset: Dataset) -> float:
+        """Item-weighted mean loss over every item of `dataset` (all ranks together)."""
+        self.model.eval()
+        total = torch.zeros(2, dtype=torch.float64, device=self.device)
+        for batch in self.eval_loader(dataset):
+            with self._autocast():
+                loss, n = self.loss_fn(self.model, self.to_device(batch))
+            total += torch.tensor([loss.item() * n, n], dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(total)
+        return (total[0] / total[1]).item() if total[1] > 0 else float("nan")
+
+    def fit(self, train_set: Dataset, val_set: Dataset, *, resume: bool = False) -> FitResult:
+        cfg = self.cfg
+        if len(train_set) == 0:
+            raise ValueError("the training set is empty: check the dataset length against lookback + horizon")
+        net = self.ddp or self.model
+        steps = self._steps_per_epoch(train_set)
+        opt = make_optimizer(self.model, cfg.lr, weight_decay=cfg.weight_decay, lr_factor=cfg.lr_factor)
+        sched = warmup_cosine(opt, cfg.epochs * steps, warmup_fraction=cfg.warmup_fraction)
+        state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
+        if resume:
+            state = self._load_checkpoint(opt, sched, state)
+
+        stopped_early = stopped_by_callback = False
+        for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+            torch.manual_seed(cfg.seed * 7919 + epoch)  # dropout of epoch e depends on (seed, e) only
+            t0 = time.perf_counter()
+            train_loss = self._train_epoch(net, train_set, opt, sched, epoch, steps)
+            val_loss = self.evaluate_loss(val_set)
+            metrics = {
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "lr": opt.param_groups[-1]["lr"],
+                "epoch_seconds": time.perf_counter() - t0,
+            }
+            improved = val_loss < state["best_val"]
+            if improved:
+                state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"] = epoch
+            state["history"].append({"epoch": epoch, **metrics})
+            if self.is_main:
+                self.run.log_metrics(metrics, step=epoch)
+                log.info(
+                    "epoch %d/%d train %.4f val %.4f%s",
+                    epoch,
+                    cfg.epochs,
+                    train_loss,
+                    val_loss,
+                    " *" if improved else "",
+                )
+                self._save_checkpoint(opt, sched, state, best=improved)
+            if improved and self.checkpoint_dir is None:
+                self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            if self.on_epoch_end and self.on_epoch_end(epoch, metrics):
+                stopped_by_callback = True
+                break
+            if cfg.patience and state["bad_epochs"] >= cfg.patience:
+                stopped_early = True
+                break
+        self._restore_best()
+        return FitResult(
+            state["best_val"], state["best_epoch"], state["epoch"], stopped_early, stopped_by_callback, state["history"]
+        )
+
+    def _train_epoch(self, net, train_set, opt, sched, epoch: int, steps: int) -> float:
+        from tqdm.auto import tqdm
+
+        net.train()
+        total, count = 0.0, 0
+        bar = tqdm(
+            total=steps,
+            desc=f"epoch {epoch}/{self.cfg.epochs}",
+            leave=False,
+            disable=not (self.cfg.progress and self.is_main),
+        )
+        for i, batch in enumerate(self._train_loader(train_set, epoch)):
+            if i >= steps:
+                break
+            with self._autocast():
+                loss, n = self.loss_fn(net, self.to_device(batch))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}, step {i}; lower --lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.cfg.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            opt.step()
+            sched.step()
+            total += loss.item() * n
+            count += n
+            bar.update()
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        bar.close()
+        return total / max(count, 1)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save_checkpoint(self, opt, sched, state: dict, *, best: bool) -> None:
+        if self.checkpoint_dir is None:
+            return
+        ckpt = {
+            "model": self.model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "state": state,
+            "config": asdict(self.cfg),
+        }
+        save_torch(ckpt, self.checkpoint_dir / "last.pt")
+        if best:
+            save_torch(self.model.state_dict(), self.checkpoint_dir / "best.pt")
+
+    def _load_checkpoint(self, opt, sched, default: dict) -> dict:
+        path = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
+        if path is None or not path.exists():
+            log.info("no checkpoint at %s; starting from scratch", path)
+            return default
+        ckpt = load_torch(path, map_location=self.device)
+        self.model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        log.info("resumed from %s after epoch %d", path, ckpt["state"]["epoch"])
+        return ckpt["state"]
+
+    def _restore_best(self) -> None:
+        """Early stopping keeps the weights of the best validation epoch."""
+        if self._best_weights is not None:
+            self.model.load_state_dict(self._best_weights)
+        elif self.checkpoint_dir and (self.checkpoint_dir / "best.pt").exists():
+            if self.world > 1:
+                dist.barrier()  # rank 0 has finished writing best.pt
+            self.model.load_state_dict(load_torch(self.checkpoint_dir / "best.pt", map_location=self.device))

@@ -1,0 +1,106 @@
+"""Evaluate forecasters and baselines on the benchmark protocol (every test window).
+
+    python -m pipelines.evaluate --dataset ETTh1 --lookback 336 --horizons 96 192 336 720
+    python -m pipelines.evaluate --dataset electricity --lookback 336 --horizons 96 --baselines dlinear
+
+For each horizon: the LRU forecaster trained by pipelines.train (runs/<dataset>/L<lookback>-H<h>/
+forecaster.lruts, if present), repeat-last, seasonal naive and a DLinear trained through the same
+trainer. MSE/MAE on scaled values over every test window (the protocol), MASE and sMAPE on the
+original scale, and a rolling-origin backtest (origins `--backtest-stride` steps apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+BASELINES = ["repeat_last", "seasonal_naive", "dlinear"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m pipelines.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--lookback", type=int, default=336)
+    ap.add_argument("--horizons", type=int, nargs="+", default=[96])
+    ap.add_argument("--runs", default="runs", help="where pipelines.train wrote its models")
+    ap.add_argument("--baselines", nargs="*", default=BASELINES, choices=BASELINES)
+    ap.add_argument("--dlinear-epochs", type=int, default=10)
+    ap.add_argument("--backtest-stride", type=int, help="steps between backtest origins (default: the horizon)")
+    ap.add_argument("--out", help="write all results as JSON here")
+    args = ap.parse_args(argv)
+
+    import logging
+
+    import torch
+
+    from lruts.data import load_series, make_splits
+    from lruts.errors import LrutsError
+    from lruts.forecasting.baselines import SEASON, DLinear, RepeatLast, SeasonalNaive
+    from lruts.forecasting.evaluation import predict_windows, rolling_origin, score
+    from lruts.forecasting.experiment import safe_name
+    from lruts.forecasting.forecaster import LRUForecaster
+    from lruts.forecasting.metrics import naive_scale
+    from lruts.io import save_json
+    from lruts.training import TrainConfig, Trainer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        series = load_series(args.dataset)
+    except LrutsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    season = SEASON.get(series.freq)
+    rows, everything = [], {}
+    for h in args.horizons:
+        splits = make_splits(series, args.lookback, h)
+        lo, hi = splits.borders["train"]
+        scale = naive_scale(series.values[lo:hi], season or 1)
+        models = {}
+        model_file = Path(args.runs) / safe_name(args.dataset) / f"L{args.lookback}-H{h}" / "forecaster.lruts"
+        if model_file.exists():
+            models["LRU"] = LRUForecaster.load(model_file, device="cpu").net
+        else:
+            print(
+                f"(no trained LRU at {model_file}: run pipelines.train --dataset {args.dataset} "
+                f"--lookback {args.lookback} --horizons {h})"
+            )
+        if "repeat_last" in args.baselines:
+            models["repeat-last"] = RepeatLast(h)
+        if "seasonal_naive" in args.baselines and season and season <= args.lookback:
+            models[f"seasonal-naive ({season})"] = SeasonalNaive(h, season)
+        if "dlinear" in args.baselines:
+            torch.manual_seed(0)
+            dlinear = DLinear(args.lookback, h)
+
+            def mse(model, batch):
+                x, y = batch
+                return torch.nn.functional.mse_loss(model(x)[..., 0], y), x.shape[0]
+
+            cfg = TrainConfig(epochs=args.dlinear_epochs, lr=5e-3, weight_decay=0.0, patience=3, progress=False)
+            Trainer(dlinear, mse, cfg).fit(splits.train, splits.val)
+            models["DLinear"] = dlinear.eval()
+        for name, model in models.items():
+            preds = predict_windows(model, splits.test)
+            m = score(preds, splits.scaler, naive_scale=scale)
+            bt = rolling_origin(preds, args.backtest_stride or h)
+            bt_mse = [r["mse"] for r in bt]
+            rows.append((h, name, m, len(bt), min(bt_mse), max(bt_mse)))
+            everything[f"H{h}/{name}"] = {"metrics": m, "backtest": bt}
+    print(f"\n{args.dataset}, lookback {args.lookback}; every test window; MSE/MAE scaled, MASE/sMAPE original scale")
+    print("| horizon | model | MSE | MAE | MASE | sMAPE % | windows | backtest origins | origin MSE min–max |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for h, name, m, n_bt, lo_bt, hi_bt in rows:
+        print(
+            f"| {h} | {name} | {m['mse']:.3f} | {m['mae']:.3f} | {m.get('mase', float('nan')):.3f} | "
+            f"{m['smape']:.1f} | {int(m['windows'])} | {n_bt} | {lo_bt:.3f}–{hi_bt:.3f} |"
+        )
+    if args.out:
+        save_json(everything, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

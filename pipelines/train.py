@@ -1,0 +1,166 @@
+"""Train, evaluate, track and register an LRU forecaster.
+
+    python -m pipelines.train --dataset electricity                 # quick default run (minutes on a CPU)
+    python -m pipelines.train --dataset ETTh1 --full               # horizons 96/192/336/720
+    python -m pipelines.train --config runs/tune/ETTh1/best.yaml   # re-train a tuned configuration
+    python -m pipelines.train --dataset ETTh1 --resume             # continue from the last checkpoint
+    torchrun --nproc_per_node=2 -m pipelines.train --dataset ETTh1 # distributed data parallel
+
+A config file (YAML: the fields of lruts.forecasting.experiment.ExperimentConfig) sets the defaults;
+flags override it. Checkpoints and results go to runs/<dataset>/L<lookback>-H<horizon>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+FULL_HORIZONS = [96, 192, 336, 720]
+MODEL_FLAGS = {  # flag → ModelOptions field
+    "normalization": "normalization",
+    "segment": "segment",
+    "d_model": "d_model",
+    "d_state": "d_state",
+    "layers": "n_layers",
+    "r_min": "r_min",
+    "r_max": "r_max",
+    "norm": "norm",
+    "dropout": "dropout",
+}
+TRAIN_FLAGS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "lr_factor": "lr_factor",
+    "weight_decay": "weight_decay",
+    "patience": "patience",
+    "seed": "seed",
+    "device": "device",
+    "max_steps_per_epoch": "max_steps_per_epoch",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m pipelines.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--dataset", help="a registered dataset name (see pipelines.ingest --list) or a CSV/Parquet path")
+    ap.add_argument("--config", help="YAML experiment config (e.g. the best config written by pipelines.tune)")
+    ap.add_argument("--lookback", type=int)
+    ap.add_argument("--horizons", type=int, nargs="+")
+    ap.add_argument("--full", action="store_true", help="the full protocol: horizons 96 192 336 720 (ILI: 24..60)")
+    ap.add_argument("--quantiles", type=float, nargs="+", help="add a quantile head, e.g. 0.1 0.9")
+    g = ap.add_argument_group("model")
+    g.add_argument("--normalization", choices=["anchor", "revin", "none"])
+    g.add_argument("--channel-mixing", action="store_true", help="mix all series in one sequence")
+    g.add_argument("--segment", type=int, help="patch length P")
+    g.add_argument("--d-model", type=int)
+    g.add_argument("--d-state", type=int)
+    g.add_argument("--layers", type=int)
+    g.add_argument("--r-min", type=float)
+    g.add_argument("--r-max", type=float)
+    g.add_argument("--norm", choices=["batch", "layer"])
+    g.add_argument("--dropout", type=float)
+    g = ap.add_argument_group("training")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--lr-factor", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--patience", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
+    g.add_argument("--max-steps-per-epoch", type=int)
+    g.add_argument("--resume", action="store_true", help="continue from runs/.../last.pt")
+    g.add_argument("--out", help="output folder (default runs/)")
+    g.add_argument("--no-progress", action="store_true")
+    g = ap.add_argument_group("tracking")
+    g.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    g.add_argument("--no-register", action="store_true", help="log to MLflow but do not register the model")
+    return ap
+
+
+def build_config(args: argparse.Namespace):
+    import yaml
+
+    from lruts.forecasting.experiment import ExperimentConfig
+
+    base = {}
+    if args.config:
+        with open(args.config) as f:
+            base = yaml.safe_load(f) or {}
+    cfg = ExperimentConfig.from_dict(base)
+    if args.dataset:
+        cfg.dataset = args.dataset
+    if args.lookback:
+        cfg.lookback = args.lookback
+    if args.full:
+        cfg.horizons = [24, 36, 48, 60] if cfg.dataset == "illness" else FULL_HORIZONS
+    if args.horizons:
+        cfg.horizons = args.horizons
+    if args.quantiles:
+        cfg.quantiles = sorted(args.quantiles)
+    if args.channel_mixing:
+        cfg.model.channel_independent = False
+    for flag, name in MODEL_FLAGS.items():
+        if getattr(args, flag) is not None:
+            setattr(cfg.model, name, getattr(args, flag))
+    for flag, name in TRAIN_FLAGS.items():
+        if getattr(args, flag) is not None:
+            setattr(cfg.train, name, getattr(args, flag))
+    if args.out:
+        cfg.out_dir = args.out
+    cfg.track = cfg.track and not args.no_track
+    cfg.register = cfg.register and not args.no_register
+    cfg.train.progress = not args.no_progress
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not args.dataset and not args.config:
+        parser().error("give --dataset NAME (or --config FILE)")
+    import logging
+
+    from lruts.errors import LrutsError
+    from lruts.forecasting.experiment import run_experiment
+    from lruts.training import distributed_context
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    cfg = build_config(args)
+    try:
+        results = run_experiment(cfg, resume=args.resume)
+    except LrutsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: the checkpoint of the last finished epoch is intact; continue with --resume",
+            file=sys.stderr,
+        )
+        return 130
+    if distributed_context()[0] != 0:
+        return 0
+    print(f"\n{cfg.dataset}, lookback {cfg.lookback} (test: every window, scaled values)")
+    print("| horizon | MSE | MAE | MASE | sMAPE % | repeat-last MSE | seasonal-naive MSE | epochs | minutes |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        b = r.baselines
+        sn = b.get("seasonal_naive", {}).get("mse", float("nan"))
+        print(
+            f"| {r.horizon} | {r.test['mse']:.3f} | {r.test['mae']:.3f} | {r.test.get('mase', float('nan')):.3f} | "
+            f"{r.test['smape']:.1f} | {b['repeat_last']['mse']:.3f} | {sn:.3f} | {r.fit.epochs_run} | "
+            f"{r.minutes:.1f} |"
+        )
+        for k, v in r.test.items():
+            if k.startswith("coverage"):
+                print(f"  interval {k}: {v:.3f} (nominal {r.test['nominal_coverage']:.2f})")
+    print(
+        f"\nresults: {results[0].out_dir if results else cfg.out_dir}/results.json"
+        + (f"; MLflow run {results[0].run_id}" if results and results[0].run_id else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""LRUForecaster: fit/predict on pandas and polars, O(1) update() equal to a full recompute, safe
+save/load, clear errors on bad new rows."""
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+import torch
+from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+from lruts import DataError, LRUForecaster
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    df = synthetic_frame(1300)
+    fc = LRUForecaster(48, 12, quantiles=[0.1, 0.9], train=tiny_train(), **TINY_MODEL)
+    fc.fit(df.iloc[:1200], time_col="date")
+    return fc, df
+
+
+def test_predict_returns_future_timestamps_series_and_quantile_columns(fitted):
+    fc, df = fitted
+    out = fc.predict()
+    assert list(out.columns) == [
+        "date",
+        "s0",
+        "s0_q0.1",
+        "s0_q0.9",
+        "s1",
+        "s1_q0.1",
+        "s1_q0.9",
+        "s2",
+        "s2_q0.1",
+        "s2_q0.9",
+    ]
+    expected = pd.date_range(df["date"].iloc[1199] + pd.Timedelta(hours=1), periods=12, freq="h")
+    assert (pd.DatetimeIndex(out["date"]) == expected).all()
+    assert np.isfinite(out.drop(columns="date").to_numpy()).all()
+    # forecasts are on the original scale: near the level of the last observations, not near 0
+    assert abs(out["s2"].mean() - df["s2"].iloc[1100:1200].mean()) < 3 * df["s2"].std()
+
+
+def test_update_after_k_rows_equals_recompute_from_whole_history(fitted):
+    fc, df = fitted
+    before = fc.predict()
+    streamed = fc.update(df.iloc[1200:1237])  # 37 rows: crosses several patch boundaries (P = 8)
+    assert not streamed["s0"].equals(before["s0"])
+    recomputed = LRUForecaster.load_from(fc).set_history(df.iloc[:1237])
+    pd.testing.assert_frame_equal(streamed, recomputed, rtol=1e-4, atol=1e-4)
+    # one row at a time gives the same as a burst
+    one_by_one = LRUForecaster.load_from(fc)
+    one_by_one.set_history(df.iloc[:1200])
+    for i in range(1200, 1237):
+        out = one_by_one.update(df.iloc[i : i + 1])
+    pd.testing.assert_frame_equal(out, streamed, rtol=1e-5, atol=1e-5)
+
+
+def test_polars_in_polars_out():
+    df = pl.from_pandas(synthetic_frame(700))
+    fc = LRUForecaster(48, 6, train=tiny_train(epochs=1), **TINY_MODEL).fit(df, time_col="date")
+    out = fc.predict()
+    assert isinstance(out, pl.DataFrame) and out.shape == (6, 4)
+    assert isinstance(fc.update(df.tail(0)), pl.DataFrame)
+
+
+def test_save_load_roundtrip_keeps_the_stream(tmp_path, fitted):
+    fc, df = fitted
+    path = fc.save(tmp_path / "model.lruts")
+    loaded = LRUForecaster.load(path)
+    pd.testing.assert_frame_equal(loaded.predict(), fc.predict())
+    nxt = df.iloc[1237:1240]
+    pd.testing.assert_frame_equal(loaded.update(nxt), LRUForecaster.load(path).update(nxt))
+    blob = torch.load(path, weights_only=True)  # loadable without unpickling arbitrary objects
+    assert blob["format"] == "lruts-forecaster"
+
+
+def test_load_refuses_foreign_files(tmp_path):
+    bad = tmp_path / "x.lruts"
+    torch.save({"hello": 1}, bad)
+    with pytest.raises(DataError, match="not an lruts forecaster"):
+        LRUForecaster.load(bad)
+    (tmp_path / "junk.lruts").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a readable"):
+        LRUForecaster.load(tmp_path / "junk.lruts")
+    with pytest.raises(DataError, match="no forecaster file"):
+        LRUForecaster.load(tmp_path / "missing.lruts")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda d: d.drop(columns="s1"), r"lack column\(s\) \['s1'\]"),
+        (lambda d: d.assign(s0=[np.nan, 1.0]), "missing or non-numeric value in 's0'"),
+        (lambda d: d.assign(s2=["x", 1.0]), "missing or non-numeric value in 's2'"),
+        (lambda d: d.iloc[[1, 0]], "expected .* without gaps or duplicates"),
+        (lambda d: d.assign(date=d["date"] + pd.Timedelta(hours=5)), "without gaps"),
+    ],
+)
+def test_update_rejects_bad_rows_and_keeps_state(fitted, mutate, match):
+    fc, df = fitted
+    fc = LRUForecaster.load_from(fc)
+    before = fc.predict()
+    new = df.iloc[fc_next_index(fc, df) : fc_next_index(fc, df) + 2].reset_index(drop=True)
+    with pytest.raises(DataError, match=match):
+        fc.update(mutate(new))
+    pd.testing.assert_frame_equal(fc.predict(), before)  # nothing half-applied
+
+
+def fc_next_index(fc, df) -> int:
+    return int(np.nonzero(df["date"].to_numpy() == fc.last_time)[0][0]) + 1
+
+
+def test_fit_refuses_too_short_data():
+    with pytest.raises(DataError, match="too few"):
+        LRUForecaster(336, 96, train=tiny_train(), **TINY_MODEL).fit(synthetic_frame(300), time_col="date")
+
+
+def test_unknown_option_is_refused():
+    with pytest.raises(TypeError, match="unknown model option"):
+        LRUForecaster(48, 12, layers=3)

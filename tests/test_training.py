@@ -1,0 +1,95 @@
+"""The shared trainer: it learns, early-stops, checkpoints atomically and resumes exactly."""
+
+import pytest
+import torch
+from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+from lruts.data import WindowDataset
+from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, forecast_loss
+from lruts.io import load_torch
+from lruts.training import Trainer
+
+
+def datasets(lookback=48, horizon=12):
+    values = synthetic_frame(900).drop(columns="date").to_numpy("float32")
+    values = (values - values[:600].mean(0)) / values[:600].std(0)
+    data = torch.from_numpy(values)
+    return (
+        WindowDataset(data, 0, 600, lookback, horizon, split="train"),
+        WindowDataset(data, 600 - lookback, 900, lookback, horizon, split="val"),
+    )
+
+
+def new_net(lookback=48, horizon=12):
+    torch.manual_seed(0)
+    return LRUForecastNet(ForecastNetConfig(lookback, horizon, 3, **TINY_MODEL))
+
+
+def loss_fn(model, batch):
+    x, y = batch
+    return forecast_loss(model(x), y, []), x.shape[0]
+
+
+def test_training_lowers_the_loss():
+    train, val = datasets()
+    net = new_net()
+    trainer = Trainer(net, loss_fn, tiny_train(epochs=3, max_steps_per_epoch=None))
+    before = trainer.evaluate_loss(val)
+    result = trainer.fit(train, val)
+    assert result.best_val_loss < 0.5 * before
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
+    train, val = datasets()
+    cfg = tiny_train(epochs=4)
+    uninterrupted = Trainer(new_net(), loss_fn, cfg, checkpoint_dir=tmp_path / "a")
+    full = uninterrupted.fit(train, val)
+
+    calls = {"n": 0}
+
+    def interrupting_loss(model, batch):  # Ctrl-C in the middle of epoch 3
+        calls["n"] += model.training
+        if calls["n"] > 2 * 15 + 7:
+            raise KeyboardInterrupt
+        return loss_fn(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(new_net(), interrupting_loss, cfg, checkpoint_dir=tmp_path / "b").fit(train, val)
+    ckpt = load_torch(tmp_path / "b" / "last.pt")  # valid, loadable without unpickling
+    assert ckpt["state"]["epoch"] == 2
+    assert not list((tmp_path / "b").glob("*.tmp"))  # no half-written file left behind
+
+    resumed_trainer = Trainer(new_net(), loss_fn, cfg, checkpoint_dir=tmp_path / "b")
+    resumed = resumed_trainer.fit(train, val, resume=True)
+
+    def losses(history):
+        return [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in history]
+
+    assert losses(resumed.history) == losses(full.history)  # same per-epoch losses, bit for bit
+    for (k, a), b in zip(
+        uninterrupted.model.state_dict().items(), resumed_trainer.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), k
+
+
+def test_early_stopping_restores_the_best_epoch():
+    train, val = datasets()
+    net = new_net()
+    seen = []
+
+    def on_epoch_end(epoch, metrics):
+        seen.append({k: v.clone() for k, v in net.state_dict().items()})
+
+    cfg = tiny_train(epochs=6, lr=0.05, patience=1)  # a high lr makes validation worsen quickly
+    result = Trainer(net, loss_fn, cfg, on_epoch_end=on_epoch_end).fit(train, val)
+    best = seen[result.best_epoch - 1]
+    assert all(torch.equal(v, best[k]) for k, v in net.state_dict().items())
+    assert result.stopped_early == (result.epochs_run < 6)
+
+
+def test_callback_can_stop_training():
+    train, val = datasets()
+    result = Trainer(new_net(), loss_fn, tiny_train(epochs=5), on_epoch_end=lambda e, m: e == 2).fit(train, val)
+    assert result.epochs_run == 2 and result.stopped_by_callback
