@@ -135,6 +135,22 @@ def library_errors_as_data_errors(what: str) -> Iterator[None]:
         raise DataError(f"{what} could not be read as a time-series table: {first}") from None
 
 
+def write_parquet(frame, path: Path, *, group_bytes: int = 8 << 20) -> None:
+    """Write atomically (temp file + rename), one row group of ≈8 MB at a time: polars' writer encodes
+    the whole table at once (+75% of the table at peak for 321 float32 series)."""
+    import pyarrow.parquet as pq
+
+    rows = max(1024, group_bytes // (4 * max(frame.width, 1)))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, frame.slice(0, 0).to_arrow().schema, compression="zstd") as writer:
+            for lo in range(0, frame.height, rows):
+                writer.write_table(frame.slice(lo, rows).to_arrow())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def ingest(
     source: str | os.PathLike,
     *,
@@ -208,12 +224,7 @@ def ingest(
         )
         del raw
     check_against_spec(spec, report, path.name)
-    tmp = parquet.with_name(f".{parquet.name}.{os.getpid()}.tmp")
-    try:
-        frame.write_parquet(tmp, compression="zstd")
-        os.replace(tmp, parquet)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_parquet(frame, parquet)
     del frame
     report.save(report_path)
     log.info("ingested %s -> %s\n%s", path, parquet, report.summary())

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from lruts.errors import DataError
@@ -24,6 +25,7 @@ _SNIFF_BYTES = 256 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
 _TIME_NAMES = ("date", "datetime", "timestamp", "time", "ds", "date_time", "period", "t", "ts", "epoch", "")
 _FLOAT32_MAX = 3.4028234663852886e38
+BLOCK_BYTES = 16 << 20
 # a column whose non-empty values are mostly text is a text column (dropped unless it is the time/id column)
 NUMERIC_SHARE = 0.5
 
@@ -39,6 +41,7 @@ class RawTable:
     text_cols: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     junk_cells: dict[str, int] = field(default_factory=dict)
+    empty_cells: dict[str, int] = field(default_factory=dict)  # read as NaN by the block reader
     out_of_range: dict[str, int] = field(default_factory=dict)
     encoding: str = "utf-8"
     delimiter: str | None = None
@@ -212,6 +215,63 @@ def to_float32(frame: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, dict
     return frame.with_columns(exprs), junk, huge, text_cols
 
 
+def _read_in_blocks(
+    path: Path, schema: dict, *, skip_lines: int, block: int | None = None, **options
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Parse the file in blocks of whole lines, copying each block's numbers into one numpy array per
+    column (capacity estimated from the file size, grown if needed) that polars then wraps without a
+    copy. polars' own reader holds the whole file text next to the parsed columns, and its allocator
+    keeps the freed block buffers: ≈2× the float32 table at peak; this way the peak is the table plus a
+    block. Empty cells come back as NaN; their count per column is returned with the frame."""
+    block = block or BLOCK_BYTES
+    options = {k: v for k, v in options.items() if k not in ("skip_rows", "raise_if_empty")}
+    numeric = [c for c, t in schema.items() if t == pl.Float32]
+    text = [c for c in schema if c not in numeric]
+    size = path.stat().st_size
+    cols: dict[str, np.ndarray] = {}
+    parts: dict[str, list[pl.Series]] = {c: [] for c in text}
+    empty = dict.fromkeys(numeric, 0)
+    n = 0
+
+    def take(chunk: bytes) -> None:
+        nonlocal n, cols
+        df = pl.read_csv(chunk, schema=schema, raise_if_empty=False, **options)
+        m = df.height
+        if not cols:
+            cap = int(size / max(len(chunk), 1) * m * 1.05) + m + 1024
+            cols = {c: np.empty(cap, dtype=np.float32) for c in numeric}
+        cap = len(next(iter(cols.values()))) if cols else 0
+        if n + m > cap:
+            cols = {c: np.resize(a, max(2 * cap, n + m)) for c, a in cols.items()}
+        for c in numeric:
+            empty[c] += df[c].null_count()
+            cols[c][n : n + m] = df[c].to_numpy()
+        for c in text:
+            parts[c].append(df[c])
+        n += m
+
+    with open(path, "rb") as f:
+        for _ in range(skip_lines):
+            f.readline()
+        carry = b""
+        while True:
+            buf = f.read(block)
+            if not buf:
+                break
+            buf = carry + buf
+            cut = buf.rfind(b"\n") + 1
+            carry, buf = buf[cut:], buf[:cut]
+            if buf.strip():
+                take(buf)
+        if carry.strip():
+            take(carry)
+    if n == 0:
+        return pl.DataFrame(schema=schema), {}
+    series = {c: pl.Series(c, cols[c][:n]) for c in numeric}
+    series |= {c: pl.concat(parts[c]) for c in text}
+    return pl.DataFrame([series[c] for c in schema]), {c: k for c, k in empty.items() if k}
+
+
 def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = None) -> RawTable:
     """Read a delimited text file; see the module docstring for what is detected and repaired."""
     sn = _sniff(path)
@@ -233,8 +293,9 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
     notes = list(sn.notes)
     junk: dict[str, int] = {}
     huge: dict[str, int] = {}
+    empty: dict[str, int] = {}
     try:
-        frame = pl.scan_csv(path, schema=schema, **common).collect()
+        frame, empty = _read_in_blocks(path, schema, skip_lines=1 if sn.has_header else 0, **common)
     except pl.exceptions.PolarsError:
         # junk text in a numeric column, ragged lines, ...: read everything as text and convert cell by cell
         frame = pl.read_csv(path, schema={n: pl.String for n in sn.names}, truncate_ragged_lines=True, **common)
@@ -250,6 +311,7 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
         text_cols=text,
         notes=notes,
         junk_cells=junk,
+        empty_cells=empty,
         out_of_range=huge,
         encoding=sn.encoding,
         delimiter=sn.delimiter,

@@ -41,11 +41,13 @@ def parse_time(frame: pl.DataFrame, time_col: str, report: IngestReport) -> pl.D
     report.time_col, report.time_format = time_col, parsed.layout
     if parsed.converted_to_utc:
         report.repairs.append("timestamps carried UTC offsets: converted to UTC, stored without a zone")
-    frame = frame.drop(time_col)
+    frame = frame.clone()  # in-place column edits below must not touch the caller's frame
+    frame.drop_in_place(time_col)
     if T in frame.columns:
         frame = frame.rename({T: f"{T}_value"})
         report.repairs.append(f"value column '{T}' renamed '{T}_value' (the name is taken by the time column)")
-    frame = frame.with_columns(parsed.values.alias(T)).select(T, *_values(frame))
+    # insert_column, not select/with_columns: those rechunk a table read in blocks (a full copy)
+    frame.insert_column(0, parsed.values.alias(T))
     bad = frame[T].null_count()
     if bad:
         frame = frame.filter(pl.col(T).is_not_null())
@@ -94,16 +96,24 @@ def drop_duplicate_times(frame: pl.DataFrame, exact_rows: bool, report: IngestRe
     return frame.unique(subset=T, keep="last", maintain_order=True)
 
 
-def non_finite_to_missing(frame: pl.DataFrame, out_of_range: dict[str, int], report: IngestReport) -> pl.DataFrame:
+def non_finite_to_missing(
+    frame: pl.DataFrame, out_of_range: dict[str, int], empty: dict[str, int], report: IngestReport
+) -> pl.DataFrame:
+    """NaN/inf -> missing. `empty`: cells that were empty in the file but arrive as NaN (block reader)."""
     cols = _values(frame)
     counts = frame.select((pl.col(c).is_not_null() & ~pl.col(c).is_finite()).sum() for c in cols).row(0)
-    bad = {c: int(n) + out_of_range.get(c, 0) for c, n in zip(cols, counts, strict=True) if n or out_of_range.get(c)}
-    if not bad:
+    bad = {
+        c: int(n) - empty.get(c, 0) + out_of_range.get(c, 0)
+        for c, n in zip(cols, counts, strict=True)
+        if int(n) - empty.get(c, 0) + out_of_range.get(c, 0)
+    }
+    if not any(counts):
         return frame
-    report.non_finite = bad
-    report.repairs.append(
-        f"{sum(bad.values())} NaN/inf or beyond-float32 values in {len(bad)} columns set missing (then filled)"
-    )
+    if bad:
+        report.non_finite = bad
+        report.repairs.append(
+            f"{sum(bad.values())} NaN/inf or beyond-float32 values in {len(bad)} columns set missing (then filled)"
+        )
     fix = [c for c, n in zip(cols, counts, strict=True) if n]
     return frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in fix)
 
@@ -286,13 +296,15 @@ def validate(
     dropped_text = [c for c in raw.text_cols if c != raw.time_col]
     if dropped_text:
         report.repairs.append(f"dropped non-numeric columns {dropped_text}")
-    frame = frame.select(raw.time_col, *([id_col] if id_col else []), *keep)
+    wanted_cols = [raw.time_col, *([id_col] if id_col else []), *keep]
+    if frame.columns != wanted_cols:
+        frame = frame.select(wanted_cols)
     frame = parse_time(frame, raw.time_col, report)
     if id_col:
         frame = pivot_long(frame, id_col, keep, report)
     frame = sort_by_time(frame, report)
     frame = drop_duplicate_times(frame, exact_rows, report)
-    frame = non_finite_to_missing(frame, raw.out_of_range, report)
+    frame = non_finite_to_missing(frame, raw.out_of_range, raw.empty_cells, report)
     frame = drop_empty_columns(frame, report)
     if frame.width < 2:
         raise DataError(f"'{report.name}' has no numeric value column left (dropped: {report.dropped_columns})")
