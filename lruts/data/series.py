@@ -133,7 +133,8 @@ def _series_from_frame(df: object, *, name: str, split: str, drop_constant: bool
     report = build_report(name, "<DataFrame>", None, {**opts, "drop_constant": drop_constant, "exact_rows": exact_rows})
     report.version = PIPELINE_VERSION
     with library_errors_as_data_errors(f"DataFrame '{name}'"):
-        raw = read_frame(from_user_frame(df), time_col=opts["time_col"], id_col=opts["id_col"])
+        time_col = opts.pop("time_col")
+        raw = read_frame(from_user_frame(df), time_col=time_col, id_col=opts["id_col"])
         frame = validate(raw, report, drop_constant=drop_constant, exact_rows=exact_rows, **opts)
     cols = [c for c in frame.columns if c != T]
     values = frame.select(cols).to_numpy(order="c").astype(np.float32, copy=False)

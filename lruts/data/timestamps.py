@@ -89,7 +89,7 @@ def parse_timestamps(col: pl.Series) -> ParsedTime:
                 return ParsedTime(values, "%Y%m%d", utc)
         return _parse_epoch(text)
     best: tuple[int, str, pl.Series] | None = None
-    for fmt in (None, *_FORMATS):
+    for fmt in (*_FORMATS, None):  # explicit layouts first: polars guesses 07/01/2016 as 7 January
         try:
             parsed = text.str.to_datetime(fmt, strict=False, time_unit="ns")
         except pl.exceptions.PolarsError:

@@ -1,0 +1,258 @@
+"""Ingestion: timestamp layouts, each validation/repair and its report line, idempotency by content hash,
+safe output paths for uploads, in-memory frames, partial datasets and the command line."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from lruts.data import IngestReport, PartialDatasetWarning, data_home, ingest, load_series
+from lruts.errors import DataError
+from pipelines import ingest as cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRUTS_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("LRUTS_OFFLINE", "1")
+    return tmp_path / "data"
+
+
+def write(tmp_path, text, name="s.csv", encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+    return path
+
+
+def hourly(n=10, cols=2, start="2021-03-01 00:00:00"):
+    ts = pd.date_range(start, periods=n, freq="h")
+    lines = ["date," + ",".join(f"v{j}" for j in range(cols))]
+    lines += [f"{t:%Y-%m-%d %H:%M:%S}," + ",".join(f"{i * 10 + j}.5" for j in range(cols)) for i, t in enumerate(ts)]
+    return lines
+
+
+EXPECTED = np.array(["2016-07-01T02:00", "2016-07-01T03:00", "2016-07-01T04:00"], dtype="datetime64[ns]")
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        ["2016-07-01 02:00:00", "2016-07-01 03:00:00", "2016-07-01 04:00:00"],  # ISO
+        ["2016-07-01T02:00:00", "2016-07-01T03:00:00", "2016-07-01T04:00:00"],  # ISO with T
+        ["2016/7/1 2:00", "2016/7/1 3:00", "2016/7/1 4:00"],  # the electricity/traffic layout
+        ["1467338400", "1467342000", "1467345600"],  # epoch seconds
+        ["1467338400000", "1467342000000", "1467345600000"],  # epoch milliseconds
+        ["2016-07-01T04:00:00+02:00", "2016-07-01T05:00:00+02:00", "2016-07-01T06:00:00+02:00"],  # offsets
+        ["2016-07-01T02:00:00Z", "2016-07-01T03:00:00Z", "2016-07-01T04:00:00Z"],  # UTC designator
+        ["07/01/2016 02:00", "07/01/2016 03:00", "07/01/2016 04:00"],  # US month-first
+    ],
+)
+def test_timestamp_layouts_parse_to_the_same_instants(tmp_path, stamps):
+    path = write(tmp_path, "when,x\n" + "\n".join(f"{s},{i}" for i, s in enumerate(stamps)))
+    series = load_series(path, time_col="when")
+    np.testing.assert_array_equal(series.timestamps, EXPECTED)
+    assert series.freq == "1h"
+    if "+02:00" in stamps[0]:
+        assert any("UTC" in r for r in series.report.repairs)
+
+
+def test_dates_only_and_weekly_and_mixed_offsets(tmp_path):
+    days = load_series(write(tmp_path, "date,x\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n"))
+    assert days.freq == "1d" and str(days.timestamps[0]) == "2020-01-01T00:00:00.000000000"
+    weeks = load_series(write(tmp_path, "date,x\n2020-01-01,1\n2020-01-08,2\n2020-01-15,3\n", "w.csv"))
+    assert weeks.freq == "7d"
+    # a daylight-saving change: +01:00 then +02:00, one hour apart in UTC
+    dst = "t,x\n2021-03-28T00:00:00+01:00,1\n2021-03-28T01:00:00+01:00,2\n2021-03-28T03:00:00+02:00,3\n"
+    s = load_series(write(tmp_path, dst, "dst.csv"))
+    assert s.freq == "1h" and s.report.gaps == 0 and len(s) == 3
+
+
+def test_shuffled_rows_are_sorted_and_reported(tmp_path):
+    lines = hourly(8)
+    body = lines[1:]
+    path = write(tmp_path, "\n".join([lines[0], *body[::-1]]))
+    s = load_series(path)
+    assert s.report.unsorted and (np.diff(s.timestamps) > np.timedelta64(0)).all()
+    assert s.values[0, 0] == 0.5 and s.values[-1, 0] == 70.5
+
+
+def test_duplicate_timestamps_keep_the_last_row(tmp_path):
+    lines = hourly(5)
+    path = write(tmp_path, "\n".join([*lines, lines[4].replace("30.5", "999"), lines[2]]))
+    s = load_series(path)
+    assert len(s) == 5 and s.report.duplicate_rows == 2 and s.report.conflicting_duplicates == 1
+    assert s.values[3, 0] == 999.0 and s.values[1, 0] == 10.5
+
+
+@pytest.mark.parametrize("fill, value", [("ffill", 20.5), ("interpolate", 30.5), ("zero", 0.0)])
+def test_gaps_are_found_inserted_and_filled_by_the_policy(tmp_path, fill, value):
+    lines = hourly(6)
+    path = write(tmp_path, "\n".join([lines[0], lines[1], lines[2], lines[3], lines[5], lines[6]]))
+    s = load_series(path, fill=fill)
+    assert len(s) == 6 and s.report.gaps == 1 and s.report.missing_steps == 1
+    assert s.values[3, 0] == pytest.approx(value)
+    assert s.report.filled == {"v0": 1, "v1": 1}
+    with pytest.raises(DataError, match="1 gaps"):
+        load_series(path, fill="error", name="strict")
+    kept = load_series(path, regular=False, name="kept")
+    assert len(kept) == 5 and not kept.report.regular
+
+
+def test_huge_gap_is_an_error_not_a_million_invented_rows(tmp_path):
+    path = write(tmp_path, "date,x\n2020-01-01 00:00,1\n2020-01-01 00:01,2\n2020-01-01 00:02,3\n2021-01-01 00:00,4\n")
+    with pytest.raises(DataError, match="invent"):
+        load_series(path)
+
+
+def test_nan_inf_and_out_of_range_values_are_set_missing_and_filled(tmp_path):
+    path = write(tmp_path, "date,a,b\n2020-01-01,1,1\n2020-01-02,nan,inf\n2020-01-03,3,1e39\n2020-01-04,,-inf\n")
+    s = load_series(path)
+    assert np.isfinite(s.values).all()
+    assert s.report.non_finite == {"b": 3}
+    np.testing.assert_array_equal(s.values[:, 0], [1, 1, 3, 3])
+    assert sum(s.report.filled.values()) == 5
+
+
+def test_text_columns_are_dropped_and_junk_cells_reported(tmp_path):
+    path = write(tmp_path, "date,name,x\n2020-01-01,alpha,1\n2020-01-02,beta,oops\n2020-01-03,gamma,3\n")
+    s = load_series(path)
+    assert s.columns == ["x"]
+    assert s.report.dropped_columns == {"name": "not numeric"}
+    assert s.report.junk_cells == {"x": 1}
+    with pytest.raises(DataError, match="not numeric"):
+        load_series(path, target_cols=["name"], name="t2")
+
+
+def test_constant_columns_are_reported_and_optionally_dropped(tmp_path):
+    path = write(tmp_path, "date,flat,x\n2020-01-01,5,1\n2020-01-02,5,2\n2020-01-03,5,3\n")
+    s = load_series(path)
+    assert s.report.constant_columns == ["flat"] and s.columns == ["flat", "x"]
+    assert load_series(path, drop_constant=True, name="d").columns == ["x"]
+
+
+def test_latin1_header_is_decoded(tmp_path):
+    text = "date,SWDR (W/m\xb2),PAR (\xb5mol/m\xb2/s)\n2020-01-01 00:10:00,1,2\n2020-01-01 00:20:00,3,4\n"
+    s = load_series(write(tmp_path, text, encoding="latin-1"))
+    assert s.columns == ["SWDR (W/m²)", "PAR (µmol/m²/s)"] and s.freq == "10m"
+    assert any("latin-1" in r for r in s.report.repairs)
+
+
+def test_semicolons_and_decimal_commas(tmp_path):
+    s = load_series(write(tmp_path, "date;a;b\n2020-01-01;1,5;2\n2020-01-02;2,5;3\n"))
+    assert s.report.delimiter == ";" and s.values[:, 0].tolist() == [1.5, 2.5]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty"),
+        ("date,x\n", "no data rows"),
+        ("date,x\n2020-01-01,1\n", "1 usable row"),
+        ("just one column\n1\n2\n", "single column"),
+        ("date,x\nfoo,1\nbar,2\nbaz,3\n", "could not read the timestamps"),
+        ("date,x\n2020-01-01,a\n2020-01-02,b\n", "no numeric value column"),
+    ],
+)
+def test_unusable_files_raise_one_clear_data_error(tmp_path, text, message):
+    with pytest.raises(DataError, match=message):
+        ingest(write(tmp_path, text))
+
+
+def test_reingest_is_skipped_when_unchanged_and_redone_when_changed(tmp_path, home):
+    path = write(tmp_path, "\n".join(hourly(20)))
+    first = ingest(path)
+    assert not first.reused and first.parquet.parent == home
+    stamp = first.parquet.stat().st_mtime_ns
+    again = ingest(path)
+    assert again.reused and again.parquet.stat().st_mtime_ns == stamp
+    path.write_text("\n".join(hourly(21)))
+    changed = ingest(path)
+    assert not changed.reused and changed.report.rows == 21
+    assert not ingest(path, fill="interpolate").reused  # options are part of the key
+    assert ingest(path, fill="interpolate").reused
+    assert not ingest(path, fill="interpolate", force=True).reused
+
+
+def test_report_is_saved_as_json_next_to_the_parquet(tmp_path):
+    result = ingest(write(tmp_path, "\n".join(hourly(12))), name="my series")
+    assert result.parquet.name == "my_series.parquet"
+    saved = result.parquet.with_name("my_series.report.json")
+    loaded = IngestReport.load(saved)
+    assert loaded == result.report and json.loads(saved.read_text())["rows"] == 12
+    assert pl.read_parquet(result.parquet).schema["v0"] == pl.Float32
+    assert "12 rows x 2 series" in result.report.summary()
+
+
+def test_uploads_stay_inside_the_data_folder(tmp_path, home):
+    path = write(tmp_path, "\n".join(hourly(6)), name="up load.csv")
+    r = ingest(path, dest_dir="uploads", name="../../etc/passwd")
+    assert r.parquet == home / "uploads" / "etc_passwd.parquet"
+    for bad in ("../outside", str(tmp_path / "elsewhere")):
+        with pytest.raises(DataError, match="outside the data folder"):
+            ingest(path, dest_dir=bad)
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "elsewhere").exists()
+    assert ingest(path).parquet.name == "up_load.parquet"
+
+
+def test_polars_and_pandas_frames_are_validated_in_memory(home):
+    idx = pd.date_range("2020-01-01", periods=6, freq="15min")
+    pdf = pd.DataFrame({"a": [1.0, 2, np.nan, 4, 5, 6], "b": [1, 1, 2, 3, 5, 8]}, index=idx)
+    s = load_series(pdf, name="upload")
+    assert s.freq == "15m" and s.columns == ["a", "b"] and s.values[2, 0] == 2.0
+    assert s.report.filled == {"a": 1}
+    plf = pl.DataFrame({"t": ["2020-01-03", "2020-01-01", "2020-01-02"], "y": [3, 1, 2]})
+    s2 = load_series(plf)
+    assert s2.values[:, 0].tolist() == [1, 2, 3] and s2.report.unsorted
+    assert not home.exists() or not any(home.iterdir())  # nothing written for in-memory frames
+    with pytest.raises(DataError):
+        load_series(pl.DataFrame({"t": [], "y": []}))
+
+
+def test_long_format_is_pivoted_one_column_per_id(tmp_path):
+    text = "Symbol,Date,Close\nA,2020-01-02,1\nB,2020-01-02,10\nA,2020-01-03,2\nB,2020-01-03,20\nA,2020-01-06,3\n"
+    s = load_series(write(tmp_path, text), id_col="Symbol", target_cols=["Close"], regular=False)
+    assert s.columns == ["A", "B"] and len(s) == 3
+    np.testing.assert_array_equal(s.values[:, 1], [10, 20, 20])  # B's missing last day forward-filled
+
+
+def test_partial_electricity_loads_with_a_warning_counting_the_series():
+    with pytest.warns(PartialDatasetWarning, match="6 of the 321 expected series"):
+        s = load_series("electricity")
+    assert s.values.shape == (26_304, 6) and s.report.partial
+
+
+def test_cli_ingests_a_dataset_and_a_path(tmp_path, capsys, home):
+    assert cli.main(["--dataset", "ETTh1"]) == 0
+    out = capsys.readouterr().out
+    assert "ETTh1: 17,420 rows x 7 series" in out and (home / "ETTh1.report.json").exists()
+    path = write(tmp_path, "when;x\n2020-01-01 00:00;1\n2020-01-01 01:00;2\n2020-01-01 03:00;4\n")
+    assert cli.main(["--path", str(path), "--time-col", "when", "--freq", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert "gaps: 1 holes" in out and "delimiter is ';'" in out
+    assert cli.main(["--path", str(write(tmp_path, "", "empty.csv"))]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_cli_help_is_instant_and_errors_have_no_traceback(tmp_path):
+    code = "import sys; from pipelines import ingest\ntry:\n ingest.main(['--help'])\nexcept SystemExit:\n pass\n"
+    code += "print('torch' in sys.modules, 'polars' in sys.modules, file=sys.stderr)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert run.stderr.strip() == "False False"
+    bad = write(tmp_path, b"date,x\n\x00\x01\x02garbage\n", "bad.csv")
+    env = {**os.environ, "LRUTS_DATA_HOME": str(data_home())}
+    run = subprocess.run(
+        [sys.executable, "-m", "pipelines.ingest", "--path", str(bad)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "bad.csv" in run.stderr
