@@ -169,7 +169,8 @@ def main() -> None:
         f"\n{r['series']} series x {r['rows']:,} steps = {r['rows'] * r['series'] / 1e6:.1f}M values; "
         f"CSV {csv.stat().st_size * mb:,.0f} MiB; raw numeric size (float32) {raw * mb:,.0f} MiB; "
         f"baseline RSS after imports {r['baseline'] * mb:,.0f} MiB; torch threads {r['threads']}; "
-        f"L={args.lookback} H={args.horizon} B={args.batch}; windows train/val/test {r['windows']}"
+        f"L={args.lookback} H={args.horizon} B={args.batch}; windows train/val/test {r['windows']}; "
+        f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print("| phase (process) | wall s | peak RSS above baseline MiB | peak / raw numeric size |")
     print("|---|---|---|---|")

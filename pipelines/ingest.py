@@ -55,14 +55,9 @@ def _list() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    import logging
-    import warnings
-
     from lruts.data import DATASETS, ingest, resolve_raw
     from lruts.errors import DataError
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    warnings.simplefilter("always")
     if args.list:
         return _list()
     options = dict(
@@ -101,4 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     sys.exit(main())

@@ -4,6 +4,7 @@ the Parquet file (`<name>.report.json`) and printed by `python -m pipelines.inge
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -60,7 +61,7 @@ class IngestReport:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
 
