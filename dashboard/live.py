@@ -1,0 +1,177 @@
+"""One browser session's live forecast: its own stream over the shared weights.
+
+    live = LiveStream(forecaster, series, start)   # forecaster: positioned after series rows [0, start)
+    live.replay(1)                                 # the next held-out observation → update() → forecast
+    live.push(rows)                                # rows pasted or uploaded (validated by dashboard.uploads)
+    live.recompute()                               # the same forecast from the whole history, timed
+
+Every arrival goes through `LRUForecaster.update` (the recurrent mode, O(1) per observation); the
+time it takes (update + forecast, no drawing) is recorded per observation, next to the time a full
+recompute from the whole history takes. Nothing here models anything: it calls the forecaster and keeps
+the session's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lruts import LRUForecaster
+
+
+@dataclass
+class Recompute:
+    steps: int  # length of the history recomputed from
+    ms: float  # wall time of set_history over it (parallel mode)
+    max_abs_diff: float | None  # largest |incremental − recomputed| over the forecast, None if not compared
+
+
+class LiveScore:
+    """Errors of the forecasts issued in this session against the observations that arrived after them:
+    each (forecast step, actual) pair counts once, on the original scale, per series."""
+
+    def __init__(self, horizon: int, n_series: int) -> None:
+        self.pending: deque[tuple[int, np.ndarray]] = deque(maxlen=horizon)  # (issued after arrival i, (H, C, 1+Q))
+        self.arrived = 0
+        self.abs_err = np.zeros(n_series)
+        self.sq_err = np.zeros(n_series)
+        self.inside = np.zeros(n_series)
+        self.pairs = 0
+
+    def issue(self, forecast: np.ndarray) -> None:
+        self.pending.append((self.arrived, forecast))
+
+    def observe(self, actual: np.ndarray) -> None:
+        self.arrived += 1
+        for issued, forecast in self.pending:
+            err = forecast[self.arrived - issued - 1, :, 0] - actual
+            self.abs_err += np.abs(err)
+            self.sq_err += err**2
+            if forecast.shape[-1] > 2:  # an interval: lowest and highest quantile
+                lo, hi = forecast[self.arrived - issued - 1, :, 1], forecast[self.arrived - issued - 1, :, -1]
+                self.inside += (actual >= lo) & (actual <= hi)
+            self.pairs += 1
+
+    def table(self, columns: list[str], quantiles: list[float]) -> pd.DataFrame:
+        n = max(self.pairs, 1)
+        out = pd.DataFrame({"series": columns, "MAE": self.abs_err / n, "MSE": self.sq_err / n, "pairs": self.pairs})
+        if len(quantiles) >= 2:
+            out[f"coverage {quantiles[0]:g}–{quantiles[-1]:g}"] = self.inside / n
+        return out
+
+
+class LiveStream:
+    def __init__(self, forecaster: LRUForecaster, series, start: int, *, initial: Recompute | None = None) -> None:
+        """forecaster: positioned after rows [0, start) of `series` (shared: never mutated here);
+        rows [start, len) are the held-out observations to replay."""
+        self.fc = LRUForecaster.load_from(forecaster)
+        self.series, self.start = series, start
+        self.arrived: list[pd.DataFrame] = []
+        self.update_ms: list[float] = []
+        self.recomputed = initial
+        self.score = LiveScore(self.fc.horizon, len(self.fc.columns))
+        self.score.issue(self.fc.forecast_array())
+        self._base: pd.DataFrame | None = None
+
+    # ------------------------------------------------------------------ arrivals
+    @property
+    def n_arrived(self) -> int:
+        return len(self.update_ms)
+
+    def _cursor(self) -> int:
+        """Row of `series` of the first observation after the stream's last one."""
+        return int(np.searchsorted(self.series.timestamps, self.fc.last_time, side="right"))
+
+    def remaining(self) -> int:
+        return len(self.series) - max(self._cursor(), self.start)
+
+    def held_out(self, k: int) -> pd.DataFrame:
+        """The next k held-out observations of the dataset, as rows for update()."""
+        lo = max(self._cursor(), self.start)
+        return self._frame(lo, min(lo + k, len(self.series)))
+
+    def replay(self, k: int = 1) -> int:
+        """Stream the next k held-out observations; returns how many there were."""
+        rows = self.held_out(k)
+        if len(rows):
+            self.push(rows)
+        return len(rows)
+
+    def push(self, rows: pd.DataFrame) -> None:
+        """Advance the stream by `rows` (time column + every series), one observation at a time.
+        All or nothing: if update() rejects a row (DataError), the stream stays where it was."""
+        fc = LRUForecaster.load_from(self.fc)
+        times, forecasts = [], []
+        for i in range(len(rows)):
+            row = rows.iloc[i : i + 1]
+            t0 = time.perf_counter()
+            fc.update(row)  # the recurrent step and the new forecast
+            times.append(1e3 * (time.perf_counter() - t0))
+            forecasts.append(fc.forecast_array())
+        self.fc = fc
+        actuals = rows[self.fc.columns].to_numpy(np.float64)
+        for actual, forecast in zip(actuals, forecasts, strict=True):
+            self.score.observe(actual)
+            self.score.issue(forecast)
+        self.arrived.append(rows.reset_index(drop=True))
+        self.update_ms += times
+
+    # ------------------------------------------------------------------ full recompute
+    def recompute(self) -> Recompute:
+        """Recompute the forecast from the whole history (parallel mode), time it, compare it."""
+        history = self.history()
+        fc = LRUForecaster.load_from(self.fc)
+        t0 = time.perf_counter()
+        fc.set_history(history)
+        ms = 1e3 * (time.perf_counter() - t0)
+        diff = float(np.max(np.abs(fc.forecast_array() - self.fc.forecast_array())))
+        self.recomputed = Recompute(len(history), ms, diff)
+        return self.recomputed
+
+    # ------------------------------------------------------------------ what is drawn
+    def forecast(self) -> pd.DataFrame:
+        return self.fc.predict()
+
+    def last_values(self) -> np.ndarray:
+        """(C,) the stream's last observation."""
+        if self.arrived:
+            return self.arrived[-1][self.fc.columns].to_numpy(np.float64)[-1]
+        return self.series.values[self.start - 1].astype(np.float64)
+
+    def history(self) -> pd.DataFrame:
+        """Every observation so far: the dataset's rows before `start`, then the arrivals."""
+        if self._base is None:
+            self._base = self._frame(0, self.start)
+        return pd.concat([self._base, *self.arrived], ignore_index=True) if self.arrived else self._base
+
+    def recent(self, n: int) -> pd.DataFrame:
+        """The last n observations."""
+        tail: list[pd.DataFrame] = []
+        have = 0
+        for chunk in reversed(self.arrived):
+            tail.insert(0, chunk)
+            have += len(chunk)
+            if have >= n:
+                break
+        if have < n:
+            tail.insert(0, self._frame(max(0, self.start - (n - have)), self.start))
+        return pd.concat(tail, ignore_index=True).tail(n)
+
+    def actuals(self) -> pd.DataFrame:
+        """The dataset's observations inside the current forecast's horizon (where known)."""
+        lo = self._cursor()
+        return self._frame(lo, min(lo + self.fc.horizon, len(self.series)))
+
+    def _frame(self, lo: int, hi: int) -> pd.DataFrame:
+        return rows_frame(self.series, lo, hi, self.fc.time_col)
+
+
+def rows_frame(series, lo: int, hi: int, time_col: str) -> pd.DataFrame:
+    """Rows [lo, hi) of a lruts Series as a DataFrame: time_col + one column per series."""
+    data = {time_col: series.timestamps[lo:hi]}
+    data.update({c: series.values[lo:hi, j] for j, c in enumerate(series.columns)})
+    return pd.DataFrame(data)

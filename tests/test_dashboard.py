@@ -1,0 +1,244 @@
+"""The Streamlit dashboard through streamlit.testing.v1.AppTest: pick a dataset, a model (registry by
+alias or version, or local checkpoint) and series; see forecast, metrics and backtest; stream
+observations (incremental forecast == recompute from the full history); two sessions streaming at once;
+pasted and uploaded rows, and bad uploads refused with a clear error."""
+
+from __future__ import annotations
+
+import socket
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from dashboard_fixtures import APP, HORIZON, START, plotly_traces, recomputed_forecast, trained_workspace
+from streamlit.testing.v1 import AppTest
+
+from lruts.data import data_home
+from lruts.errors import DataError
+
+TIMEOUT = 120  # seconds per script run: the first one loads torch, mlflow and the model on a busy 2-core VM
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return trained_workspace(tmp_path_factory.mktemp("dashboard"))
+
+
+@pytest.fixture
+def env(ws, monkeypatch):
+    for k, v in ws.env.items():
+        monkeypatch.setenv(k, v)
+    yield ws
+    mlflow.set_tracking_uri(None)
+
+
+def open_app(model: str = "local") -> AppTest:
+    """A fresh browser session on the app, with the local checkpoint (or the registered model) chosen."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    label = next(o for o in at.selectbox(key="model").options if o.startswith(model))
+    at.selectbox(key="model").select(label).run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    return at
+
+
+def chart_forecast(at: AppTest) -> pd.Series:
+    """The forecast drawn in the chart (last panel's forecast trace), indexed by time."""
+    [trace] = plotly_traces(at.get("plotly_chart")[0].proto.spec, "forecast")[-1:]
+    return pd.Series(trace["y"], index=pd.to_datetime(trace["x"]))
+
+
+def live(at: AppTest):
+    return at.session_state["live"]
+
+
+def assert_forecasts_close(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------- browsing
+
+
+def test_local_checkpoint_shows_forecast_interval_metrics_and_backtest(env):
+    ws = env
+    at = open_app("local")
+    assert at.selectbox(key="dataset").value == str(ws.csv)
+    assert at.multiselect(key=f"series:{ws.csv}").value == ["s2"]  # default: the last series
+    expected = recomputed_forecast(ws, START)  # the model over the history before the held-out rows
+    drawn = chart_forecast(at)
+    assert len(drawn) == HORIZON
+    np.testing.assert_allclose(drawn.to_numpy(), expected["s2"].to_numpy(), rtol=1e-4, atol=1e-4)
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert plotly_traces(spec, "interval") and plotly_traces(spec, "history") and plotly_traces(spec, "actual")
+    [actual] = plotly_traces(spec, "actual")  # the held-out observations inside the horizon
+    np.testing.assert_allclose(actual["y"], ws.frame["s2"].iloc[START : START + HORIZON], rtol=1e-6)
+
+    # pick two series: two panels, each with its forecast
+    at.multiselect(key=f"series:{ws.csv}").set_value(["s0", "s2"]).run()
+    assert len(plotly_traces(at.get("plotly_chart")[0].proto.spec, "forecast")) == 2
+
+    metrics = at.dataframe[1].value  # [0]: the forecast table
+    assert list(metrics["model"])[:2] == ["LRU forecaster", "repeat_last"]
+    assert metrics["mse"].iloc[0] == pytest.approx(ws.results["test"]["mse"])
+    backtest = at.dataframe[-1].value
+    assert len(backtest) == len(ws.results["backtest"])
+    first_origin = pd.Timestamp(ws.frame["date"].iloc[START - 1])  # origin 0: the last row before the test part
+    assert pd.Timestamp(backtest["origin time"].iloc[0]) == first_origin
+    assert len(at.get("plotly_chart")) == 2  # forecast + backtest
+
+
+def test_registered_model_by_alias_and_by_version_forecasts_like_the_checkpoint(env):
+    ws = env
+    at = open_app("registry")
+    assert at.radio(key="by").value == "alias" and at.selectbox(key="alias").value == "champion"
+    expected = recomputed_forecast(ws, START)["s2"].to_numpy()
+    np.testing.assert_allclose(chart_forecast(at).to_numpy(), expected, rtol=1e-4, atol=1e-4)
+    at.radio(key="by").set_value("version").run()
+    assert at.selectbox(key="version").value == "1" and not at.exception
+    np.testing.assert_allclose(chart_forecast(at).to_numpy(), expected, rtol=1e-4, atol=1e-4)
+    assert at.dataframe[1].value["mse"].iloc[0] == pytest.approx(ws.results["test"]["mse"])
+
+
+def test_without_a_tracking_server_it_falls_back_to_local_checkpoints_and_says_so(env, monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    [warning] = [w.value for w in at.warning]
+    assert "local checkpoints only" in warning and "unreachable" in warning
+    assert all(o.startswith("local") for o in at.selectbox(key="model").options)
+    assert len(chart_forecast(at)) == HORIZON
+
+
+# ---------------------------------------------------------------------------------------------- live mode
+
+
+def test_streamed_forecast_equals_the_forecast_recomputed_from_the_full_history(env):
+    ws = env
+    at = open_app("local")
+    before = chart_forecast(at)
+    for _ in range(3):
+        at.button(key="step").click().run()
+    at.number_input(key="burst_k").set_value(10).run()
+    at.button(key="burst").click().run()  # 13 observations: crosses patch boundaries (segment 8)
+    assert not at.exception and live(at).n_arrived == 13
+    after = chart_forecast(at)
+    assert after.index[0] == pd.Timestamp(ws.frame["date"].iloc[START + 13])  # the horizon moved on 13 steps
+    assert after.iloc[-1] != before.iloc[-1]
+    assert_forecasts_close(live(at).forecast(), recomputed_forecast(ws, START + 13))
+    np.testing.assert_allclose(after.to_numpy(), recomputed_forecast(ws, START + 13)["s2"], rtol=1e-4, atol=1e-4)
+
+    # latency next to the full recompute, which the dashboard also checks against the incremental forecast
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Median over 13 observation(s)"].endswith(" ms")
+    at.button(key="recompute").click().run()
+    assert f"Full recompute over {START + 13:,} steps" in {m.label for m in at.metric}
+    assert live(at).recomputed.steps == START + 13 and live(at).recomputed.max_abs_diff < 1e-3
+    live_scores = at.dataframe[2].value  # forecasts issued this session scored against arrivals
+    assert live_scores["pairs"].iloc[0] > 13 and np.isfinite(live_scores["MAE"]).all()
+
+    at.button(key="reset").click().run()
+    assert live(at).n_arrived == 0
+    assert_forecasts_close(live(at).forecast(), recomputed_forecast(ws, START))
+
+
+def test_two_sessions_stream_independently_over_weights_loaded_once(env):
+    ws = env
+    a, b = open_app("local"), open_app("local")
+    assert live(a).fc.net is live(b).fc.net  # st.cache_resource: one copy of the weights
+    assert live(a) is not live(b)
+    a.number_input(key="burst_k").set_value(5).run()
+    a.button(key="burst").click().run()
+    b.button(key="step").click().run()
+    a.button(key="step").click().run()
+    assert (live(a).n_arrived, live(b).n_arrived) == (6, 1)
+    assert_forecasts_close(live(a).forecast(), recomputed_forecast(ws, START + 6))
+    assert_forecasts_close(live(b).forecast(), recomputed_forecast(ws, START + 1))
+    c = open_app("local")  # a newcomer starts from the held-out start, whatever the others did
+    assert live(c).n_arrived == 0
+    assert_forecasts_close(live(c).forecast(), recomputed_forecast(ws, START))
+
+
+def test_pasted_and_uploaded_rows_continue_the_stream(env):
+    ws = env
+    at = open_app("local")
+    rows = ws.frame.iloc[START : START + 2]
+    at.text_area(key="paste").input(rows.to_csv(index=False)).run()
+    at.button(key="add_paste").click().run()
+    assert not at.error and live(at).n_arrived == 2
+    upload = ws.frame.iloc[START + 2 : START + 5][["date", "s2", "s1", "s0"]]  # any column order, `;`-separated
+    at.file_uploader(key="upload").set_value(("more.csv", upload.to_csv(index=False, sep=";").encode(), "text/csv"))
+    at.run()
+    at.button(key="add_upload").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert live(at).n_arrived == 5
+    assert_forecasts_close(live(at).forecast(), recomputed_forecast(ws, START + 5))
+    at.button(key="step").click().run()  # replay carries on after the user's rows
+    assert_forecasts_close(live(at).forecast(), recomputed_forecast(ws, START + 6))
+    assert not list((data_home() / "uploads").glob("more*"))  # read, then removed
+
+
+def _next(ws, k: int = 2) -> pd.DataFrame:
+    return ws.frame.iloc[START : START + k].copy()
+
+
+BAD_UPLOADS = {
+    "missing column": (lambda ws: _next(ws).drop(columns="s1").to_csv(index=False), "no numeric column(s) ['s1']"),
+    "text in a value": (
+        lambda ws: _next(ws).astype({"s0": object}).assign(s0=["1.0", "oops"]).to_csv(index=False),
+        "not a number",
+    ),
+    "gap in time": (lambda ws: ws.frame.iloc[[START, START + 2]].to_csv(index=False), "expected"),
+    "before the last observation": (lambda ws: ws.frame.iloc[START - 3 : START - 1].to_csv(index=False), "not after"),
+    "unreadable time": (lambda ws: _next(ws).assign(date=["soon", "later"]).to_csv(index=False), "timestamps"),
+    "binary": (lambda ws: b"\x00\x01\x02\xff\xfe" * 100, "binary.csv is not a UTF-8"),
+    "too big": (lambda ws: b"date,s0,s1,s2\n" + b"2020-01-01 00:00:00,1,2,3\n" * 300_000, "the limit is 5 MB"),
+}
+
+
+def test_bad_uploads_are_refused_with_a_clear_error_and_leave_the_stream_unchanged(env):
+    ws = env
+    at = open_app("local")
+    for what, (make, message) in BAD_UPLOADS.items():
+        data = make(ws)
+        data = data.encode() if isinstance(data, str) else data
+        at.file_uploader(key="upload").set_value((f"{what}.csv", data, "text/csv"))
+        at.run()
+        at.button(key="add_upload").click().run()
+        assert not at.exception, (what, at.exception)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and "Rows rejected, the stream is unchanged" in errors[0], (what, errors)
+        assert message in errors[0], (what, errors[0])
+        assert live(at).n_arrived == 0, what
+    assert_forecasts_close(live(at).forecast(), recomputed_forecast(ws, START))
+    leftovers = [p for p in (data_home() / "uploads").glob("*") if p.suffix in (".csv", ".tmp")]
+    assert not leftovers
+
+
+# ---------------------------------------------------------------------------------------------- uploads module
+
+
+def test_uploads_land_only_in_the_data_folder_under_a_sanitised_name():
+    from dashboard.uploads import save_upload
+
+    for name in ("../../../etc/evil.csv", "..\\..\\evil.csv", "/abs/evil.csv", ".hidden", "x" * 300 + ".exe"):
+        path = save_upload(b"date,a\n2020-01-01,1\n", name)
+        try:
+            assert path.parent == data_home() / "uploads"
+            assert not path.name.startswith(".") and path.suffix == ".csv" and len(path.name) < 130
+        finally:
+            path.unlink()
+
+
+def test_uploads_over_the_size_limit_are_refused_before_anything_is_written():
+    from dashboard.uploads import MAX_UPLOAD_MB, save_upload
+
+    before = set((data_home() / "uploads").glob("*")) if (data_home() / "uploads").exists() else set()
+    with pytest.raises(DataError, match=f"the limit is {MAX_UPLOAD_MB} MB"):
+        save_upload(b"0" * ((MAX_UPLOAD_MB << 20) + 1), "big.csv")
+    after = set((data_home() / "uploads").glob("*")) if (data_home() / "uploads").exists() else set()
+    assert after == before
