@@ -1,7 +1,9 @@
 """The paper's optimisation recipe (App. D).
 
 AdamW; ν_log, θ_log, γ_log and B (B_re, B_im) get lr × `lr_factor` and no weight decay; every other
-parameter gets the base lr and weight decay. Learning rate: linear warm-up from 1e-7 over the first
+parameter gets the base lr and weight decay. A parameter that carries the attribute
+`lruts_recurrent = True` joins the recurrent group too (the dense and complex recurrences of the
+LRA ablation variants in lruts/lra/ablation.py use it). Learning rate: linear warm-up from 1e-7 over the first
 10% of steps, then cosine decay to 1e-7.
 """
 
@@ -12,9 +14,10 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["RECURRENT_PARAMETERS", "make_optimizer", "warmup_cosine"]
+__all__ = ["RECURRENT_ATTRIBUTE", "RECURRENT_PARAMETERS", "make_optimizer", "warmup_cosine"]
 
 RECURRENT_PARAMETERS = ("nu_log", "theta_log", "gamma_log", "B_re", "B_im")
+RECURRENT_ATTRIBUTE = "lruts_recurrent"
 
 
 def make_optimizer(
@@ -30,7 +33,8 @@ def make_optimizer(
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (recurrent if name.rsplit(".", 1)[-1] in RECURRENT_PARAMETERS else rest).append(p)
+        is_recurrent = name.rsplit(".", 1)[-1] in RECURRENT_PARAMETERS or getattr(p, RECURRENT_ATTRIBUTE, False)
+        (recurrent if is_recurrent else rest).append(p)
     groups = [
         {"params": recurrent, "lr": lr * lr_factor, "weight_decay": 0.0, "name": "recurrent"},
         {"params": rest, "lr": lr, "weight_decay": weight_decay, "name": "other"},

@@ -1,0 +1,391 @@
+"""The six LRA tasks, the paper's per-task recipes (lru.md §6, the paper's Tables 8–9) as presets at
+three scales, and loading each task's data.
+
+- `paper`: the published settings (depth 6, H, N, ring, max_phase, batch, lr factor, weight decay,
+  dropout, bidirectional for the path tasks, half GLU for Path-X, epochs) on the full data. Base
+  learning rates are not published (0.004 is stated for sCIFAR); the others are ours, in the range of
+  the S5 code's.
+- `small`: the same recipe with less width (H = N = 64), depth 2, a subset of the data and a few
+  epochs, sized so that one task finishes within ~30 minutes on a 2-core CPU.
+- `smoke`: a few steps on a few examples, to check that everything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lruts.errors import DataError
+from lruts.lra import sources
+from lruts.lra.listops import VOCAB as LISTOPS_VOCAB
+
+log = logging.getLogger("lruts")
+
+SCALES = ("smoke", "small", "paper")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One row of the paper's LRA table."""
+
+    n_layers: int
+    d_model: int
+    d_state: int
+    r_min: float
+    r_max: float
+    max_phase: float
+    batch_size: int
+    lr_factor: float
+    weight_decay: float
+    dropout: float
+    bidirectional: bool
+    epochs: int
+    lr: float  # not published except sCIFAR's 0.004
+    glu: str = "full"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    title: str
+    kind: str  # tokens | pairs | pixels
+    n_classes: int
+    max_len: int
+    vocab_size: int | None  # None: real-valued pixel input
+    paper_accuracy: float  # LRU, paper Table 3
+    recipe: Recipe
+    data: dict[str, dict[str, int | None]]  # scale → n_train, n_val, n_test (None = all)
+
+
+TWO_PI = 2 * math.pi
+TASKS: dict[str, Task] = {
+    "listops": Task(
+        "listops",
+        "ListOps",
+        "tokens",
+        10,
+        2048,
+        len(LISTOPS_VOCAB),
+        60.2,
+        Recipe(6, 128, 256, 0.0, 0.99, TWO_PI, 32, 0.5, 0.05, 0.0, False, 27, 0.003),
+        {
+            "paper": {"n_train": 96_000, "n_val": 2_000, "n_test": 2_000},
+            "small": {"n_train": 5_000, "n_val": 500, "n_test": 1_000},
+            "smoke": {"n_train": 48, "n_val": 16, "n_test": 16},
+        },
+    ),
+    "text": Task(
+        "text",
+        "Text (IMDB bytes)",
+        "tokens",
+        2,
+        4096,
+        257,
+        89.4,
+        Recipe(6, 256, 192, 0.5, 0.9, TWO_PI, 32, 0.1, 0.05, 0.1, False, 64, 0.004),
+        {
+            "paper": {"n_train": None, "n_val": 2_500, "n_test": None},
+            "small": {"n_train": 4_000, "n_val": 500, "n_test": 2_000},
+            "smoke": {"n_train": 32, "n_val": 16, "n_test": 16},
+        },
+    ),
+    "retrieval": Task(
+        "retrieval",
+        "Retrieval (AAN)",
+        "pairs",
+        2,
+        4000,
+        257,
+        89.9,
+        Recipe(6, 128, 256, 0.5, 0.9, TWO_PI, 64, 0.5, 0.05, 0.1, False, 44, 0.002),
+        {
+            "paper": {"n_train": None, "n_val": None, "n_test": None},
+            "small": {"n_train": 4_000, "n_val": 500, "n_test": 2_000},
+            "smoke": {"n_train": 16, "n_val": 8, "n_test": 8},
+        },
+    ),
+    "image": Task(
+        "image",
+        "Image (CIFAR-10)",
+        "pixels",
+        10,
+        1024,
+        None,
+        89.0,
+        Recipe(6, 512, 384, 0.9, 0.999, TWO_PI, 50, 0.25, 0.05, 0.1, False, 200, 0.004),
+        {
+            "paper": {"n_train": 45_000, "n_val": 5_000, "n_test": None},
+            "small": {"n_train": 8_000, "n_val": 1_000, "n_test": 2_000},
+            "smoke": {"n_train": 32, "n_val": 16, "n_test": 16},
+        },
+    ),
+    "pathfinder": Task(
+        "pathfinder",
+        "Pathfinder (32×32)",
+        "pixels",
+        2,
+        1024,
+        None,
+        95.1,
+        Recipe(6, 192, 256, 0.9, 0.999, TWO_PI, 64, 0.25, 0.05, 0.0, True, 200, 0.004),
+        {
+            "paper": {"n_train": None, "n_val": None, "n_test": None, "generate": 200_000},
+            "small": {"n_train": 8_000, "n_val": 1_000, "n_test": 1_000, "generate": 10_000},
+            "smoke": {"n_train": 32, "n_val": 8, "n_test": 8, "generate": 60},
+        },
+    ),
+    "pathx": Task(
+        "pathx",
+        "Path-X (128×128)",
+        "pixels",
+        2,
+        16384,
+        None,
+        94.2,
+        Recipe(6, 128, 256, 0.999, 0.9999, math.pi / 10, 32, 0.25, 0.05, 0.0, True, 50, 0.002, glu="half"),
+        {
+            "paper": {"n_train": None, "n_val": None, "n_test": None, "generate": 200_000},
+            "small": {"n_train": 1_600, "n_val": 200, "n_test": 200, "generate": 2_000},
+            "smoke": {"n_train": 8, "n_val": 4, "n_test": 4, "generate": 20},
+        },
+    ),
+}
+
+
+@dataclass
+class Preset:
+    """Everything a run needs: the model (DeepLRUConfig fields), training (TrainConfig fields), data."""
+
+    task: str
+    scale: str
+    model: dict[str, Any]
+    train: dict[str, Any]
+    data: dict[str, Any]
+    color: bool = False  # image: the paper's colour sCIFAR (3 channels) instead of LRA's grayscale
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise DataError(f"unknown LRA task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def preset(task: str, scale: str = "small") -> Preset:
+    """The task's recipe at `scale` (see the module docstring)."""
+    t = get_task(task)
+    if scale not in SCALES:
+        raise DataError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    r = t.recipe
+    model = {
+        "n_layers": r.n_layers,
+        "d_model": r.d_model,
+        "d_state": r.d_state,
+        "r_min": r.r_min,
+        "r_max": r.r_max,
+        "max_phase": r.max_phase,
+        "bidirectional": r.bidirectional,
+        "glu": r.glu,
+        "dropout": r.dropout,
+        "norm": "batch",
+        "prenorm": True,
+    }
+    train = {
+        "epochs": r.epochs,
+        "batch_size": r.batch_size,
+        "lr": r.lr,
+        "lr_factor": r.lr_factor,
+        "weight_decay": r.weight_decay,
+        "warmup_fraction": 0.1,
+        "patience": 0,
+    }
+    if scale == "small":
+        model.update(n_layers=2, d_model=64, d_state=64)
+        train.update(epochs=SMALL_EPOCHS[task], batch_size=min(r.batch_size, 32), patience=0)
+    elif scale == "smoke":
+        model.update(n_layers=1, d_model=16, d_state=16)
+        train.update(epochs=1, batch_size=8 if task != "pathx" else 4, max_steps_per_epoch=2, patience=0)
+    return Preset(task, scale, model, train, dict(t.data[scale]))
+
+
+SMALL_EPOCHS = {"listops": 4, "text": 3, "retrieval": 3, "image": 5, "pathfinder": 5, "pathx": 1}
+
+
+# ---------------------------------------------------------------------------------------- data
+@dataclass
+class TaskData:
+    train: Any
+    val: Any
+    test: Any
+    source: str  # where the data came from, for the results
+
+
+def _take(n: int, limit: int | None, rng: np.random.Generator) -> np.ndarray:
+    return np.arange(n) if limit is None or limit >= n else np.sort(rng.choice(n, size=limit, replace=False))
+
+
+def _split_off(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train, val) indices with `n_val` held out for validation."""
+    perm = np.random.default_rng(seed + 1).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def load_task_data(p: Preset, data_dir: str | Path | None = None) -> TaskData:
+    loader = {
+        "listops": _listops,
+        "text": _text,
+        "retrieval": _retrieval,
+        "image": _image,
+        "pathfinder": _pathfinder,
+        "pathx": _pathfinder,
+    }[p.task]
+    return loader(p, data_dir)
+
+
+def _listops(p: Preset, data_dir) -> TaskData:
+    from lruts.lra import listops
+    from lruts.lra.sequences import TokenDataset
+
+    d = p.data
+    folder = sources.find(listops.FOLDER, data_dir, kind="dir")
+    if folder is not None and (folder / listops.SPLITS["train"]).is_file():
+        source = f"official TSVs in {folder}"
+    else:
+        name = f"listops-seed{p.seed}-{d['n_train']}-{d['n_val']}-{d['n_test']}"
+        root = sources.generated_dir(name)
+        folder = root / listops.FOLDER
+        if not (root / ".complete").is_file():
+            log.info("generating ListOps (%s) into %s", name, root)
+            listops.generate_listops_release(
+                root, n_train=d["n_train"], n_val=d["n_val"], n_test=d["n_test"], seed=p.seed
+            )
+            (root / ".complete").write_text("ok\n")
+        source = f"generated (seed {p.seed}) in {folder}"
+    out = {}
+    for split in ("train", "val", "test"):
+        tokens, labels = listops.read_listops_split(folder / listops.SPLITS[split], limit=d.get(f"n_{split}"))
+        out[split] = TokenDataset(tokens, labels, split)
+    return TaskData(out["train"], out["val"], out["test"], source)
+
+
+def _text(p: Preset, data_dir) -> TaskData:
+    from lruts.lra import text
+    from lruts.lra.sequences import TokenDataset
+
+    max_len = get_task("text").max_len
+    path = sources.find("imdb_all.jsonl.xz", data_dir, kind="file") or sources.find(
+        "imdb_all.jsonl", data_dir, kind="file"
+    )
+    if path is not None:
+        data, source = text.read_imdb_jsonl(path, max_len), f"{path.name} (official 25k/25k split)"
+    else:
+        acl = sources.find("aclImdb", data_dir, kind="dir")
+        if acl is None:
+            raise DataError(
+                "LRA Text needs IMDB: imdb_all.jsonl.xz or the aclImdb/ folder in one of:\n"
+                + sources.describe_search(data_dir)
+            )
+        data, source = text.read_aclimdb(acl, max_len), f"{acl} (official 25k/25k split)"
+    d, rng = p.data, np.random.default_rng(p.seed)
+    tokens, labels = data["train"]
+    tr, va = _split_off(len(labels), d["n_val"], p.seed)
+    tr = tr[_take(len(tr), d["n_train"], rng)]
+    tt, tl = data["test"]
+    te = _take(len(tl), d["n_test"], rng)
+    return TaskData(
+        TokenDataset([tokens[i] for i in tr], labels[tr], "train"),
+        TokenDataset([tokens[i] for i in va], labels[va], "val"),
+        TokenDataset([tt[i] for i in te], tl[te], "test"),
+        source + f"; val = {d['n_val']} held out of train",
+    )
+
+
+def _retrieval(p: Preset, data_dir) -> TaskData:
+    from lruts.lra import retrieval
+    from lruts.lra.sequences import PairDataset
+
+    folder = sources.find(retrieval.FOLDER, data_dir, kind="dir")
+    if folder is None or not all((folder / f).is_file() for f in retrieval.SPLITS.values()):
+        raise DataError(retrieval.missing_message(sources.describe_search(data_dir)))
+    max_len = get_task("retrieval").max_len
+    out = {}
+    for split, name in retrieval.SPLITS.items():
+        a, b, y = retrieval.read_aan_split(folder / name, max_len, limit=p.data.get(f"n_{split}"))
+        out[split] = PairDataset(a, b, y, split)
+    return TaskData(out["train"], out["val"], out["test"], f"official TSVs in {folder}")
+
+
+def _image(p: Preset, data_dir) -> TaskData:
+    from lruts.lra import image
+    from lruts.lra.sequences import PixelDataset
+
+    d = p.data
+    n_train_all = None if d["n_train"] is None else d["n_train"] + d["n_val"]
+    limits = {"train": n_train_all, "test": d["n_test"]}
+    batches = sources.find("cifar-10-batches-py", data_dir, kind="dir")
+    if batches is not None:
+        data, source = image.read_cifar_batches(batches, limits, p.seed), f"python batches in {batches}"
+    else:
+        tree = next(
+            (f for f in (sources.find(n, data_dir, kind="dir") for n in ("cifar10", "cifar-10", "cifar10_jpeg")) if f),
+            None,
+        ) or sources.find("cifar10_jpeg.zip", data_dir, kind="file")
+        if tree is None:
+            raise DataError(
+                "LRA Image needs CIFAR-10: cifar-10-batches-py/, an image tree cifar10/{train,test}/<class>/ "
+                "or cifar10_jpeg.zip in one of:\n" + sources.describe_search(data_dir)
+            )
+        data = image.read_image_tree(tree, limits, p.seed)
+        lossy = " (JPEG, lossy)" if tree.suffix == ".zip" or any(tree.rglob("*.jpg")) else ""
+        source = f"{tree.name}{lossy}"
+    x, y = data["train"]
+    xt, yt = data["test"]
+    if not p.color:
+        x, xt = image.to_grayscale(x), image.to_grayscale(xt)
+    tr, va = _split_off(len(y), d["n_val"], p.seed)
+    mean, std = float(x[tr].mean() / 255), float(x[tr].std() / 255)
+    kind = "colour" if p.color else "grayscale"
+    return TaskData(
+        PixelDataset(x[tr], y[tr], mean, std, "train"),
+        PixelDataset(x[va], y[va], mean, std, "val"),
+        PixelDataset(xt, yt, mean, std, "test"),
+        f"{source}, {kind}; val = {d['n_val']} held out of train",
+    )
+
+
+def _pathfinder(p: Preset, data_dir) -> TaskData:
+    from lruts.lra import pathfinder
+    from lruts.lra.sequences import PixelDataset
+
+    size = 32 if p.task == "pathfinder" else 128
+    rel = f"pathfinder{size}/{pathfinder.SUBSET}"
+    base = sources.find(rel, data_dir, kind="dir")
+    d = p.data
+    if base is not None and (base / "metadata").is_dir():
+        source = f"official images in {base}"
+    else:
+        name = f"pathfinder{size}-seed{p.seed}-n{d['generate']}"
+        root = sources.generated_dir(name)
+        base = root / rel
+        if not (root / ".complete").is_file():
+            log.info("generating %d Pathfinder images (%d×%d) into %s", d["generate"], size, size, root)
+            pathfinder.generate_pathfinder(root, d["generate"], size=size, seed=p.seed)
+            (root / ".complete").write_text("ok\n")
+        source = f"generated (seed {p.seed}, {d['generate']} images) in {base}"
+    x, y = pathfinder.read_pathfinder(base)
+    idx = pathfinder.split_80_10_10(len(y))
+    rng = np.random.default_rng(p.seed)
+    parts = {s: idx[s][_take(len(idx[s]), d.get(f"n_{s}"), rng)] for s in ("train", "val", "test")}
+    mean, std = float(x[parts["train"]].mean() / 255), float(x[parts["train"]].std() / 255) or 1.0
+    ds = {s: PixelDataset(x[i], y[i], mean, std, s) for s, i in parts.items()}
+    return TaskData(ds["train"], ds["val"], ds["test"], source + "; random 80/10/10 split (seed 42)")
