@@ -304,7 +304,10 @@ class Trainer:
         """Early stopping keeps the weights of the best validation epoch."""
         if self._best_weights is not None:
             self.model.load_state_dict(self._best_weights)
-        elif self.checkpoint_dir and (self.checkpoint_dir / "best.pt").exists():
-            if self.world > 1:
-                dist.barrier()  # rank 0 has finished writing best.pt
+            return
+        if self.checkpoint_dir is None:
+            return
+        if self.world > 1:
+            dist.barrier()  # every rank waits until rank 0 has written best.pt
+        if (self.checkpoint_dir / "best.pt").exists():
             self.model.load_state_dict(load_torch(self.checkpoint_dir / "best.pt", map_location=self.device))

@@ -57,7 +57,7 @@ def test_run_is_fully_recorded_and_the_model_loads_and_predicts(store):
     logged_config = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/config.json")
     assert logged_config["train"]["epochs"] == 2
 
-    name = "lruts-forecaster-toy.csv-H12"
+    name = "lruts-forecaster-toy-H12"
     champion = client.get_model_version_by_alias(name, "champion")
     assert champion.run_id == result.run_id
     model = mlflow.pyfunc.load_model(f"models:/{name}@champion")

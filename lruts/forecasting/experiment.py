@@ -89,7 +89,9 @@ class HorizonResult:
 
 
 def safe_name(name: str) -> str:
-    """A user-given name made safe for file paths and registry names."""
+    """A dataset name or file path as a label safe for file paths and registry names (a file: its stem)."""
+    if Path(name).suffix and Path(name).is_file():
+        name = Path(name).stem
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")
     return cleaned or "dataset"
 

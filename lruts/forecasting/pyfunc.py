@@ -50,7 +50,7 @@ def log_forecaster(run, forecaster, *, name: str = "model", registered_model: st
     import lruts
 
     example = forecaster.predict().head(0)  # the input columns: time + series (rows are optional)
-    example = example[[forecaster.time_col, *forecaster.columns]]
+    example = example[[forecaster.time_col, *forecaster.columns]].astype(dict.fromkeys(forecaster.columns, "float64"))
     signature = infer_signature(example, forecaster.predict())
     with tempfile.TemporaryDirectory() as tmp:
         path = forecaster.save(Path(tmp) / "forecaster.lruts")
