@@ -60,24 +60,49 @@ class DenseRNN(nn.Module):
             self.C_reverse = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
         self.D = nn.Parameter(torch.randn(d_model))
 
-    def _states(self, bu: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        xs = []
-        for k in range(bu.shape[1]):
-            x = torch.addmm(bu[:, k], x, self.A.T)
-            if self.tanh:
-                x = torch.tanh(x)
-            xs.append(x)
-        return torch.stack(xs, dim=1)
+    def _states(self, u: torch.Tensor, bu: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """All states (batch, L, N) from x0 (batch, N)."""
+        if self.tanh:  # torch's fused RNN loop: x_k = tanh(B u_k + A x_{k−1})
+            out, _ = torch.rnn_tanh(u, x0[None].contiguous(), [self.B, self.A], False, 1, 0.0, self.training, False, True)
+            return out
+        return _linear_states(self.A, bu, x0)
 
     def forward_unchecked(self, u: torch.Tensor, state: torch.Tensor | None = None):
         u = u.float()
-        bu = F.linear(u, self.B)
+        bu = None if self.tanh else F.linear(u, self.B)
         x0 = state if state is not None else u.new_zeros(u.shape[0], self.A.shape[0])
-        xs = self._states(bu, x0)
+        xs = self._states(u, bu, x0)
         y = F.linear(xs, self.C) + self.D * u
         if self.bidirectional:
-            y = y + F.linear(self._states(bu.flip(1), u.new_zeros(x0.shape)).flip(1), self.C_reverse)
+            rev = self._states(u.flip(1), None if bu is None else bu.flip(1), u.new_zeros(x0.shape)).flip(1)
+            y = y + F.linear(rev, self.C_reverse)
         return y, xs[:, -1]
+
+
+def _linear_states(a: torch.Tensor, bu: torch.Tensor, x0: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+    """All states of x_k = A x_{k−1} + b_k for dense A (N, N), b: (batch, L, N), x0: (batch, N).
+
+    Chunked: inside a chunk of T steps the states are b convolved with the powers A^0…A^{T−1} (one
+    einsum with a block-Toeplitz tensor); only the chunk boundaries are carried one after another.
+    """
+    batch, length, n = bu.shape
+    t = min(chunk, length)
+    pad = (-length) % t
+    b = F.pad(bu, (0, 0, 0, pad)).view(batch, -1, t, n)  # (batch, chunks, T, N)
+    powers = [torch.eye(n, dtype=a.dtype, device=a.device)]
+    for _ in range(t):
+        powers.append(powers[-1] @ a.T)  # row-vector form: x_k = x_{k−1} Aᵀ + b_k
+    p = torch.stack(powers)  # (T+1, N, N): p[m] = (Aᵀ)^m
+    lag = torch.arange(t)[:, None] - torch.arange(t)[None, :]
+    toeplitz = p[lag.clamp(min=0)] * (lag >= 0).to(a.dtype)[..., None, None]  # (T, T, N, N)
+    intra = torch.einsum("bcjm,ijmn->bcin", b, toeplitz)
+    carries, x = [], x0
+    for c in range(b.shape[1]):
+        carries.append(x)
+        x = x @ p[t] + intra[:, c, -1]
+    carry = torch.stack(carries, dim=1)  # state before each chunk: (batch, chunks, N)
+    states = intra + torch.einsum("bcm,imn->bcin", carry, p[1:])
+    return states.reshape(batch, -1, n)[:, :length]
 
 
 class ComplexDiagonalRNN(nn.Module):
