@@ -158,7 +158,9 @@ def _contour(rng: np.random.Generator, st: PathfinderStyle, forbidden: np.ndarra
             own[px[:, 0], px[:, 1]] = d
             dashes.append(px)
         else:
-            return np.concatenate(dashes), start, pos
+            ends = np.concatenate([_disc(start, st.marker_radius), _disc(pos, st.marker_radius)])
+            if not forbidden[ends[:, 0], ends[:, 1]].any():  # the marker dots keep the separation too
+                return np.concatenate(dashes), start, pos
     return None
 
 
