@@ -46,7 +46,9 @@ def write_imdb_jsonl(root: Path, n_per_split: int = 40, seed: int = 0) -> Path:
         for split in ("train", "val", "test"):
             for i in range(n_per_split):
                 label = i % 2
-                words = rng.choice(["good", "great", "fine"] if label else ["bad", "awful", "dull"], size=rng.integers(5, 80))
+                words = rng.choice(
+                    ["good", "great", "fine"] if label else ["bad", "awful", "dull"], size=rng.integers(5, 80)
+                )
                 rec = {"split": split, "id": i, "rating": 8 if label else 2, "label": label, "text": " ".join(words)}
                 f.write(json.dumps(rec) + "\n")
     return path

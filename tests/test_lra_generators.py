@@ -20,8 +20,16 @@ def _parse(tokens: list[str], i: int = 0) -> tuple[int, int]:
     while tokens[i] != "]":
         v, i = _parse(tokens, i)
         args.append(v)
-    ops = {"[MAX": max, "[MIN": min, "[MED": lambda a: sorted(a)[(len(a) - 1) // 2] if len(a) % 2 else
-           int((sorted(a)[len(a) // 2 - 1] + sorted(a)[len(a) // 2]) / 2), "[SM": lambda a: sum(a) % 10}
+    ops = {
+        "[MAX": max,
+        "[MIN": min,
+        "[MED": lambda a: (
+            sorted(a)[(len(a) - 1) // 2]
+            if len(a) % 2
+            else int((sorted(a)[len(a) // 2 - 1] + sorted(a)[len(a) // 2]) / 2)
+        ),
+        "[SM": lambda a: sum(a) % 10,
+    }
     return ops[tok](args), i + 1
 
 

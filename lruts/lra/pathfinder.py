@@ -159,7 +159,8 @@ def _contour(rng: np.random.Generator, st: PathfinderStyle, forbidden: np.ndarra
             dashes.append(px)
         else:
             ends = np.concatenate([_disc(start, st.marker_radius), _disc(pos, st.marker_radius)])
-            if not forbidden[ends[:, 0], ends[:, 1]].any():  # the marker dots keep the separation too
+            apart = np.abs(start - pos).max() >= 2 * st.marker_radius + st.separation  # two dots, never one blob
+            if apart and not forbidden[ends[:, 0], ends[:, 1]].any():  # the dots keep the separation too
                 return np.concatenate(dashes), start, pos
     return None
 
