@@ -38,8 +38,9 @@ def open_app(model: str = "local") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    label = next(o for o in at.selectbox(key="model").options if o.startswith(model))
-    at.selectbox(key="model").select(label).run()
+    dataset = at.selectbox(key="dataset").value
+    label = next(o for o in at.selectbox(key=f"model:{dataset}").options if o.startswith(model))
+    at.selectbox(key=f"model:{dataset}").select(label).run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     return at
 
@@ -92,11 +93,12 @@ def test_local_checkpoint_shows_forecast_interval_metrics_and_backtest(env):
 def test_registered_model_by_alias_and_by_version_forecasts_like_the_checkpoint(env):
     ws = env
     at = open_app("registry")
-    assert at.radio(key="by").value == "alias" and at.selectbox(key="alias").value == "champion"
+    name = ws.registered
+    assert at.radio(key=f"by:{name}").value == "alias" and at.selectbox(key=f"alias:{name}").value == "champion"
     expected = recomputed_forecast(ws, START)["s2"].to_numpy()
     np.testing.assert_allclose(chart_forecast(at).to_numpy(), expected, rtol=1e-4, atol=1e-4)
-    at.radio(key="by").set_value("version").run()
-    assert at.selectbox(key="version").value == "1" and not at.exception
+    at.radio(key=f"by:{name}").set_value("version").run()
+    assert at.selectbox(key=f"version:{name}").value == "1" and not at.exception
     np.testing.assert_allclose(chart_forecast(at).to_numpy(), expected, rtol=1e-4, atol=1e-4)
     assert at.dataframe[1].value["mse"].iloc[0] == pytest.approx(ws.results["test"]["mse"])
 
@@ -110,7 +112,7 @@ def test_without_a_tracking_server_it_falls_back_to_local_checkpoints_and_says_s
     assert not at.exception
     [warning] = [w.value for w in at.warning]
     assert "local checkpoints only" in warning and "unreachable" in warning
-    assert all(o.startswith("local") for o in at.selectbox(key="model").options)
+    assert all(o.startswith("local") for o in at.selectbox(key=f"model:{env.csv}").options)
     assert len(chart_forecast(at)) == HORIZON
 
 

@@ -7,11 +7,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from lra_fixtures import LISTOPS_ROWS, write_aan, write_cifar_batches, write_imdb_jsonl, write_listops
 from PIL import Image
 
 from lruts.errors import DataError
 from lruts.lra import image, listops, pathfinder, retrieval, text
-from lra_fixtures import LISTOPS_ROWS, write_aan, write_cifar_batches, write_imdb_jsonl, write_listops
 
 
 def test_listops_reader_drops_parentheses_and_keeps_labels(tmp_path):

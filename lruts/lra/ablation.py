@@ -63,7 +63,9 @@ class DenseRNN(nn.Module):
     def _states(self, u: torch.Tensor, bu: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """All states (batch, L, N) from x0 (batch, N)."""
         if self.tanh:  # torch's fused RNN loop: x_k = tanh(B u_k + A x_{k−1})
-            out, _ = torch.rnn_tanh(u, x0[None].contiguous(), [self.B, self.A], False, 1, 0.0, self.training, False, True)
+            out, _ = torch.rnn_tanh(
+                u, x0[None].contiguous(), [self.B, self.A], False, 1, 0.0, self.training, False, True
+            )
             return out
         return _linear_states(self.A, bu, x0)
 
