@@ -221,30 +221,47 @@ def generate_pathfinder(
     seed: int = 0,
     per_folder: int = 1000,
     style: PathfinderStyle | None = None,
+    workers: int = 1,
 ) -> Path:
     """Write `n` images (balanced labels, shuffled) in the official layout under `root`; returns
-    `root/pathfinder<size>/curv_contour_length_14`. Deterministic in `seed`."""
-    from PIL import Image
+    `root/pathfinder<size>/curv_contour_length_14`.
 
+    Folder k (`per_folder` images) is drawn from its own generator seeded by (seed, k), so the files
+    depend only on `seed` and `per_folder`, not on `workers` (processes drawing folders in parallel).
+    """
     st = style or STYLES.get(size)
     if st is None:
         raise DataError(f"no Pathfinder style for size {size}; known: {sorted(STYLES)}")
     base = Path(root) / st.folder / SUBSET
     (base / "metadata").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    labels = rng.permutation(np.arange(n) % 2)
-    for k in range(math.ceil(n / per_folder)):
-        folder = base / "imgs" / str(k)
-        folder.mkdir(parents=True, exist_ok=True)
-        lines = []
-        for i in range(k * per_folder, min(n, (k + 1) * per_folder)):
-            img = draw_pathfinder(rng, st, int(labels[i]))
-            Image.fromarray(img, mode="L").save(folder / f"sample_{i}.png")
-            lines.append(f"imgs/{k} sample_{i}.png {i} {int(labels[i])} {st.n_dashes}\n")
-        tmp = base / "metadata" / f"{k}.npy.tmp"
-        tmp.write_text("".join(lines))
-        tmp.replace(base / "metadata" / f"{k}.npy")
+    jobs = [(base, st, seed, k, k * per_folder, min(n, (k + 1) * per_folder)) for k in range(math.ceil(n / per_folder))]
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(_write_folder, *zip(*jobs, strict=True)))
+    else:
+        for job in jobs:
+            _write_folder(*job)
     return base
+
+
+def _write_folder(base: Path, st: PathfinderStyle, seed: int, k: int, lo: int, hi: int) -> None:
+    """Images lo…hi−1 into imgs/<k>/ and their lines into metadata/<k>.npy (written last, atomically)."""
+    from PIL import Image
+
+    rng = np.random.default_rng([seed, k])
+    labels = rng.permutation(np.arange(hi - lo) % 2)
+    folder = base / "imgs" / str(k)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, label in zip(range(lo, hi), labels, strict=True):
+        img = draw_pathfinder(rng, st, int(label))
+        Image.fromarray(img, mode="L").save(folder / f"sample_{i}.png")
+        lines.append(f"imgs/{k} sample_{i}.png {i} {int(label)} {st.n_dashes}\n")
+    tmp = base / "metadata" / f"{k}.npy.tmp"
+    tmp.write_text("".join(lines))
+    tmp.replace(base / "metadata" / f"{k}.npy")
 
 
 # ---------------------------------------------------------------------------------------- reader

@@ -88,8 +88,9 @@ def run_task(
     from lruts.io import load_torch, save_json
     from lruts.lra.models import ClassificationLoss
     from lruts.tracking import load_tracking_config, start_run
-    from lruts.training import TrainConfig, Trainer
+    from lruts.training import TrainConfig, Trainer, distributed_context
 
+    track = track and distributed_context()[0] == 0  # under torchrun only rank 0 opens an MLflow run
     p = preset(task, scale)
     p.seed, p.color = seed, color
     for part, values in (overrides or {}).items():
@@ -203,7 +204,9 @@ def run_ablation(
 ) -> list[RunResult]:
     """Every variant in turn, same data, seed and recipe; one MLflow run each under a parent run."""
     from lruts.tracking import load_tracking_config, start_run
+    from lruts.training import distributed_context
 
+    track = track and distributed_context()[0] == 0
     tracking = load_tracking_config() if track else None
     experiment = tracking.lra_experiment if tracking else "lruts-lra"
     results = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -381,7 +382,8 @@ def _pathfinder(p: Preset, data_dir) -> TaskData:
         base = root / rel
         if not (root / ".complete").is_file():
             log.info("generating %d Pathfinder images (%d×%d) into %s", d["generate"], size, size, root)
-            pathfinder.generate_pathfinder(root, d["generate"], size=size, seed=p.seed)
+            workers = min(8, os.cpu_count() or 1)
+            pathfinder.generate_pathfinder(root, d["generate"], size=size, seed=p.seed, workers=workers)
             (root / ".complete").write_text("ok\n")
         source = f"generated (seed {p.seed}, {d['generate']} images) in {base}"
     x, y = pathfinder.read_pathfinder(base)
