@@ -104,15 +104,15 @@ def test_pathfinder_gaps_are_real(tmp_path):
 
 
 def test_pathfinder_files_are_deterministic_by_seed_whatever_the_workers_and_read_back(tmp_path):
-    a = pathfinder.generate_pathfinder(tmp_path / "a", 12, size=32, seed=5, per_folder=5)
-    b = pathfinder.generate_pathfinder(tmp_path / "b", 12, size=32, seed=5, per_folder=5, workers=2)
-    c = pathfinder.generate_pathfinder(tmp_path / "c", 12, size=32, seed=6, per_folder=5)
+    a = pathfinder.generate_pathfinder(tmp_path / "a", 12, size=32, seed=5, per_folder=4)
+    b = pathfinder.generate_pathfinder(tmp_path / "b", 12, size=32, seed=5, per_folder=4, workers=2)
+    c = pathfinder.generate_pathfinder(tmp_path / "c", 12, size=32, seed=6, per_folder=4)
     xa, ya = pathfinder.read_pathfinder(a)
     xb, yb = pathfinder.read_pathfinder(b)
     xc, _ = pathfinder.read_pathfinder(c)
     assert np.array_equal(xa, xb) and np.array_equal(ya, yb)
     assert not np.array_equal(xa, xc)
-    assert ya.sum() == 6  # balanced labels (5 + 5 + 2 images, each folder balanced)
+    assert ya.sum() == 6  # balanced labels (three folders of 4, each balanced)
     assert sorted(p.name for p in (a / "metadata").iterdir()) == ["0.npy", "1.npy", "2.npy"]
     first = (a / "metadata" / "0.npy").read_text().splitlines()[0].split()
     assert first[:2] == ["imgs/0", "sample_0.png"] and (a / "imgs" / "0" / "sample_0.png").is_file()
