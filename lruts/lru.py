@@ -141,7 +141,9 @@ class LRU(nn.Module):
             y = torch.addcmul(_readout(x, w_out), self.D, u32)
             if self.bidirectional:
                 y = y + _readout(linear_scan(lam, bu, None, reverse=True), w_rev[0])
-        return y.to(u.dtype), x[:, -1]
+        # clone: a view of the last step would keep the whole (batch, length, N) scan output alive for as
+        # long as the state is kept (a forecaster's stream state holds one per layer and patch alignment)
+        return y.to(u.dtype), x[:, -1].clone()
 
     def step(self, u_t: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Recurrent mode, one time step. u_t: (batch, H); state: (batch, N) complex or None."""
