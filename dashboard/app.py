@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.catalog import (
+    RUNS_ENV,
     default_runs_dir,
     download_registered,
     local_models,
@@ -65,7 +66,8 @@ def load_registered(uri: str, name: str, version: str) -> tuple[LRUForecaster, d
 
 
 @st.cache_resource(show_spinner="Reading the dataset…")
-def load_dataset(dataset: str):
+def load_dataset(dataset: str, stamp: float):
+    """A dataset by name or path, validated by the ingestion. stamp: the file's mtime (a new key when it changes)."""
     return load_series(dataset)
 
 
@@ -93,7 +95,7 @@ def choose_model() -> tuple[tuple, str, LRUForecaster, dict | None]:
     registry, problem = registry_listing(cfg.resolved_uri(), cfg.registered_model)
     if problem:
         sb.warning(f"MLflow registry not available, showing local checkpoints only: {problem}")
-    runs = sb.text_input("Local checkpoints folder", str(default_runs_dir()), key="runs_dir")
+    runs = default_runs_dir()
     local = local_models(runs)
     datasets = sorted({m.dataset for m in registry} | {m.dataset for m in local})
     if not datasets:
@@ -103,18 +105,20 @@ def choose_model() -> tuple[tuple, str, LRUForecaster, dict | None]:
         )
         st.stop()
     dataset = sb.selectbox("Dataset", datasets, key="dataset")
+    sb.caption(f"Local checkpoints: {runs} (set {RUNS_ENV} to change)")
     models = {f"registry · {m.name}": m for m in registry if m.dataset == dataset}
     models |= {f"local · {m.label}": m for m in local if m.dataset == dataset}
-    label = sb.selectbox("Model", list(models), key="model")
+    label = sb.selectbox("Model", list(models), key=f"model:{dataset}")
     model = models[label]
     if label.startswith("registry"):
-        by = sb.radio("Select by", ["alias", "version"] if model.aliases else ["version"], horizontal=True, key="by")
+        by = sb.radio("Select by", ["alias", "version"] if model.aliases else ["version"], horizontal=True,
+                      key=f"by:{model.name}")  # fmt: skip
         if by == "alias":
-            alias = sb.selectbox("Alias", sorted(model.aliases), key="alias")
+            alias = sb.selectbox("Alias", sorted(model.aliases), key=f"alias:{model.name}")
             version = model.aliases[alias]
             sb.caption(f"@{alias} → version {version}")
         else:
-            version = sb.selectbox("Version", model.versions, key="version")
+            version = sb.selectbox("Version", model.versions, key=f"version:{model.name}")
         fc, results = load_registered(cfg.resolved_uri(), model.name, version)
         return ("registry", model.name, version), dataset, fc, results
     mtime = Path(model.path).stat().st_mtime
@@ -124,7 +128,8 @@ def choose_model() -> tuple[tuple, str, LRUForecaster, dict | None]:
 
 def live_stream(model_key: tuple, dataset: str, fc: LRUForecaster) -> LiveStream:
     """This session's stream (st.session_state), started over the shared positioned forecaster."""
-    series = load_dataset(dataset)
+    path = Path(dataset)
+    series = load_dataset(dataset, path.stat().st_mtime if path.is_file() else 0.0)
     if list(series.columns) != list(fc.columns):
         raise DataError(f"the model forecasts columns {fc.columns}, dataset '{dataset}' has {series.columns}")
     start = split_borders(len(series), fc.lookback, series.split)["test"][0] + fc.lookback
@@ -144,7 +149,7 @@ def live_controls(live: LiveStream) -> None:
     """Buttons and inputs that make observations arrive; each arrival goes through update()."""
     c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1.2, 1.4, 1])
     step = c1.button("Next observation", key="step", type="primary", disabled=live.remaining() == 0)
-    burst = c2.number_input("Burst size", 1, 10_000, 12, key="burst_k", label_visibility="collapsed")
+    burst = c2.number_input("Burst size", 1, 1000, 12, key="burst_k", label_visibility="collapsed")
     play = c3.button("Replay burst", key="burst", disabled=live.remaining() == 0)
     timing = c4.button("Time a full recompute", key="recompute")
     reset = c5.button("Reset stream", key="reset")
@@ -175,7 +180,8 @@ def live_controls(live: LiveStream) -> None:
         except DataError as e:
             st.error(f"Rows rejected, the stream is unchanged. {e}")
     if timing:
-        live.recompute()
+        with st.spinner(f"Recomputing the forecast from all {live.start + live.n_arrived:,} observations…"):
+            live.recompute()
 
 
 def latency_panel(live: LiveStream) -> None:
@@ -210,7 +216,7 @@ def forecast_tab(live: LiveStream, series: list[str], shown: int) -> None:
                           quantiles=fc.quantiles)  # fmt: skip
     st.plotly_chart(fig, key="forecast_chart", config={"displaylogo": False})
     with st.expander("Forecast table"):
-        cols = [fc.time_col] + [c for c in live.forecast().columns if c.split("_q")[0] in series and c != fc.time_col]
+        cols = [fc.time_col] + [c for s in series for c in [s, *(f"{s}_q{q:g}" for q in fc.quantiles)]]
         st.dataframe(live.forecast()[cols], hide_index=True)
 
 

@@ -244,3 +244,14 @@ def test_uploads_over_the_size_limit_are_refused_before_anything_is_written():
         save_upload(b"0" * ((MAX_UPLOAD_MB << 20) + 1), "big.csv")
     after = set((data_home() / "uploads").glob("*")) if (data_home() / "uploads").exists() else set()
     assert after == before
+
+
+def test_a_positioned_forecaster_keeps_only_its_state_not_the_history(env):
+    """Every session holds a positioned forecaster: its stream state must be O(1) in the history's length
+    (a view of the last scan step would pin the whole (batch, length, N) scan output of every layer)."""
+    from lruts import LRUForecaster
+
+    fc = LRUForecaster.load(env.checkpoint)
+    fc.set_history(env.frame.iloc[:START])
+    states = [s for alignment in fc._stream.lru for s in alignment]
+    assert states and all(s.untyped_storage().nbytes() == s.numel() * s.element_size() for s in states)

@@ -1,0 +1,127 @@
+"""Latency of one streamed observation in the dashboard (model update + forecast, no drawing) against a
+full recompute of the forecast from the whole history.
+
+    python benchmarks/dashboard_update.py [--history 10000] [--series 1 321] [--observations 300]
+
+For each number of series, a forecaster with the project's default architecture (lookback 336, horizon
+96, quantiles 0.1/0.9, d_model 128, d_state 256, 4 layers, patches of 16; untrained weights: the timing
+does not depend on their values) has consumed `--history` synthetic hourly observations. The dashboard's
+per-session `LiveStream` then receives `--observations` more, one at a time, exactly as the "Next
+observation" button sends them: each goes through `LRUForecaster.update()` (the recurrent mode, O(1)),
+which returns the new forecast as a DataFrame. That call is what the dashboard shows as the update
+latency; "push" adds the session's bookkeeping (scoring the live forecasts, the all-or-nothing copy).
+The full recompute is `LiveStream.recompute()`: `set_history()` over the whole history in parallel mode
+(best of --repeats). Targets (issue 5): ≤ 5 ms per update for one series; ≥ 100× faster than the
+recompute at 10,000 steps of history. Timings on a shared VM vary by ±30% or more between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `dashboard` without installing
+
+
+def build(n_series: int, history: int, observations: int, args):
+    """A forecaster positioned after `history` rows of a synthetic series, and the series itself."""
+    import numpy as np
+    import torch
+
+    from lruts import LRUForecaster
+    from lruts.data import Series, StandardScaler
+    from lruts.forecasting.experiment import ModelOptions
+    from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet
+
+    rng = np.random.default_rng(0)
+    t = np.arange(history + observations)
+    phase = rng.uniform(0, 2 * np.pi, n_series)
+    values = np.sin(2 * np.pi * t[:, None] / 24 + phase) + 0.1 * rng.standard_normal((len(t), n_series))
+    stamps = np.datetime64("2020-01-01T00:00", "ns") + t * np.timedelta64(3600, "s")
+    columns = [f"s{j}" for j in range(n_series)]
+    series = Series("bench", stamps, values.astype(np.float32), columns, "1h")
+    torch.manual_seed(0)
+    cfg = ForecastNetConfig(args.lookback, args.horizon, n_series, quantiles=args.quantiles, **vars(ModelOptions()))
+    net = LRUForecastNet(cfg).eval()
+    past = Series("bench", stamps[:history], series.values[:history], columns, "1h")
+    fc = LRUForecaster.from_trained(net, StandardScaler.fit(past.values), past)
+    return fc, series
+
+
+def measure(n_series: int, args) -> dict[str, float]:
+    from dashboard.live import LiveStream
+
+    fc, series = build(n_series, args.history, args.observations + 10, args)
+    live = LiveStream(fc, series, args.history)
+    live.replay(10)  # warm-up: first calls pay one-time costs
+    live.update_ms.clear()
+    push_ms = []
+    for _ in range(args.observations):
+        row = live.held_out(1)
+        t0 = time.perf_counter()
+        live.push(row)
+        push_ms.append(1e3 * (time.perf_counter() - t0))
+    updates = sorted(live.update_ms)
+    recompute = min(live.recompute().ms for _ in range(args.repeats))
+    median = statistics.median(updates)
+    return {
+        "series": n_series,
+        "history": live.recomputed.steps,
+        "median": median,
+        "p90": updates[int(0.9 * (len(updates) - 1))],
+        "push": statistics.median(push_ms),
+        "recompute": recompute,
+        "speedup": recompute / median,
+        "max_abs_diff": live.recomputed.max_abs_diff,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--history", type=int, default=10_000, help="observations consumed before streaming")
+    ap.add_argument("--series", type=int, nargs="+", default=[1, 321])
+    ap.add_argument("--observations", type=int, default=300, help="observations streamed and timed")
+    ap.add_argument("--repeats", type=int, default=3, help="full recomputes timed (the best is reported)")
+    ap.add_argument("--lookback", type=int, default=336)
+    ap.add_argument("--horizon", type=int, default=96)
+    ap.add_argument("--quantiles", type=float, nargs="*", default=[0.1, 0.9])
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    args = ap.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"torch={torch.__version__} threads={torch.get_num_threads()} load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (cores: {os.cpu_count()}); lookback {args.lookback}, "
+        f"horizon {args.horizon}, quantiles {args.quantiles}; {args.observations} observations streamed one by one"
+    )
+    print(
+        "| series | history steps | update + forecast ms (median) | p90 ms | dashboard push ms | "
+        "full recompute ms | recompute / update | max abs diff |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    for n in args.series:
+        r = measure(n, args)
+        rows.append(r)
+        print(
+            f"| {r['series']} | {r['history']:,} | {r['median']:.2f} | {r['p90']:.2f} | {r['push']:.2f} | "
+            f"{r['recompute']:,.0f} | {r['speedup']:,.0f}× | {r['max_abs_diff']:.1e} |",
+            flush=True,
+        )
+    one = [r for r in rows if r["series"] == 1]
+    if one:
+        print(f"\ntarget ≤ 5 ms per update, one series: {'met' if one[0]['median'] <= 5 else 'NOT met'}")
+    if args.history >= 10_000:
+        verdict = "met" if min(r["speedup"] for r in rows) >= 100 else "NOT met"
+        print(f"target ≥ 100× faster than the recompute at {args.history:,} steps: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
