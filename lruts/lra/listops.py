@@ -162,9 +162,9 @@ def generate_listops_release(
 
 # ---------------------------------------------------------------------------------------- reader
 def tokenize(source: str) -> np.ndarray:
-    """Token ids (int64) of an expression, parentheses dropped."""
+    """Token ids (int16) of an expression, parentheses dropped."""
     try:
-        return np.array([TOKEN_ID[t] for t in source.split() if t not in ("(", ")")], dtype=np.int64)
+        return np.array([TOKEN_ID[t] for t in source.split() if t not in ("(", ")")], dtype=np.int16)
     except KeyError as e:
         raise DataError(f"ListOps token {e.args[0]!r} is not in the vocabulary {VOCAB[1:]}") from None
 

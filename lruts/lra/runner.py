@@ -112,6 +112,9 @@ def run_task(
     name = f"{task}-{scale}" + ("" if variant == "lru" else f"-{variant}")
     out = Path(out_dir) / name
     command = command or "python -m pipelines.lra " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if not resume:  # a stale best.pt of an earlier run must not stand in for this one's
+        for stale in ("best.pt", "last.pt"):
+            (out / stale).unlink(missing_ok=True)
     train_cfg = TrainConfig(seed=seed, progress=progress, **p.train)
     config = {
         "preset": p.as_dict(),

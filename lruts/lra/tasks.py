@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,6 @@ class Preset:
     data: dict[str, Any]
     color: bool = False  # image: the paper's colour sCIFAR (3 channels) instead of LRA's grayscale
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
