@@ -112,3 +112,12 @@ def test_cli_help_does_not_import_torch():
     code = "import sys, pipelines.lra as m; m.parser().format_help(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_official_files_are_preferred_to_generating(tmp_path):
+    from lra_fixtures import LISTOPS_ROWS, write_listops
+
+    write_listops(tmp_path / "lra_release")  # the release archive unpacked as is
+    r = run_task("listops", "smoke", data_dir=tmp_path, track=False, out_dir=tmp_path / "runs", progress=False)
+    assert r.source.startswith("official") and "lra_release" in r.source
+    assert r.n_train == len(LISTOPS_ROWS)
