@@ -1,7 +1,7 @@
 """Train, evaluate, track and register an LRU forecaster.
 
-    python -m pipelines.train --dataset electricity                 # quick default run (minutes on a CPU)
-    python -m pipelines.train --dataset ETTh1 --full               # horizons 96/192/336/720
+    python -m pipelines.train --dataset electricity                 # quick run: horizon 96, short epochs
+    python -m pipelines.train --dataset ETTh1 --full               # the protocol: horizons 96..720, full epochs
     python -m pipelines.train --config runs/tune/ETTh1/best.yaml   # re-train a tuned configuration
     python -m pipelines.train --dataset ETTh1 --resume             # continue from the last checkpoint
     torchrun --nproc_per_node=2 -m pipelines.train --dataset ETTh1 # distributed data parallel
@@ -16,6 +16,8 @@ import argparse
 import sys
 
 FULL_HORIZONS = [96, 192, 336, 720]
+# Without --full (and without --config/--epochs/--max-steps-per-epoch), a quick run: a few short epochs
+QUICK = {"epochs": 4, "max_steps_per_epoch": 150}
 MODEL_FLAGS = {  # flag → ModelOptions field
     "normalization": "normalization",
     "segment": "segment",
@@ -48,7 +50,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", help="YAML experiment config (e.g. the best config written by pipelines.tune)")
     ap.add_argument("--lookback", type=int)
     ap.add_argument("--horizons", type=int, nargs="+")
-    ap.add_argument("--full", action="store_true", help="the full protocol: horizons 96 192 336 720 (ILI: 24..60)")
+    ap.add_argument("--full", action="store_true",
+                    help="the full protocol: horizons 96 192 336 720 (ILI: 24..60), full-length epochs "
+                         "(default: a quick run of 4 epochs of 150 steps at horizon 96)")
     ap.add_argument("--quantiles", type=float, nargs="+", help="add a quantile head, e.g. 0.1 0.9")
     g = ap.add_argument_group("model")
     g.add_argument("--normalization", choices=["anchor", "revin", "none"])
@@ -96,6 +100,9 @@ def build_config(args: argparse.Namespace):
         cfg.lookback = args.lookback
     if args.full:
         cfg.horizons = [24, 36, 48, 60] if cfg.dataset == "illness" else FULL_HORIZONS
+    elif not args.config:
+        for name, value in QUICK.items():
+            setattr(cfg.train, name, value)
     if args.horizons:
         cfg.horizons = args.horizons
     if args.quantiles:

@@ -43,13 +43,13 @@ class ModelOptions:
     normalization: str = "anchor"
     channel_independent: bool = True
     segment: int = 16
-    d_model: int = 128
-    d_state: int = 256
-    n_layers: int = 4
+    d_model: int = 64
+    d_state: int = 128
+    n_layers: int = 2
     r_min: float = 0.0
     r_max: float = 0.99
     norm: str = "layer"
-    dropout: float = 0.1
+    dropout: float = 0.2
 
 
 @dataclass
@@ -59,7 +59,7 @@ class ExperimentConfig:
     horizons: list[int] = field(default_factory=lambda: [96])
     quantiles: list[float] = field(default_factory=list)
     model: ModelOptions = field(default_factory=ModelOptions)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, patience=2, lr=1e-3, lr_factor=0.5))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, patience=3, lr=5e-4, lr_factor=0.5))
     out_dir: str = "runs"
     track: bool = True
     register: bool = True
