@@ -34,22 +34,15 @@ MODEL_FIELDS = [
 ]
 
 
-@dataclass
-class ModelOptions:
-    """The forecaster's architecture (ForecastNetConfig without the data-given sizes).
-
-    Defaults chosen by measurement on ETTh1 (README, "Forecasting results")."""
-
-    normalization: str = "anchor"
-    channel_independent: bool = True
-    segment: int = 16
-    d_model: int = 64
-    d_state: int = 128
-    n_layers: int = 2
-    r_min: float = 0.0
-    r_max: float = 0.99
-    norm: str = "layer"
-    dropout: float = 0.2
+# The forecaster's architecture: ForecastNetConfig without the sizes the data gives (one set of defaults).
+ModelOptions = dataclasses.make_dataclass(
+    "ModelOptions",
+    [
+        (f.name, f.type, field(default=f.default))
+        for f in dataclasses.fields(ForecastNetConfig)
+        if f.name in MODEL_FIELDS
+    ],
+)
 
 
 @dataclass

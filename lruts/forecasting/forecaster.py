@@ -202,7 +202,11 @@ class LRUForecaster:
         if df.empty:
             return np.array([], dtype="datetime64[ns]"), np.zeros((0, len(self.columns)), np.float32)
         times = pd.to_datetime(df[self.time_col]).to_numpy(dtype="datetime64[ns]")
-        values = df[self.columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+        block = df[self.columns]
+        if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
+            values = block.to_numpy(np.float64)
+        else:  # column by column: ≈1 ms per column, most of an update's time with hundreds of series
+            values = block.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
             r, c = np.argwhere(bad)[0]
@@ -229,12 +233,10 @@ class LRUForecaster:
         arr = self.forecast_array()
         step = np.timedelta64(self.step_ns or 1, "ns")
         times = self.last_time + np.arange(1, self.horizon + 1) * step
-        data: dict[str, Any] = {self.time_col: times}
-        for j, name in enumerate(self.columns):
-            data[name] = arr[:, j, 0]
-            for k, q in enumerate(self.quantiles):
-                data[f"{name}_q{q:g}"] = arr[:, j, 1 + k]
-        frame = pd.DataFrame(data)
+        # one (H, C·(1+Q)) block, columns <series>, <series>_q<q>, ... (one array per column costs ≈0.1 ms each)
+        names = [n for name in self.columns for n in (name, *(f"{name}_q{q:g}" for q in self.quantiles))]
+        frame = pd.DataFrame(arr.reshape(self.horizon, -1), columns=names)
+        frame.insert(0, self.time_col, times)
         if self.frame_kind == "polars":
             import polars as pl
 
