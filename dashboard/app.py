@@ -73,9 +73,10 @@ def load_dataset(dataset: str, stamp: float):
 
 @st.cache_resource(show_spinner="Running the model over the history…")
 def positioned(
-    _fc: LRUForecaster, _series, model_key: tuple, dataset: str, start: int
+    _fc: LRUForecaster, _series, model_key: tuple, dataset: str, stamp: float, start: int
 ) -> tuple[LRUForecaster, Recompute]:
-    """The forecaster after the dataset's rows [0, start), and how long that full pass took."""
+    """The forecaster after the dataset's rows [0, start), and how long that full pass took. The
+    model and data arguments are the cache key (stamp: the dataset file's mtime)."""
     fc = LRUForecaster.load_from(_fc)
     history = rows_frame(_series, 0, start, fc.time_col)
     fc.set_history(history.tail(2 * fc.lookback))  # one-time costs (kernel loading, allocator) stay out of the timing
@@ -129,14 +130,15 @@ def choose_model() -> tuple[tuple, str, LRUForecaster, dict | None]:
 def live_stream(model_key: tuple, dataset: str, fc: LRUForecaster) -> LiveStream:
     """This session's stream (st.session_state), started over the shared positioned forecaster."""
     path = Path(dataset)
-    series = load_dataset(dataset, path.stat().st_mtime if path.is_file() else 0.0)
+    stamp = path.stat().st_mtime if path.is_file() else 0.0
+    series = load_dataset(dataset, stamp)
     if list(series.columns) != list(fc.columns):
         raise DataError(f"the model forecasts columns {fc.columns}, dataset '{dataset}' has {series.columns}")
     start = split_borders(len(series), fc.lookback, series.split)["test"][0] + fc.lookback
-    key = (model_key, dataset, start)
+    key = (model_key, dataset, stamp, start)
     live = st.session_state.get("live")
     if live is None or st.session_state.get("live_key") != key:
-        base, initial = positioned(fc, series, model_key, dataset, start)
+        base, initial = positioned(fc, series, model_key, dataset, stamp, start)
         live = LiveStream(base, series, start, initial=initial)
         st.session_state["live"], st.session_state["live_key"] = live, key
     return live
