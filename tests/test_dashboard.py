@@ -72,7 +72,12 @@ def test_local_checkpoint_shows_forecast_interval_metrics_and_backtest(env):
     assert len(drawn) == HORIZON
     np.testing.assert_allclose(drawn.to_numpy(), expected["s2"].to_numpy(), rtol=1e-4, atol=1e-4)
     spec = at.get("plotly_chart")[0].proto.spec
-    assert plotly_traces(spec, "interval") and plotly_traces(spec, "history") and plotly_traces(spec, "actual")
+    upper, lower = plotly_traces(spec, "interval")  # the band between the 0.9 and the 0.1 quantile
+    np.testing.assert_allclose(upper["y"], expected["s2_q0.9"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(lower["y"], expected["s2_q0.1"], rtol=1e-4, atol=1e-4)
+    [history] = plotly_traces(spec, "history")
+    assert pd.Timestamp(history["x"][-1]) == ws.frame["date"].iloc[START - 1]
+    assert history["y"][-1] == pytest.approx(ws.frame["s2"].iloc[START - 1], rel=1e-6)
     [actual] = plotly_traces(spec, "actual")  # the held-out observations inside the horizon
     np.testing.assert_allclose(actual["y"], ws.frame["s2"].iloc[START : START + HORIZON], rtol=1e-6)
 
