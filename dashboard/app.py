@@ -80,9 +80,12 @@ def positioned(
     fc = LRUForecaster.load_from(_fc)
     history = rows_frame(_series, 0, start, fc.time_col)
     fc.set_history(history.tail(2 * fc.lookback))  # one-time costs (kernel loading, allocator) stay out of the timing
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fc.set_history(history)
-    return fc, Recompute(start, 1e3 * (time.perf_counter() - t0), None)
+    recompute = Recompute(start, 1e3 * (time.perf_counter() - t0), None, 1e3 * (time.process_time() - c0))
+    if start < len(_series):  # the first update() pays one-time costs (weight cache, kernels): not a session's
+        LRUForecaster.load_from(fc).update(rows_frame(_series, start, start + 1, fc.time_col))
+    return fc, recompute
 
 
 # ---------------------------------------------------------------------------------------------- choosing
