@@ -52,26 +52,26 @@ def registry_listing(uri: str, prefix: str) -> tuple[list, str | None]:
         return [], str(e)
 
 
-@st.cache_resource(show_spinner="Loading the model weights…")
+@st.cache_resource(show_spinner="Loading the model weights…", max_entries=16)
 def load_local(path: str, mtime: float) -> tuple[LRUForecaster, dict | None]:
     """A local checkpoint's weights (and results.json), loaded once per file version, shared by all sessions."""
     return LRUForecaster.load(path, device="cpu"), read_results(Path(path).parent / "results.json")
 
 
-@st.cache_resource(show_spinner="Downloading the registered model…")
+@st.cache_resource(show_spinner="Downloading the registered model…", max_entries=16)
 def load_registered(uri: str, name: str, version: str) -> tuple[LRUForecaster, dict | None]:
     """One registered model version's weights (a version never changes), shared by all sessions."""
     path, results = download_registered(load_tracking_config(), name, version, tempfile.mkdtemp(prefix="lruts-dash-"))
     return LRUForecaster.load(path, device="cpu"), results
 
 
-@st.cache_resource(show_spinner="Reading the dataset…")
+@st.cache_resource(show_spinner="Reading the dataset…", max_entries=8)
 def load_dataset(dataset: str, stamp: float):
     """A dataset by name or path, validated by the ingestion. stamp: the file's mtime (a new key when it changes)."""
     return load_series(dataset)
 
 
-@st.cache_resource(show_spinner="Running the model over the history…")
+@st.cache_resource(show_spinner="Running the model over the history…", max_entries=16)
 def positioned(
     _fc: LRUForecaster, _series, model_key: tuple, dataset: str, stamp: float, start: int
 ) -> tuple[LRUForecaster, Recompute]:

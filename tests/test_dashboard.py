@@ -260,3 +260,20 @@ def test_a_positioned_forecaster_keeps_only_its_state_not_the_history(env):
     fc.set_history(env.frame.iloc[:START])
     states = [s for alignment in fc._stream.lru for s in alignment]
     assert states and all(s.untyped_storage().nbytes() == s.numel() * s.element_size() for s in states)
+
+
+def test_live_score_counts_every_forecast_step_against_the_observation_that_arrived():
+    from dashboard.live import LiveScore
+
+    score = LiveScore(horizon=2, n_series=1)
+    # forecasts: (H=2, C=1, point + 0.1 and 0.9 quantiles)
+    score.issue(np.array([[[1.0, 0.0, 2.0]], [[2.0, 1.0, 3.0]]]))  # made before the first arrival
+    score.observe(np.array([1.5]))  # scores the first forecast's step 1: error -0.5, inside [0, 2]
+    score.issue(np.array([[[3.0, 2.0, 4.0]], [[4.0, 3.0, 5.0]]]))
+    score.observe(np.array([5.0]))  # first forecast's step 2 (2 vs 5, outside), second's step 1 (3 vs 5, outside)
+    score.issue(np.array([[[9.0, 9.0, 9.0]], [[9.0, 9.0, 9.0]]]))
+    table = score.table(["s"], [0.1, 0.9])
+    assert table["pairs"].iloc[0] == 3
+    assert table["MAE"].iloc[0] == pytest.approx((0.5 + 3 + 2) / 3)
+    assert table["MSE"].iloc[0] == pytest.approx((0.25 + 9 + 4) / 3)
+    assert table["coverage 0.1–0.9"].iloc[0] == pytest.approx(1 / 3)
