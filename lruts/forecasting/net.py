@@ -44,6 +44,7 @@ class ForecastNetConfig:
     horizon: int
     n_channels: int
     normalization: Literal["anchor", "revin", "none"] = "anchor"
+    anchor: Literal["last", "patch_mean"] = "last"  # what "anchor" forecasts the change from
     channel_independent: bool = True
     segment: int = 16
     # defaults chosen on ETTh1's validation split (README, "Forecasting results")
@@ -60,6 +61,8 @@ class ForecastNetConfig:
     def __post_init__(self) -> None:
         if self.normalization not in ("anchor", "revin", "none"):
             raise ValueError(f"normalization must be anchor, revin or none, got {self.normalization!r}")
+        if self.anchor not in ("last", "patch_mean"):
+            raise ValueError(f"anchor must be 'last' or 'patch_mean', got {self.anchor!r}")
         if not 1 <= self.segment <= self.lookback:
             raise ValueError(f"segment must be between 1 and lookback={self.lookback}, got {self.segment}")
         if any(not 0 < q < 1 for q in self.quantiles):
@@ -69,17 +72,22 @@ class ForecastNetConfig:
 
 class StreamState:
     """What a stream carries between observations: for each of the P patch alignments, the LRU
-    states after its last complete patch; the last P network inputs; the last value; the count."""
+    states after its last complete patch; the last P network inputs; the last P observations
+    (batch, P, C), the first one repeated before the start; the count."""
 
-    def __init__(self, lru: list[list[torch.Tensor]], recent: torch.Tensor, last: torch.Tensor, seen: int) -> None:
-        self.lru, self.recent, self.last, self.seen = lru, recent, last, seen
+    def __init__(self, lru: list[list[torch.Tensor]], recent: torch.Tensor, values: torch.Tensor, seen: int) -> None:
+        self.lru, self.recent, self.values, self.seen = lru, recent, values, seen
+
+    @property
+    def last(self) -> torch.Tensor:
+        return self.values[:, -1]
 
     def to_dict(self) -> dict[str, object]:
-        return {"lru": self.lru, "recent": self.recent, "last": self.last, "seen": self.seen}
+        return {"lru": self.lru, "recent": self.recent, "values": self.values, "seen": self.seen}
 
     @classmethod
     def from_dict(cls, d: dict) -> StreamState:
-        return cls([list(s) for s in d["lru"]], d["recent"], d["last"], int(d["seen"]))
+        return cls([list(s) for s in d["lru"]], d["recent"], d["values"], int(d["seen"]))
 
 
 class LRUForecastNet(nn.Module):
@@ -119,13 +127,21 @@ class LRUForecastNet(nn.Module):
         mode = self.cfg.normalization
         if mode == "anchor":
             d = torch.diff(x, dim=1, prepend=x[:, :1])  # first difference of the first step is 0
-            return d, x[:, -1], None
+            return d, self._anchor(x), None
         if mode == "revin":
             mean = x.mean(dim=1, keepdim=True)
             std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
             u = (x - mean) / std * self.revin_weight + self.revin_bias
             return u, mean[:, 0], std[:, 0]
         return x, torch.zeros_like(x[:, -1]), None
+
+    def _anchor(self, x: torch.Tensor) -> torch.Tensor:
+        """The level forecasts are measured from: the last value, or the mean of the last P values
+        (steps before the first observation count as the first observation)."""
+        if self.cfg.anchor == "last":
+            return x[:, -1]
+        p = self.cfg.segment
+        return F.pad(x.transpose(1, 2), (max(0, p - x.shape[1]), 0), mode="replicate")[..., -p:].mean(-1)
 
     def _sequences(self, u: torch.Tensor) -> torch.Tensor:
         """(batch, T, C) → the sequences the body reads: (batch·C, T, 1) channel-independent, else as is."""
@@ -165,7 +181,7 @@ class LRUForecastNet(nn.Module):
             state = StreamState(
                 [self.body.initial_state(b) for _ in range(p)],
                 x_t.new_zeros(b, p, self.c_seq),
-                torch.zeros_like(x_t),
+                x_t[:, None].expand(-1, p, -1),  # before the first observation: the first observation
                 0,
             )
         elif state.last.shape != x_t.shape:
@@ -176,8 +192,9 @@ class LRUForecastNet(nn.Module):
         h, lru_phase = self.body.step(recent.reshape(recent.shape[0], -1), state.lru[phase])
         lru = list(state.lru)
         lru[phase] = lru_phase
-        loc = x_t if self.cfg.normalization == "anchor" else torch.zeros_like(x_t)
-        return self._output(h, loc, None, x_t.shape[0]), StreamState(lru, recent, x_t, state.seen + 1)
+        values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
+        loc = self._anchor(values) if self.cfg.normalization == "anchor" else torch.zeros_like(x_t)
+        return self._output(h, loc, None, x_t.shape[0]), StreamState(lru, recent, values, state.seen + 1)
 
     def _normalise_step(self, x_t: torch.Tensor, state: StreamState) -> torch.Tensor:
         if self.cfg.normalization == "anchor":
@@ -205,7 +222,8 @@ class LRUForecastNet(nn.Module):
             if k == 0:
                 forecast = self._output(h[:, -1], loc, None, history.shape[0])
         recent = F.pad(seq, (0, 0, max(0, p - t_len), 0))[:, -p:]
-        return forecast, StreamState(lru, recent, history[:, -1], t_len)
+        values = F.pad(history.transpose(1, 2), (max(0, p - t_len), 0), mode="replicate")[..., -p:].transpose(1, 2)
+        return forecast, StreamState(lru, recent, values, t_len)
 
     def _require_streamable(self) -> None:
         if self.cfg.normalization == "revin":

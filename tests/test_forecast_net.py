@@ -1,0 +1,68 @@
+"""The encoder-forecaster network: the O(1) streaming step equals the window pass over the whole
+history at every step, for every streamable option; RevIN refuses to stream."""
+
+import pytest
+import torch
+
+from lruts import ShapeError
+from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, pinball_loss
+
+
+@pytest.mark.parametrize("anchor", ["last", "patch_mean"])
+@pytest.mark.parametrize("channel_independent", [True, False])
+@pytest.mark.parametrize("normalization", ["anchor", "none"])
+def test_stream_equals_window_pass_over_the_whole_history(anchor, channel_independent, normalization):
+    cfg = ForecastNetConfig(
+        40,
+        5,
+        3,
+        normalization=normalization,
+        anchor=anchor,
+        segment=4,
+        d_model=16,
+        d_state=8,
+        n_layers=2,
+        channel_independent=channel_independent,
+        quantiles=[0.1, 0.9],
+    )
+    net = LRUForecastNet(cfg).eval().double()
+    x = torch.randn(2, 21, 3, dtype=torch.float64)
+    with torch.no_grad():
+        for start in (1, 6):  # a stream begun from histories of several lengths (patch size 4)
+            forecast, state = net.stream_from(x[:, :start])
+            torch.testing.assert_close(forecast, net(x[:, :start]), rtol=1e-10, atol=1e-10)
+            for t in range(start, 21):
+                forecast, state = net.step(x[:, t], state)
+                torch.testing.assert_close(forecast, net(x[:, : t + 1]), rtol=1e-10, atol=1e-10)
+        state = None
+        for t in range(21):  # and from nothing
+            forecast, state = net.step(x[:, t], state)
+        torch.testing.assert_close(forecast, net(x), rtol=1e-10, atol=1e-10)
+
+
+def test_anchor_normalisation_is_level_invariant():
+    net = LRUForecastNet(ForecastNetConfig(32, 8, 2, segment=8, d_model=16, d_state=8)).eval()
+    x = torch.randn(3, 32, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x + 5.0), net(x) + 5.0, rtol=1e-5, atol=1e-5)
+
+
+def test_output_shape_and_errors():
+    net = LRUForecastNet(ForecastNetConfig(32, 8, 2, segment=8, quantiles=[0.9, 0.1]))
+    assert net.cfg.quantiles == [0.1, 0.9]
+    assert net(torch.randn(4, 32, 2)).shape == (4, 8, 2, 3)
+    with pytest.raises(ShapeError, match=r"\(batch, lookback, n_channels\)"):
+        net(torch.randn(4, 32, 3))
+    revin = LRUForecastNet(ForecastNetConfig(32, 8, 2, normalization="revin", segment=8))
+    assert revin(torch.randn(4, 32, 2)).shape == (4, 8, 2, 1)
+    with pytest.raises(RuntimeError, match="no O\\(1\\) streaming step"):
+        revin.step(torch.randn(4, 2), None)
+    with pytest.raises(ValueError, match="quantiles"):
+        ForecastNetConfig(32, 8, 2, quantiles=[1.5])
+
+
+def test_pinball_loss_matches_its_definition():
+    pred = torch.tensor([[1.0, 2.0]])
+    y = torch.tensor([1.5])
+    # q=0.1: under-forecast by 0.5 → 0.1·0.5; q=0.9: over-forecast by 0.5 → 0.1·0.5
+    assert pinball_loss(pred, y, [0.1, 0.9]).item() == pytest.approx((0.05 + 0.05) / 2)

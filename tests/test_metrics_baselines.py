@@ -1,0 +1,65 @@
+"""Metrics equal their reference definitions written out element by element; baselines forecast
+what they claim; the evaluation covers every window."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lruts.data import StandardScaler, WindowDataset
+from lruts.forecasting import metrics
+from lruts.forecasting.baselines import DLinear, RepeatLast, SeasonalNaive
+from lruts.forecasting.evaluation import predict_windows, rolling_origin, score
+
+
+@pytest.fixture
+def arrays():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 4, 3))
+
+
+def test_mse_mae_smape_by_their_definitions(arrays):
+    pred, true = arrays
+    elems = list(zip(pred.ravel(), true.ravel(), strict=True))
+    assert metrics.mse(pred, true) == pytest.approx(sum((p - t) ** 2 for p, t in elems) / len(elems))
+    assert metrics.mae(pred, true) == pytest.approx(sum(abs(p - t) for p, t in elems) / len(elems))
+    ref = sum(200 * abs(p - t) / (abs(p) + abs(t)) for p, t in elems) / len(elems)
+    assert metrics.smape(pred, true) == pytest.approx(ref)
+    assert metrics.smape(np.zeros(3), np.zeros(3)) == 0.0  # 0/0 counts as a perfect forecast
+
+
+def test_mase_by_its_definition():
+    train = np.array([[1.0, 10.0], [3.0, 10.0], [2.0, 10.0], [5.0, 10.0]])
+    scale = metrics.naive_scale(train, season=1)
+    assert scale.tolist() == [(2 + 1 + 3) / 3, 0.0]
+    pred = np.array([[[2.0, 1.0]], [[4.0, 3.0]]])
+    true = np.array([[[1.0, 0.0]], [[1.0, 0.0]]])
+    # series 0: MAE (1 + 3) / 2 = 2, divided by its naive MAE 2 → 1; series 1 (constant) is left out
+    assert metrics.mase(pred, true, scale) == pytest.approx(1.0)
+    assert metrics.coverage(np.zeros(4), np.ones(4), np.array([0.5, 1.5, -1, 1.0])) == 0.5
+
+
+def test_baselines_forecast_what_they_claim():
+    x = torch.arange(12.0).reshape(1, 12, 1)
+    assert RepeatLast(3)(x)[0, :, 0, 0].tolist() == [11.0, 11.0, 11.0]
+    # season 4: the next 6 steps repeat the last season 8, 9, 10, 11
+    assert SeasonalNaive(6, 4)(x)[0, :, 0, 0].tolist() == [8.0, 9.0, 10.0, 11.0, 8.0, 9.0]
+    with pytest.raises(ValueError, match="lookback"):
+        SeasonalNaive(6, 24)(x)
+    assert DLinear(12, 5)(torch.randn(2, 12, 3)).shape == (2, 5, 3, 1)
+
+
+def test_evaluation_scores_every_window_and_backtests_by_origin():
+    values = np.sin(np.arange(300) / 5.0)[:, None].repeat(2, 1).astype(np.float32)
+    scaler = StandardScaler.fit(values[:200])
+    ds = WindowDataset(values, 150, 300, 24, 6, split="test", scaler=scaler)
+    p = predict_windows(RepeatLast(6), ds, batch_size=7)  # batches that do not divide the window count
+    assert len(p.pred) == len(ds) == 300 - 150 - 24 - 6 + 1
+    m = score(p, scaler)
+    assert m["windows"] == len(ds)
+    assert m["mse"] == pytest.approx(np.mean((p.pred[..., 0] - p.true) ** 2))
+    rows = rolling_origin(p, stride=6)
+    assert [r["origin"] for r in rows] == list(range(0, len(ds), 6))
+    assert rows[1]["mse"] == pytest.approx(np.mean((p.pred[6, ..., 0] - p.true[6]) ** 2))
+    assert not math.isnan(m["smape"])
