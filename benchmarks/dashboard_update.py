@@ -3,9 +3,10 @@ full recompute of the forecast from the whole history.
 
     python benchmarks/dashboard_update.py [--history 10000] [--series 1 321] [--observations 300]
 
-For each number of series, a forecaster with the project's default architecture (ModelOptions, printed
-in the header; lookback 336, horizon 96, quantiles 0.1/0.9; untrained weights: the timing does not depend
-on their values) has consumed synthetic hourly observations. The dashboard's per-session
+For each number of series, a forecaster with the project's default architecture (ModelOptions; sizes can
+be overridden, e.g. --d-model 128 --d-state 256 --layers 4; printed in the header; lookback 336, horizon
+96, quantiles 0.1/0.9; untrained weights: the timing does not depend on their values) has consumed
+synthetic hourly observations. The dashboard's per-session
 `LiveStream` then receives `--observations` more (ending at `--history`), one at a time, as the "Next
 observation" button sends them: each goes through `LRUForecaster.update()` (the recurrent mode, O(1)),
 which returns the new forecast as a DataFrame. That call is what the dashboard shows as the update
@@ -35,7 +36,6 @@ def build(n_series: int, history: int, observations: int, args):
 
     from lruts import LRUForecaster
     from lruts.data import Series, StandardScaler
-    from lruts.forecasting.experiment import ModelOptions
     from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet
 
     rng = np.random.default_rng(0)
@@ -46,11 +46,22 @@ def build(n_series: int, history: int, observations: int, args):
     columns = [f"s{j}" for j in range(n_series)]
     series = Series("bench", stamps, values.astype(np.float32), columns, "1h")
     torch.manual_seed(0)
-    cfg = ForecastNetConfig(args.lookback, args.horizon, n_series, quantiles=args.quantiles, **vars(ModelOptions()))
+    cfg = ForecastNetConfig(args.lookback, args.horizon, n_series, quantiles=args.quantiles, **model_options(args))
     net = LRUForecastNet(cfg).eval()
     past = Series("bench", stamps[:history], series.values[:history], columns, "1h")
     fc = LRUForecaster.from_trained(net, StandardScaler.fit(past.values), past)
     return fc, series
+
+
+def model_options(args) -> dict:
+    """The project's default architecture (ModelOptions), with the sizes given on the command line."""
+    from lruts.forecasting.experiment import ModelOptions
+
+    options = vars(ModelOptions())
+    for flag, name in (("d_model", "d_model"), ("d_state", "d_state"), ("layers", "n_layers")):
+        if getattr(args, flag) is not None:
+            options[name] = getattr(args, flag)
+    return options
 
 
 def measure(n_series: int, args) -> dict[str, float]:
@@ -98,6 +109,9 @@ def main() -> None:
     ap.add_argument("--lookback", type=int, default=336)
     ap.add_argument("--horizon", type=int, default=96)
     ap.add_argument("--quantiles", type=float, nargs="*", default=[0.1, 0.9])
+    ap.add_argument("--d-model", type=int, help="H (default: the project's ModelOptions)")
+    ap.add_argument("--d-state", type=int, help="N (default: the project's ModelOptions)")
+    ap.add_argument("--layers", type=int, help="LRU blocks (default: the project's ModelOptions)")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
 
@@ -105,14 +119,12 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from lruts.forecasting.experiment import ModelOptions
-
-    m = ModelOptions()
+    m = model_options(args)
     print(
         f"torch={torch.__version__} threads={torch.get_num_threads()} load average "
         f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (cores: {os.cpu_count()}); lookback {args.lookback}, "
-        f"horizon {args.horizon}, quantiles {args.quantiles}; H={m.d_model} N={m.d_state} layers={m.n_layers} "
-        f"P={m.segment}; {args.observations} observations streamed one by one"
+        f"horizon {args.horizon}, quantiles {args.quantiles}; H={m['d_model']} N={m['d_state']} "
+        f"layers={m['n_layers']} P={m['segment']}; {args.observations} observations streamed one by one"
     )
     print(
         "| series | history steps | update + forecast ms (median) | p90 ms | CPU ms | dashboard push ms | "
