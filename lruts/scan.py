@@ -149,6 +149,7 @@ def _as_real(z: torch.Tensor) -> _np.ndarray:
 
 
 def _run_numba(lam, b, h0, reverse, partner, partner_end):
+    _match_torch_threads()
     real_dtype = lam.real.dtype
     lr = lam.real.detach().contiguous().numpy()
     li = lam.imag.detach().contiguous().numpy()
@@ -166,6 +167,16 @@ def _run_numba(lam, b, h0, reverse, partner, partner_end):
         d = torch.from_numpy(dl).to(real_dtype).reshape(b.shape[0], b.shape[-1], 2).sum(0)
         dlam = torch.view_as_complex(d.contiguous())
     return x, dlam
+
+
+def _match_torch_threads() -> None:
+    """Run the kernel on as many threads as torch uses. One knob for both: torchrun (and users) set
+    torch's thread count per process; numba's own default is every core, and two processes each
+    spinning on every core spent most of their time in the kernel's thread pool (measured: DDP-style
+    pairs of 1-thread trainers on 2 cores were several times slower)."""
+    threads = max(1, min(torch.get_num_threads(), _nb.config.NUMBA_NUM_THREADS))
+    if _nb.get_num_threads() != threads:
+        _nb.set_num_threads(threads)
 
 
 def _as_real_out(x: torch.Tensor) -> _np.ndarray:

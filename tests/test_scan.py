@@ -71,3 +71,17 @@ def test_scan_rejects_real_and_misshaped_inputs():
         linear_scan(lam, b[0])
     with pytest.raises(ValueError, match="h0"):
         linear_scan(lam, b, h0[:, :2])
+
+
+def test_numba_kernel_uses_torchs_thread_count():
+    numba = pytest.importorskip("numba")
+    lam, b, h0 = random_problem(length=8)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # what torchrun sets per process (OMP_NUM_THREADS=1)
+        linear_scan(lam, b, h0)
+        assert numba.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    linear_scan(lam, b, h0)
+    assert numba.get_num_threads() == min(before, numba.config.NUMBA_NUM_THREADS)
