@@ -149,7 +149,7 @@ def _as_real(z: torch.Tensor) -> _np.ndarray:
 
 
 def _run_numba(lam, b, h0, reverse, partner, partner_end):
-    _match_torch_threads()
+    kernel = _scan_kernel if _use_threads() else _scan_kernel_serial
     real_dtype = lam.real.dtype
     lr = lam.real.detach().contiguous().numpy()
     li = lam.imag.detach().contiguous().numpy()
@@ -161,7 +161,7 @@ def _run_numba(lam, b, h0, reverse, partner, partner_end):
     else:
         p, pe = _as_real(partner), _as_real(partner_end)
     dl = _np.zeros((b.shape[0], 2 * b.shape[-1]), dtype=lr.dtype)
-    _scan_kernel(lr, li, _as_real(b), _as_real(h0), reverse, _as_real_out(x), p, pe, dl, _STAGE)
+    kernel(lr, li, _as_real(b), _as_real(h0), reverse, _as_real_out(x), p, pe, dl, _STAGE)
     dlam = None
     if partner is not None:
         d = torch.from_numpy(dl).to(real_dtype).reshape(b.shape[0], b.shape[-1], 2).sum(0)
@@ -169,14 +169,19 @@ def _run_numba(lam, b, h0, reverse, partner, partner_end):
     return x, dlam
 
 
-def _match_torch_threads() -> None:
-    """Run the kernel on as many threads as torch uses. One knob for both: torchrun (and users) set
-    torch's thread count per process; numba's own default is every core, and two processes each
-    spinning on every core spent most of their time in the kernel's thread pool (measured: DDP-style
-    pairs of 1-thread trainers on 2 cores were several times slower)."""
-    threads = max(1, min(torch.get_num_threads(), _nb.config.NUMBA_NUM_THREADS))
+def _use_threads() -> bool:
+    """Whether to run the threaded kernel, on as many threads as torch uses (one knob for both).
+
+    With torch on one thread (torchrun's default per process, or a user's choice) the serial kernel
+    runs: numba's OpenMP pool keeps spinning between calls even when told to use one thread, and two
+    processes doing so on two cores were measured >5× slower per epoch than one alone.
+    """
+    threads = min(torch.get_num_threads(), _nb.config.NUMBA_NUM_THREADS)
+    if threads <= 1:
+        return False
     if _nb.get_num_threads() != threads:
         _nb.set_num_threads(threads)
+    return True
 
 
 def _as_real_out(x: torch.Tensor) -> _np.ndarray:
@@ -237,6 +242,8 @@ if _nb is not None:
                 for j in range(n):
                     dlam[i, 2 * j] = gr[j]
                     dlam[i, 2 * j + 1] = gi[j]
+
+    _scan_kernel_serial = _nb.njit(cache=True, fastmath=True, nogil=True)(_scan_kernel.py_func)
 
     @_nb.njit(inline="always", fastmath=True)
     def _step(lr, li, xr, xi, bt, ot):  # pragma: no cover

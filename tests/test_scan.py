@@ -73,15 +73,25 @@ def test_scan_rejects_real_and_misshaped_inputs():
         linear_scan(lam, b, h0[:, :2])
 
 
-def test_numba_kernel_uses_torchs_thread_count():
+def test_numba_kernel_follows_torchs_thread_count_with_the_same_numbers():
+    """One torch thread (torchrun's default per process) runs the serial kernel, which never starts
+    numba's thread pool; more threads run the threaded kernel on as many threads. Same numbers."""
     numba = pytest.importorskip("numba")
-    lam, b, h0 = random_problem(length=8)
+    from lruts import scan
+
+    lam, b, h0 = random_problem(length=300, n=7)
+    lam, b, h0 = lam.requires_grad_(), b.requires_grad_(), h0.requires_grad_()
     before = torch.get_num_threads()
+    results = {}
     try:
-        torch.set_num_threads(1)  # what torchrun sets per process (OMP_NUM_THREADS=1)
-        linear_scan(lam, b, h0)
-        assert numba.get_num_threads() == 1
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            assert scan._use_threads() == (threads > 1)
+            x = linear_scan(lam, b, h0, reverse=True)
+            grads = torch.autograd.grad(x.abs().pow(2).sum(), (lam, b, h0))
+            results[threads] = (x.detach(), *grads)
+        assert numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
     finally:
         torch.set_num_threads(before)
-    linear_scan(lam, b, h0)
-    assert numba.get_num_threads() == min(before, numba.config.NUMBA_NUM_THREADS)
+    for serial, threaded in zip(results[1], results[2], strict=True):
+        torch.testing.assert_close(serial, threaded, rtol=1e-12, atol=1e-12)
