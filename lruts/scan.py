@@ -149,6 +149,7 @@ def _as_real(z: torch.Tensor) -> _np.ndarray:
 
 
 def _run_numba(lam, b, h0, reverse, partner, partner_end):
+    torch_threads = torch.get_num_threads()
     kernel = _scan_kernel if _use_threads() else _scan_kernel_serial
     real_dtype = lam.real.dtype
     lr = lam.real.detach().contiguous().numpy()
@@ -162,6 +163,10 @@ def _run_numba(lam, b, h0, reverse, partner, partner_end):
         p, pe = _as_real(partner), _as_real(partner_end)
     dl = _np.zeros((b.shape[0], 2 * b.shape[-1]), dtype=lr.dtype)
     kernel(lr, li, _as_real(b), _as_real(h0), reverse, _as_real_out(x), p, pe, dl, _STAGE)
+    if torch.get_num_threads() != torch_threads:
+        # numba's first call starts its OpenMP layer, which resets the OpenMP thread count that torch
+        # shares with it (libgomp) to every core: give torch back the count it was set to
+        torch.set_num_threads(torch_threads)
     dlam = None
     if partner is not None:
         d = torch.from_numpy(dl).to(real_dtype).reshape(b.shape[0], b.shape[-1], 2).sum(0)
@@ -173,8 +178,8 @@ def _use_threads() -> bool:
     """Whether to run the threaded kernel, on as many threads as torch uses (one knob for both).
 
     With torch on one thread (torchrun's default per process, or a user's choice) the serial kernel
-    runs: numba's OpenMP pool keeps spinning between calls even when told to use one thread, and two
-    processes doing so on two cores were measured >5× slower per epoch than one alone.
+    runs, so no OpenMP team of more threads is started for it: two 1-thread trainers on 2 cores whose
+    pools spun at barriers were measured >5× slower per epoch than one alone.
     """
     threads = min(torch.get_num_threads(), _nb.config.NUMBA_NUM_THREADS)
     if threads <= 1:

@@ -95,3 +95,19 @@ def test_numba_kernel_follows_torchs_thread_count_with_the_same_numbers():
         torch.set_num_threads(before)
     for serial, threaded in zip(results[1], results[2], strict=True):
         torch.testing.assert_close(serial, threaded, rtol=1e-12, atol=1e-12)
+
+
+def test_first_scan_in_a_process_keeps_torchs_thread_count():
+    """numba's OpenMP layer, started by the first kernel call, resets the thread count it shares with
+    torch; the scan restores it (a fresh process, since the reset happens once per process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; torch.set_num_threads(1)\n"
+        "from lruts.scan import linear_scan\n"
+        "lam = torch.full((4,), 0.5, dtype=torch.complex64); b = torch.ones(2, 8, 4, dtype=torch.complex64)\n"
+        "linear_scan(lam, b); print(torch.get_num_threads())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
