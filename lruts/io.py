@@ -42,3 +42,14 @@ def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
     import torch
 
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def replace_between(text: str, key: str, body: str) -> str:
+    """text with the block between `<!-- key:begin -->` and `<!-- key:end -->` replaced by body
+    (appended at the end when the markers are missing); the text around it is kept as written."""
+    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text and end in text:
+        a, b = text.index(begin), text.index(end) + len(end)
+        return text[:a] + block + text[b:]
+    return text.rstrip("\n") + "\n\n" + block + "\n"

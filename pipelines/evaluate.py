@@ -2,6 +2,7 @@
 
     python -m pipelines.evaluate --dataset ETTh1 --lookback 336 --horizons 96 192 336 720
     python -m pipelines.evaluate --dataset electricity --lookback 336 --horizons 96 --baselines dlinear
+    python -m pipelines.evaluate --report      # rewrite the README's results table from runs/*/L*-H*/results.json
 
 For each horizon: the LRU forecaster trained by pipelines.train (runs/<dataset>/L<lookback>-H<h>/
 forecaster.lruts, if present), repeat-last, seasonal naive and a DLinear trained through the same
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--dataset")
     ap.add_argument("--lookback", type=int, default=336)
     ap.add_argument("--horizons", type=int, nargs="+", default=[96])
     ap.add_argument("--runs", default="runs", help="where pipelines.train wrote its models")
@@ -30,21 +31,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dlinear-epochs", type=int, default=10)
     ap.add_argument("--backtest-stride", type=int, help="steps between backtest origins (default: the horizon)")
     ap.add_argument("--out", help="write all results as JSON here")
+    ap.add_argument(
+        "--report",
+        action="store_true",
+        help="only rewrite the results table in --readme from the runs in --runs (next to published numbers)",
+    )
+    ap.add_argument("--readme", default="README.md", help="markdown file whose results block --report rewrites")
     args = ap.parse_args(argv)
+    if args.report:
+        from lruts.forecasting.report import update_results
+
+        print(f"updated {update_results(args.readme, args.runs)}")
+        return 0
+    if not args.dataset:
+        ap.error("give --dataset NAME (or --report)")
 
     import logging
 
-    import torch
-
     from lruts.data import load_series, make_splits
     from lruts.errors import LrutsError
-    from lruts.forecasting.baselines import SEASON, DLinear, RepeatLast, SeasonalNaive
+    from lruts.forecasting.baselines import SEASON
     from lruts.forecasting.evaluation import predict_windows, rolling_origin, score
-    from lruts.forecasting.experiment import safe_name
+    from lruts.forecasting.experiment import baseline_models, safe_name
     from lruts.forecasting.forecaster import LRUForecaster
     from lruts.forecasting.metrics import naive_scale
     from lruts.io import save_json
-    from lruts.training import TrainConfig, Trainer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
@@ -67,21 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"(no trained LRU at {model_file}: run pipelines.train --dataset {args.dataset} "
                 f"--lookback {args.lookback} --horizons {h})"
             )
-        if "repeat_last" in args.baselines:
-            models["repeat-last"] = RepeatLast(h)
-        if "seasonal_naive" in args.baselines and season and season <= args.lookback:
-            models[f"seasonal-naive ({season})"] = SeasonalNaive(h, season)
-        if "dlinear" in args.baselines:
-            torch.manual_seed(0)
-            dlinear = DLinear(args.lookback, h)
-
-            def mse(model, batch):
-                x, y = batch
-                return torch.nn.functional.mse_loss(model(x)[..., 0], y), x.shape[0]
-
-            cfg = TrainConfig(epochs=args.dlinear_epochs, lr=5e-3, weight_decay=0.0, patience=3, progress=False)
-            Trainer(dlinear, mse, cfg).fit(splits.train, splits.val)
-            models["DLinear"] = dlinear.eval()
+        dlinear_epochs = args.dlinear_epochs if "dlinear" in args.baselines else 0
+        baselines = baseline_models(splits, series, h, args.lookback, dlinear_epochs=dlinear_epochs)
+        models.update({name: m for name, m in baselines.items() if name in args.baselines})
         for name, model in models.items():
             preds = predict_windows(model, splits.test)
             m = score(preds, splits.scaler, naive_scale=scale)

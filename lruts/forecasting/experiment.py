@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lruts.forecasting.baselines import SEASON, RepeatLast, SeasonalNaive
+from lruts.forecasting.baselines import SEASON, DLinear, RepeatLast, SeasonalNaive
 from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_origin, score
 from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, forecast_loss
 from lruts.io import save_json
@@ -135,13 +135,34 @@ def _naive_scale(splits, series) -> np.ndarray:
     return naive_scale(series.values[lo:hi], SEASON.get(series.freq, 1))
 
 
-def evaluate_baselines(splits, series, horizon: int, lookback: int) -> dict[str, dict[str, float]]:
-    """Repeat-last and seasonal naive on the same test windows (no training needed)."""
+def baseline_models(
+    splits, series, horizon: int, lookback: int, *, dlinear_epochs: int = 10
+) -> dict[str, torch.nn.Module]:
+    """The baselines, ready to predict: repeat-last, seasonal naive (when a season fits in the lookback)
+    and DLinear trained on the same train split with early stopping on the same val split
+    (dlinear_epochs=0 leaves DLinear out)."""
     models: dict[str, torch.nn.Module] = {"repeat_last": RepeatLast(horizon)}
     season = SEASON.get(series.freq)
     if season and season <= lookback:
         models["seasonal_naive"] = SeasonalNaive(horizon, season)
+    if dlinear_epochs:
+        torch.manual_seed(0)
+        dlinear = DLinear(lookback, horizon)
+
+        def mse(model, batch):
+            x, y = batch
+            return torch.nn.functional.mse_loss(model(x)[..., 0], y), x.shape[0]
+
+        cfg = TrainConfig(epochs=dlinear_epochs, lr=5e-3, weight_decay=0.0, patience=3, progress=False)
+        Trainer(dlinear, mse, cfg).fit(splits.train, splits.val)
+        models["dlinear"] = dlinear.eval()
+    return models
+
+
+def evaluate_baselines(splits, series, horizon: int, lookback: int) -> dict[str, dict[str, float]]:
+    """The baselines' protocol metrics on the same test windows as the LRU."""
     scale = _naive_scale(splits, series)
+    models = baseline_models(splits, series, horizon, lookback)
     return {
         name: score(predict_windows(m, splits.test), splits.scaler, naive_scale=scale) for name, m in models.items()
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lruts.io import replace_between
 from lruts.lra.ablation import TITLES, VARIANTS
 from lruts.lra.tasks import TASKS
 
@@ -79,15 +80,6 @@ def ablation_table(rows: list[dict]) -> str:
             f"{'yes' if r['diverged'] else 'no'} | {r['minutes']:.1f} | {r['n_parameters']:,} |"
         )
     return "\n".join(lines)
-
-
-def replace_between(text: str, key: str, body: str) -> str:
-    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
-    block = f"{begin}\n{body}\n{end}"
-    if begin in text and end in text:
-        a, b = text.index(begin), text.index(end) + len(end)
-        return text[:a] + block + text[b:]
-    return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
 def update_results(md_path: str | Path, out_dir: str | Path) -> Path:

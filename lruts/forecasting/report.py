@@ -1,0 +1,118 @@
+"""The forecasting results table: our runs (runs/<dataset>/L<L>-H<H>/results.json, written by
+pipelines.train) next to the published numbers of ../shared/spec/forecasting.md, rendered as markdown
+between marker comments in a document (the README):
+
+    <!-- forecast-results:begin --> … <!-- forecast-results:end -->
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from lruts.io import replace_between
+
+MARKER = "forecast-results"
+
+# Published test MSE / MAE, TSLib protocol (forecasting.md): model → (lookback, {horizon: (mse, mae)})
+PUBLISHED: dict[str, dict[str, tuple[str, dict[int, tuple[float, float]]]]] = {
+    "ETTh1": {
+        "PatchTST/64": ("512", {96: (0.370, 0.400), 192: (0.413, 0.429), 336: (0.422, 0.440), 720: (0.447, 0.468)}),
+        "DLinear": ("336", {96: (0.375, 0.399), 192: (0.405, 0.416), 336: (0.439, 0.443), 720: (0.472, 0.490)}),
+        "SegRNN": ("720", {96: (0.351, 0.392), 192: (0.392, 0.414), 336: (0.423, 0.433), 720: (0.466, 0.472)}),
+    },
+    "ETTm1": {
+        "PatchTST/64": ("512", {96: (0.293, 0.346), 192: (0.333, 0.370), 336: (0.369, 0.392), 720: (0.416, 0.420)}),
+        "DLinear": ("336", {96: (0.299, 0.343), 192: (0.335, 0.365), 336: (0.369, 0.386), 720: (0.425, 0.421)}),
+        "SegRNN": ("720", {96: (0.293, 0.354), 192: (0.328, 0.378), 336: (0.357, 0.399), 720: (0.410, 0.430)}),
+    },
+}
+# Datasets in the order the table shows them; others found in the runs follow alphabetically.
+ORDER = ["ETTh1", "ETTm1", "weather", "exchange_rate", "electricity", "traffic", "illness"]
+BASELINES = {"dlinear": "DLinear", "repeat_last": "repeat-last", "seasonal_naive": "seasonal naive"}
+
+
+def collect(runs_dir: str | Path) -> dict[str, dict[int, dict]]:
+    """dataset → horizon → the newest results.json for it under runs_dir (any lookback)."""
+    found: dict[str, dict[int, tuple[float, dict]]] = {}
+    for path in Path(runs_dir).glob("*/L*-H*/results.json"):
+        r = json.loads(path.read_text())
+        cfg = r["config"]
+        key, h = path.parent.parent.name, int(cfg["horizon"])
+        mtime = path.stat().st_mtime
+        if h not in found.setdefault(key, {}) or mtime > found[key][h][0]:
+            found[key][h] = (mtime, r)
+    return {d: {h: r for h, (_, r) in sorted(hs.items())} for d, hs in found.items()}
+
+
+def _pair(m: dict | tuple | None) -> str:
+    if m is None:
+        return "–"
+    mse, mae = (m["mse"], m["mae"]) if isinstance(m, dict) else m
+    return f"{mse:.3f} / {mae:.3f}"
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def dataset_table(name: str, runs: dict[int, dict]) -> str:
+    """One dataset: a row per horizon (and their average), ours, our baselines, the published numbers."""
+    published = PUBLISHED.get(name, {})
+    horizons = sorted(runs)
+    baseline_keys = [k for k in BASELINES if any(k in r["baselines"] for r in runs.values())]
+    lookbacks = sorted({int(r["config"]["lookback"]) for r in runs.values()})
+    head = ["horizon", f"LRU (ours, L={'/'.join(map(str, lookbacks))})"]
+    head += [f"{BASELINES[k]} (ours)" for k in baseline_keys]
+    head += [f"{m} (published, L={lb})" for m, (lb, _) in published.items()]
+    head += ["epochs", "train minutes"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for h in horizons:
+        r = runs[h]
+        cells = [str(h), _pair(r["test"])]
+        cells += [_pair(r["baselines"].get(k)) for k in baseline_keys]
+        cells += [_pair(table.get(h)) for _, table in published.values()]
+        cells += [str(r["fit"]["epochs_run"]), f"{r['minutes']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(horizons) > 1:
+
+        def avg(get) -> str:
+            vals = [get(h) for h in horizons]
+            if any(v is None for v in vals):
+                return "–"
+            return _pair((_mean([v[0] for v in vals]), _mean([v[1] for v in vals])))
+
+        def metric_pair(m: dict | None) -> tuple[float, float] | None:
+            return None if m is None else (m["mse"], m["mae"])
+
+        cells = ["**avg**", "**" + avg(lambda h: metric_pair(runs[h]["test"])) + "**"]
+        cells += [avg(lambda h, k=k: metric_pair(runs[h]["baselines"].get(k))) for k in baseline_keys]
+        cells += [avg(lambda h, t=table: t.get(h)) for _, table in published.values()]
+        cells += ["", f"{sum(runs[h]['minutes'] for h in horizons):.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_markdown(runs_dir: str | Path) -> str:
+    """Every dataset with runs under runs_dir: a heading and its table."""
+    found = collect(runs_dir)
+    if not found:
+        return "_no runs yet: `python -m pipelines.train --dataset ETTh1 --full`_"
+    names = [d for d in ORDER if d in found] + sorted(d for d in found if d not in ORDER)
+    parts = []
+    for name in names:
+        runs = found[name]
+        r0 = next(iter(runs.values()))
+        n_series, rows = r0["config"].get("n_series"), r0["config"].get("rows")
+        parts.append(f"**{name}** ({rows:,} rows × {n_series} series), test MSE / MAE on scaled values:\n")
+        parts.append(dataset_table(name, runs) + "\n")
+    return "\n".join(parts).rstrip("\n")
+
+
+def update_results(md_path: str | Path, runs_dir: str | Path) -> Path:
+    """Rewrite the results block of md_path from the runs under runs_dir."""
+    md_path = Path(md_path)
+    text = md_path.read_text() if md_path.exists() else ""
+    md_path.write_text(replace_between(text, MARKER, results_markdown(runs_dir)))
+    return md_path

@@ -1,0 +1,85 @@
+"""pipelines.evaluate scores the trained LRU and every baseline on every test window, and the
+results table puts a run's numbers next to the published ones."""
+
+import json
+
+import pytest
+from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+from lruts.data import load_series, make_splits
+from lruts.forecasting.experiment import ExperimentConfig, ModelOptions, run_experiment
+from lruts.forecasting.report import PUBLISHED, collect, dataset_table, update_results
+from pipelines import evaluate
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    csv = tmp / "toy.csv"
+    synthetic_frame(900).to_csv(csv, index=False)
+    cfg = ExperimentConfig(
+        dataset=str(csv),
+        lookback=48,
+        horizons=[12, 24],
+        model=ModelOptions(**TINY_MODEL),
+        train=tiny_train(),
+        out_dir=str(tmp / "runs"),
+        track=False,
+    )
+    return tmp, csv, run_experiment(cfg)
+
+
+def test_training_run_scores_the_dlinear_baseline_on_the_same_windows(trained):
+    _, _, results = trained
+    for r in results:
+        assert set(r.baselines) == {"repeat_last", "seasonal_naive", "dlinear"}
+        assert {m["windows"] for m in r.baselines.values()} == {r.test["windows"]}
+
+
+def test_evaluate_cli_scores_the_lru_and_baselines_on_every_test_window(trained, capsys):
+    tmp, csv, results = trained
+    out = tmp / "eval.json"
+    code = evaluate.main(
+        ["--dataset", str(csv), "--lookback", "48", "--horizons", "12", "--runs", str(tmp / "runs"),
+         "--dlinear-epochs", "2", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    everything = json.loads(out.read_text())
+    assert set(everything) == {"H12/LRU", "H12/repeat_last", "H12/seasonal_naive", "H12/dlinear"}
+    n_test = len(make_splits(load_series(str(csv)), 48, 12).test)
+    assert {v["metrics"]["windows"] for v in everything.values()} == {n_test}
+    # the saved forecaster scores exactly what the training run scored
+    assert everything["H12/LRU"]["metrics"]["mse"] == pytest.approx(results[0].test["mse"], rel=1e-5)
+    # backtest origins every horizon steps cover the test windows
+    assert len(everything["H12/LRU"]["backtest"]) == -(-n_test // 12)
+    assert "| 12 | LRU |" in capsys.readouterr().out
+
+
+def test_report_renders_each_horizon_and_the_average_into_the_marked_block(trained, tmp_path):
+    tmp, _, results = trained
+    runs = collect(tmp / "runs")
+    assert sorted(runs["toy"]) == [12, 24]
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\nbefore\n<!-- forecast-results:begin -->\nold\n<!-- forecast-results:end -->\nafter\n")
+    assert evaluate.main(["--report", "--runs", str(tmp / "runs"), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n") and text.endswith("after\n") and "old" not in text
+    r12 = results[0]
+    assert f"| 12 | {r12.test['mse']:.3f} / {r12.test['mae']:.3f} |" in text
+    mean_mse = (results[0].test["mse"] + results[1].test["mse"]) / 2
+    assert f"**{mean_mse:.3f} /" in text
+    # rendering twice changes nothing (idempotent)
+    update_results(readme, tmp / "runs")
+    assert readme.read_text() == text
+
+
+def test_published_numbers_are_shown_with_their_lookback_and_average():
+    run = {"config": {"lookback": 96, "horizon": 96}, "test": {"mse": 0.4, "mae": 0.41}, "baselines": {},
+           "fit": {"epochs_run": 3}, "minutes": 1.0}  # fmt: skip
+    runs = {h: {**run, "config": {"lookback": 96, "horizon": h}} for h in (96, 192, 336, 720)}
+    table = dataset_table("ETTh1", runs)
+    assert "PatchTST/64 (published, L=512)" in table
+    assert "| 96 | 0.400 / 0.410 | 0.370 / 0.400 |" in table
+    patchtst_avg = sum(PUBLISHED["ETTh1"]["PatchTST/64"][1][h][0] for h in (96, 192, 336, 720)) / 4
+    assert f"{patchtst_avg:.3f}" == "0.413"  # the spec's average, from its four horizons
+    assert "| **avg** | **0.400 / 0.410** | 0.413 /" in table
