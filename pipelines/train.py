@@ -20,6 +20,8 @@ FULL_HORIZONS = [96, 192, 336, 720]
 QUICK = {"epochs": 4, "max_steps_per_epoch": 150}
 MODEL_FLAGS = {  # flag → ModelOptions field
     "normalization": "normalization",
+    "anchor": "anchor",
+    "linear_skip": "linear_skip",
     "segment": "segment",
     "d_model": "d_model",
     "d_state": "d_state",
@@ -56,6 +58,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--quantiles", type=float, nargs="+", help="add a quantile head, e.g. 0.1 0.9")
     g = ap.add_argument_group("model")
     g.add_argument("--normalization", choices=["anchor", "revin", "none"])
+    g.add_argument("--anchor", choices=["last", "patch_mean"], help="with anchor normalisation: forecast from what")
+    g.add_argument(
+        "--linear-skip", action="store_true", default=None, help="a linear path from the last L inputs to the forecast"
+    )
     g.add_argument("--channel-mixing", action="store_true", help="mix all series in one sequence")
     g.add_argument("--segment", type=int, help="patch length P")
     g.add_argument("--d-model", type=int)

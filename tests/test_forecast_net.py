@@ -8,12 +8,13 @@ from lruts import ShapeError
 from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, pinball_loss
 
 
+@pytest.mark.parametrize("linear_skip", [False, True])
 @pytest.mark.parametrize("anchor", ["last", "patch_mean"])
 @pytest.mark.parametrize("channel_independent", [True, False])
 @pytest.mark.parametrize("normalization", ["anchor", "none"])
-def test_stream_equals_window_pass_over_the_whole_history(anchor, channel_independent, normalization):
+def test_stream_equals_window_pass_over_the_whole_history(anchor, channel_independent, normalization, linear_skip):
     cfg = ForecastNetConfig(
-        40,
+        12 if linear_skip else 40,  # the skip path reads the last L: histories below and above it
         5,
         3,
         normalization=normalization,
@@ -23,9 +24,13 @@ def test_stream_equals_window_pass_over_the_whole_history(anchor, channel_indepe
         d_state=8,
         n_layers=2,
         channel_independent=channel_independent,
+        linear_skip=linear_skip,
         quantiles=[0.1, 0.9],
     )
     net = LRUForecastNet(cfg).eval().double()
+    if linear_skip:  # it starts at zero; give it weights so that it counts
+        torch.nn.init.normal_(net.skip.weight)
+        torch.nn.init.normal_(net.skip.bias)
     x = torch.randn(2, 21, 3, dtype=torch.float64)
     with torch.no_grad():
         for start in (1, 6):  # a stream begun from histories of several lengths (patch size 4)
@@ -40,8 +45,12 @@ def test_stream_equals_window_pass_over_the_whole_history(anchor, channel_indepe
         torch.testing.assert_close(forecast, net(x), rtol=1e-10, atol=1e-10)
 
 
-def test_anchor_normalisation_is_level_invariant():
-    net = LRUForecastNet(ForecastNetConfig(32, 8, 2, segment=8, d_model=16, d_state=8)).eval()
+@pytest.mark.parametrize("linear_skip", [False, True])
+def test_anchor_normalisation_is_level_invariant(linear_skip):
+    net = LRUForecastNet(ForecastNetConfig(32, 8, 2, segment=8, d_model=16, d_state=8, linear_skip=linear_skip))
+    net.eval()
+    if linear_skip:
+        torch.nn.init.normal_(net.skip.weight, std=0.1)
     x = torch.randn(3, 32, 2)
     with torch.no_grad():
         torch.testing.assert_close(net(x + 5.0), net(x) + 5.0, rtol=1e-5, atol=1e-5)

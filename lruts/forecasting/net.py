@@ -21,6 +21,10 @@ Pieces (each an option; defaults chosen by measurement, see README "Forecasting 
   stack step whatever the history's length, and equals re-running the window over the whole history.
 - The body is a DeepLRU; its last output feeds a linear head with H (× C when mixing) outputs,
   plus Q quantile outputs per step when quantiles are requested.
+- linear_skip: a linear map from the last L inputs (in the normalisation's frame: x − anchor, or the
+  RevIN-normalised window) straight to the H outputs, shared by the series, added to the head's
+  forecast (NLinear/RLinear as a skip path around the LRU). A stream keeps the last L observations
+  for it: O(L·H) per observation, independent of the history's length.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class ForecastNetConfig:
     max_phase: float = 2 * math.pi
     norm: Literal["batch", "layer"] = "layer"
     dropout: float = 0.2
+    linear_skip: bool = False
     quantiles: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -110,6 +115,10 @@ class LRUForecastNet(nn.Module):
         self.body = DeepLRU(body_cfg)
         self.n_out = 1 + len(cfg.quantiles)
         self.head = nn.Linear(cfg.d_model, cfg.horizon * c_seq * self.n_out)
+        if cfg.linear_skip:
+            self.skip = nn.Linear(cfg.lookback, cfg.horizon)
+            nn.init.zeros_(self.skip.weight)  # starts as "no change from the anchor"; learns from there
+            nn.init.zeros_(self.skip.bias)
         if cfg.normalization == "revin":
             self.revin_weight = nn.Parameter(torch.ones(cfg.n_channels))
             self.revin_bias = nn.Parameter(torch.zeros(cfg.n_channels))
@@ -120,7 +129,16 @@ class LRUForecastNet(nn.Module):
         check_input(x, 3, self.cfg.n_channels, "(batch, lookback, n_channels)", "forecaster input")
         u, loc, scale = self._normalise(x)
         h, _ = self.body(self._patches(self._sequences(u)))
-        return self._output(h[:, -1], loc, scale, x.shape[0])
+        return self._output(h[:, -1], loc, scale, x.shape[0], self._skip(x, u, loc))
+
+    def _skip(self, x: torch.Tensor, u: torch.Tensor, loc: torch.Tensor) -> torch.Tensor | None:
+        """The linear skip path's forecast (batch, H, C) from the last L steps (replicate-padded at the
+        front when fewer were seen), in the frame the head's output is in; None without it."""
+        if not self.cfg.linear_skip:
+            return None
+        z = u if self.cfg.normalization == "revin" else x - loc[:, None]
+        z = _last_steps(z, self.cfg.lookback)
+        return self.skip(z.transpose(1, 2)).transpose(1, 2)
 
     def _normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Network input u (batch, L', C), and what the output is measured from: loc (batch, C), scale."""
@@ -140,8 +158,7 @@ class LRUForecastNet(nn.Module):
         (steps before the first observation count as the first observation)."""
         if self.cfg.anchor == "last":
             return x[:, -1]
-        p = self.cfg.segment
-        return F.pad(x.transpose(1, 2), (max(0, p - x.shape[1]), 0), mode="replicate")[..., -p:].mean(-1)
+        return _last_steps(x, self.cfg.segment).mean(1)
 
     def _sequences(self, u: torch.Tensor) -> torch.Tensor:
         """(batch, T, C) → the sequences the body reads: (batch·C, T, 1) channel-independent, else as is."""
@@ -153,7 +170,14 @@ class LRUForecastNet(nn.Module):
         seq = F.pad(seq, (0, 0, (-seq.shape[1]) % p, 0))
         return seq.reshape(seq.shape[0], seq.shape[1] // p, p * seq.shape[2])
 
-    def _output(self, h_last: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor | None, batch: int):
+    def _output(
+        self,
+        h_last: torch.Tensor,
+        loc: torch.Tensor,
+        scale: torch.Tensor | None,
+        batch: int,
+        skip: torch.Tensor | None = None,
+    ):
         cfg = self.cfg
         out = self.head(h_last)  # (B', H·c·(1+Q))
         out = (
@@ -161,6 +185,8 @@ class LRUForecastNet(nn.Module):
             if cfg.channel_independent
             else out.reshape(batch, cfg.horizon, cfg.n_channels, self.n_out)
         )
+        if skip is not None:  # moves the point forecast; the quantiles below are offsets from it
+            out = torch.cat([out[..., :1] + skip[..., None], out[..., 1:]], dim=-1)
         if cfg.normalization == "revin":
             out = (out - self.revin_bias[:, None]) / (self.revin_weight[:, None] + 1e-10)
             out = out * scale[:, None, :, None]
@@ -181,7 +207,7 @@ class LRUForecastNet(nn.Module):
             state = StreamState(
                 [self.body.initial_state(b) for _ in range(p)],
                 x_t.new_zeros(b, p, self.c_seq),
-                x_t[:, None].expand(-1, p, -1),  # before the first observation: the first observation
+                x_t[:, None].expand(-1, self._kept, -1),  # before the first observation: the first one
                 0,
             )
         elif state.last.shape != x_t.shape:
@@ -194,7 +220,13 @@ class LRUForecastNet(nn.Module):
         lru[phase] = lru_phase
         values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
         loc = self._anchor(values) if self.cfg.normalization == "anchor" else torch.zeros_like(x_t)
-        return self._output(h, loc, None, x_t.shape[0]), StreamState(lru, recent, values, state.seen + 1)
+        out = self._output(h, loc, None, x_t.shape[0], self._skip(values, values, loc))
+        return out, StreamState(lru, recent, values, state.seen + 1)
+
+    @property
+    def _kept(self) -> int:
+        """How many recent observations a stream keeps: the anchor's P, and the skip path's L."""
+        return max(self.cfg.segment, self.cfg.lookback if self.cfg.linear_skip else 0)
 
     def _normalise_step(self, x_t: torch.Tensor, state: StreamState) -> torch.Tensor:
         if self.cfg.normalization == "anchor":
@@ -220,10 +252,9 @@ class LRUForecastNet(nn.Module):
             h, states = self.body(self._patches(seq[:, :end]))
             lru[(end - 1) % p] = states
             if k == 0:
-                forecast = self._output(h[:, -1], loc, None, history.shape[0])
+                forecast = self._output(h[:, -1], loc, None, history.shape[0], self._skip(history, u, loc))
         recent = F.pad(seq, (0, 0, max(0, p - t_len), 0))[:, -p:]
-        values = F.pad(history.transpose(1, 2), (max(0, p - t_len), 0), mode="replicate")[..., -p:].transpose(1, 2)
-        return forecast, StreamState(lru, recent, values, t_len)
+        return forecast, StreamState(lru, recent, _last_steps(history, self._kept), t_len)
 
     def _require_streamable(self) -> None:
         if self.cfg.normalization == "revin":
@@ -231,6 +262,11 @@ class LRUForecastNet(nn.Module):
                 "normalization='revin' re-normalises the whole window at every observation, so it has no "
                 "O(1) streaming step; use normalization='anchor' (level-invariant and streamable)"
             )
+
+
+def _last_steps(x: torch.Tensor, n: int) -> torch.Tensor:
+    """The last n steps of x: (batch, T, C) → (batch, n, C), the first step repeated in front if T < n."""
+    return F.pad(x.transpose(1, 2), (max(0, n - x.shape[1]), 0), mode="replicate")[..., -n:].transpose(1, 2)
 
 
 def pinball_loss(pred: torch.Tensor, y: torch.Tensor, quantiles: list[float]) -> torch.Tensor:
