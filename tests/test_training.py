@@ -93,3 +93,21 @@ def test_callback_can_stop_training():
     train, val = datasets()
     result = Trainer(new_net(), loss_fn, tiny_train(epochs=5), on_epoch_end=lambda e, m: e == 2).fit(train, val)
     assert result.epochs_run == 2 and result.stopped_by_callback
+
+
+def test_cli_config_starts_from_the_experiment_defaults():
+    """`pipelines.train` and a YAML config build on ExperimentConfig's defaults (lr, lr factor,
+    patience), not on TrainConfig's generic ones; flags and files override only what they name."""
+    from lruts.forecasting.experiment import ExperimentConfig
+    from pipelines.train import build_config, parser
+
+    defaults = ExperimentConfig()
+    cfg = build_config(parser().parse_args(["--dataset", "ETTh1", "--full"]))
+    assert (cfg.train.lr, cfg.train.lr_factor, cfg.train.patience) == (
+        defaults.train.lr,
+        defaults.train.lr_factor,
+        defaults.train.patience,
+    )
+    tuned = ExperimentConfig.from_dict({"train": {"lr": 0.01}, "model": {"d_model": 32}})
+    assert tuned.train.lr == 0.01 and tuned.train.patience == defaults.train.patience
+    assert tuned.model.d_model == 32 and tuned.model.segment == defaults.model.segment

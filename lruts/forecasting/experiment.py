@@ -61,8 +61,9 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
         d = dict(d)
-        model = ModelOptions(**d.pop("model", {}))
-        train = TrainConfig(**d.pop("train", {}))
+        defaults = cls()  # the dataclass defaults, not TrainConfig's own: one set of defaults for every caller
+        model = dataclasses.replace(defaults.model, **d.pop("model", {}))
+        train = dataclasses.replace(defaults.train, **d.pop("train", {}))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
