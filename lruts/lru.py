@@ -155,12 +155,12 @@ class LRU(nn.Module):
     def step_unchecked(self, u_t: torch.Tensor, state: torch.Tensor | None = None):
         """`step` without the input checks, for callers that validated the input already."""
         with _full_precision(u_t):
-            u32 = u_t.to(self.nu_log.dtype)
+            u32 = _as_dtype(u_t, self.nu_log.dtype)
             state = self._check_state(state, u32)
             lam, w_in, w_out = self._weights()
             x = torch.addcmul(self._input(u32, w_in), lam, state)
             y = torch.addcmul(_readout(x, w_out), self.D, u32)
-        return y.to(u_t.dtype), x
+        return _as_dtype(y, u_t.dtype), x
 
     def initial_state(self, batch: int, device: torch.device | str | None = None) -> torch.Tensor:
         """The zero state, (batch, N) complex."""
@@ -178,7 +178,12 @@ class LRU(nn.Module):
                 f"LRU state must be complex of shape (batch, d_state) = "
                 f"({u.shape[0]}, {self.d_state}), got {tuple(state.shape)} {state.dtype}"
             )
-        return state.to(self._state_dtype())
+        return _as_dtype(state, self._state_dtype())
+
+
+def _as_dtype(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """t in dtype; skips the no-op `.to` call (≈2 µs each, three per layer of a streaming step)."""
+    return t if t.dtype == dtype else t.to(dtype)
 
 
 def _full_precision(u: torch.Tensor) -> contextlib.AbstractContextManager:
