@@ -165,7 +165,9 @@ class LRUForecaster:
 
     @torch.no_grad()
     def update(self, new_rows: Any) -> Any:
-        """Advance the forecast with new observations — O(1) each, no refit — and return predict()."""
+        """Advance the forecast with new observations — no refit — and return predict(). Each costs one
+        recurrent step of the stack (O(1) in the history's length); with RevIN, whose window statistics
+        change with every observation, a window pass over the last `lookback` observations."""
         net = self._require_fitted()
         times, values = self._validate_new_rows(new_rows)
         scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32)).to(self._device())

@@ -198,9 +198,13 @@ class LRUForecastNet(nn.Module):
     def step(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
         """Advance by one observation x_t: (batch, C) scaled → forecast (batch, H, C, 1 + Q), new state.
 
-        Equals forward() over the whole history seen so far (exactly, in eval mode); state=None starts."""
-        self._require_streamable()
+        Equals forward() over the whole history seen so far (exactly, in eval mode); state=None starts.
+        RevIN re-normalises its window at every observation, so a RevIN stream re-runs the window pass
+        over the last L observations instead (O(L) per observation, still independent of the history's
+        length) and equals forward() over them."""
         check_input(x_t, 2, self.cfg.n_channels, "(batch, n_channels)", "observation")
+        if self.cfg.normalization == "revin":
+            return self._window_step(x_t, state)
         p = self.cfg.segment
         if state is None:
             b = x_t.shape[0] * (self.cfg.n_channels if self.cfg.channel_independent else 1)
@@ -223,10 +227,20 @@ class LRUForecastNet(nn.Module):
         out = self._output(h, loc, None, x_t.shape[0], self._skip(values, values, loc))
         return out, StreamState(lru, recent, values, state.seen + 1)
 
+    def _window_step(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
+        if state is None:
+            state = StreamState([], x_t.new_zeros(0), x_t[:, None].expand(-1, self._kept, -1), 0)
+        elif state.last.shape != x_t.shape:
+            raise ShapeError(f"observation {tuple(x_t.shape)} does not match the stream's {tuple(state.last.shape)}")
+        values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
+        seen = state.seen + 1
+        return self(values[:, -min(seen, self.cfg.lookback) :]), StreamState([], state.recent, values, seen)
+
     @property
     def _kept(self) -> int:
-        """How many recent observations a stream keeps: the anchor's P, and the skip path's L."""
-        return max(self.cfg.segment, self.cfg.lookback if self.cfg.linear_skip else 0)
+        """How many recent observations a stream keeps: the anchor's P, the skip path's or RevIN's L."""
+        window = self.cfg.linear_skip or self.cfg.normalization == "revin"
+        return max(self.cfg.segment, self.cfg.lookback if window else 0)
 
     def _normalise_step(self, x_t: torch.Tensor, state: StreamState) -> torch.Tensor:
         if self.cfg.normalization == "anchor":
@@ -236,10 +250,13 @@ class LRUForecastNet(nn.Module):
     def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, StreamState]:
         """Consume a whole history (batch, T, C) in parallel mode; return its forecast and stream state.
 
-        Cost O(T): one parallel pass per patch alignment, each over T/P patches."""
-        self._require_streamable()
+        Cost O(T): one parallel pass per patch alignment, each over T/P patches (RevIN: one window pass
+        over the last L observations)."""
         check_input(history, 3, self.cfg.n_channels, "(batch, time, n_channels)", "history")
         p, t_len = self.cfg.segment, history.shape[1]
+        if self.cfg.normalization == "revin":
+            state = StreamState([], history.new_zeros(0), _last_steps(history, self._kept), t_len)
+            return self(history[:, -self.cfg.lookback :]), state
         u, loc, _ = self._normalise(history)
         seq = self._sequences(u)
         lru: list[list[torch.Tensor] | None] = [None] * p
@@ -255,13 +272,6 @@ class LRUForecastNet(nn.Module):
                 forecast = self._output(h[:, -1], loc, None, history.shape[0], self._skip(history, u, loc))
         recent = F.pad(seq, (0, 0, max(0, p - t_len), 0))[:, -p:]
         return forecast, StreamState(lru, recent, _last_steps(history, self._kept), t_len)
-
-    def _require_streamable(self) -> None:
-        if self.cfg.normalization == "revin":
-            raise RuntimeError(
-                "normalization='revin' re-normalises the whole window at every observation, so it has no "
-                "O(1) streaming step; use normalization='anchor' (level-invariant and streamable)"
-            )
 
 
 def _last_steps(x: torch.Tensor, n: int) -> torch.Tensor:
