@@ -50,7 +50,8 @@ def results_table(rows: list[dict]) -> str:
         model = f"{m['n_layers']}×(H={m['d_model']}, N={m['d_state']})" + (" bidir" if m["bidirectional"] else "")
         lines.append(
             f"| {t.title} | {t.paper_accuracy:.1f} | {_pct(r['test_accuracy'])} | {r['scale']} | {model} | "
-            f"{r['n_train']} / {r['n_val']} / {r['n_test']} | {r['epochs_run']} | {r['minutes']:.1f} | {r['source']} |"
+            f"{r['n_train']} / {r['n_val']} / {r['n_test']} | {r['epochs_run']} | {r['minutes']:.1f} | "
+            f"{r['source'].replace(str(Path.cwd()) + '/', '')} |"
         )
     return "\n".join(lines)
 
@@ -64,8 +65,12 @@ def ablation_table(rows: list[dict]) -> str:
     if not candidates:
         return "_no ablation run yet_"
     (task, scale), runs = max(candidates, key=lambda kv: (len(kv[1]), max(r["finished"] for r in kv[1].values())))
+    first = next(iter(runs.values()))
+    m = first["preset"]["model"]
     lines = [
-        f"Task `{task}`, scale `{scale}`.",
+        f"Task `{task}`, scale `{scale}`: {m['n_layers']}×(H={m['d_model']}, N={m['d_state']}), "
+        f"{first['n_train']} / {first['n_val']} / {first['n_test']} train / val / test examples, "
+        f"seed {first['preset'].get('seed', 0)}.",
         "",
         "| variant | test % | val % | epochs | diverged | minutes | parameters |",
         "|---|---|---|---|---|---|---|",
