@@ -24,6 +24,9 @@ from typing import Any
 
 from lruts.errors import LrutsError
 
+# MLflow contacts a telemetry host unless told not to (environment.md); it must be set before mlflow loads
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
 log = logging.getLogger("lruts")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -183,7 +186,6 @@ class NullRun(Run):
 def configure(cfg: TrackingConfig) -> None:
     import mlflow
 
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow.set_tracking_uri(cfg.resolved_uri())
 
 
