@@ -16,8 +16,8 @@ import argparse
 import sys
 
 FULL_HORIZONS = [96, 192, 336, 720]
-# Without --full (and without --config/--epochs/--max-steps-per-epoch), a quick run: a few short epochs
-QUICK = {"epochs": 4, "max_steps_per_epoch": 150}
+# Without --full (and without --config), a quick run: a few short epochs at a higher learning rate
+QUICK = {"epochs": 4, "max_steps_per_epoch": 150, "lr": 1e-3}
 MODEL_FLAGS = {  # flag → ModelOptions field
     "normalization": "normalization",
     "anchor": "anchor",
