@@ -66,7 +66,7 @@ def dataset_table(name: str, runs: dict[int, dict]) -> str:
     head = ["horizon", f"LRU (ours, L={'/'.join(map(str, lookbacks))})"]
     head += [f"{BASELINES[k]} (ours)" for k in baseline_keys]
     head += [f"{m} (published, L={lb})" for m, (lb, _) in published.items()]
-    head += ["epochs", "train minutes"]
+    head += ["epochs", "minutes"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for h in horizons:
         r = runs[h]
