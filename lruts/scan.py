@@ -28,6 +28,7 @@ Backends, chosen per call:
 from __future__ import annotations
 
 import os
+import types
 
 import torch
 
@@ -248,7 +249,16 @@ if _nb is not None:
                     dlam[i, 2 * j] = gr[j]
                     dlam[i, 2 * j + 1] = gi[j]
 
-    _scan_kernel_serial = _nb.njit(cache=True, fastmath=True, nogil=True)(_scan_kernel.py_func)
+    def _renamed(f, name):
+        """A copy of function f under another name: numba's on-disk cache keys compiled code by the
+        function's qualified name, so two dispatchers of one function would load each other's code."""
+        g = types.FunctionType(f.__code__.replace(co_name=name), f.__globals__, name, f.__defaults__, f.__closure__)
+        g.__qualname__ = name
+        return g
+
+    _scan_kernel_serial = _nb.njit(cache=True, fastmath=True, nogil=True)(
+        _renamed(_scan_kernel.py_func, "_scan_kernel_serial")
+    )
 
     @_nb.njit(inline="always", fastmath=True)
     def _step(lr, li, xr, xi, bt, ot):  # pragma: no cover

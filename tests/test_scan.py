@@ -1,6 +1,8 @@
 """The scan kernel against a plain float64 recurrence, and its hand-written backward against
 autograd's numerical gradient."""
 
+import os
+
 import pytest
 import torch
 
@@ -111,3 +113,23 @@ def test_first_scan_in_a_process_keeps_torchs_thread_count():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_serial_and_threaded_kernels_are_cached_apart(tmp_path):
+    """numba's disk cache keys code by function name: the serial kernel is its own function, so it
+    never loads the threaded kernel's code (or the other way round, which ran the backward 2.5× slower)."""
+    pytest.importorskip("numba")
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from lruts.scan import linear_scan\n"
+        "lam = torch.full((4,), 0.5, dtype=torch.complex64); b = torch.ones(2, 8, 4, dtype=torch.complex64)\n"
+        "torch.set_num_threads(2); linear_scan(lam, b)\n"
+        "torch.set_num_threads(1); linear_scan(lam, b)\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "LRUTS_SCAN_BACKEND": "numba"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    names = sorted(p.name.split("-")[0] for p in tmp_path.rglob("*.nbi"))
+    assert names == ["scan._scan_kernel", "scan._scan_kernel_serial"]
