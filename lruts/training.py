@@ -104,8 +104,12 @@ class Trainer:
         run: Run | None = None,
         collate_fn: Callable | None = None,
         on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
+        distributed: bool = True,
     ) -> None:
-        """on_epoch_end(epoch, metrics) may return True to stop (e.g. an Optuna pruner)."""
+        """on_epoch_end(epoch, metrics) may return True to stop (e.g. an Optuna pruner).
+
+        distributed=False trains on this process alone even under torchrun (a side model that only
+        rank 0 fits, such as a baseline)."""
         self.cfg = cfg
         self.loss_fn = loss_fn
         self.run = run or NullRun()
@@ -113,7 +117,7 @@ class Trainer:
         self.on_epoch_end = on_epoch_end
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self._best_weights: dict[str, torch.Tensor] | None = None
-        self.rank, self.world = distributed_context()
+        self.rank, self.world = distributed_context() if distributed else (0, 1)
         self.device = select_device(cfg.device)
         if self.device.type == "cuda" and self.world > 1:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))

@@ -155,7 +155,7 @@ def baseline_models(
             return torch.nn.functional.mse_loss(model(x)[..., 0], y), x.shape[0]
 
         cfg = TrainConfig(epochs=dlinear_epochs, lr=5e-3, weight_decay=0.0, patience=3, progress=False)
-        Trainer(dlinear, mse, cfg).fit(splits.train, splits.val)
+        Trainer(dlinear, mse, cfg, distributed=False).fit(splits.train, splits.val)  # rank 0 alone under DDP
         models["dlinear"] = dlinear.eval()
     return models
 
