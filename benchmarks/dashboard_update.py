@@ -8,9 +8,11 @@ be overridden, e.g. --d-model 128 --d-state 256 --layers 4; printed in the heade
 96, quantiles 0.1/0.9; untrained weights: the timing does not depend on their values) has consumed
 synthetic hourly observations. The dashboard's per-session
 `LiveStream` then receives `--observations` more (ending at `--history`), one at a time, as the "Next
-observation" button sends them: each goes through `LRUForecaster.update()` (the recurrent mode, O(1)),
-which returns the new forecast as a DataFrame. That call is what the dashboard shows as the update
-latency; "push" adds the session's bookkeeping (scoring the live forecasts, the all-or-nothing copy).
+observation" button sends them: each goes through `LRUForecaster.advance()` (the recurrent mode, O(1);
+what `update()` runs after reading a DataFrame) and `forecast_array()`, the new forecast. Those two calls
+are what the dashboard shows as the update latency; "replay" is the whole button action (the
+all-or-nothing copy of the stream, scoring the live forecasts, keeping the arrival), and "update() with
+a DataFrame" is the library's DataFrame-in, DataFrame-out call on the same observation.
 The full recompute is `LiveStream.recompute()`: `set_history()` over the whole history in parallel mode
 (best of --repeats). Targets (issue 5): ≤ 5 ms per update for one series; ≥ 100× faster than the
 recompute at 10,000 steps of history. Wall times on a shared VM vary a lot with the other jobs on it (the
@@ -65,7 +67,8 @@ def model_options(args) -> dict:
 
 
 def measure(n_series: int, args) -> dict[str, float]:
-    from dashboard.live import LiveStream
+    from dashboard.live import LiveStream, rows_frame
+    from lruts import LRUForecaster
 
     warm = 10  # first calls pay one-time costs
     start = args.history - args.observations - warm  # the recompute then runs over exactly `history` steps
@@ -74,11 +77,17 @@ def measure(n_series: int, args) -> dict[str, float]:
     live.replay(warm)
     live.update_ms.clear()
     live.update_cpu_ms.clear()
+    frame_ms = []  # first the DataFrame API over the same observations, on a copy of the stream's forecaster
+    copy = LRUForecaster.load_from(live.fc)
+    lo = start + warm
+    for row in [rows_frame(series, i, i + 1, copy.time_col) for i in range(lo, lo + args.observations)]:
+        t0 = time.perf_counter()
+        copy.update(row)
+        frame_ms.append(1e3 * (time.perf_counter() - t0))
     push_ms = []
     for _ in range(args.observations):
-        row = live.held_out(1)
         t0 = time.perf_counter()
-        live.push(row)
+        live.replay(1)
         push_ms.append(1e3 * (time.perf_counter() - t0))
     updates = sorted(live.update_ms)
     recomputes = [live.recompute() for _ in range(args.repeats)]
@@ -92,6 +101,7 @@ def measure(n_series: int, args) -> dict[str, float]:
         "p90": updates[int(0.9 * (len(updates) - 1))],
         "cpu": median_cpu,
         "push": statistics.median(push_ms),
+        "frame": statistics.median(frame_ms),
         "recompute": recompute,
         "recompute_cpu": recompute_cpu,
         "speedup": recompute / median,
@@ -127,18 +137,18 @@ def main() -> None:
         f"layers={m['n_layers']} P={m['segment']}; {args.observations} observations streamed one by one"
     )
     print(
-        "| series | history steps | update + forecast ms (median) | p90 ms | CPU ms | dashboard push ms | "
-        "full recompute ms | CPU ms | recompute / update | in CPU time | max abs diff |"
+        "| series | history steps | update + forecast ms (median) | p90 ms | CPU ms | replay ms | "
+        "update() with a DataFrame ms | full recompute ms | CPU ms | recompute / update | in CPU time | max abs diff |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for n in args.series:
         r = measure(n, args)
         rows.append(r)
         print(
             f"| {r['series']} | {r['history']:,} | {r['median']:.2f} | {r['p90']:.2f} | {r['cpu']:.2f} | "
-            f"{r['push']:.2f} | {r['recompute']:,.0f} | {r['recompute_cpu']:,.0f} | {r['speedup']:,.0f}× | "
-            f"{r['speedup_cpu']:,.0f}× | {r['max_abs_diff']:.1e} |",
+            f"{r['push']:.2f} | {r['frame']:.2f} | {r['recompute']:,.0f} | {r['recompute_cpu']:,.0f} | "
+            f"{r['speedup']:,.0f}× | {r['speedup_cpu']:,.0f}× | {r['max_abs_diff']:.1e} |",
             flush=True,
         )
     one = [r for r in rows if r["series"] == 1]

@@ -84,7 +84,7 @@ def positioned(
     fc.set_history(history)
     recompute = Recompute(start, 1e3 * (time.perf_counter() - t0), None, 1e3 * (time.process_time() - c0))
     if start < len(_series):  # the first update() pays one-time costs (weight cache, kernels): not a session's
-        LRUForecaster.load_from(fc).update(rows_frame(_series, start, start + 1, fc.time_col))
+        LRUForecaster.load_from(fc).advance(_series.timestamps[start : start + 1], _series.values[start : start + 1])
     return fc, recompute
 
 

@@ -1,14 +1,15 @@
 """One browser session's live forecast: its own stream over the shared weights.
 
     live = LiveStream(forecaster, series, start)   # forecaster: positioned after series rows [0, start)
-    live.replay(1)                                 # the next held-out observation → update() → forecast
+    live.replay(1)                                 # the next held-out observation → advance() → forecast
     live.push(rows)                                # rows pasted or uploaded (validated by dashboard.uploads)
     live.recompute()                               # the same forecast from the whole history, timed
 
-Every arrival goes through `LRUForecaster.update` (the recurrent mode, O(1) per observation); the
-time it takes (update + forecast, no drawing) is recorded per observation, next to the time a full
-recompute from the whole history takes. Nothing here models anything: it calls the forecaster and keeps
-the session's bookkeeping.
+Every arrival goes through `LRUForecaster.advance` (the recurrent mode, O(1) per observation — what
+`update()` does after reading a DataFrame) and `forecast_array()`; the time the two take (update +
+forecast, no drawing) is recorded per observation, next to the time a full recompute from the whole
+history takes. Arrivals are kept as arrays: DataFrames are built only for what is drawn. Nothing here
+models anything: it calls the forecaster and keeps the session's bookkeeping.
 """
 
 from __future__ import annotations
@@ -71,9 +72,9 @@ class LiveStream:
         rows [start, len) are the held-out observations to replay."""
         self.fc = LRUForecaster.load_from(forecaster)
         self.series, self.start = series, start
-        self.arrived: list[pd.DataFrame] = []
-        self.update_ms: list[float] = []  # wall time of each update() (update + forecast)
-        self.update_cpu_ms: list[float] = []  # CPU time of the process during each update()
+        self.arrived: list[tuple[np.ndarray, np.ndarray]] = []  # (times (k,), values (k, C)) per push
+        self.update_ms: list[float] = []  # wall time of each update (advance + forecast)
+        self.update_cpu_ms: list[float] = []  # CPU time of the process during each update
         self.recomputed = initial
         self.score = LiveScore(self.fc.horizon, len(self.fc.columns))
         self.score.issue(self.fc.forecast_array())
@@ -91,37 +92,42 @@ class LiveStream:
     def remaining(self) -> int:
         return len(self.series) - max(self._cursor(), self.start)
 
-    def held_out(self, k: int) -> pd.DataFrame:
-        """The next k held-out observations of the dataset, as rows for update()."""
+    def _held_out(self, k: int) -> slice:
         lo = max(self._cursor(), self.start)
-        return self._frame(lo, min(lo + k, len(self.series)))
+        return slice(lo, min(lo + k, len(self.series)))
+
+    def held_out(self, k: int) -> pd.DataFrame:
+        """The next k held-out observations of the dataset, as rows for push()."""
+        rows = self._held_out(k)
+        return self._frame(rows.start, rows.stop)
 
     def replay(self, k: int = 1) -> int:
         """Stream the next k held-out observations; returns how many there were."""
-        rows = self.held_out(k)
-        if len(rows):
-            self.push(rows)
-        return len(rows)
+        rows = self._held_out(k)
+        if rows.stop > rows.start:
+            self._advance(self.series.timestamps[rows], self.series.values[rows])
+        return rows.stop - rows.start
 
     def push(self, rows: pd.DataFrame) -> None:
         """Advance the stream by `rows` (time column + every series), one observation at a time.
-        All or nothing: if update() rejects a row (DataError), the stream stays where it was."""
+        All or nothing: if a row is rejected (DataError), the stream stays where it was."""
+        self._advance(*self.fc.rows_to_arrays(rows))
+
+    def _advance(self, times: np.ndarray, values: np.ndarray) -> None:
         fc = LRUForecaster.load_from(self.fc)
-        times, cpu, forecasts = [], [], []
-        for i in range(len(rows)):
-            row = rows.iloc[i : i + 1]
+        elapsed, cpu, forecasts = [], [], []
+        for i in range(len(times)):
             t0, c0 = time.perf_counter(), time.process_time()
-            fc.update(row)  # the recurrent step and the new forecast
-            times.append(1e3 * (time.perf_counter() - t0))
+            fc.advance(times[i : i + 1], values[i : i + 1])  # the recurrent step
+            forecasts.append(fc.forecast_array())  # and the new forecast
+            elapsed.append(1e3 * (time.perf_counter() - t0))
             cpu.append(1e3 * (time.process_time() - c0))
-            forecasts.append(fc.forecast_array())
         self.fc = fc
-        actuals = rows[self.fc.columns].to_numpy(np.float64)
-        for actual, forecast in zip(actuals, forecasts, strict=True):
+        for actual, forecast in zip(np.asarray(values, np.float64), forecasts, strict=True):
             self.score.observe(actual)
             self.score.issue(forecast)
-        self.arrived.append(rows.reset_index(drop=True))
-        self.update_ms += times
+        self.arrived.append((np.asarray(times, "datetime64[ns]"), np.asarray(values, np.float32)))
+        self.update_ms += elapsed
         self.update_cpu_ms += cpu
 
     # ------------------------------------------------------------------ full recompute
@@ -143,27 +149,34 @@ class LiveStream:
     def last_values(self) -> np.ndarray:
         """(C,) the stream's last observation."""
         if self.arrived:
-            return self.arrived[-1][self.fc.columns].to_numpy(np.float64)[-1]
+            return self.arrived[-1][1][-1].astype(np.float64)
         return self.series.values[self.start - 1].astype(np.float64)
 
     def history(self) -> pd.DataFrame:
         """Every observation so far: the dataset's rows before `start`, then the arrivals."""
         if self._base is None:
             self._base = self._frame(0, self.start)
-        return pd.concat([self._base, *self.arrived], ignore_index=True) if self.arrived else self._base
+        if not self.arrived:
+            return self._base
+        return pd.concat([self._base, self._arrivals(len(self.arrived))], ignore_index=True)
 
     def recent(self, n: int) -> pd.DataFrame:
         """The last n observations."""
-        tail: list[pd.DataFrame] = []
-        have = 0
-        for chunk in reversed(self.arrived):
-            tail.insert(0, chunk)
-            have += len(chunk)
-            if have >= n:
-                break
+        chunks, have = 0, 0
+        while chunks < len(self.arrived) and have < n:
+            chunks += 1
+            have += len(self.arrived[-chunks][0])
+        parts = [self._arrivals(chunks)] if chunks else []
         if have < n:
-            tail.insert(0, self._frame(max(0, self.start - (n - have)), self.start))
-        return pd.concat(tail, ignore_index=True).tail(n)
+            parts.insert(0, self._frame(max(0, self.start - (n - have)), self.start))
+        return pd.concat(parts, ignore_index=True).tail(n)
+
+    def _arrivals(self, chunks: int) -> pd.DataFrame:
+        """The last `chunks` pushes as rows."""
+        part = self.arrived[-chunks:]
+        times = np.concatenate([t for t, _ in part])
+        values = np.concatenate([v for _, v in part])
+        return values_frame(times, values, self.fc.columns, self.fc.time_col)
 
     def actuals(self) -> pd.DataFrame:
         """The dataset's observations inside the current forecast's horizon (where known)."""
@@ -176,6 +189,11 @@ class LiveStream:
 
 def rows_frame(series, lo: int, hi: int, time_col: str) -> pd.DataFrame:
     """Rows [lo, hi) of a lruts Series as a DataFrame: time_col + one column per series."""
-    data = {time_col: series.timestamps[lo:hi]}
-    data.update({c: series.values[lo:hi, j] for j, c in enumerate(series.columns)})
+    return values_frame(series.timestamps[lo:hi], series.values[lo:hi], series.columns, time_col)
+
+
+def values_frame(times: np.ndarray, values: np.ndarray, columns: list[str], time_col: str) -> pd.DataFrame:
+    """Observations as a DataFrame: time_col + one column per series."""
+    data = {time_col: times}
+    data.update({c: values[:, j] for j, c in enumerate(columns)})
     return pd.DataFrame(data)

@@ -155,14 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     if distributed_context()[0] != 0:
         return 0
     print(f"\n{cfg.dataset}, lookback {cfg.lookback} (test: every window, scaled values)")
-    print("| horizon | MSE | MAE | MASE | sMAPE % | repeat-last MSE | seasonal-naive MSE | epochs | minutes |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| horizon | MSE | MAE | MASE | sMAPE % | repeat-last MSE | seasonal-naive MSE | DLinear MSE "
+        "| epochs | minutes |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         b = r.baselines
-        sn = b.get("seasonal_naive", {}).get("mse", float("nan"))
+        sn, dl = (b.get(k, {}).get("mse", float("nan")) for k in ("seasonal_naive", "dlinear"))
         print(
             f"| {r.horizon} | {r.test['mse']:.3f} | {r.test['mae']:.3f} | {r.test.get('mase', float('nan')):.3f} | "
-            f"{r.test['smape']:.1f} | {b['repeat_last']['mse']:.3f} | {sn:.3f} | {r.fit.epochs_run} | "
+            f"{r.test['smape']:.1f} | {b['repeat_last']['mse']:.3f} | {sn:.3f} | {dl:.3f} | {r.fit.epochs_run} | "
             f"{r.minutes:.1f} |"
         )
         for k, v in r.test.items():

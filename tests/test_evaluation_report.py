@@ -83,3 +83,20 @@ def test_published_numbers_are_shown_with_their_lookback_and_average():
     patchtst_avg = sum(PUBLISHED["ETTh1"]["PatchTST/64"][1][h][0] for h in (96, 192, 336, 720)) / 4
     assert f"{patchtst_avg:.3f}" == "0.413"  # the spec's average, from its four horizons
     assert "| **avg** | **0.400 / 0.410** | 0.413 /" in table
+
+
+def test_dlinear_baseline_keeps_the_learning_rate_best_on_validation(trained, monkeypatch):
+    """A diverging lr in the grid must lose to a sane one on the validation split."""
+    from lruts.forecasting import experiment
+    from lruts.forecasting.evaluation import predict_windows, score
+
+    _, csv, _ = trained
+    series = load_series(str(csv))
+    splits = make_splits(series, 48, 12)
+    fitted = {}
+    for lrs in [(1e4, 1e-3), (1e-3,), (1e4,)]:
+        monkeypatch.setattr(experiment, "DLINEAR_LRS", lrs)
+        model = experiment.baseline_models(splits, series, 12, 48, dlinear_epochs=2)["dlinear"]
+        fitted[lrs] = score(predict_windows(model, splits.val), splits.scaler)["mse"]
+    assert fitted[(1e4,)] > 10 * fitted[(1e-3,)]  # the bad lr is bad
+    assert fitted[(1e4, 1e-3)] == pytest.approx(fitted[(1e-3,)])  # and the grid kept the good one

@@ -56,6 +56,28 @@ def test_update_after_k_rows_equals_recompute_from_whole_history(fitted):
     pd.testing.assert_frame_equal(out, streamed, rtol=1e-5, atol=1e-5)
 
 
+def test_advance_with_arrays_equals_update_with_rows_and_checks_them(fitted):
+    fc, df = fitted
+    base = LRUForecaster.load_from(fc)
+    base.set_history(df.iloc[:1200])
+    by_rows = LRUForecaster.load_from(base)
+    by_rows.update(df.iloc[1200:1220])
+    by_arrays = LRUForecaster.load_from(base)
+    times, values = df["date"].to_numpy(), df[["s0", "s1", "s2"]].to_numpy()
+    for i in range(1200, 1220):
+        by_arrays.advance(times[i : i + 1], values[i : i + 1])
+    np.testing.assert_allclose(by_arrays.forecast_array(), by_rows.forecast_array(), rtol=1e-5, atol=1e-5)
+    assert by_arrays.last_time == by_rows.last_time
+    before = by_arrays.forecast_array()
+    with pytest.raises(DataError, match=r"expected values of shape \(1, 3\)"):
+        by_arrays.advance(times[1220:1221], values[1220:1221, :2])
+    with pytest.raises(DataError, match="non-numeric value in 's1'"):
+        by_arrays.advance(times[1220:1221], np.array([[0.0, np.inf, 0.0]]))
+    with pytest.raises(DataError, match="without gaps or duplicates"):
+        by_arrays.advance(times[1221:1222], values[1221:1222])
+    np.testing.assert_array_equal(by_arrays.forecast_array(), before)  # nothing applied
+
+
 def test_polars_in_polars_out():
     df = pl.from_pandas(synthetic_frame(700))
     fc = LRUForecaster(48, 6, train=tiny_train(epochs=1), **TINY_MODEL).fit(df, time_col="date")

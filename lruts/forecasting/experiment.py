@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -136,27 +137,37 @@ def _naive_scale(splits, series) -> np.ndarray:
     return naive_scale(series.values[lo:hi], SEASON.get(series.freq, 1))
 
 
+DLINEAR_LRS = (5e-3, 1e-3, 1e-4)  # DLinear's reference lr and two lower ones; the best on validation is kept
+
+
 def baseline_models(
     splits, series, horizon: int, lookback: int, *, dlinear_epochs: int = 10
 ) -> dict[str, torch.nn.Module]:
     """The baselines, ready to predict: repeat-last, seasonal naive (when a season fits in the lookback)
-    and DLinear trained on the same train split with early stopping on the same val split
-    (dlinear_epochs=0 leaves DLinear out)."""
+    and DLinear trained on the same train split with early stopping on the same val split, its lr chosen
+    on that val split from DLINEAR_LRS (dlinear_epochs=0 leaves DLinear out). One fixed lr does not serve
+    every horizon under our schedule: at ETTh1 H=720 the reference 5e-3 overfits in one epoch (test MSE
+    0.763 against 0.476 at 1e-4, the published 0.472), while at H=96 it is as good as any."""
     models: dict[str, torch.nn.Module] = {"repeat_last": RepeatLast(horizon)}
     season = SEASON.get(series.freq)
     if season and season <= lookback:
         models["seasonal_naive"] = SeasonalNaive(horizon, season)
     if dlinear_epochs:
-        torch.manual_seed(0)
-        dlinear = DLinear(lookback, horizon)
 
         def mse(model, batch):
             x, y = batch
             return torch.nn.functional.mse_loss(model(x)[..., 0], y), x.shape[0]
 
-        cfg = TrainConfig(epochs=dlinear_epochs, lr=5e-3, weight_decay=0.0, patience=3, progress=False)
-        Trainer(dlinear, mse, cfg, distributed=False).fit(splits.train, splits.val)  # rank 0 alone under DDP
-        models["dlinear"] = dlinear.eval()
+        best = (math.inf, None)
+        for lr in DLINEAR_LRS:
+            torch.manual_seed(0)
+            dlinear = DLinear(lookback, horizon)
+            cfg = TrainConfig(epochs=dlinear_epochs, lr=lr, weight_decay=0.0, patience=3, progress=False)
+            fit = Trainer(dlinear, mse, cfg, distributed=False).fit(splits.train, splits.val)  # rank 0 alone
+            log.info("DLinear baseline, lr %g: best val %.4f (epoch %d)", lr, fit.best_val_loss, fit.best_epoch)
+            if fit.best_val_loss < best[0]:
+                best = (fit.best_val_loss, dlinear)
+        models["dlinear"] = best[1].eval()
     return models
 
 

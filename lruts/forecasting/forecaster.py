@@ -5,6 +5,7 @@ the forecast with new observations in O(1) each through the LRU's recurrent mode
     fc.fit(df, time_col="date")              # pandas or polars: a time column + numeric series
     fc.predict()                              # DataFrame: future timestamps × series (+ quantile columns)
     fc.update(new_rows)                       # advance the state, return the new forecast
+    fc.advance(times, values); fc.forecast_array()   # the same with arrays, no DataFrames (the dashboard)
     fc.save("model.lruts"); LRUForecaster.load("model.lruts")   # no pickled objects in the file
 
 A forecast is defined on the whole history seen so far: the network runs over it with its state
@@ -163,20 +164,27 @@ class LRUForecaster:
         out = self._forecast.cpu().numpy()
         return np.stack([self.scaler.inverse_transform(out[..., k]) for k in range(out.shape[-1])], axis=-1)
 
-    @torch.no_grad()
     def update(self, new_rows: Any) -> Any:
-        """Advance the forecast with new observations — no refit — and return predict(). Each costs one
-        recurrent step of the stack (O(1) in the history's length); with RevIN, whose window statistics
-        change with every observation, a window pass over the last `lookback` observations."""
+        """Advance the forecast with new observations (a pandas or polars DataFrame: the time column and
+        every series) — no refit — and return predict(). See advance()."""
+        self.advance(*self.rows_to_arrays(new_rows))
+        return self.predict()
+
+    @torch.no_grad()
+    def advance(self, times: np.ndarray, values: np.ndarray) -> None:
+        """Advance the forecast with new observations given as arrays — times (k,) datetime64, values
+        (k, n_series) on the original scale in the order of `columns` — checked as update() checks rows.
+        Each costs one recurrent step of the stack (O(1) in the history's length; with RevIN, whose
+        window statistics change with every observation, a window pass over the last `lookback`
+        observations). The new forecast is then in forecast_array() (or predict(), as a DataFrame)."""
         net = self._require_fitted()
-        times, values = self._validate_new_rows(new_rows)
+        times, values = self._check_new(times, values)
         scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32)).to(self._device())
         for row in scaled:
             out, self._stream = net.step(row[None], self._stream)
         if len(scaled):
             self._forecast = out[0]
             self.last_time = times[-1]
-        return self.predict()
 
     def set_history(self, df: Any) -> Any:
         """Recompute the forecast from a whole history (parallel mode) instead of updating; returns predict()."""
@@ -188,7 +196,9 @@ class LRUForecaster:
         self._consume(torch.from_numpy(self.scaler.transform(series.values).astype(np.float32)))
         return self.predict()
 
-    def _validate_new_rows(self, new_rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    def rows_to_arrays(self, new_rows: Any) -> tuple[np.ndarray, np.ndarray]:
+        """New rows (pandas or polars DataFrame) as (times (k,) datetime64[ns], values (k, n_series)) for
+        advance(); a clear error when a column is missing or a value is not a number."""
         import pandas as pd
 
         df = (
@@ -202,13 +212,24 @@ class LRUForecaster:
         if missing:
             raise DataError(f"new rows lack column(s) {missing}; expected {[self.time_col, *self.columns]}")
         if df.empty:
-            return np.array([], dtype="datetime64[ns]"), np.zeros((0, len(self.columns)), np.float32)
+            return np.array([], dtype="datetime64[ns]"), np.zeros((0, len(self.columns)), np.float64)
         times = pd.to_datetime(df[self.time_col]).to_numpy(dtype="datetime64[ns]")
         block = df[self.columns]
         if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
-            values = block.to_numpy(np.float64)
-        else:  # column by column: ≈1 ms per column, most of an update's time with hundreds of series
-            values = block.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+            return times, block.to_numpy(np.float64)
+        # column by column: ≈1 ms per column, most of an update's time with hundreds of series
+        return times, block.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+
+    def _check_new(self, times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """New observations must be finite and continue the series: one step after the last, no gaps."""
+        self._require_fitted()
+        times = np.asarray(times).astype("datetime64[ns]", copy=False).reshape(-1)
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (len(times), len(self.columns)):
+            raise DataError(
+                f"new observations: expected values of shape ({len(times)}, {len(self.columns)}) "
+                f"(one row per timestamp, one column per series {self.columns}), got {values.shape}"
+            )
         bad = ~np.isfinite(values)
         if bad.any():
             r, c = np.argwhere(bad)[0]
