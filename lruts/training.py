@@ -69,6 +69,7 @@ class FitResult:
     stopped_early: bool  # patience ran out
     stopped_by_callback: bool  # on_epoch_end asked to stop (e.g. pruned)
     history: list[dict[str, float]] = field(default_factory=list)
+    resumed_after: int = 0  # epochs a checkpoint held when this fit resumed (run by an earlier process)
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -203,6 +204,7 @@ class Trainer:
         state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
         if resume:
             state = self._load_checkpoint(opt, sched, state)
+        resumed_after = state["epoch"]
 
         stopped_early = stopped_by_callback = False
         for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
@@ -244,7 +246,13 @@ class Trainer:
                 break
         self._restore_best()
         return FitResult(
-            state["best_val"], state["best_epoch"], state["epoch"], stopped_early, stopped_by_callback, state["history"]
+            state["best_val"],
+            state["best_epoch"],
+            state["epoch"],
+            stopped_early,
+            stopped_by_callback,
+            state["history"],
+            resumed_after,
         )
 
     def _train_epoch(self, net, train_set, opt, sched, epoch: int, steps: int) -> float:

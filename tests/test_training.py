@@ -68,6 +68,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
         return [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in history]
 
     assert losses(resumed.history) == losses(full.history)  # same per-epoch losses, bit for bit
+    assert (resumed.resumed_after, full.resumed_after) == (2, 0)  # so the run's time counts epochs 1-2 too
     for (k, a), b in zip(
         uninterrupted.model.state_dict().items(), resumed_trainer.model.state_dict().values(), strict=True
     ):

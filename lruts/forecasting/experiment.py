@@ -211,7 +211,9 @@ def run_experiment(
             for b, m in baselines.items():
                 run.log_metrics({f"{b}_test_{k}": v for k, v in m.items()})
             backtest = rolling_origin(preds, cfg.backtest_stride or horizon)
-            minutes = (time.perf_counter() - t0) / 60
+            # a resumed run also counts the epochs an earlier process ran before the interruption
+            earlier = sum(h["epoch_seconds"] for h in fit.history[: fit.resumed_after])
+            minutes = (time.perf_counter() - t0 + earlier) / 60
             summary = {
                 "config": config,
                 "test": test,
