@@ -179,6 +179,10 @@ class DeepLRU(nn.Module):
     def step(self, u_t: torch.Tensor, states: States | None = None) -> tuple[torch.Tensor, States]:
         """One streaming step. u_t: (batch, d_input) → (batch, d_model) and the new states."""
         check_input(u_t, 2, self.cfg.d_input, "(batch, d_input)", "network input")
+        return self.step_unchecked(u_t, states)
+
+    def step_unchecked(self, u_t: torch.Tensor, states: States | None = None) -> tuple[torch.Tensor, States]:
+        """`step` without the input check, for callers that checked their input already."""
         states = self._states(states, u_t.shape[0])
         x = self.encoder(u_t)
         out = []

@@ -144,7 +144,7 @@ class LRUForecaster:
         return self.net
 
     def _device(self) -> torch.device:
-        return next(self._require_fitted().parameters()).device
+        return self._require_fitted().head.weight.device  # not next(parameters()): ≈10 µs per call
 
     @torch.no_grad()
     def _consume(self, scaled: torch.Tensor) -> None:
@@ -161,8 +161,8 @@ class LRUForecaster:
     def forecast_array(self) -> np.ndarray:
         """The current forecast on the original scale: (horizon, n_series, 1 + n_quantiles)."""
         self._require_fitted()
-        out = self._forecast.cpu().numpy()
-        return np.stack([self.scaler.inverse_transform(out[..., k]) for k in range(out.shape[-1])], axis=-1)
+        out = self._forecast.cpu().numpy()  # (H, C, 1 + Q): the series on axis 1, as the scaler wants it last
+        return self.scaler.inverse_transform(out.swapaxes(1, 2)).swapaxes(1, 2)
 
     def update(self, new_rows: Any) -> Any:
         """Advance the forecast with new observations (a pandas or polars DataFrame: the time column and
@@ -180,8 +180,8 @@ class LRUForecaster:
         net = self._require_fitted()
         times, values = self._check_new(times, values)
         scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32)).to(self._device())
-        for row in scaled:
-            out, self._stream = net.step(row[None], self._stream)
+        for k in range(len(scaled)):  # values were checked above: the network's own input check is skipped
+            out, self._stream = net.step_unchecked(scaled[k : k + 1], self._stream)
         if len(scaled):
             self._forecast = out[0]
             self.last_time = times[-1]

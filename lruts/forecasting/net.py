@@ -203,6 +203,10 @@ class LRUForecastNet(nn.Module):
         over the last L observations instead (O(L) per observation, still independent of the history's
         length) and equals forward() over them."""
         check_input(x_t, 2, self.cfg.n_channels, "(batch, n_channels)", "observation")
+        return self.step_unchecked(x_t, state)
+
+    def step_unchecked(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
+        """`step` without the input check (≈50 µs of a ≈400 µs step), for callers that checked x_t already."""
         if self.cfg.normalization == "revin":
             return self._window_step(x_t, state)
         p = self.cfg.segment
@@ -219,7 +223,7 @@ class LRUForecastNet(nn.Module):
         u = self._normalise_step(x_t, state)
         recent = torch.cat([state.recent[:, 1:], self._sequences(u[:, None])], dim=1)  # (B', P, c)
         phase = state.seen % p  # the alignment whose patch this observation completes
-        h, lru_phase = self.body.step(recent.reshape(recent.shape[0], -1), state.lru[phase])
+        h, lru_phase = self.body.step_unchecked(recent.reshape(recent.shape[0], -1), state.lru[phase])
         lru = list(state.lru)
         lru[phase] = lru_phase
         values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
