@@ -7,7 +7,8 @@
     torchrun --nproc_per_node=2 -m pipelines.train --dataset ETTh1 # distributed data parallel
 
 A config file (YAML: the fields of lruts.forecasting.experiment.ExperimentConfig) sets the defaults;
-flags override it. Checkpoints and results go to runs/<dataset>/L<lookback>-H<horizon>/.
+flags override it. Checkpoints and results go to runs/<dataset>/L<lookback>-H<horizon>/ (a quick run: to
+runs/<dataset>/L<lookback>-H<horizon>-quick/, so it never overwrites a protocol run).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def build_config(args: argparse.Namespace):
     elif not args.config:
         for name, value in QUICK.items():
             setattr(cfg.train, name, value)
+        cfg.tag = "quick"
     if args.horizons:
         cfg.horizons = args.horizons
     if args.quantiles:

@@ -76,4 +76,4 @@ def test_train_pipeline_under_torchrun(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("| 12 |") == 1  # one results table, from rank 0
-    assert (tmp_path / "runs" / "toy" / "L48-H12" / "results.json").exists()
+    assert (tmp_path / "runs" / "toy" / "L48-H12-quick" / "results.json").exists()  # a quick run (no --full)

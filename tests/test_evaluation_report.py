@@ -57,8 +57,14 @@ def test_evaluate_cli_scores_the_lru_and_baselines_on_every_test_window(trained,
 
 def test_report_renders_each_horizon_and_the_average_into_the_marked_block(trained, tmp_path):
     tmp, _, results = trained
+    quick = tmp / "runs" / "toy" / "L48-H12-quick"  # a newer quick run of the same horizon is no protocol result
+    quick.mkdir()
+    r = json.loads((tmp / "runs" / "toy" / "L48-H12" / "results.json").read_text())
+    r["config"]["tag"], r["test"]["mse"] = "quick", 99.0
+    (quick / "results.json").write_text(json.dumps(r))
     runs = collect(tmp / "runs")
     assert sorted(runs["toy"]) == [12, 24]
+    assert runs["toy"][12]["test"]["mse"] != 99.0
     readme = tmp_path / "README.md"
     readme.write_text("# title\n\nbefore\n<!-- forecast-results:begin -->\nold\n<!-- forecast-results:end -->\nafter\n")
     assert evaluate.main(["--report", "--runs", str(tmp / "runs"), "--readme", str(readme)]) == 0

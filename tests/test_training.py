@@ -109,6 +109,8 @@ def test_cli_config_starts_from_the_experiment_defaults():
         defaults.train.lr_factor,
         defaults.train.patience,
     )
+    # a quick run is tagged, so its folder (L336-H96-quick) never overwrites a protocol run's model
+    assert (cfg.tag, build_config(parser().parse_args(["--dataset", "ETTh1"])).tag) == ("", "quick")
     tuned = ExperimentConfig.from_dict({"train": {"lr": 0.01}, "model": {"d_model": 32}})
     assert tuned.train.lr == 0.01 and tuned.train.patience == defaults.train.patience
     assert tuned.model.d_model == 32 and tuned.model.segment == defaults.model.segment

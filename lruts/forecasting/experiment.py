@@ -58,6 +58,7 @@ class ExperimentConfig:
     track: bool = True
     register: bool = True
     backtest_stride: int | None = None  # rolling-origin stride; default: the horizon
+    tag: str = ""  # suffix of the run folder (L<L>-H<H>-<tag>): "quick" for pipelines.train's quick runs
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
@@ -194,8 +195,9 @@ def run_experiment(
     results = []
     for horizon in cfg.horizons:
         t0 = time.perf_counter()
-        out = Path(cfg.out_dir) / name / f"L{cfg.lookback}-H{horizon}"
-        run_name = f"{name}-L{cfg.lookback}-H{horizon}"
+        folder = f"L{cfg.lookback}-H{horizon}" + (f"-{safe_name(cfg.tag)}" if cfg.tag else "")
+        out = Path(cfg.out_dir) / name / folder  # a tagged (quick) run never overwrites a protocol run's files
+        run_name = f"{name}-{folder}"
         config = {**asdict(cfg), "horizon": horizon, "n_series": series.values.shape[1], "rows": len(series.values)}
         track = cfg.track and rank == 0
         with start_run(

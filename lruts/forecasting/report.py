@@ -34,11 +34,13 @@ BASELINES = {"dlinear": "DLinear", "repeat_last": "repeat-last", "seasonal_naive
 
 
 def collect(runs_dir: str | Path) -> dict[str, dict[int, dict]]:
-    """dataset → horizon → the newest results.json for it under runs_dir (any lookback)."""
+    """dataset → horizon → the newest untagged results.json for it under runs_dir (any lookback)."""
     found: dict[str, dict[int, tuple[float, dict]]] = {}
     for path in Path(runs_dir).glob("*/L*-H*/results.json"):
         r = json.loads(path.read_text())
         cfg = r["config"]
+        if cfg.get("tag"):  # quick runs are not protocol results
+            continue
         key, h = path.parent.parent.name, int(cfg["horizon"])
         mtime = path.stat().st_mtime
         if h not in found.setdefault(key, {}) or mtime > found[key][h][0]:
