@@ -20,7 +20,7 @@ from torch import nn
 from lruts.errors import DataError, ShapeError
 from lruts.scan import linear_scan
 
-__all__ = ["LRU", "check_input", "gamma_log_init", "nu_init", "theta_init"]
+__all__ = ["LRU", "check_input", "gamma_log_init", "init_io", "nu_init", "theta_init"]
 
 
 def nu_init(n: int, r_min: float, r_max: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -33,6 +33,20 @@ def theta_init(n: int, max_phase: float, generator: torch.Generator | None = Non
     """θ_log such that the phase exp(θ_log) is uniform on [0, max_phase]."""
     u2 = torch.rand(n, generator=generator, dtype=torch.float64)
     return torch.log(max_phase * u2)
+
+
+def init_io(module: nn.Module, d_model: int, d_state: int, bidirectional: bool) -> None:
+    """The input and output maps of a diagonal complex recurrence, as the paper initialises them:
+    B_re, B_im ~ N(0, 1/(2H)) (d_state, d_model); C_re, C_im ~ N(0, 1/N) (d_model, d_state), a second
+    C for the reversed scan when bidirectional; D ~ N(0, 1) (d_model,)."""
+    module.B_re = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(2 * d_model))
+    module.B_im = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(2 * d_model))
+    module.C_re = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
+    module.C_im = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
+    if bidirectional:
+        module.C_re_reverse = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
+        module.C_im_reverse = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
+    module.D = nn.Parameter(torch.randn(d_model))
 
 
 def gamma_log_init(nu_log: torch.Tensor, theta_log: torch.Tensor) -> torch.Tensor:
@@ -74,14 +88,7 @@ class LRU(nn.Module):
         self.nu_log = nn.Parameter(nu_log.float())
         self.theta_log = nn.Parameter(theta_log.float())
         self.gamma_log = nn.Parameter(gamma_log_init(nu_log, theta_log).float())
-        self.B_re = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(2 * d_model))
-        self.B_im = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(2 * d_model))
-        self.C_re = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
-        self.C_im = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
-        if bidirectional:
-            self.C_re_reverse = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
-            self.C_im_reverse = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
-        self.D = nn.Parameter(torch.randn(d_model))
+        init_io(self, d_model, d_state, bidirectional)
         self._cache_key: tuple | None = None
         self._cache: tuple[torch.Tensor, ...] = ()
 

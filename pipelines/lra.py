@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("give --task (or --report)")
     import logging
 
-    from lruts.errors import LrutsError
     from lruts.lra.runner import run_ablation, run_task
+    from pipelines._long_job import run_long_job
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     kwargs = dict(
@@ -100,20 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
         progress=not args.no_progress,
     )
-    try:
+    def job():
         if args.ablation:
-            results = run_ablation(args.task, args.scale, variants=tuple(args.variants or VARIANTS), **kwargs)
-        else:
-            results = [run_task(args.task, args.scale, variant=args.variant, **kwargs)]
-    except LrutsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "\ninterrupted: the checkpoint of the last finished epoch is intact; continue with --resume",
-            file=sys.stderr,
-        )
-        return 130
+            return run_ablation(args.task, args.scale, variants=tuple(args.variants or VARIANTS), **kwargs)
+        return [run_task(args.task, args.scale, variant=args.variant, **kwargs)]
+
+    results, code = run_long_job(job)
+    if code:
+        return code
     print("\n| task | scale | variant | test % | val % | epochs | minutes |\n|---|---|---|---|---|---|---|")
     for r in results:
         print(

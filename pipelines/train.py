@@ -137,23 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("give --dataset NAME (or --config FILE)")
     import logging
 
-    from lruts.errors import LrutsError
     from lruts.forecasting.experiment import run_experiment
     from lruts.training import distributed_context
+    from pipelines._long_job import run_long_job
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cfg = build_config(args)
-    try:
-        results = run_experiment(cfg, resume=args.resume)
-    except LrutsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "\ninterrupted: the checkpoint of the last finished epoch is intact; continue with --resume",
-            file=sys.stderr,
-        )
-        return 130
+    results, code = run_long_job(lambda: run_experiment(cfg, resume=args.resume))
+    if code:
+        return code
     if distributed_context()[0] != 0:
         return 0
     print(f"\n{cfg.dataset}, lookback {cfg.lookback} (test: every window, scaled values)")

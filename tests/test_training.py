@@ -114,3 +114,28 @@ def test_cli_config_starts_from_the_experiment_defaults():
     tuned = ExperimentConfig.from_dict({"train": {"lr": 0.01}, "model": {"d_model": 32}})
     assert tuned.train.lr == 0.01 and tuned.train.patience == defaults.train.patience
     assert tuned.model.d_model == 32 and tuned.model.segment == defaults.model.segment
+
+
+def test_long_jobs_end_with_one_line_and_an_exit_code(tmp_path, capsys):
+    """pipelines.train / pipelines.lra: bad input is one 'error:' line (exit 2), Ctrl-C says the last
+    checkpoint is intact (exit 130), never a traceback."""
+    from lruts.errors import DataError
+    from pipelines import train
+    from pipelines._long_job import run_long_job
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    assert run_long_job(lambda: 7) == (7, 0)
+    assert run_long_job(interrupted) == (None, 130)
+    assert "continue with --resume" in capsys.readouterr().err
+
+    def bad():
+        raise DataError("no such column 'x'; choose from ['a']")
+
+    assert run_long_job(bad) == (None, 2)
+    assert capsys.readouterr().err == "error: no such column 'x'; choose from ['a']\n"
+    missing = tmp_path / "missing.csv"
+    assert train.main(["--dataset", str(missing), "--no-track", "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "missing.csv" in err and "Traceback" not in err

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lruts.errors import LrutsError
-from lruts.lru import LRU, nu_init, theta_init
+from lruts.lru import LRU, init_io, nu_init, theta_init
 from lruts.optim import RECURRENT_ATTRIBUTE
 from lruts.scan import linear_scan
 
@@ -117,14 +117,7 @@ class ComplexDiagonalRNN(nn.Module):
         lam = torch.exp(torch.complex(-torch.exp(nu), torch.exp(theta)))
         self.lam_re = _recurrent(nn.Parameter(lam.real.float()))
         self.lam_im = _recurrent(nn.Parameter(lam.imag.float()))
-        self.B_re = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(2 * d_model))
-        self.B_im = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(2 * d_model))
-        self.C_re = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
-        self.C_im = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
-        if bidirectional:
-            self.C_re_reverse = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
-            self.C_im_reverse = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
-        self.D = nn.Parameter(torch.randn(d_model))
+        init_io(self, d_model, d_state, bidirectional)
 
     def forward_unchecked(self, u: torch.Tensor, state: torch.Tensor | None = None):
         u = u.float()
