@@ -134,7 +134,9 @@ def main() -> None:
         f"torch={torch.__version__} threads={torch.get_num_threads()} load average "
         f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (cores: {os.cpu_count()}); lookback {args.lookback}, "
         f"horizon {args.horizon}, quantiles {args.quantiles}; H={m['d_model']} N={m['d_state']} "
-        f"layers={m['n_layers']} P={m['segment']}; {args.observations} observations streamed one by one"
+        f"layers={m['n_layers']} P={m['segment']} "
+        f"normalization={m['normalization']} linear_skip={m['linear_skip']}; "
+        f"{args.observations} observations streamed one by one"
     )
     print(
         "| series | history steps | update + forecast ms (median) | p90 ms | CPU ms | replay ms | "

@@ -61,7 +61,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--normalization", choices=["anchor", "revin", "none"])
     g.add_argument("--anchor", choices=["last", "patch_mean"], help="with anchor normalisation: forecast from what")
     g.add_argument(
-        "--linear-skip", action="store_true", default=None, help="a linear path from the last L inputs to the forecast"
+        "--linear-skip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a linear path from the last L inputs to the forecast (default: on)",
     )
     g.add_argument("--channel-mixing", action="store_true", help="mix all series in one sequence")
     g.add_argument("--segment", type=int, help="patch length P")

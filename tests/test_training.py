@@ -109,6 +109,8 @@ def test_cli_config_starts_from_the_experiment_defaults():
         defaults.train.lr_factor,
         defaults.train.patience,
     )
+    assert cfg.model.linear_skip  # the default, measured (README)
+    assert not build_config(parser().parse_args(["--dataset", "ETTh1", "--no-linear-skip"])).model.linear_skip
     # a quick run is tagged, so its folder (L336-H96-quick) never overwrites a protocol run's model
     assert (cfg.tag, build_config(parser().parse_args(["--dataset", "ETTh1"])).tag) == ("", "quick")
     tuned = ExperimentConfig.from_dict({"train": {"lr": 0.01}, "model": {"d_model": 32}})

@@ -23,8 +23,8 @@ Pieces (each an option; defaults chosen by measurement, see README "Forecasting 
   plus Q quantile outputs per step when quantiles are requested.
 - linear_skip: a linear map from the last L inputs (in the normalisation's frame: x − anchor, or the
   RevIN-normalised window) straight to the H outputs, shared by the series, added to the head's
-  forecast (NLinear/RLinear as a skip path around the LRU). A stream keeps the last L observations
-  for it: O(L·H) per observation, independent of the history's length.
+  forecast (NLinear/RLinear as a skip path around the LRU); on by default. A stream keeps the last L
+  observations for it: O(L·H) per observation, independent of the history's length.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class ForecastNetConfig:
     max_phase: float = 2 * math.pi
     norm: Literal["batch", "layer"] = "layer"
     dropout: float = 0.2
-    linear_skip: bool = False
+    linear_skip: bool = True  # measured: electricity quick run val MSE 0.197 with it, 0.247 without (README)
     quantiles: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
