@@ -93,13 +93,9 @@ class LiveStream:
         return len(self.series) - max(self._cursor(), self.start)
 
     def _held_out(self, k: int) -> slice:
+        """Rows of `series` of the next k held-out observations."""
         lo = max(self._cursor(), self.start)
         return slice(lo, min(lo + k, len(self.series)))
-
-    def held_out(self, k: int) -> pd.DataFrame:
-        """The next k held-out observations of the dataset, as rows for push()."""
-        rows = self._held_out(k)
-        return self._frame(rows.start, rows.stop)
 
     def replay(self, k: int = 1) -> int:
         """Stream the next k held-out observations; returns how many there were."""

@@ -92,3 +92,12 @@ def test_pinball_loss_matches_its_definition():
     y = torch.tensor([1.5])
     # q=0.1: under-forecast by 0.5 → 0.1·0.5; q=0.9: over-forecast by 0.5 → 0.1·0.5
     assert pinball_loss(pred, y, [0.1, 0.9]).item() == pytest.approx((0.05 + 0.05) / 2)
+
+
+@pytest.mark.parametrize("normalization", ["anchor", "revin"])
+def test_stream_refuses_an_observation_of_another_shape(normalization):
+    net = LRUForecastNet(ForecastNetConfig(8, 4, 2, normalization=normalization, segment=4, d_model=8, d_state=8))
+    with torch.no_grad():
+        _, state = net.step(torch.zeros(3, 2), None)
+        with pytest.raises(ShapeError, match=r"observation \(1, 2\) does not match the stream's \(3, 2\)"):
+            net.step(torch.zeros(1, 2), state)

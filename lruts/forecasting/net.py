@@ -207,6 +207,8 @@ class LRUForecastNet(nn.Module):
 
     def step_unchecked(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
         """`step` without the input check (≈50 µs of a ≈400 µs step), for callers that checked x_t already."""
+        if state is not None and state.last.shape != x_t.shape:
+            raise ShapeError(f"observation {tuple(x_t.shape)} does not match the stream's {tuple(state.last.shape)}")
         if self.cfg.normalization == "revin":
             return self._window_step(x_t, state)
         p = self.cfg.segment
@@ -218,8 +220,6 @@ class LRUForecastNet(nn.Module):
                 x_t[:, None].expand(-1, self._kept, -1),  # before the first observation: the first one
                 0,
             )
-        elif state.last.shape != x_t.shape:
-            raise ShapeError(f"observation {tuple(x_t.shape)} does not match the stream's {tuple(state.last.shape)}")
         u = self._normalise_step(x_t, state)
         recent = torch.cat([state.recent[:, 1:], self._sequences(u[:, None])], dim=1)  # (B', P, c)
         phase = state.seen % p  # the alignment whose patch this observation completes
@@ -234,8 +234,6 @@ class LRUForecastNet(nn.Module):
     def _window_step(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
         if state is None:
             state = StreamState([], x_t.new_zeros(0), x_t[:, None].expand(-1, self._kept, -1), 0)
-        elif state.last.shape != x_t.shape:
-            raise ShapeError(f"observation {tuple(x_t.shape)} does not match the stream's {tuple(state.last.shape)}")
         values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
         seen = state.seen + 1
         return self(values[:, -min(seen, self.cfg.lookback) :]), StreamState([], state.recent, values, seen)
