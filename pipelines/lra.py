@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
         progress=not args.no_progress,
     )
+
     def job():
         if args.ablation:
             return run_ablation(args.task, args.scale, variants=tuple(args.variants or VARIANTS), **kwargs)

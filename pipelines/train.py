@@ -53,9 +53,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", help="YAML experiment config (e.g. the best config written by pipelines.tune)")
     ap.add_argument("--lookback", type=int)
     ap.add_argument("--horizons", type=int, nargs="+")
-    ap.add_argument("--full", action="store_true",
-                    help="the full protocol: horizons 96 192 336 720 (ILI: 24..60), full-length epochs "
-                         "(default: a quick run of 4 epochs of 150 steps at horizon 96)")
+    ap.add_argument(
+        "--full",
+        action="store_true",
+        help="the full protocol: horizons 96 192 336 720 (ILI: 24..60), full-length epochs "
+        "(default: a quick run of 4 epochs of 150 steps at horizon 96)",
+    )
     ap.add_argument("--quantiles", type=float, nargs="+", help="add a quantile head, e.g. 0.1 0.9")
     g = ap.add_argument_group("model")
     g.add_argument("--normalization", choices=["anchor", "revin", "none"])

@@ -9,11 +9,15 @@ from lruts import ShapeError
 from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, pinball_loss
 
 
+@pytest.mark.parametrize("backend", ["torch", "numba"])  # the step in torch ops, and compiled (stream_kernel)
 @pytest.mark.parametrize("linear_skip", [False, True])
 @pytest.mark.parametrize("anchor", ["last", "patch_mean"])
 @pytest.mark.parametrize("channel_independent", [True, False])
 @pytest.mark.parametrize("normalization", ["anchor", "none"])
-def test_stream_equals_window_pass_over_the_whole_history(anchor, channel_independent, normalization, linear_skip):
+def test_stream_equals_window_pass_over_the_whole_history(
+    anchor, channel_independent, normalization, linear_skip, backend, monkeypatch
+):
+    monkeypatch.setenv("LRUTS_STEP_BACKEND", backend)
     cfg = ForecastNetConfig(
         12 if linear_skip else 40,  # the skip path reads the last L: histories below and above it
         5,

@@ -38,8 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from lruts.errors import ShapeError
+from lruts.forecasting import stream_kernel
 from lruts.lru import check_input
-from lruts.network import DeepLRU, DeepLRUConfig
+from lruts.network import DeepLRU, DeepLRUConfig, compiled_weights, pack_stack
 
 
 @dataclass
@@ -220,16 +221,39 @@ class LRUForecastNet(nn.Module):
                 x_t[:, None].expand(-1, self._kept, -1),  # before the first observation: the first one
                 0,
             )
-        u = self._normalise_step(x_t, state)
-        recent = torch.cat([state.recent[:, 1:], self._sequences(u[:, None])], dim=1)  # (B', P, c)
         phase = state.seen % p  # the alignment whose patch this observation completes
-        h, lru_phase = self.body.step_unchecked(recent.reshape(recent.shape[0], -1), state.lru[phase])
+        macs = self.body.step_macs(state.recent.shape[0])
+        weights = compiled_weights(self, _pack_heads, x_t, macs, self.head.weight.dtype)
+        if weights is not None:
+            out, recent, values, lru_phase = self._compiled_step(x_t, state, phase, weights)
+        else:
+            # before the first observation `values` holds it: its first difference is 0
+            u = x_t - state.last if self.cfg.normalization == "anchor" else x_t
+            recent = torch.cat([state.recent[:, 1:], self._sequences(u[:, None])], dim=1)  # (B', P, c)
+            h, lru_phase = self.body.step_unchecked(recent.reshape(recent.shape[0], -1), state.lru[phase])
+            values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
+            loc = self._anchor(values) if self.cfg.normalization == "anchor" else torch.zeros_like(x_t)
+            out = self._output(h, loc, None, x_t.shape[0], self._skip(values, values, loc))
         lru = list(state.lru)
         lru[phase] = lru_phase
-        values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
-        loc = self._anchor(values) if self.cfg.normalization == "anchor" else torch.zeros_like(x_t)
-        out = self._output(h, loc, None, x_t.shape[0], self._skip(values, values, loc))
         return out, StreamState(lru, recent, values, state.seen + 1)
+
+    def _compiled_step(self, x_t: torch.Tensor, state: StreamState, phase: int, weights: tuple):
+        """The torch branch of step_unchecked as one compiled call (lruts.forecasting.stream_kernel)."""
+        states = self.body.stacked_states(state.lru[phase], state.recent.shape[0], weights[0].lam.dtype)
+        anchor = 0 if self.cfg.normalization == "none" else (1 if self.cfg.anchor == "last" else 2)
+        out, recent, values, new = stream_kernel.forecast_step(
+            x_t.detach().contiguous().numpy(),
+            state.recent.contiguous().numpy(),
+            state.values.contiguous().numpy(),
+            states,
+            *weights,
+            anchor,
+            self.cfg.channel_independent,
+            self.cfg.horizon,
+        )
+        as_tensor = torch.from_numpy
+        return as_tensor(out), as_tensor(recent), as_tensor(values), list(as_tensor(new).unbind(0))
 
     def _window_step(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
         if state is None:
@@ -243,11 +267,6 @@ class LRUForecastNet(nn.Module):
         """How many recent observations a stream keeps: the anchor's P, the skip path's or RevIN's L."""
         window = self.cfg.linear_skip or self.cfg.normalization == "revin"
         return max(self.cfg.segment, self.cfg.lookback if window else 0)
-
-    def _normalise_step(self, x_t: torch.Tensor, state: StreamState) -> torch.Tensor:
-        if self.cfg.normalization == "anchor":
-            return x_t - state.last if state.seen else torch.zeros_like(x_t)
-        return x_t
 
     def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, StreamState]:
         """Consume a whole history (batch, T, C) in parallel mode; return its forecast and stream state.
@@ -274,6 +293,18 @@ class LRUForecastNet(nn.Module):
                 forecast = self._output(h[:, -1], loc, None, history.shape[0], self._skip(history, u, loc))
         recent = F.pad(seq, (0, 0, max(0, p - t_len), 0))[:, -p:]
         return forecast, StreamState(lru, recent, _last_steps(history, self._kept), t_len)
+
+
+def _pack_heads(net: LRUForecastNet) -> tuple | None:
+    """The stack's and the heads' weights as stream_kernel.forecast_step takes them; None where the
+    stack kernel cannot run the body."""
+    body = pack_stack(net.body)
+    if body is None:
+        return None
+    none = (net.head.weight[:0, :0], net.head.bias[:0])  # no skip path: empty (0, 0) and (0,)
+    skip = (net.skip.weight, net.skip.bias) if net.cfg.linear_skip else none
+    arrays = (net.head.weight, net.head.bias, *skip)
+    return (body, *(a.detach().contiguous().numpy() for a in arrays))
 
 
 def _last_steps(x: torch.Tensor, n: int) -> torch.Tensor:

@@ -1,0 +1,114 @@
+"""One recurrent step of a whole deep LRU stack, compiled: the streaming hot path at small batch.
+
+    u: (B, d_in) → encoder → n_layers × [norm → LRU step → GELU → GLU → + residual] → x: (B, d)
+
+In eval mode a step of the stack is ~15 tensor ops per layer on vectors of a few hundred numbers;
+in PyTorch each op costs a few µs of Python and dispatch for well under 1 µs of arithmetic
+(measured, one series of the default forecaster: 0.14 ms for the 2-layer stack). The whole step as
+one numba function runs the same arithmetic in ≈ 0.015 ms. numba is already the scan kernel's
+compiler (`lruts.scan`): a wheel from PyPI, no compiler on the user's machine, cached on disk.
+At large batch the GEMMs of torch's BLAS win, so `DeepLRU` calls this only for small batches
+(see `COMPILED_MACS` there) and only where it is exact: CPU, eval mode, no autograd, no autocast.
+
+Weights arrive packed per layer, in the layer's own symbols (no knowledge of the modules here):
+  enc_w (d, d_in), enc_b (d,)
+  norm_w, norm_b (L, d)       LayerNorm's affine, or eval BatchNorm as x·norm_w + norm_b
+  w_in (L, 2N, d)             exp(γ)⊙B as real rows, re/im interleaved (LRU._weights)
+  lam (L, N) complex          λ
+  w_out (L, d, 2N)            Re(C x) on re/im-interleaved states
+  d_skip (L, d)               D
+  glu_w (L, k·d, d), glu_b (L, k·d)   k = 2 for the full GLU, 1 for the half GLU
+  states (L, B, N) complex    the carried states; the new ones are returned
+"""
+
+from __future__ import annotations
+
+import math
+
+try:  # numba is a hard dependency; without it DeepLRU keeps its torch step
+    import numba as _nb
+    import numpy as _np
+except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
+    _nb = None
+
+__all__ = ["available", "stack_step"]
+
+_GELU_C = math.sqrt(2.0 / math.pi)  # tanh-approximate GELU, as the torch step (network.LRUBlock._mix)
+
+
+def available() -> bool:
+    return _nb is not None
+
+
+if _nb is not None:
+
+    @_nb.njit(cache=True, fastmath=True, nogil=True)
+    def _norm(x, w, b, layer_norm, eps, out):  # pragma: no cover - compiled
+        d = x.shape[0]
+        if layer_norm:
+            m = x[0] * 0
+            for i in range(d):
+                m += x[i]
+            m /= d
+            v = x[0] * 0
+            for i in range(d):
+                v += (x[i] - m) * (x[i] - m)
+            r = 1 / math.sqrt(v / d + eps)
+            for i in range(d):
+                out[i] = (x[i] - m) * r * w[i] + b[i]
+        else:
+            for i in range(d):
+                out[i] = x[i] * w[i] + b[i]
+
+    @_nb.njit(cache=True, fastmath=True, nogil=True)
+    def stack_step(
+        u, enc_w, enc_b, norm_w, norm_b, layer_norm, eps, prenorm, w_in, lam, w_out, d_skip, glu_w, glu_b, states
+    ):  # pragma: no cover - compiled; tested against the torch step
+        batch, d_in = u.shape
+        d, n_layers, n = enc_w.shape[0], lam.shape[0], lam.shape[1]
+        full_glu = glu_w.shape[1] == 2 * d
+        x = _np.empty((batch, d), u.dtype)
+        new = _np.empty_like(states)
+        z = _np.empty(d, u.dtype)  # the LRU's input
+        y = _np.empty(d, u.dtype)  # GELU(LRU output)
+        g = _np.empty(glu_w.shape[1], u.dtype)
+        bu = _np.empty(2 * n, u.dtype)
+        s = _np.empty(2 * n, u.dtype)
+        for bi in range(batch):
+            for i in range(d):
+                acc = enc_b[i]
+                for j in range(d_in):
+                    acc += enc_w[i, j] * u[bi, j]
+                x[bi, i] = acc
+            for layer in range(n_layers):
+                xb = x[bi]
+                if prenorm:
+                    _norm(xb, norm_w[layer], norm_b[layer], layer_norm, eps, z)
+                else:
+                    z[:] = xb
+                for k in range(2 * n):  # exp(γ)⊙(B z), re/im interleaved
+                    acc = w_in[layer, k, 0] * z[0]
+                    for i in range(1, d):
+                        acc += w_in[layer, k, i] * z[i]
+                    bu[k] = acc
+                for k in range(n):  # x_k = λ ⊙ x_{k-1} + exp(γ)⊙(B u_k)
+                    h = lam[layer, k] * states[layer, bi, k] + complex(bu[2 * k], bu[2 * k + 1])
+                    new[layer, bi, k] = h
+                    s[2 * k] = h.real
+                    s[2 * k + 1] = h.imag
+                for i in range(d):  # y = GELU(Re(C x) + D ⊙ z)
+                    acc = d_skip[layer, i] * z[i]
+                    for k in range(2 * n):
+                        acc += w_out[layer, i, k] * s[k]
+                    y[i] = 0.5 * acc * (1 + math.tanh(_GELU_C * (acc + 0.044715 * acc * acc * acc)))
+                for k in range(g.shape[0]):
+                    acc = glu_b[layer, k]
+                    for i in range(d):
+                        acc += glu_w[layer, k, i] * y[i]
+                    g[k] = acc
+                for i in range(d):  # full GLU: a·σ(b) of the two halves; half GLU: y·σ(W y)
+                    gate = 1 / (1 + math.exp(-g[d + i if full_glu else i]))
+                    xb[i] += (g[i] if full_glu else y[i]) * gate
+                if not prenorm:
+                    _norm(xb.copy(), norm_w[layer], norm_b[layer], layer_norm, eps, xb)
+        return x, new
