@@ -31,6 +31,7 @@ MODEL_FLAGS = {  # flag → ModelOptions field
     "r_max": "r_max",
     "norm": "norm",
     "dropout": "dropout",
+    "loss": "loss",
 }
 TRAIN_FLAGS = {
     "epochs": "epochs",
@@ -82,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
+    g.add_argument("--loss", choices=["mse", "mae"], help="the point forecast's training loss (default: mse)")
     g.add_argument("--lr-factor", type=float)
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--patience", type=int)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lruts import ShapeError
-from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, pinball_loss
+from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, forecast_loss, pinball_loss
 
 
 @pytest.mark.parametrize("backend", ["torch", "numba"])  # the step in torch ops, and compiled (stream_kernel)
@@ -91,6 +91,14 @@ def test_output_shape_and_errors():
         ForecastNetConfig(32, 8, 2, quantiles=[1.5])
 
 
+def test_point_loss_is_mse_or_mean_absolute_error():
+    out, y = torch.tensor([[[1.0], [4.0]]]), torch.tensor([[0.0, 2.0]])  # errors 1 and 2
+    assert forecast_loss(out, y, []).item() == pytest.approx((1 + 4) / 2)
+    assert forecast_loss(out, y, [], "mae").item() == pytest.approx((1 + 2) / 2)
+    with pytest.raises(ValueError, match="loss must be"):
+        ForecastNetConfig(32, 8, 2, loss="huber")
+
+
 def test_pinball_loss_matches_its_definition():
     pred = torch.tensor([[1.0, 2.0]])
     y = torch.tensor([1.5])
@@ -105,3 +113,13 @@ def test_stream_refuses_an_observation_of_another_shape(normalization):
         _, state = net.step(torch.zeros(3, 2), None)
         with pytest.raises(ShapeError, match=r"observation \(1, 2\) does not match the stream's \(3, 2\)"):
             net.step(torch.zeros(1, 2), state)
+
+
+def test_compiled_stream_refuses_the_state_of_another_network(monkeypatch):
+    monkeypatch.setenv("LRUTS_STEP_BACKEND", "numba")  # its loops do not check bounds: the shapes must be checked
+    small = LRUForecastNet(ForecastNetConfig(8, 4, 2, segment=4, d_model=8, d_state=8)).eval()
+    large = LRUForecastNet(ForecastNetConfig(16, 4, 2, segment=4, d_model=8, d_state=8)).eval()
+    with torch.no_grad():
+        _, state = small.step(torch.zeros(1, 2), None)
+        with pytest.raises(ShapeError, match="does not belong to this network"):
+            large.step(torch.zeros(1, 2), state)

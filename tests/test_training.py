@@ -111,6 +111,10 @@ def test_cli_config_starts_from_the_experiment_defaults():
     )
     assert cfg.model.linear_skip  # the default, measured (README)
     assert not build_config(parser().parse_args(["--dataset", "ETTh1", "--no-linear-skip"])).model.linear_skip
+    assert (cfg.model.loss, build_config(parser().parse_args(["--dataset", "ETTh1", "--loss", "mae"])).model.loss) == (
+        "mse",
+        "mae",
+    )
     # a quick run is tagged, so its folder (L336-H96-quick) never overwrites a protocol run's model
     assert (cfg.tag, build_config(parser().parse_args(["--dataset", "ETTh1"])).tag) == ("", "quick")
     tuned = ExperimentConfig.from_dict({"train": {"lr": 0.01}, "model": {"d_model": 32}})

@@ -115,11 +115,11 @@ def train_and_evaluate(
 
     splits = make_splits(series, cfg.lookback, horizon)
     net = build_net(cfg, horizon, series.values.shape[1])
-    quantiles = list(cfg.quantiles)
+    quantiles, point_loss = list(cfg.quantiles), cfg.model.loss
 
     def loss_fn(model, batch):
         x, y = batch
-        return forecast_loss(model(x), y, quantiles), x.shape[0]
+        return forecast_loss(model(x), y, quantiles, point_loss), x.shape[0]
 
     trainer = Trainer(net, loss_fn, cfg.train, checkpoint_dir=checkpoint_dir, run=run, on_epoch_end=on_epoch_end)
     fit = trainer.fit(splits.train, splits.val, resume=resume)

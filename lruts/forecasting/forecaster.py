@@ -100,11 +100,11 @@ class LRUForecaster:
         val_set = WindowDataset(scaled, n_train - self.lookback, n, self.lookback, self.horizon, split="val")
         torch.manual_seed(self.train_config.seed)
         self.net = LRUForecastNet(self._net_config(values.shape[1]))
-        quantiles = self.quantiles
+        quantiles, point_loss = self.quantiles, self.net.cfg.loss
 
         def loss_fn(model, batch):
             x, y = batch
-            return forecast_loss(model(x), y, quantiles), x.shape[0]
+            return forecast_loss(model(x), y, quantiles, point_loss), x.shape[0]
 
         trainer = Trainer(self.net, loss_fn, self.train_config, checkpoint_dir=checkpoint_dir, run=run)
         self.fit_result = trainer.fit(train_set, val_set)
