@@ -20,7 +20,7 @@ from torch import nn
 from lruts.errors import DataError, ShapeError
 from lruts.scan import linear_scan
 
-__all__ = ["LRU", "check_input", "gamma_log_init", "init_io", "nu_init", "theta_init"]
+__all__ = ["LRU", "autocast_enabled", "check_input", "gamma_log_init", "init_io", "nu_init", "theta_init"]
 
 
 def nu_init(n: int, r_min: float, r_max: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -193,12 +193,17 @@ def _as_dtype(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return t if t.dtype == dtype else t.to(dtype)
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for this device type (True when torch cannot say: torch < 2.4)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 has no per-device query
+        return True
+
+
 def _full_precision(u: torch.Tensor) -> contextlib.AbstractContextManager:
     """Autocast off for the layer (the recurrence must not run in bf16); free when it is off already."""
-    try:
-        on = torch.is_autocast_enabled(u.device.type)
-    except TypeError:  # torch < 2.4 has no per-device query
-        on = True
+    on = autocast_enabled(u.device.type)
     return torch.autocast(u.device.type, enabled=False) if on else contextlib.nullcontext()
 
 

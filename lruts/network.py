@@ -22,7 +22,7 @@ from torch import nn
 
 from lruts import step_kernel
 from lruts.errors import ShapeError
-from lruts.lru import LRU, check_input
+from lruts.lru import LRU, autocast_enabled, check_input
 
 __all__ = [
     "GLU",
@@ -276,12 +276,12 @@ class DeepLRU(nn.Module):
         its loops do not check bounds."""
         lru = self.blocks[0].lru
         s = np.stack([lru.initial_state(batch).numpy() if st is None else st.numpy() for st in states])
-        if s.shape != (len(self.blocks), batch, lru.d_state) or s.dtype != dtype:
+        if s.shape != (len(self.blocks), batch, lru.d_state) or not np.iscomplexobj(s):
             raise ShapeError(
                 f"expected one complex LRU state of shape (batch, d_state) = ({batch}, {lru.d_state}) per layer, "
                 f"got {[tuple(st.shape) for st in states if st is not None]} {s.dtype}"
             )
-        return s
+        return s.astype(dtype, copy=False)  # in the weights' precision, as the torch step casts it
 
     def step_macs(self, batch: int) -> int:
         """Multiply-adds of one layer's streaming step for `batch` sequences: B, C and the GLU."""
@@ -348,19 +348,12 @@ def compiled_weights(model: nn.Module, build, x: torch.Tensor, macs: int, weight
         and x.device.type == "cpu"
         and x.dtype == weight_dtype
         and (macs <= COMPILED_MACS or forced == "numba")
-        and not _cpu_autocast()
+        and not autocast_enabled("cpu")
     ):
         weights = packed(model, build)
     if forced == "numba" and weights is None:
         raise RuntimeError("LRUTS_STEP_BACKEND=numba: this step cannot run compiled (see compiled_weights)")
     return weights
-
-
-def _cpu_autocast() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4 has no per-device query
-        return torch.is_autocast_cpu_enabled()
 
 
 class LRUSequenceModel(nn.Module):
