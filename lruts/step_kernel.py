@@ -31,8 +31,11 @@ try:  # numba is a hard dependency; without it DeepLRU keeps its torch step
 except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
     _nb = None
 
-__all__ = ["available", "stack_step"]
+__all__ = ["FASTMATH", "available", "stack_step"]
 
+# reassociation (vectorised dot products) and fused multiply-adds, but not fastmath's "no NaN / no
+# infinity" assumptions: a NaN or an overflowing exp must come out as the torch step's does
+FASTMATH = {"reassoc", "contract", "nsz"}
 _GELU_C = math.sqrt(2.0 / math.pi)  # tanh-approximate GELU, as the torch step (network.LRUBlock._mix)
 
 
@@ -42,7 +45,7 @@ def available() -> bool:
 
 if _nb is not None:
 
-    @_nb.njit(cache=True, fastmath=True, nogil=True)
+    @_nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
     def _norm(x, w, b, layer_norm, eps, out):  # pragma: no cover - compiled
         d = x.shape[0]
         if layer_norm:
@@ -60,7 +63,7 @@ if _nb is not None:
             for i in range(d):
                 out[i] = x[i] * w[i] + b[i]
 
-    @_nb.njit(cache=True, fastmath=True, nogil=True)
+    @_nb.njit(cache=True, fastmath=FASTMATH, nogil=True)
     def stack_step(
         u, enc_w, enc_b, norm_w, norm_b, layer_norm, eps, prenorm, w_in, lam, w_out, d_skip, glu_w, glu_b, states
     ):  # pragma: no cover - compiled; tested against the torch step

@@ -31,7 +31,7 @@ if step_kernel.available():
     import numba as _nb
     import numpy as _np
 
-    @_nb.njit(cache=True, fastmath=True, nogil=True)
+    @_nb.njit(cache=True, fastmath=step_kernel.FASTMATH, nogil=True)
     def forecast_step(
         x, recent, values, states, stack, head_w, head_b, skip_w, skip_b, anchor, channel_independent, horizon
     ):  # pragma: no cover - compiled; tested against the torch step
