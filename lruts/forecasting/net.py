@@ -252,14 +252,16 @@ class LRUForecastNet(nn.Module):
                 f"stream state of shapes {tuple(state.recent.shape)} / {tuple(state.values.shape)} does not belong "
                 f"to this network: expected {(b_seq, self.cfg.segment, c)} / {(b, self._kept, x_t.shape[1])}"
             )
-        states = self.body.stacked_states(state.lru[phase], b_seq, weights[0].lam.dtype)
+        stack, *heads = weights
+        states = self.body.stacked_states(state.lru[phase], b_seq, stack.lam.dtype)
         anchor = 0 if self.cfg.normalization == "none" else (1 if self.cfg.anchor == "last" else 2)
         out, recent, values, new = stream_kernel.forecast_step(
             x_t.detach().contiguous().numpy(),
             state.recent.contiguous().numpy(),
             state.values.contiguous().numpy(),
             states,
-            *weights,
+            tuple(stack),  # a plain tuple: numba unpacks it into stack_step's arguments
+            *heads,
             anchor,
             self.cfg.channel_independent,
             self.cfg.horizon,

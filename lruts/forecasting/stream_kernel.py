@@ -58,23 +58,7 @@ if step_kernel.available():
                     for t in range(kept - p, kept):
                         loc[b, ch] += new_values[b, t, ch]
                     loc[b, ch] /= p
-        h, new_states = step_kernel.stack_step(
-            new_recent.reshape(n_seq, p * c),
-            stack[0],
-            stack[1],
-            stack[2],
-            stack[3],
-            stack[4],
-            stack[5],
-            stack[6],
-            stack[7],
-            stack[8],
-            stack[9],
-            stack[10],
-            stack[11],
-            stack[12],
-            states,
-        )
+        h, new_states = step_kernel.stack_step(new_recent.reshape(n_seq, p * c), *stack, states)
         d = h.shape[1]
         raw = _np.empty(head_w.shape[0], x.dtype)
         out = _np.empty((batch, horizon, n_ch, n_out), x.dtype)
