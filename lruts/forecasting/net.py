@@ -25,6 +25,9 @@ Pieces (each an option; defaults chosen by measurement, see README "Forecasting 
   RevIN-normalised window) straight to the H outputs, shared by the series, added to the head's
   forecast (NLinear/RLinear as a skip path around the LRU); on by default. A stream keeps the last L
   observations for it: O(L·H) per observation, independent of the history's length.
+
+A stream step in inference on CPU at small batch runs as one compiled call with the same arithmetic
+(`lruts.forecasting.stream_kernel`, chosen by `lruts.network.compiled_weights`); otherwise torch ops.
 """
 
 from __future__ import annotations
@@ -333,10 +336,10 @@ def pinball_loss(pred: torch.Tensor, y: torch.Tensor, quantiles: list[float]) ->
     return torch.maximum(q * err, (q - 1) * err).mean()
 
 
-def forecast_loss(out: torch.Tensor, y: torch.Tensor, quantiles: list[float], loss: str = "mse") -> torch.Tensor:
-    """MSE (the protocol's metric) or mean absolute error of the point forecast, plus the pinball loss
-    of the quantiles."""
-    loss = (F.mse_loss if loss == "mse" else F.l1_loss)(out[..., 0], y)
+def forecast_loss(out: torch.Tensor, y: torch.Tensor, quantiles: list[float], point: str = "mse") -> torch.Tensor:
+    """The point forecast's MSE (the protocol's metric) or, with point="mae", its mean absolute error;
+    plus the pinball loss of the quantiles."""
+    loss = (F.mse_loss if point == "mse" else F.l1_loss)(out[..., 0], y)
     if quantiles:
         loss = loss + pinball_loss(out[..., 1:], y, quantiles)
     return loss
