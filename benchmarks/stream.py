@@ -31,7 +31,12 @@ def main() -> None:
     ap.add_argument("--d-model", type=int, default=128)
     ap.add_argument("--d-state", type=int, default=256)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 321])
-    ap.add_argument("--backends", nargs="+", default=["torch", "numba"], choices=["torch", "numba"])
+    ap.add_argument(
+        "--backends",
+        nargs="+",
+        choices=["torch", "numba"],
+        help="default: both where the library would run numba, torch alone above (numba there is slow)",
+    )
     ap.add_argument("--checkpoints", type=int, nargs="+", default=[0, 1000, 10000])
     ap.add_argument("--window", type=int, default=500, help="steps timed at each checkpoint")
     ap.add_argument(
@@ -51,7 +56,13 @@ def main() -> None:
     )
     print("| batch | backend | " + " | ".join(f"after {c} steps" for c in args.checkpoints) + " |")
     print("|---|---|" + "---|" * len(args.checkpoints))
-    for batch, backend in [(b, k) for b in args.batches for k in args.backends]:
+
+    def backends(batch: int) -> list[str]:
+        if args.backends:
+            return args.backends
+        return ["torch", "numba"] if model.body.step_macs(batch) <= COMPILED_MACS else ["torch"]
+
+    for batch, backend in [(b, k) for b in args.batches for k in backends(b)]:
         os.environ["LRUTS_STEP_BACKEND"] = backend
         states = model.initial_state(batch)
         consumed, row = 0, []
