@@ -202,8 +202,9 @@ class LRUBlock(nn.Module):
         n = self.norm
         if isinstance(n, nn.BatchNorm1d):
             return self._batchnorm_affine()
-        ones = torch.ones(n.normalized_shape, dtype=self.lru.D.dtype)
-        return (ones if n.weight is None else n.weight), (ones * 0 if n.bias is None else n.bias)
+        shape, dtype = n.normalized_shape, self.lru.D.dtype
+        weight = torch.ones(shape, dtype=dtype) if n.weight is None else n.weight
+        return weight, (torch.zeros(shape, dtype=dtype) if n.bias is None else n.bias)
 
     def _mix(self, h: torch.Tensor) -> torch.Tensor:
         # tanh-approximate GELU, as jax.nn.gelu's default in the paper's code (and ~5× cheaper per step)

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 from lruts import step_kernel
 
-__all__ = ["available", "forecast_step"]
-
-available = step_kernel.available
+__all__ = ["forecast_step"]
 
 if step_kernel.available():
     import numba as _nb
