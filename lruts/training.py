@@ -54,6 +54,9 @@ class TrainConfig:
     warmup_fraction: float = 0.1
     patience: int = 5  # epochs without a better validation loss before stopping; 0 = never stop early
     grad_clip: float = 0.0  # max grad norm; 0 = off
+    # decay per optimiser step of an exponential moving average of the weights (and buffers); 0 = off.
+    # With it on, validation, early stopping, best.pt and the trained model use the average.
+    ema: float = 0.0
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
     max_steps_per_epoch: int | None = None  # cap for smoke and small-scale runs
@@ -117,6 +120,7 @@ class Trainer:
         self.collate_fn = collate_fn
         self.on_epoch_end = on_epoch_end
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.averaged: torch.optim.swa_utils.AveragedModel | None = None
         self._best_weights: dict[str, torch.Tensor] | None = None
         self.rank, self.world = distributed_context() if distributed else (0, 1)
         self.device = select_device(cfg.device)
@@ -181,13 +185,15 @@ class Trainer:
         return batch
 
     @torch.no_grad()
-    def evaluate_loss(self, dataset: Dataset) -> float:
-        """Item-weighted mean loss over every item of `dataset` (all ranks together)."""
-        self.model.eval()
+    def evaluate_loss(self, dataset: Dataset, model: nn.Module | None = None) -> float:
+        """Item-weighted mean loss of `model` (default: the trainer's) over every item of `dataset`
+        (all ranks together)."""
+        model = model or self.model
+        model.eval()
         total = torch.zeros(2, dtype=torch.float64, device=self.device)
         for batch in self.eval_loader(dataset):
             with self._autocast():
-                loss, n = self.loss_fn(self.model, self.to_device(batch))
+                loss, n = self.loss_fn(model, self.to_device(batch))
             total += torch.tensor([loss.item() * n, n], dtype=torch.float64, device=self.device)
         if self.world > 1:
             dist.all_reduce(total)
@@ -201,6 +207,8 @@ class Trainer:
         steps = self._steps_per_epoch(train_set)
         opt = make_optimizer(self.model, cfg.lr, weight_decay=cfg.weight_decay, lr_factor=cfg.lr_factor)
         sched = warmup_cosine(opt, cfg.epochs * steps, warmup_fraction=cfg.warmup_fraction)
+        self.averaged = self._averaged_model()
+        judged = self._judged()
         state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
         if resume:
             state = self._load_checkpoint(opt, sched, state)
@@ -211,7 +219,7 @@ class Trainer:
             torch.manual_seed(cfg.seed * 7919 + epoch)  # dropout of epoch e depends on (seed, e) only
             t0 = time.perf_counter()
             train_loss = self._train_epoch(net, train_set, opt, sched, epoch, steps)
-            val_loss = self.evaluate_loss(val_set)
+            val_loss = self.evaluate_loss(val_set, judged)
             metrics = {
                 "train_loss": train_loss,
                 "val_loss": val_loss,
@@ -237,7 +245,7 @@ class Trainer:
                 )
                 self._save_checkpoint(opt, sched, state, best=improved)
             if improved and self.checkpoint_dir is None:
-                self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self._best_weights = {k: v.detach().clone() for k, v in judged.state_dict().items()}
             if self.on_epoch_end and self.on_epoch_end(epoch, metrics):
                 stopped_by_callback = True
                 break
@@ -279,12 +287,28 @@ class Trainer:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
             opt.step()
             sched.step()
+            if self.averaged is not None:
+                self.averaged.update_parameters(self.model)
             total += loss.item() * n
             count += n
             bar.update()
             bar.set_postfix(loss=f"{total / count:.4f}")
         bar.close()
         return total / max(count, 1)
+
+    def _judged(self) -> nn.Module:
+        """The weights validation scores, early stopping keeps and fit() returns."""
+        return self.averaged.module if self.averaged is not None else self.model
+
+    def _averaged_model(self) -> torch.optim.swa_utils.AveragedModel | None:
+        """torch's EMA of the weights and buffers (BatchNorm statistics too), updated after each step."""
+        if not self.cfg.ema:
+            return None
+        if not 0.0 < self.cfg.ema < 1.0:
+            raise ValueError(f"ema: the decay per step, in (0, 1) (e.g. 0.99), or 0 for off; got {self.cfg.ema}")
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        return AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema), use_buffers=True)
 
     # ------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, opt, sched, state: dict, *, best: bool) -> None:
@@ -297,9 +321,11 @@ class Trainer:
             "state": state,
             "config": asdict(self.cfg),
         }
+        if self.averaged is not None:
+            ckpt["averaged"] = self.averaged.state_dict()
         save_torch(ckpt, self.checkpoint_dir / "last.pt")
         if best:
-            save_torch(self.model.state_dict(), self.checkpoint_dir / "best.pt")
+            save_torch(self._judged().state_dict(), self.checkpoint_dir / "best.pt")
 
     def _load_checkpoint(self, opt, sched, default: dict) -> dict:
         path = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
@@ -308,6 +334,13 @@ class Trainer:
             return default
         ckpt = load_torch(path, map_location=self.device)
         self.model.load_state_dict(ckpt["model"])
+        if (self.averaged is None) != ("averaged" not in ckpt):
+            raise ValueError(
+                f"{path} was written with ema {ckpt['config'].get('ema', 0.0)}, this run has ema {self.cfg.ema}: "
+                "resume with the same setting, or start afresh without --resume"
+            )
+        if self.averaged is not None:
+            self.averaged.load_state_dict(ckpt["averaged"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         log.info("resumed from %s after epoch %d", path, ckpt["state"]["epoch"])

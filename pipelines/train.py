@@ -39,6 +39,7 @@ TRAIN_FLAGS = {
     "lr": "lr",
     "lr_factor": "lr_factor",
     "weight_decay": "weight_decay",
+    "ema": "ema",
     "patience": "patience",
     "seed": "seed",
     "device": "device",
@@ -86,6 +87,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--loss", choices=["mse", "mae"], help="the point forecast's training loss (default: mse)")
     g.add_argument("--lr-factor", type=float)
     g.add_argument("--weight-decay", type=float)
+    g.add_argument(
+        "--ema",
+        type=float,
+        help="decay per step of a moving average of the weights, which validation and the saved model use "
+        "(e.g. 0.99; default 0: off)",
+    )
     g.add_argument("--patience", type=int)
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")

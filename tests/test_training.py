@@ -41,9 +41,10 @@ def test_training_lowers_the_loss():
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, ema):
     train, val = datasets()
-    cfg = tiny_train(epochs=4)
+    cfg = tiny_train(epochs=4, ema=ema)
     uninterrupted = Trainer(new_net(), loss_fn, cfg, checkpoint_dir=tmp_path / "a")
     full = uninterrupted.fit(train, val)
 
@@ -73,6 +74,46 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
         uninterrupted.model.state_dict().items(), resumed_trainer.model.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b), k
+
+
+def test_ema_validates_and_keeps_the_moving_average_of_the_step_weights():
+    """With ema = d, what validation scores (and fit returns) is e_k = d e_(k-1) + (1 - d) w_k over the
+    weights w_k after each optimiser step (e_1 = w_1), buffers included."""
+    train, val = datasets()
+    net = new_net()
+    decay, steps = 0.8, 15
+    seen_in_training, scored = [], []
+
+    def recording_loss(model, batch):  # the weights after step k are those the (k + 1)-th step sees
+        (seen_in_training if model.training else scored).append(
+            {k: v.detach().clone() for k, v in model.state_dict().items()}
+        )
+        return loss_fn(model, batch)
+
+    cfg = tiny_train(epochs=2, ema=decay, max_steps_per_epoch=steps)
+    trainer = Trainer(net, recording_loss, cfg)
+    result = trainer.fit(train, val)
+    after_step = seen_in_training[1 : steps + 1]  # w_1 .. w_15, the weights validation of epoch 1 averages
+    for k, first in after_step[0].items():
+        if not first.is_floating_point():
+            continue  # BatchNorm's step counter
+        expected = first.clone()
+        for w in after_step[1:]:
+            expected = decay * expected + (1 - decay) * w[k]
+        torch.testing.assert_close(scored[0][k], expected, rtol=1e-5, atol=1e-6, msg=k)
+        assert not torch.allclose(scored[0][k], after_step[-1][k]), k  # not simply the last weights
+    per_epoch = len(scored) // 2  # validation batches per epoch
+    best_scored = scored[(result.best_epoch - 1) * per_epoch]
+    assert all(torch.equal(v, best_scored[k]) for k, v in trainer.model.state_dict().items())  # fit returns it
+
+
+def test_ema_out_of_range_and_a_resume_with_another_ema_are_refused(tmp_path):
+    train, val = datasets()
+    with pytest.raises(ValueError, match=r"ema: the decay per step, in \(0, 1\)"):
+        Trainer(new_net(), loss_fn, tiny_train(ema=1.5)).fit(train, val)
+    Trainer(new_net(), loss_fn, tiny_train(epochs=1), checkpoint_dir=tmp_path).fit(train, val)
+    with pytest.raises(ValueError, match=r"written with ema 0\.0, this run has ema 0\.9"):
+        Trainer(new_net(), loss_fn, tiny_train(epochs=2, ema=0.9), checkpoint_dir=tmp_path).fit(train, val, resume=True)
 
 
 def test_early_stopping_restores_the_best_epoch():
