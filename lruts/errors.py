@@ -12,3 +12,7 @@ class ShapeError(LrutsError, ValueError):
 
 class DataError(LrutsError, ValueError):
     """Input data is unusable as given: missing file, NaN/inf, bad timestamps, empty series, …"""
+
+
+class ConfigError(LrutsError, ValueError):
+    """A configuration file or setting is unusable: missing file, not YAML, unknown or mistyped field."""

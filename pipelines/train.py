@@ -107,15 +107,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def build_config(args: argparse.Namespace):
-    import yaml
-
     from lruts.forecasting.experiment import ExperimentConfig
 
-    base = {}
-    if args.config:
-        with open(args.config) as f:
-            base = yaml.safe_load(f) or {}
-    cfg = ExperimentConfig.from_dict(base)
+    cfg = ExperimentConfig.from_yaml(args.config) if args.config else ExperimentConfig()
     if args.dataset:
         cfg.dataset = args.dataset
     if args.lookback:
@@ -157,8 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines._long_job import run_long_job
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    cfg = build_config(args)
-    results, code = run_long_job(lambda: run_experiment(cfg, resume=args.resume))
+    cfg = None
+
+    def job():
+        nonlocal cfg
+        cfg = build_config(args)
+        return run_experiment(cfg, resume=args.resume)
+
+    results, code = run_long_job(job)
     if code:
         return code
     if distributed_context()[0] != 0:

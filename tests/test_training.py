@@ -186,3 +186,69 @@ def test_long_jobs_end_with_one_line_and_an_exit_code(tmp_path, capsys):
     assert train.main(["--dataset", str(missing), "--no-track", "--out", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "missing.csv" in err and "Traceback" not in err
+
+
+def test_config_files_are_read_with_one_clear_error_per_mistake(tmp_path, capsys):
+    from lruts.errors import ConfigError
+    from lruts.forecasting.experiment import ExperimentConfig
+    from pipelines import train
+
+    good = tmp_path / "best.yaml"
+    good.write_text("dataset: ETTh1\nmodel:\n  normalization: revin\n  dropout: 0.8\ntrain:\n  ema: 0.99\n")
+    cfg = ExperimentConfig.from_yaml(good)
+    assert (cfg.model.normalization, cfg.model.dropout, cfg.train.ema) == ("revin", 0.8, 0.99)
+    assert cfg.model.segment == ExperimentConfig().model.segment  # unnamed fields keep the defaults
+    cases = {
+        "missing.yaml": None,
+        "bad.yaml": "model: [unclosed\n",
+        "list.yaml": "- 1\n- 2\n",
+        "typo.yaml": "model:\n  dropuot: 0.8\n",
+        "section.yaml": "train: 5\n",
+    }
+    messages = {
+        "missing.yaml": "no config file",
+        "bad.yaml": "is not valid YAML",
+        "list.yaml": "must hold a mapping",
+        "typo.yaml": r"unknown model setting\(s\) \['dropuot'\]; known: \[.*'dropout'",
+        "section.yaml": "train settings must be a mapping",
+    }
+    for name, text in cases.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        with pytest.raises(ConfigError, match=messages[name]):
+            ExperimentConfig.from_yaml(tmp_path / name)
+    assert train.main(["--config", str(tmp_path / "typo.yaml"), "--no-track"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "dropuot" in err and "Traceback" not in err
+
+
+def test_tuning_starts_from_a_config_file_and_its_space_covers_the_measured_best(tmp_path):
+    import dataclasses
+
+    from lruts.forecasting.experiment import ExperimentConfig
+    from lruts.tuning import SPACE, apply
+    from pipelines.tune import build_config, parser
+
+    base = tmp_path / "base.yaml"
+    base.write_text("dataset: ETTh1\nhorizons: [336]\nmodel:\n  linear_skip: true\n  anchor: patch_mean\n")
+    cfg = build_config(parser().parse_args(["--config", str(base), "--trials", "1"]))
+    assert (cfg.dataset, cfg.horizons, cfg.model.anchor, cfg.train.epochs) == (
+        "ETTh1",
+        [336],
+        "patch_mean",
+        ExperimentConfig().train.epochs,
+    )
+    cfg = build_config(parser().parse_args(["--config", str(base), "--trials", "1", "--horizon", "720"]))
+    assert cfg.horizons == [720] and cfg.model.anchor == "patch_mean"  # a flag overrides only its field
+    plain = build_config(parser().parse_args(["--dataset", "ETTm1", "--trials", "1"]))
+    assert (plain.horizons, plain.train.epochs) == ([96], 6)
+
+    # the README's ETTh1 configuration (RevIN, P = 48, dropout 0.8) is a point of the search space
+    best = {"model.normalization": "revin", "model.segment": 48, "model.dropout": 0.8}
+    for key, value in best.items():
+        kind, *spec = SPACE[key]
+        assert value in spec[0] if kind == "categorical" else spec[0] <= value <= spec[1], key
+    for key in SPACE:  # and every field it samples exists
+        section, name = key.split(".")
+        assert name in {f.name for f in dataclasses.fields(getattr(ExperimentConfig(), section))}, key
+    assert apply(ExperimentConfig(), best).model.segment == 48

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lruts.errors import ConfigError
 from lruts.forecasting.baselines import SEASON, DLinear, RepeatLast, SeasonalNaive
 from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_origin, score
 from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, forecast_loss
@@ -64,13 +65,43 @@ class ExperimentConfig:
     def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
         d = dict(d)
         defaults = cls()  # the dataclass defaults, not TrainConfig's own: one set of defaults for every caller
-        model = dataclasses.replace(defaults.model, **d.pop("model", {}))
-        train = dataclasses.replace(defaults.train, **d.pop("train", {}))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown experiment setting(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(model=model, train=train, **d)
+        sections = {}
+        for name in ("model", "train"):
+            given = d.pop(name, None) or {}
+            section = getattr(defaults, name)
+            _check_known(name, given, section)
+            sections[name] = dataclasses.replace(section, **given)
+        _check_known("experiment", d, defaults, exclude=sections)
+        return cls(**sections, **d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ExperimentConfig:
+        """A config file (YAML: this dataclass's fields, e.g. the best.yaml pipelines.tune writes); fields
+        it does not name keep the defaults."""
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"no config file {path}: give the path of a YAML experiment config (e.g. best.yaml)")
+        try:
+            d = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path} must hold a mapping of experiment settings, got {type(d).__name__}")
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+
+def _check_known(section: str, given: Any, like: Any, exclude=()) -> None:
+    if not isinstance(given, dict):
+        raise ConfigError(f"{section} settings must be a mapping, got {given!r}")
+    known = {f.name for f in dataclasses.fields(like)} - set(exclude)
+    unknown = set(given) - known
+    if unknown:
+        raise ConfigError(f"unknown {section} setting(s) {sorted(unknown)}; known: {sorted(known)}")
 
 
 @dataclass
