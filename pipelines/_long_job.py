@@ -1,7 +1,9 @@
-"""How the long-running entry points (train, lra) end when a job fails or is interrupted."""
+"""How the long-running entry points (train, tune, lra) start, and how they end when a job fails or is
+interrupted."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -10,6 +12,17 @@ T = TypeVar("T")
 
 INTERRUPTED = 130  # the shell's code for Ctrl-C
 FAILED = 2
+
+
+def parse_dataset_job(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The arguments of a job that needs --dataset or --config (train, tune); logging set up for it."""
+    import logging
+
+    args = ap.parse_args(argv)
+    if not args.dataset and not args.config:
+        ap.error("give --dataset NAME (or --config FILE)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    return args
 
 
 def run_long_job(job: Callable[[], T]) -> tuple[T | None, int]:

@@ -141,16 +141,12 @@ def build_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if not args.dataset and not args.config:
-        parser().error("give --dataset NAME (or --config FILE)")
-    import logging
+    from pipelines._long_job import parse_dataset_job, run_long_job
 
+    args = parse_dataset_job(parser(), argv)
     from lruts.forecasting.experiment import run_experiment
     from lruts.training import distributed_context
-    from pipelines._long_job import run_long_job
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cfg = None
 
     def job():

@@ -62,16 +62,12 @@ def build_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if not args.dataset and not args.config:
-        parser().error("give --dataset NAME (or --config FILE)")
+    from pipelines._long_job import parse_dataset_job
 
-    import logging
-
+    args = parse_dataset_job(parser(), argv)
     from lruts.errors import LrutsError
     from lruts.tuning import tune
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
         cfg = build_config(args)
         study = tune(cfg, args.trials, study_name=args.study, storage=args.storage, seed=args.seed)
