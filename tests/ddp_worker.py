@@ -12,9 +12,10 @@ from test_training import datasets, loss_fn, new_net
 
 from lruts.training import Trainer
 
-out = sys.argv[1]
+out, ema = sys.argv[1], float(sys.argv[2])
 train, val = datasets()
-trainer = Trainer(new_net(), loss_fn, tiny_train(epochs=2, max_steps_per_epoch=None), checkpoint_dir=f"{out}/ckpt")
+cfg = tiny_train(epochs=2, max_steps_per_epoch=None, ema=ema)
+trainer = Trainer(new_net(), loss_fn, cfg, checkpoint_dir=f"{out}/ckpt")
 before = trainer.evaluate_loss(val)
 result = trainer.fit(train, val)
 rank = trainer.rank

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from forecast_fixtures import synthetic_frame
 
@@ -33,8 +34,9 @@ def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_ddp_two_cpu_processes_keep_identical_weights_and_learn(tmp_path):
-    proc = torchrun(str(TESTS / "ddp_worker.py"), str(tmp_path), cwd=TESTS.parent)
+@pytest.mark.parametrize("ema", [0.0, 0.9])  # with ema, what each rank keeps is its moving average
+def test_ddp_two_cpu_processes_keep_identical_weights_and_learn(tmp_path, ema):
+    proc = torchrun(str(TESTS / "ddp_worker.py"), str(tmp_path), str(ema), cwd=TESTS.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert all(i["world"] == 2 and i["backend"] == "gloo" for i in info)
