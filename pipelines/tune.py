@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-steps-per-epoch", type=int)
     ap.add_argument("--study", help="study name (default <dataset>-L<lookback>-H<horizon>)")
     ap.add_argument("--storage", help="journal:FILE, sqlite:///FILE or postgresql://... (default: a sqlite file)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, help="sampler and training seed (default: the config's, else 0)")
     ap.add_argument("--out", help="output folder (default: the config's, else runs/)")
     ap.add_argument("--no-track", action="store_true")
     return ap
@@ -56,7 +56,8 @@ def build_config(args: argparse.Namespace):
         cfg.train.max_steps_per_epoch = args.max_steps_per_epoch
     if args.out:
         cfg.out_dir = args.out
-    cfg.train.seed = args.seed
+    if args.seed is not None:
+        cfg.train.seed = args.seed
     cfg.track = cfg.track and not args.no_track
     return cfg
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = build_config(args)
-        study = tune(cfg, args.trials, study_name=args.study, storage=args.storage, seed=args.seed)
+        study = tune(cfg, args.trials, study_name=args.study, storage=args.storage, seed=cfg.train.seed)
     except LrutsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

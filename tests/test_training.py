@@ -230,7 +230,7 @@ def test_tuning_starts_from_a_config_file_and_its_space_covers_the_measured_best
     from pipelines.tune import build_config, parser
 
     base = tmp_path / "base.yaml"
-    base.write_text("dataset: ETTh1\nhorizons: [336]\nmodel:\n  linear_skip: true\n  anchor: patch_mean\n")
+    base.write_text("dataset: ETTh1\nhorizons: [336]\nmodel:\n  anchor: patch_mean\ntrain:\n  seed: 7\n")
     cfg = build_config(parser().parse_args(["--config", str(base), "--trials", "1"]))
     assert (cfg.dataset, cfg.horizons, cfg.model.anchor, cfg.train.epochs) == (
         "ETTh1",
@@ -240,6 +240,8 @@ def test_tuning_starts_from_a_config_file_and_its_space_covers_the_measured_best
     )
     cfg = build_config(parser().parse_args(["--config", str(base), "--trials", "1", "--horizon", "720"]))
     assert cfg.horizons == [720] and cfg.model.anchor == "patch_mean"  # a flag overrides only its field
+    assert cfg.train.seed == 7  # the config's seed, unless --seed is given
+    assert build_config(parser().parse_args(["--config", str(base), "--trials", "1", "--seed", "3"])).train.seed == 3
     plain = build_config(parser().parse_args(["--dataset", "ETTm1", "--trials", "1"]))
     assert (plain.horizons, plain.train.epochs) == ([96], 6)
 
