@@ -38,6 +38,6 @@ def retain_freed_memory() -> bool:
     # mallopt returns 1 on success; no mmap for large blocks, and never trim the heap top. The trim
     # threshold is -1 (glibc: "disables trimming completely"), not the largest int: with 2**31 - 1 a
     # step that freed two 1 GB tensors (batch 32, L = 16384, N = 256) gave them back and faulted them
-    # in again on the next step (benchmarks/scan.py: fwd+bwd 390 ms, 142-157 ms without the trim).
+    # in again on the next step (benchmarks/scan.py: fwd+bwd 282-392 ms, 137-198 ms without the trim).
     _enabled = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, -1))
     return _enabled

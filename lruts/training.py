@@ -33,6 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from lruts.data import make_loader
+from lruts.errors import ConfigError
 from lruts.io import load_torch, save_torch
 from lruts.memory import retain_freed_memory
 from lruts.optim import make_optimizer, warmup_cosine
@@ -188,7 +189,7 @@ class Trainer:
     def evaluate_loss(self, dataset: Dataset, model: nn.Module | None = None) -> float:
         """Item-weighted mean loss of `model` (default: the trainer's) over every item of `dataset`
         (all ranks together)."""
-        model = model or self.model
+        model = self.model if model is None else model
         model.eval()
         total = torch.zeros(2, dtype=torch.float64, device=self.device)
         for batch in self.eval_loader(dataset):
@@ -305,7 +306,7 @@ class Trainer:
         if not self.cfg.ema:
             return None
         if not 0.0 < self.cfg.ema < 1.0:
-            raise ValueError(f"ema: the decay per step, in (0, 1) (e.g. 0.99), or 0 for off; got {self.cfg.ema}")
+            raise ConfigError(f"ema: the decay per step, in (0, 1) (e.g. 0.99), or 0 for off; got {self.cfg.ema}")
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         return AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema), use_buffers=True)
@@ -335,7 +336,7 @@ class Trainer:
         ckpt = load_torch(path, map_location=self.device)
         self.model.load_state_dict(ckpt["model"])
         if (self.averaged is None) != ("averaged" not in ckpt):
-            raise ValueError(
+            raise ConfigError(
                 f"{path} was written with ema {ckpt['config'].get('ema', 0.0)}, this run has ema {self.cfg.ema}: "
                 "resume with the same setting, or start afresh without --resume"
             )

@@ -25,9 +25,12 @@ def parse_dataset_job(ap: argparse.ArgumentParser, argv: list[str] | None) -> ar
     return args
 
 
-def run_long_job(job: Callable[[], T]) -> tuple[T | None, int]:
+RESUME_HINT = "the checkpoint of the last finished epoch is intact; continue with --resume"
+
+
+def run_long_job(job: Callable[[], T], interrupted: str = RESUME_HINT) -> tuple[T | None, int]:
     """Run `job`; (its result, 0), or (None, exit code) after one line on stderr: a LrutsError's message
-    (what is wrong and how to fix it), or, on Ctrl-C, that the last checkpoint is intact."""
+    (what is wrong and how to fix it), or, on Ctrl-C, `interrupted` (what survived, how to go on)."""
     from lruts.errors import LrutsError
 
     try:
@@ -36,8 +39,5 @@ def run_long_job(job: Callable[[], T]) -> tuple[T | None, int]:
         print(f"error: {e}", file=sys.stderr)
         return None, FAILED
     except KeyboardInterrupt:
-        print(
-            "\ninterrupted: the checkpoint of the last finished epoch is intact; continue with --resume",
-            file=sys.stderr,
-        )
+        print(f"\ninterrupted: {interrupted}", file=sys.stderr)
         return None, INTERRUPTED

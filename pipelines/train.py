@@ -147,16 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     from lruts.forecasting.experiment import run_experiment
     from lruts.training import distributed_context
 
-    cfg = None
-
     def job():
-        nonlocal cfg
         cfg = build_config(args)
-        return run_experiment(cfg, resume=args.resume)
+        return cfg, run_experiment(cfg, resume=args.resume)
 
-    results, code = run_long_job(job)
+    done, code = run_long_job(job)
     if code:
         return code
+    cfg, results = done
     if distributed_context()[0] != 0:
         return 0
     print(f"\n{cfg.dataset}, lookback {cfg.lookback} (test: every window, scaled values)")

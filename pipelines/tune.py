@@ -63,18 +63,18 @@ def build_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines._long_job import parse_dataset_job
+    from pipelines._long_job import parse_dataset_job, run_long_job
 
     args = parse_dataset_job(parser(), argv)
-    from lruts.errors import LrutsError
     from lruts.tuning import tune
 
-    try:
+    def job():
         cfg = build_config(args)
-        study = tune(cfg, args.trials, study_name=args.study, storage=args.storage, seed=cfg.train.seed)
-    except LrutsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return tune(cfg, args.trials, study_name=args.study, storage=args.storage, seed=cfg.train.seed)
+
+    study, code = run_long_job(job, "finished trials are in the study's storage; run the same command to go on")
+    if code:
+        return code
     states = [t.state.name for t in study.trials]
     print(
         f"study {study.study_name}: {len(states)} trials ({states.count('COMPLETE')} complete, "
