@@ -10,7 +10,7 @@ import torch
 from lruts.data import StandardScaler, WindowDataset
 from lruts.forecasting import metrics
 from lruts.forecasting.baselines import DLinear, RepeatLast, SeasonalNaive
-from lruts.forecasting.evaluation import predict_windows, rolling_origin, score
+from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_origin, score
 
 
 @pytest.fixture
@@ -63,3 +63,19 @@ def test_evaluation_scores_every_window_and_backtests_by_origin():
     assert [r["origin"] for r in rows] == list(range(0, len(ds), 6))
     assert rows[1]["mse"] == pytest.approx(np.mean((p.pred[6, ..., 0] - p.true[6]) ** 2))
     assert not math.isnan(m["smape"])
+
+
+def test_score_beside_every_window_reports_the_windows_patchtst_scores():
+    """PatchTST's test loader drops the last partial batch of 128: those windows are left out of the
+    *_patchtst_windows metrics and only of them."""
+    rng = np.random.default_rng(1)
+    true = rng.normal(size=(300, 4, 2))
+    pred = true + 0.1
+    pred[256:] += 5.0  # the 44 windows after two full batches are far off
+    scaler = StandardScaler(np.zeros(2), np.ones(2))
+    m = score(Predictions(pred[..., None], true), scaler)
+    assert m["mse"] == pytest.approx(np.mean((pred - true) ** 2))
+    assert m["mse_patchtst_windows"] == pytest.approx(0.01)
+    assert m["mae_patchtst_windows"] == pytest.approx(0.1)
+    few = score(Predictions(pred[:100, ..., None], true[:100]), scaler)  # no full batch: nothing to report
+    assert "mse_patchtst_windows" not in few
