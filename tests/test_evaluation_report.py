@@ -2,6 +2,7 @@
 results table puts a run's numbers next to the published ones."""
 
 import json
+import math
 
 import pytest
 from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
@@ -53,6 +54,22 @@ def test_evaluate_cli_scores_the_lru_and_baselines_on_every_test_window(trained,
     # backtest origins every horizon steps cover the test windows
     assert len(everything["H12/LRU"]["backtest"]) == -(-n_test // 12)
     assert "| 12 | LRU |" in capsys.readouterr().out
+
+
+def test_evaluate_cli_trains_patchtst_on_request(trained, capsys):
+    tmp, csv, _ = trained
+    out = tmp / "eval_patchtst.json"
+    code = evaluate.main(
+        ["--dataset", str(csv), "--lookback", "48", "--horizons", "12", "--runs", str(tmp / "runs"),
+         "--baselines", "patchtst", "--patchtst-epochs", "1", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    everything = json.loads(out.read_text())
+    assert set(everything) == {"H12/LRU", "H12/patchtst"}
+    n_test = len(make_splits(load_series(str(csv)), 48, 12).test)
+    assert everything["H12/patchtst"]["metrics"]["windows"] == n_test
+    assert math.isfinite(everything["H12/patchtst"]["metrics"]["mse"])
+    assert "| 12 | patchtst |" in capsys.readouterr().out
 
 
 def test_report_renders_each_horizon_and_the_average_into_the_marked_block(trained, tmp_path):

@@ -9,7 +9,7 @@ import torch
 
 from lruts.data import StandardScaler, WindowDataset
 from lruts.forecasting import metrics
-from lruts.forecasting.baselines import DLinear, RepeatLast, SeasonalNaive
+from lruts.forecasting.baselines import DLinear, PatchTST, RepeatLast, SeasonalNaive
 from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_origin, score
 
 
@@ -48,6 +48,22 @@ def test_baselines_forecast_what_they_claim():
     with pytest.raises(ValueError, match="lookback"):
         SeasonalNaive(6, 24)(x)
     assert DLinear(12, 5)(torch.randn(2, 12, 3)).shape == (2, 5, 3, 1)
+
+
+def test_patchtst_is_patchtst_64_at_lookback_512_and_follows_level_and_scale():
+    torch.manual_seed(0)
+    net = PatchTST(512, 24).eval()
+    assert net.n_patches == 64  # (512 − 16) / 8 + 1 patches, one more from the padding at the end
+    x = torch.randn(3, 512, 2)
+    y = net(x)
+    assert y.shape == (3, 24, 2, 1)
+    # RevIN: a window shifted and scaled per series gives the forecast shifted and scaled alike
+    a, c = torch.tensor([2.0, 0.5]), torch.tensor([10.0, -3.0])
+    torch.testing.assert_close(net(x * a + c), y * a[:, None] + c[:, None], rtol=1e-4, atol=1e-4)
+    # the series do not mix: changing one leaves the other's forecast alone
+    x2 = x.clone()
+    x2[..., 1] = torch.randn(3, 512)
+    torch.testing.assert_close(net(x2)[..., 0, :], y[..., 0, :])
 
 
 def test_evaluation_scores_every_window_and_backtests_by_origin():
