@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["RECURRENT_ATTRIBUTE", "RECURRENT_PARAMETERS", "make_optimizer", "warmup_cosine"]
+__all__ = ["RECURRENT_ATTRIBUTE", "RECURRENT_PARAMETERS", "epoch_decay", "make_optimizer", "warmup_cosine"]
 
 RECURRENT_PARAMETERS = ("nu_log", "theta_log", "gamma_log", "B_re", "B_im")
 RECURRENT_ATTRIBUTE = "lruts_recurrent"
@@ -67,3 +67,17 @@ def warmup_cosine(
         return f
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(g["lr"]) for g in optimizer.param_groups])
+
+
+def epoch_decay(
+    optimizer: torch.optim.Optimizer, steps_per_epoch: int, *, decay: float, hold_epochs: int = 0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The lr as set for `hold_epochs` epochs, then × `decay` per epoch: the step schedules of the
+    forecasting baselines' own scripts, whose adjust_learning_rate runs after each epoch (PatchTST's
+    "type3": lr through epoch 4, then × 0.9 per epoch, so decay 0.9 after 4; DLinear's "type1": 0.5 after 2).
+    Step the scheduler once per optimiser step."""
+    if steps_per_epoch < 1 or not 0 < decay <= 1:
+        raise ValueError(f"need steps_per_epoch ≥ 1 and 0 < decay ≤ 1, got {steps_per_epoch}, {decay}")
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: decay ** max(0, step // steps_per_epoch - hold_epochs + 1)
+    )

@@ -36,7 +36,7 @@ from lruts.data import make_loader
 from lruts.errors import ConfigError
 from lruts.io import load_torch, save_torch
 from lruts.memory import retain_freed_memory
-from lruts.optim import make_optimizer, warmup_cosine
+from lruts.optim import epoch_decay, make_optimizer, warmup_cosine
 from lruts.tracking import NullRun, Run
 
 log = logging.getLogger("lruts")
@@ -53,6 +53,10 @@ class TrainConfig:
     lr_factor: float = 1.0  # the recurrent parameters' lr multiplier (paper: 0.1–0.5 per task)
     weight_decay: float = 0.05
     warmup_fraction: float = 0.1
+    # > 0: instead of warm-up + cosine, the lr stays for hold_epochs epochs, then × epoch_decay per epoch
+    # (lruts.optim.epoch_decay: the schedules of the baselines' own scripts)
+    epoch_decay: float = 0.0
+    hold_epochs: int = 0
     patience: int = 5  # epochs without a better validation loss before stopping; 0 = never stop early
     grad_clip: float = 0.0  # max grad norm; 0 = off
     # decay per optimiser step of an exponential moving average of the weights (and buffers); 0 = off.
@@ -207,7 +211,11 @@ class Trainer:
         net = self.ddp or self.model
         steps = self._steps_per_epoch(train_set)
         opt = make_optimizer(self.model, cfg.lr, weight_decay=cfg.weight_decay, lr_factor=cfg.lr_factor)
-        sched = warmup_cosine(opt, cfg.epochs * steps, warmup_fraction=cfg.warmup_fraction)
+        sched = (
+            epoch_decay(opt, steps, decay=cfg.epoch_decay, hold_epochs=cfg.hold_epochs)
+            if cfg.epoch_decay
+            else warmup_cosine(opt, cfg.epochs * steps, warmup_fraction=cfg.warmup_fraction)
+        )
         self.averaged = self._averaged_model()
         judged = self._judged()
         state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", default="runs", help="where pipelines.train wrote its models")
     ap.add_argument("--baselines", nargs="*", default=BASELINES, choices=[*BASELINES, "patchtst"])
     ap.add_argument("--dlinear-epochs", type=int, default=10)
-    ap.add_argument("--patchtst-epochs", type=int, default=30)
+    ap.add_argument("--patchtst-epochs", type=int, default=100, help="at most (its scripts' 100)")
     ap.add_argument("--backtest-stride", type=int, help="steps between backtest origins (default: the horizon)")
     ap.add_argument("--out", help="write all results as JSON here")
     ap.add_argument(

@@ -9,7 +9,7 @@ import torch
 
 from lruts import DeepLRUConfig, LRUClassifier, LRUSequenceModel, ShapeError, make_optimizer, masked_mean
 from lruts.network import TimeSharedDropout
-from lruts.optim import RECURRENT_PARAMETERS, warmup_cosine
+from lruts.optim import RECURRENT_PARAMETERS, epoch_decay, warmup_cosine
 
 from reference import reference_stack
 
@@ -203,3 +203,19 @@ def test_warmup_then_cosine_schedule():
     assert lrs[mid][1] == pytest.approx(1e-7 + (1e-3 - 1e-7) * 0.5 * (1 + math.cos(math.pi * 0.5)))
     assert lrs[100] == pytest.approx([1e-7, 1e-7])
     assert all(a[1] >= b[1] for a, b in itertools.pairwise(lrs[10:]))  # decays after warm-up
+
+
+def test_epoch_decay_holds_then_multiplies_per_epoch():
+    """PatchTST's type3 with 3 steps per epoch: 1e-4 through epoch 4, then 0.9× per epoch."""
+    opt = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=1e-4)
+    sched = epoch_decay(opt, steps_per_epoch=3, decay=0.9, hold_epochs=4)
+    lrs = []
+    for _ in range(21):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    per_epoch = lrs[::3]
+    assert per_epoch == pytest.approx([1e-4, 1e-4, 1e-4, 1e-4, 0.9e-4, 0.81e-4, 0.729e-4])
+    assert all(len(set(lrs[i : i + 3])) == 1 for i in range(0, 21, 3))  # constant within an epoch
+    with pytest.raises(ValueError, match="decay"):
+        epoch_decay(opt, steps_per_epoch=3, decay=1.5)
