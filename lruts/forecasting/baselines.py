@@ -127,6 +127,7 @@ class _PatchTSTLayer(nn.Module):
         if prev is not None:
             scores = scores + prev
         attended = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(b, n, d)
-        h = self.norm_attn((h + self.dropout(self.out(attended))).transpose(1, 2)).transpose(1, 2)
+        # dropout twice on the attention's output, as there: its projection's, then the layer's
+        h = self.norm_attn((h + self.dropout(self.dropout(self.out(attended)))).transpose(1, 2)).transpose(1, 2)
         h = self.norm_ff((h + self.dropout(self.ff(h))).transpose(1, 2)).transpose(1, 2)
         return h, scores
