@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lruts.forecasting.net import window_stats
+
 # seasonal period per sampling step (one day, or one year for weekly data)
 SEASON = {"10m": 144, "15m": 96, "1h": 24, "1d": 7, "1w": 52}
 
@@ -98,8 +100,7 @@ class PatchTST(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, c = x.shape
-        mean = x.mean(1, keepdim=True)
-        std = torch.sqrt(x.var(1, keepdim=True, unbiased=False) + 1e-5)
+        mean, std = window_stats(x)
         z = ((x - mean) / std).transpose(1, 2)  # (B, C, L)
         z = torch.cat([z, z[..., -1:].expand(-1, -1, self.stride)], dim=-1)
         z = z.unfold(-1, self.patch_len, self.stride).reshape(b * c, self.n_patches, self.patch_len)

@@ -156,8 +156,7 @@ class LRUForecastNet(nn.Module):
             d = torch.diff(x, dim=1, prepend=x[:, :1])  # first difference of the first step is 0
             return d, self._anchor(x), None
         if mode == "revin":
-            mean = x.mean(dim=1, keepdim=True)
-            std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
+            mean, std = window_stats(x)
             u = (x - mean) / std * self.revin_weight + self.revin_bias
             return u, mean[:, 0], std[:, 0]
         return x, torch.zeros_like(x[:, -1]), None
@@ -322,6 +321,12 @@ def _pack_heads(net: LRUForecastNet) -> tuple | None:
     skip = (net.skip.weight, net.skip.bias) if net.cfg.linear_skip else none
     arrays = (net.head.weight, net.head.bias, *skip)
     return (body, *(a.detach().contiguous().numpy() for a in arrays))
+
+
+def window_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RevIN's statistics of each window and series: x (batch, L, C) → mean, std (batch, 1, C), the std
+    the population one with 1e-5 added to the variance (RevIN's eps)."""
+    return x.mean(dim=1, keepdim=True), torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
 
 
 def _last_steps(x: torch.Tensor, n: int) -> torch.Tensor:
