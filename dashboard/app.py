@@ -12,7 +12,6 @@ models, streaming and checking uploads are dashboard/catalog.py, live.py and upl
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import streamlit as st
 from dashboard.catalog import (
     RUNS_ENV,
     default_runs_dir,
-    download_registered,
+    load_registered,
     local_models,
     read_results,
     registered_models,
@@ -59,10 +58,9 @@ def load_local(path: str, mtime: float) -> tuple[LRUForecaster, dict | None]:
 
 
 @st.cache_resource(show_spinner="Downloading the registered model…", max_entries=16)
-def load_registered(uri: str, name: str, version: str) -> tuple[LRUForecaster, dict | None]:
+def registered_weights(uri: str, name: str, version: str) -> tuple[LRUForecaster, dict | None]:
     """One registered model version's weights (a version never changes), shared by all sessions."""
-    path, results = download_registered(load_tracking_config(), name, version, tempfile.mkdtemp(prefix="lruts-dash-"))
-    return LRUForecaster.load(path, device="cpu"), results
+    return load_registered(load_tracking_config(), name, version)
 
 
 @st.cache_resource(show_spinner="Reading the dataset…", max_entries=8)
@@ -123,7 +121,7 @@ def choose_model() -> tuple[tuple, str, LRUForecaster, dict | None]:
             sb.caption(f"@{alias} → version {version}")
         else:
             version = sb.selectbox("Version", model.versions, key=f"version:{model.name}")
-        fc, results = load_registered(cfg.resolved_uri(), model.name, version)
+        fc, results = registered_weights(cfg.resolved_uri(), model.name, version)
         return ("registry", model.name, version), dataset, fc, results
     mtime = Path(model.path).stat().st_mtime
     fc, results = load_local(model.path, mtime)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lruts import LRUForecaster
 from lruts.errors import DataError
 from lruts.tracking import REPO_ROOT, TrackingConfig, TrackingError, check_tracking_backend
 
@@ -102,31 +104,31 @@ def registered_models(cfg: TrackingConfig) -> list[RegisteredModel]:
     return sorted(found, key=lambda m: m.name)
 
 
-def download_registered(
-    cfg: TrackingConfig, name: str, version: str, dst: str | os.PathLike
-) -> tuple[Path, dict | None]:
-    """Download version `version` of registered model `name` into `dst`: its forecaster.lruts and the
-    results.json of the run that logged it (None if that run has none)."""
+def load_registered(cfg: TrackingConfig, name: str, version: str) -> tuple[LRUForecaster, dict | None]:
+    """Version `version` of registered model `name`, on the CPU, and the results.json of the run that
+    logged it (None if that run has none). The download goes to a temporary directory that is removed
+    once the weights are in memory, so loading models never fills the disk."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    try:
-        client = _client(cfg)
-        local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(dst)))
-        run_id = client.get_model_version(name, version).run_id
-        results = None
-        if run_id:
-            try:
-                results = read_results(
-                    mlflow.artifacts.download_artifacts(
-                        run_id=run_id, artifact_path="results.json", dst_path=str(Path(dst) / "run")
+    with tempfile.TemporaryDirectory(prefix="lruts-dash-") as dst:
+        try:
+            client = _client(cfg)
+            local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=dst))
+            run_id = client.get_model_version(name, version).run_id
+            results = None
+            if run_id:
+                try:
+                    results = read_results(
+                        mlflow.artifacts.download_artifacts(
+                            run_id=run_id, artifact_path="results.json", dst_path=str(Path(dst) / "run")
+                        )
                     )
-                )
-            except MlflowException:
-                results = None  # a run without results.json: metrics and backtest are not shown
-    except (MlflowException, OSError) as e:
-        raise TrackingError(f"could not download {name} version {version}: {e}") from e
-    found = sorted(local.rglob("forecaster.lruts"))
-    if not found:
-        raise DataError(f"registered model {name} version {version} has no forecaster.lruts artifact")
-    return found[0], results
+                except MlflowException:
+                    results = None  # a run without results.json: metrics and backtest are not shown
+        except (MlflowException, OSError) as e:
+            raise TrackingError(f"could not download {name} version {version}: {e}") from e
+        found = sorted(local.rglob("forecaster.lruts"))
+        if not found:
+            raise DataError(f"registered model {name} version {version} has no forecaster.lruts artifact")
+        return LRUForecaster.load(found[0], device="cpu"), results

@@ -6,6 +6,7 @@ pasted and uploaded rows, and bad uploads refused with a clear error."""
 from __future__ import annotations
 
 import socket
+import tempfile
 
 import mlflow
 import numpy as np
@@ -95,8 +96,9 @@ def test_local_checkpoint_shows_forecast_interval_metrics_and_backtest(env):
     assert len(at.get("plotly_chart")) == 2  # forecast + backtest
 
 
-def test_registered_model_by_alias_and_by_version_forecasts_like_the_checkpoint(env):
+def test_registered_model_by_alias_and_by_version_forecasts_like_the_checkpoint(env, tmp_path, monkeypatch):
     ws = env
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the app downloads registered models
     at = open_app("registry")
     name = ws.registered
     assert at.radio(key=f"by:{name}").value == "alias" and at.selectbox(key=f"alias:{name}").value == "champion"
@@ -106,6 +108,7 @@ def test_registered_model_by_alias_and_by_version_forecasts_like_the_checkpoint(
     assert at.selectbox(key=f"version:{name}").value == "1" and not at.exception
     np.testing.assert_allclose(chart_forecast(at).to_numpy(), expected, rtol=1e-4, atol=1e-4)
     assert at.dataframe[1].value["mse"].iloc[0] == pytest.approx(ws.results["test"]["mse"])
+    assert list(tmp_path.iterdir()) == []  # the download was removed once its weights were in memory
 
 
 def test_without_a_tracking_server_it_falls_back_to_local_checkpoints_and_says_so(env, monkeypatch):
