@@ -78,6 +78,13 @@ class FitResult:
     stopped_by_callback: bool  # on_epoch_end asked to stop (e.g. pruned)
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_after: int = 0  # epochs a checkpoint held when this fit resumed (run by an earlier process)
+    members: list[FitResult] = field(default_factory=list)  # an ensemble's: each member's own fit
+
+    def earlier_seconds(self) -> float:
+        """Training seconds an earlier process spent before this fit resumed (its members' for an ensemble)."""
+        if self.members:
+            return sum(m.earlier_seconds() for m in self.members)
+        return sum(h["epoch_seconds"] for h in self.history[: self.resumed_after])
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -223,8 +230,10 @@ class Trainer:
             state = self._load_checkpoint(opt, sched, state)
         resumed_after = state["epoch"]
 
-        stopped_early = stopped_by_callback = False
-        for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        # a checkpoint whose patience had run out is a finished fit: resuming it trains no further epoch
+        stopped_early = bool(cfg.patience and state["bad_epochs"] >= cfg.patience)
+        stopped_by_callback = False
+        for epoch in range(state["epoch"] + 1, 0 if stopped_early else cfg.epochs + 1):
             torch.manual_seed(cfg.seed * 7919 + epoch)  # dropout of epoch e depends on (seed, e) only
             t0 = time.perf_counter()
             train_loss = self._train_epoch(net, train_set, opt, sched, epoch, steps)

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lruts.errors import ConfigError
 from lruts.forecasting.experiment import ExperimentConfig, safe_name, train_and_evaluate
 from lruts.tracking import TrackingConfig, load_tracking_config, start_run
 
@@ -96,6 +97,11 @@ def tune(
 
     from lruts.data import load_series
 
+    if base.ensemble:
+        raise ConfigError(
+            "tuning searches one model per trial and prunes on its epochs: remove `ensemble` from the config "
+            "(tune the members' settings, then list them as ensemble members for pipelines.train)"
+        )
     horizon = horizon or base.horizons[0]
     study_name = study_name or f"{safe_name(base.dataset)}-L{base.lookback}-H{horizon}"
     study_dir = Path(base.out_dir) / "tune" / safe_name(study_name)

@@ -75,10 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         splits = make_splits(series, args.lookback, h)
         lo, hi = splits.borders["train"]
         scale = naive_scale(series.values[lo:hi], season or 1)
-        models = {}
+        models, windows = {}, {}
         model_file = Path(args.runs) / safe_name(args.dataset) / f"L{args.lookback}-H{h}" / "forecaster.lruts"
         if model_file.exists():
-            models["LRU"] = LRUForecaster.load(model_file, device="cpu").net
+            fc = LRUForecaster.load(model_file, device="cpu")
+            models["LRU"] = fc.net
+            if fc.lookback != args.lookback:  # an ensemble with a longer member: the same targets, longer inputs
+                windows["LRU"] = make_splits(series, fc.lookback, h).test
         else:
             print(
                 f"(no trained LRU at {model_file}: run pipelines.train --dataset {args.dataset} "
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         models.update({name: m for name, m in baselines.items() if name in args.baselines})
         for name, model in models.items():
-            preds = predict_windows(model, splits.test)
+            preds = predict_windows(model, windows.get(name, splits.test))
             m = score(preds, splits.scaler, naive_scale=scale)
             bt = rolling_origin(preds, args.backtest_stride or h)
             bt_mse = [r["mse"] for r in bt]

@@ -4,6 +4,7 @@
     python -m pipelines.train --dataset ETTh1 --full               # the protocol: horizons 96..720, full epochs
     python -m pipelines.train --config runs/tune/ETTh1/best.yaml   # re-train a tuned configuration
     python -m pipelines.train --dataset ETTh1 --resume             # continue from the last checkpoint
+    python -m pipelines.train --dataset ETTh1 --member dropout=0.6 --member lookback=512   # a 2-model ensemble
     torchrun --nproc_per_node=2 -m pipelines.train --dataset ETTh1 # distributed data parallel
 
 A config file (YAML: the fields of lruts.forecasting.experiment.ExperimentConfig) sets the defaults;
@@ -80,6 +81,13 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--r-max", type=float)
     g.add_argument("--norm", choices=["batch", "layer"])
     g.add_argument("--dropout", type=float)
+    g.add_argument(
+        "--member",
+        action="append",
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="an ensemble member: the overrides of this config it trains with (lookback, seed or a model "
+        "setting: dropout, segment, d_model, ...); repeat for each member. The forecast is the members' mean",
+    )
     g = ap.add_argument_group("training")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
@@ -132,12 +140,29 @@ def build_config(args: argparse.Namespace):
     for flag, name in TRAIN_FLAGS.items():
         if getattr(args, flag) is not None:
             setattr(cfg.train, name, getattr(args, flag))
+    if args.member:
+        cfg.ensemble = [parse_member(m) for m in args.member]
     if args.out:
         cfg.out_dir = args.out
     cfg.track = cfg.track and not args.no_track
     cfg.register = cfg.register and not args.no_register
     cfg.train.progress = not args.no_progress
     return cfg
+
+
+def parse_member(text: str) -> dict:
+    """ "dropout=0.6,lookback=512" → {"dropout": 0.6, "lookback": 512} (values read as YAML scalars)."""
+    import yaml
+
+    from lruts.errors import ConfigError
+
+    member = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--member {text!r}: expected KEY=VALUE pairs separated by commas, e.g. dropout=0.6")
+        member[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return member
 
 
 def main(argv: list[str] | None = None) -> int:

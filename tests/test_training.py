@@ -254,3 +254,13 @@ def test_tuning_starts_from_a_config_file_and_its_space_covers_the_measured_best
         section, name = key.split(".")
         assert name in {f.name for f in dataclasses.fields(getattr(ExperimentConfig(), section))}, key
     assert apply(ExperimentConfig(), best).model.segment == 48
+
+
+def test_resuming_an_early_stopped_fit_trains_no_further_epoch(tmp_path):
+    train, val = datasets()
+    cfg = tiny_train(epochs=6, lr=1e-30, patience=1)  # weights cannot move: validation cannot improve
+    done = Trainer(new_net(), loss_fn, cfg, checkpoint_dir=tmp_path).fit(train, val)
+    assert (done.epochs_run, done.stopped_early) == (2, True)
+    again = Trainer(new_net(), loss_fn, cfg, checkpoint_dir=tmp_path).fit(train, val, resume=True)
+    assert (again.epochs_run, again.stopped_early, again.resumed_after) == (2, True, 2)
+    assert [h["val_loss"] for h in again.history] == [h["val_loss"] for h in done.history]

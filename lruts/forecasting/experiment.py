@@ -22,7 +22,7 @@ import torch
 from lruts.errors import ConfigError
 from lruts.forecasting.baselines import SEASON, DLinear, PatchTST, RepeatLast, SeasonalNaive
 from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_origin, score
-from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, forecast_loss
+from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet, forecast_loss
 from lruts.io import save_json
 from lruts.tracking import NullRun, Run, TrackingConfig, load_tracking_config, start_run
 from lruts.training import FitResult, TrainConfig, Trainer
@@ -60,6 +60,9 @@ class ExperimentConfig:
     register: bool = True
     backtest_stride: int | None = None  # rolling-origin stride; default: the horizon
     tag: str = ""  # suffix of the run folder (L<L>-H<H>-<tag>): "quick" for pipelines.train's quick runs
+    # an ensemble: one mapping of overrides (lookback, seed, model fields) of this config per member; the
+    # forecast is the members' mean (ForecastEnsemble). Empty: one model.
+    ensemble: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
@@ -104,6 +107,35 @@ def _check_known(section: str, given: Any, like: Any, exclude=()) -> None:
         raise ConfigError(f"unknown {section} setting(s) {sorted(unknown)}; known: {sorted(known)}")
 
 
+MEMBER_FIELDS = ("lookback", "seed", *MODEL_FIELDS)
+
+
+def member_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
+    """The ensemble's members as experiments: this one with each member's overrides applied."""
+    members = []
+    for k, over in enumerate(cfg.ensemble):
+        if not isinstance(over, dict) or not over:
+            raise ConfigError(
+                f"ensemble member {k} must be a mapping of overrides, e.g. {{dropout: 0.6}}; got {over!r}"
+            )
+        unknown = set(over) - set(MEMBER_FIELDS)
+        if unknown:
+            raise ConfigError(
+                f"ensemble member {k}: unknown setting(s) {sorted(unknown)}; known: {sorted(MEMBER_FIELDS)}"
+            )
+        model = {name: value for name, value in over.items() if name in MODEL_FIELDS}
+        members.append(
+            dataclasses.replace(
+                cfg,
+                ensemble=[],
+                lookback=int(over.get("lookback", cfg.lookback)),
+                model=dataclasses.replace(cfg.model, **model),
+                train=dataclasses.replace(cfg.train, seed=int(over.get("seed", cfg.train.seed))),
+            )
+        )
+    return members
+
+
 @dataclass
 class HorizonResult:
     horizon: int
@@ -144,6 +176,10 @@ def train_and_evaluate(
     """Train one model on the protocol's train split (early stopping on val); score every test window."""
     from lruts.data import make_splits
 
+    if cfg.ensemble:
+        return _train_ensemble(
+            cfg, series, horizon, run=run, checkpoint_dir=checkpoint_dir, resume=resume, evaluate_test=evaluate_test
+        )
     splits = make_splits(series, cfg.lookback, horizon)
     net = build_net(cfg, horizon, series.values.shape[1])
     quantiles, point_loss = list(cfg.quantiles), cfg.model.loss
@@ -160,6 +196,61 @@ def train_and_evaluate(
         preds = predict_windows(net, splits.test, device=trainer.device, progress=cfg.train.progress)
         test = score(preds, splits.scaler, naive_scale=_naive_scale(splits, series), quantiles=quantiles)
     return net, splits, fit, test, preds
+
+
+def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, evaluate_test):
+    """Train each member as its own model (checkpoints under member<k>/, metrics prefixed member<k>_),
+    then judge the members' mean forecast on the validation split (its loss is the ensemble's
+    best_val_loss, which registration compares) and score it on every test window."""
+    from lruts.data import make_splits
+
+    configs = member_configs(cfg)
+    splits = make_splits(series, max(m.lookback for m in configs), horizon)  # too short a series: before training
+    nets, fits = [], []
+    for k, member in enumerate(configs):
+        log.info("ensemble member %d/%d: %s", k + 1, len(cfg.ensemble), cfg.ensemble[k])
+        net, _, fit, _, _ = train_and_evaluate(
+            member,
+            series,
+            horizon,
+            run=PrefixedRun(run, f"member{k}_") if run is not None else None,
+            checkpoint_dir=checkpoint_dir / f"member{k}" if checkpoint_dir is not None else None,
+            resume=resume,
+            evaluate_test=False,
+        )
+        nets.append(net)
+        fits.append(fit)
+    ensemble = ForecastEnsemble(nets).eval()
+    device = ensemble.head.weight.device
+    quantiles = list(cfg.quantiles)
+    val = predict_windows(ensemble, splits.val, device=device)
+    val_loss = float(forecast_loss(torch.from_numpy(val.pred), torch.from_numpy(val.true), quantiles, cfg.model.loss))
+    log.info(
+        "ensemble of %d: val %.4f (members %s)", len(nets), val_loss, " ".join(f"{f.best_val_loss:.4f}" for f in fits)
+    )
+    fit = FitResult(
+        val_loss,
+        best_epoch=0,
+        epochs_run=sum(f.epochs_run for f in fits),
+        stopped_early=all(f.stopped_early for f in fits),
+        stopped_by_callback=any(f.stopped_by_callback for f in fits),
+        members=fits,
+    )
+    test, preds = {}, None
+    if evaluate_test:
+        preds = predict_windows(ensemble, splits.test, device=device, progress=cfg.train.progress)
+        test = score(preds, splits.scaler, naive_scale=_naive_scale(splits, series), quantiles=quantiles)
+    return ensemble, splits, fit, test, preds
+
+
+class PrefixedRun:
+    """A tracking run whose metric names get a prefix (an ensemble member's epochs: member0_val_loss, …)."""
+
+    def __init__(self, run: Run, prefix: str) -> None:
+        self.run, self.prefix = run, prefix
+
+    def log_metrics(self, metrics, step: int | None = None) -> None:
+        self.run.log_metrics({self.prefix + k: v for k, v in metrics.items()}, step=step)
 
 
 def _naive_scale(splits, series) -> np.ndarray:
@@ -229,7 +320,7 @@ def run_experiment(
     cfg: ExperimentConfig, *, resume: bool = False, tracking: TrackingConfig | None = None
 ) -> list[HorizonResult]:
     """Train, evaluate, track and register one model per horizon; write results.json per horizon."""
-    from lruts.data import load_series
+    from lruts.data import load_series, make_splits
     from lruts.training import distributed_context
 
     rank, _ = distributed_context()
@@ -252,14 +343,18 @@ def run_experiment(
             )
             if rank != 0:
                 continue
-            baselines = evaluate_baselines(splits, series, horizon, cfg.lookback)
+            if splits.lookback != cfg.lookback:  # an ensemble's longest lookback: baselines keep the config's
+                baselines = evaluate_baselines(
+                    make_splits(series, cfg.lookback, horizon), series, horizon, cfg.lookback
+                )
+            else:
+                baselines = evaluate_baselines(splits, series, horizon, cfg.lookback)
             run.log_metrics({f"test_{k}": v for k, v in test.items()})
             for b, m in baselines.items():
                 run.log_metrics({f"{b}_test_{k}": v for k, v in m.items()})
             backtest = rolling_origin(preds, cfg.backtest_stride or horizon)
             # a resumed run also counts the epochs an earlier process ran before the interruption
-            earlier = sum(h["epoch_seconds"] for h in fit.history[: fit.resumed_after])
-            minutes = (time.perf_counter() - t0 + earlier) / 60
+            minutes = (time.perf_counter() - t0 + fit.earlier_seconds()) / 60
             summary = {
                 "config": config,
                 "test": test,

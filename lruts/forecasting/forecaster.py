@@ -25,12 +25,20 @@ import numpy as np
 import torch
 
 from lruts.errors import DataError
-from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, StreamState, forecast_loss
+from lruts.forecasting.net import (
+    EnsembleState,
+    ForecastEnsemble,
+    ForecastNetConfig,
+    LRUForecastNet,
+    StreamState,
+    forecast_loss,
+    stream_state_from_dict,
+)
 from lruts.io import load_torch, save_torch
 from lruts.training import TrainConfig, Trainer, select_device
 
 FORMAT = "lruts-forecaster"
-VERSION = 1
+VERSION = 2  # 2: ensembles ("members" instead of "net_config"); a single network is still written as 1
 
 
 class LRUForecaster:
@@ -53,7 +61,7 @@ class LRUForecaster:
         self.quantiles = sorted(float(q) for q in quantiles)
         self.model_options = model_options
         self.train_config = train or TrainConfig()
-        self.net: LRUForecastNet | None = None
+        self.net: LRUForecastNet | ForecastEnsemble | None = None
         self.scaler = None
         self.columns: list[str] = []
         self.time_col = "date"
@@ -61,7 +69,7 @@ class LRUForecaster:
         self.step_ns: int | None = None
         self.last_time: np.datetime64 | None = None
         self.frame_kind = "pandas"
-        self._stream: StreamState | None = None
+        self._stream: StreamState | EnsembleState | None = None
         self._forecast: torch.Tensor | None = None
         self.fit_result = None
 
@@ -113,14 +121,30 @@ class LRUForecaster:
         return self
 
     @classmethod
-    def from_trained(cls, net: LRUForecastNet, scaler, series, *, time_col: str = "date") -> LRUForecaster:
-        """Wrap a network trained elsewhere (the protocol pipeline) with its scaler; consume `series`."""
-        cfg = net.cfg
-        options = {k: v for k, v in asdict(cfg).items() if k not in ("lookback", "horizon", "n_channels", "quantiles")}
-        fc = cls(cfg.lookback, cfg.horizon, quantiles=cfg.quantiles, **options)
-        fc.net, fc.scaler = net.eval(), scaler
+    def from_trained(
+        cls, net: LRUForecastNet | ForecastEnsemble, scaler, series, *, time_col: str = "date"
+    ) -> LRUForecaster:
+        """Wrap a network (or an ensemble) trained elsewhere, the protocol pipeline, with its scaler;
+        consume `series`."""
+        fc = cls._wrapping(net)
+        fc.scaler = scaler
         fc._set_series_meta(series, time_col)
         fc._consume(torch.from_numpy(scaler.transform(series.values).astype(np.float32)))
+        return fc
+
+    @classmethod
+    def _wrapping(cls, net: LRUForecastNet | ForecastEnsemble, train: TrainConfig | None = None) -> LRUForecaster:
+        """A forecaster around a built network: its lookback (an ensemble's longest), horizon, quantiles
+        and, for one network, its model options."""
+        if isinstance(net, ForecastEnsemble):
+            cfg, lookback, options = net.members[0].cfg, net.lookback, {}
+        else:
+            cfg, lookback = net.cfg, net.cfg.lookback
+            options = {
+                k: v for k, v in asdict(cfg).items() if k not in ("lookback", "horizon", "n_channels", "quantiles")
+            }
+        fc = cls(lookback, cfg.horizon, quantiles=cfg.quantiles, train=train, **options)
+        fc.net = net.eval()
         return fc
 
     def _net_config(self, n_channels: int) -> ForecastNetConfig:
@@ -138,7 +162,7 @@ class LRUForecaster:
         self.last_time = series.timestamps[-1]
 
     # ------------------------------------------------------------------ forecasting
-    def _require_fitted(self) -> LRUForecastNet:
+    def _require_fitted(self) -> LRUForecastNet | ForecastEnsemble:
         if self.net is None or self._forecast is None:
             raise RuntimeError("the forecaster has not been fitted: call fit(df) or LRUForecaster.load(path)")
         return self.net
@@ -269,10 +293,11 @@ class LRUForecaster:
     def save(self, path: str | Path) -> Path:
         """Write weights, configuration, scaler and stream state; load() reads it back without unpickling."""
         net = self._require_fitted()
+        ensemble = isinstance(net, ForecastEnsemble)
         blob = {
             "format": FORMAT,
-            "version": VERSION,
-            "net_config": asdict(net.cfg),
+            "version": VERSION if ensemble else 1,  # a single network stays readable by format-1 readers
+            **({"members": [asdict(m.cfg) for m in net.members]} if ensemble else {"net_config": asdict(net.cfg)}),
             "train_config": asdict(self.train_config),
             "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
             "scaler": self.scaler.to_dict(),
@@ -310,22 +335,16 @@ class LRUForecaster:
             raise DataError(f"{path} is not an lruts forecaster file")
         if blob["version"] > VERSION:
             raise DataError(f"{path} was written by a newer lruts (format {blob['version']}); upgrade lruts")
-        cfg = ForecastNetConfig(**blob["net_config"])
-        options = {
-            k: v for k, v in blob["net_config"].items() if k not in ("lookback", "horizon", "n_channels", "quantiles")
-        }
-        fc = cls(
-            cfg.lookback, cfg.horizon, quantiles=cfg.quantiles, train=TrainConfig(**blob["train_config"]), **options
-        )
+        members = [LRUForecastNet(ForecastNetConfig(**c)) for c in blob.get("members") or [blob["net_config"]]]
+        net = ForecastEnsemble(members) if "members" in blob else members[0]
+        net.load_state_dict(blob["state_dict"])
         dev = select_device(device)
-        fc.net = LRUForecastNet(cfg)
-        fc.net.load_state_dict(blob["state_dict"])
-        fc.net.to(dev).eval()
+        fc = cls._wrapping(net.to(dev), TrainConfig(**blob["train_config"]))
         fc.scaler = StandardScaler.from_dict(blob["scaler"])
         fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
         fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None
         fc.last_time = np.datetime64(int(blob["last_time_ns"]), "ns")
-        fc._stream = StreamState.from_dict(_to_device(blob["stream"], dev))
+        fc._stream = stream_state_from_dict(_to_device(blob["stream"], dev))
         fc._forecast = blob["forecast"].to(dev)
         return fc
 

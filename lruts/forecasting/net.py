@@ -311,6 +311,77 @@ class LRUForecastNet(nn.Module):
         return forecast, StreamState(lru, recent, _last_steps(history, self._kept), t_len)
 
 
+class EnsembleState:
+    """An ensemble's stream: one StreamState per member."""
+
+    def __init__(self, members: list[StreamState]) -> None:
+        self.members = members
+
+    def to_dict(self) -> dict[str, object]:
+        return {"members": [m.to_dict() for m in self.members]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EnsembleState:
+        return cls([StreamState.from_dict(m) for m in d["members"]])
+
+
+def stream_state_from_dict(d: dict) -> StreamState | EnsembleState:
+    return (EnsembleState if "members" in d else StreamState).from_dict(d)
+
+
+class ForecastEnsemble(nn.Module):
+    """The mean forecast of several LRUForecastNets of one horizon, series and quantiles, which may
+    differ in lookback and architecture (N-BEATS averages members over lookbacks the same way). Window
+    mode takes the longest lookback and gives each member its own last steps; a stream carries one
+    state per member, so it stays O(1) per observation per member and equals the window mode."""
+
+    def __init__(self, members: list[LRUForecastNet]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        first = members[0].cfg
+        for m in members[1:]:
+            if (m.cfg.horizon, m.cfg.n_channels, m.cfg.quantiles) != (first.horizon, first.n_channels, first.quantiles):
+                raise ValueError("ensemble members must share horizon, n_channels and quantiles")
+        self.members = nn.ModuleList(members)
+        self.lookback = max(m.cfg.lookback for m in members)
+
+    @property
+    def head(self) -> nn.Linear:  # where the weights live (LRUForecaster._device)
+        return self.members[0].head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, L, C) with L the longest member lookback → the members' mean (batch, H, C, 1 + Q)."""
+        check_input(x, 3, self.members[0].cfg.n_channels, "(batch, lookback, n_channels)", "forecaster input")
+        if x.shape[1] < self.lookback:
+            raise ShapeError(f"ensemble input has {x.shape[1]} steps; its longest member needs {self.lookback}")
+        return _mean([m(x[:, -m.cfg.lookback :]) for m in self.members])
+
+    def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, EnsembleState]:
+        pairs = [m.stream_from(history) for m in self.members]
+        return _mean([out for out, _ in pairs]), EnsembleState([state for _, state in pairs])
+
+    def step(self, x_t: torch.Tensor, state: EnsembleState | None) -> tuple[torch.Tensor, EnsembleState]:
+        check_input(x_t, 2, self.members[0].cfg.n_channels, "(batch, n_channels)", "observation")
+        return self.step_unchecked(x_t, state)
+
+    def step_unchecked(self, x_t: torch.Tensor, state: EnsembleState | None) -> tuple[torch.Tensor, EnsembleState]:
+        states = state.members if state is not None else [None] * len(self.members)
+        if len(states) != len(self.members):
+            raise ShapeError(
+                f"stream state of {len(states)} members does not belong to this {len(self.members)}-member ensemble"
+            )
+        pairs = [m.step_unchecked(x_t, s) for m, s in zip(self.members, states, strict=True)]
+        return _mean([out for out, _ in pairs]), EnsembleState([s for _, s in pairs])
+
+
+def _mean(outs) -> torch.Tensor:
+    total = outs[0]
+    for o in outs[1:]:
+        total = total + o
+    return total / len(outs)
+
+
 def _pack_heads(net: LRUForecastNet) -> tuple | None:
     """The stack's and the heads' weights as stream_kernel.forecast_step takes them; None where the
     stack kernel cannot run the body."""
