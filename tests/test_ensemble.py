@@ -16,6 +16,7 @@ from lruts.errors import ConfigError, DataError, ShapeError
 from lruts.forecasting.evaluation import predict_windows
 from lruts.forecasting.experiment import ExperimentConfig, ModelOptions, member_configs, run_experiment
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
+from lruts.forecasting.report import collect, dataset_table
 from lruts.tuning import tune
 from pipelines import evaluate
 from pipelines.train import build_config, parse_member, parser
@@ -162,3 +163,11 @@ def test_a_member_with_a_longer_lookback_is_refused_before_any_training_when_the
     with pytest.raises(DataError, match="shorter than lookback"):
         run_experiment(short)
     assert not (tmp / "runs" / "short").exists()  # the first member did not train
+
+
+def test_the_results_table_names_an_ensemble_and_its_lookbacks(ensemble_run):
+    tmp, _, _, r = ensemble_run
+    [(name, runs)] = collect(tmp / "runs").items()
+    table = dataset_table(name, runs)
+    assert "| horizon | LRU (ours, mean of 2: L=48 / 64) |" in table
+    assert f"| 12 | {r.test['mse']:.3f} / {r.test['mae']:.3f} |" in table

@@ -203,6 +203,7 @@ def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, e
     then judge the members' mean forecast on the validation split (its loss is the ensemble's
     best_val_loss, which registration compares) and score it on every test window."""
     from lruts.data import make_splits
+    from lruts.training import distributed_context
 
     configs = member_configs(cfg)
     splits = make_splits(series, max(m.lookback for m in configs), horizon)  # too short a series: before training
@@ -237,7 +238,7 @@ def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, e
         members=fits,
     )
     test, preds = {}, None
-    if evaluate_test:
+    if evaluate_test and distributed_context()[0] == 0:  # rank 0 scores, as Trainer.is_main does for one model
         preds = predict_windows(ensemble, splits.test, device=device, progress=cfg.train.progress)
         test = score(preds, splits.scaler, naive_scale=_naive_scale(splits, series), quantiles=quantiles)
     return ensemble, splits, fit, test, preds

@@ -59,13 +59,22 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
+def _model_label(configs: list[dict]) -> str:
+    """ "L=336", or for ensembles "mean of 2: L=336 / 512" (the members' lookbacks)."""
+    sizes = sorted({len(c.get("ensemble") or []) for c in configs})
+    lookbacks = sorted({int(m.get("lookback", c["lookback"])) for c in configs for m in (c.get("ensemble") or [{}])})
+    label = f"L={' / '.join(map(str, lookbacks))}"
+    if sizes == [0]:
+        return label
+    return f"mean of {'/'.join(str(n or 1) for n in sizes)}: {label}"
+
+
 def dataset_table(name: str, runs: dict[int, dict]) -> str:
     """One dataset: a row per horizon (and their average), ours, our baselines, the published numbers."""
     published = PUBLISHED.get(name, {})
     horizons = sorted(runs)
     baseline_keys = [k for k in BASELINES if any(k in r["baselines"] for r in runs.values())]
-    lookbacks = sorted({int(r["config"]["lookback"]) for r in runs.values()})
-    head = ["horizon", f"LRU (ours, L={'/'.join(map(str, lookbacks))})"]
+    head = ["horizon", f"LRU (ours, {_model_label([r['config'] for r in runs.values()])})"]
     head += [f"{BASELINES[k]} (ours)" for k in baseline_keys]
     head += [f"{m} (published, L={lb})" for m, (lb, _) in published.items()]
     head += ["epochs", "minutes"]
