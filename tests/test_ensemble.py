@@ -14,9 +14,10 @@ from lruts import LRUForecaster
 from lruts.data import StandardScaler, load_series, make_splits
 from lruts.errors import ConfigError, DataError, ShapeError
 from lruts.forecasting.evaluation import predict_windows
-from lruts.forecasting.experiment import ExperimentConfig, ModelOptions, member_configs, run_experiment
+from lruts.forecasting.experiment import ExperimentConfig, ModelOptions, PrefixedRun, member_configs, run_experiment
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 from lruts.forecasting.report import collect, dataset_table
+from lruts.tracking import Run
 from lruts.tuning import tune
 from pipelines import evaluate
 from pipelines.train import build_config, parse_member, parser
@@ -171,3 +172,9 @@ def test_the_results_table_names_an_ensemble_and_its_lookbacks(ensemble_run):
     table = dataset_table(name, runs)
     assert "| horizon | LRU (ours, mean of 2: L=48 / 64) |" in table
     assert f"| 12 | {r.test['mse']:.3f} / {r.test['mae']:.3f} |" in table
+
+
+def test_each_members_epochs_are_tracked_under_its_own_prefix():
+    run = Run(None)  # no MLflow behind it: the run's own history still records what was logged
+    PrefixedRun(run, "member1_").log_metrics({"val_loss": 0.5, "train_loss": 0.7}, step=3)
+    assert run.history == {"member1_val_loss": [(3, 0.5)], "member1_train_loss": [(3, 0.7)]}

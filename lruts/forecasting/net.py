@@ -26,6 +26,9 @@ Pieces (each an option; defaults chosen by measurement, see README "Forecasting 
   forecast (NLinear/RLinear as a skip path around the LRU); on by default. A stream keeps the last L
   observations for it: O(L·H) per observation, independent of the history's length.
 
+ForecastEnsemble averages several such networks (they may differ in lookback and settings); it
+windows and streams like one.
+
 A stream step in inference on CPU at small batch runs as one compiled call with the same arithmetic
 (`lruts.forecasting.stream_kernel`, chosen by `lruts.network.compiled_weights`); otherwise torch ops.
 """
@@ -360,10 +363,6 @@ class ForecastEnsemble(nn.Module):
     def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, EnsembleState]:
         pairs = [m.stream_from(history) for m in self.members]
         return _mean([out for out, _ in pairs]), EnsembleState([state for _, state in pairs])
-
-    def step(self, x_t: torch.Tensor, state: EnsembleState | None) -> tuple[torch.Tensor, EnsembleState]:
-        check_input(x_t, 2, self.members[0].cfg.n_channels, "(batch, n_channels)", "observation")
-        return self.step_unchecked(x_t, state)
 
     def step_unchecked(self, x_t: torch.Tensor, state: EnsembleState | None) -> tuple[torch.Tensor, EnsembleState]:
         states = state.members if state is not None else [None] * len(self.members)
