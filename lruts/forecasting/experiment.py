@@ -344,12 +344,9 @@ def run_experiment(
             )
             if rank != 0:
                 continue
-            if splits.lookback != cfg.lookback:  # an ensemble's longest lookback: baselines keep the config's
-                baselines = evaluate_baselines(
-                    make_splits(series, cfg.lookback, horizon), series, horizon, cfg.lookback
-                )
-            else:
-                baselines = evaluate_baselines(splits, series, horizon, cfg.lookback)
+            # an ensemble's splits have its longest member's lookback; the baselines keep the config's
+            base = splits if splits.lookback == cfg.lookback else make_splits(series, cfg.lookback, horizon)
+            baselines = evaluate_baselines(base, series, horizon, cfg.lookback)
             run.log_metrics({f"test_{k}": v for k, v in test.items()})
             for b, m in baselines.items():
                 run.log_metrics({f"{b}_test_{k}": v for k, v in m.items()})

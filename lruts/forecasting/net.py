@@ -358,11 +358,11 @@ class ForecastEnsemble(nn.Module):
         check_input(x, 3, self.members[0].cfg.n_channels, "(batch, lookback, n_channels)", "forecaster input")
         if x.shape[1] < self.lookback:
             raise ShapeError(f"ensemble input has {x.shape[1]} steps; its longest member needs {self.lookback}")
-        return _mean([m(x[:, -m.cfg.lookback :]) for m in self.members])
+        return sum(m(x[:, -m.cfg.lookback :]) for m in self.members) / len(self.members)
 
     def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, EnsembleState]:
         pairs = [m.stream_from(history) for m in self.members]
-        return _mean([out for out, _ in pairs]), EnsembleState([state for _, state in pairs])
+        return sum(out for out, _ in pairs) / len(pairs), EnsembleState([state for _, state in pairs])
 
     def step_unchecked(self, x_t: torch.Tensor, state: EnsembleState | None) -> tuple[torch.Tensor, EnsembleState]:
         states = state.members if state is not None else [None] * len(self.members)
@@ -371,14 +371,7 @@ class ForecastEnsemble(nn.Module):
                 f"stream state of {len(states)} members does not belong to this {len(self.members)}-member ensemble"
             )
         pairs = [m.step_unchecked(x_t, s) for m, s in zip(self.members, states, strict=True)]
-        return _mean([out for out, _ in pairs]), EnsembleState([s for _, s in pairs])
-
-
-def _mean(outs) -> torch.Tensor:
-    total = outs[0]
-    for o in outs[1:]:
-        total = total + o
-    return total / len(outs)
+        return sum(out for out, _ in pairs) / len(pairs), EnsembleState([s for _, s in pairs])
 
 
 def _pack_heads(net: LRUForecastNet) -> tuple | None:
