@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from lruts.forecasting.experiment import ExperimentConfig, ModelOptions
 from lruts.training import TrainConfig
 
 
@@ -25,3 +26,17 @@ def tiny_train(**kw) -> TrainConfig:
     base = dict(epochs=2, batch_size=32, lr=3e-3, patience=0, progress=False, max_steps_per_epoch=15)
     base.update(kw)
     return TrainConfig(**base)
+
+
+def tiny_experiment(csv, out, **kw) -> ExperimentConfig:
+    """A protocol experiment on a small CSV with the tiny model: lookback 48, horizon 12, output under out;
+    kw overrides any ExperimentConfig field."""
+    settings = dict(
+        dataset=str(csv),
+        lookback=48,
+        horizons=[12],
+        model=ModelOptions(**TINY_MODEL),
+        train=tiny_train(),
+        out_dir=str(out),
+    )
+    return ExperimentConfig(**{**settings, **kw})

@@ -8,13 +8,13 @@ import json
 import pandas as pd
 import pytest
 import torch
-from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_experiment
 
 from lruts import LRUForecaster
 from lruts.data import StandardScaler, load_series, make_splits
 from lruts.errors import ConfigError, DataError, ShapeError
 from lruts.forecasting.evaluation import predict_windows
-from lruts.forecasting.experiment import ExperimentConfig, ModelOptions, PrefixedRun, member_configs, run_experiment
+from lruts.forecasting.experiment import ExperimentConfig, PrefixedRun, member_configs, run_experiment
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 from lruts.forecasting.report import collect, dataset_table
 from lruts.tracking import Run
@@ -76,16 +76,7 @@ def ensemble_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ensemble")
     csv = tmp / "toy.csv"
     synthetic_frame(900).to_csv(csv, index=False)
-    cfg = ExperimentConfig(
-        dataset=str(csv),
-        lookback=48,
-        horizons=[12],
-        model=ModelOptions(**TINY_MODEL),
-        train=tiny_train(),
-        out_dir=str(tmp / "runs"),
-        track=False,
-        ensemble=[{"dropout": 0.1}, {"lookback": 64, "seed": 1}],
-    )
+    cfg = tiny_experiment(csv, tmp / "runs", track=False, ensemble=[{"dropout": 0.1}, {"lookback": 64, "seed": 1}])
     return tmp, csv, cfg, run_experiment(cfg)[0]
 
 

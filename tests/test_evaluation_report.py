@@ -5,10 +5,10 @@ import json
 import math
 
 import pytest
-from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+from forecast_fixtures import synthetic_frame, tiny_experiment
 
 from lruts.data import load_series, make_splits
-from lruts.forecasting.experiment import ExperimentConfig, ModelOptions, run_experiment
+from lruts.forecasting.experiment import run_experiment
 from lruts.forecasting.report import PUBLISHED, collect, dataset_table, update_results
 from pipelines import evaluate
 
@@ -18,16 +18,7 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eval")
     csv = tmp / "toy.csv"
     synthetic_frame(900).to_csv(csv, index=False)
-    cfg = ExperimentConfig(
-        dataset=str(csv),
-        lookback=48,
-        horizons=[12, 24],
-        model=ModelOptions(**TINY_MODEL),
-        train=tiny_train(),
-        out_dir=str(tmp / "runs"),
-        track=False,
-    )
-    return tmp, csv, run_experiment(cfg)
+    return tmp, csv, run_experiment(tiny_experiment(csv, tmp / "runs", horizons=[12, 24], track=False))
 
 
 def test_training_run_scores_the_dlinear_baseline_on_the_same_windows(trained):

@@ -4,15 +4,16 @@ training, logging failures that never crash a run, and an Optuna study with a pr
 import logging
 import socket
 
+import forecast_fixtures as fixtures
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+from forecast_fixtures import synthetic_frame
 from mlflow import MlflowClient
 
-from lruts.forecasting.experiment import ExperimentConfig, ModelOptions, run_experiment
+from lruts.forecasting.experiment import ExperimentConfig, run_experiment
 from lruts.tracking import Run, TrackingConfig, TrackingError, load_tracking_config
 from lruts.tuning import tune
 
@@ -29,16 +30,7 @@ def store(tmp_path, monkeypatch):
 
 
 def tiny_experiment(csv, out, **kw) -> ExperimentConfig:
-    return ExperimentConfig(
-        dataset=str(csv),
-        lookback=48,
-        horizons=[12],
-        quantiles=[0.1, 0.9],
-        model=ModelOptions(**TINY_MODEL),
-        train=tiny_train(),
-        out_dir=str(out),
-        **kw,
-    )
+    return fixtures.tiny_experiment(csv, out, quantiles=[0.1, 0.9], **kw)  # with a quantile head
 
 
 def test_run_is_fully_recorded_and_the_model_loads_and_predicts(store):
