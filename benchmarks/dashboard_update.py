@@ -3,7 +3,7 @@ full recompute of the forecast from the whole history.
 
     python benchmarks/dashboard_update.py [--history 10000] [--series 1 321] [--observations 300]
 
-For each number of series, a forecaster with the project's default architecture (ModelOptions; sizes can
+For each number of series, a forecaster with the project's default architecture (ForecastNetConfig; sizes can
 be overridden, e.g. --d-model 128 --d-state 256 --layers 4; printed in the header; lookback 336, horizon
 96, quantiles 0.1/0.9; untrained weights: the timing does not depend on their values) has consumed
 synthetic hourly observations. The dashboard's per-session
@@ -48,7 +48,9 @@ def build(n_series: int, history: int, observations: int, args):
     columns = [f"s{j}" for j in range(n_series)]
     series = Series("bench", stamps, values.astype(np.float32), columns, "1h")
     torch.manual_seed(0)
-    cfg = ForecastNetConfig(args.lookback, args.horizon, n_series, quantiles=args.quantiles, **model_options(args))
+    cfg = ForecastNetConfig(args.lookback, args.horizon, n_series, quantiles=args.quantiles).with_options(
+        model_options(args)
+    )
     net = LRUForecastNet(cfg).eval()
     past = Series("bench", stamps[:history], series.values[:history], columns, "1h")
     fc = LRUForecaster.from_trained(net, StandardScaler.fit(past.values), past)
@@ -56,14 +58,9 @@ def build(n_series: int, history: int, observations: int, args):
 
 
 def model_options(args) -> dict:
-    """The project's default architecture (ModelOptions), with the sizes given on the command line."""
-    from lruts.forecasting.experiment import ModelOptions
-
-    options = vars(ModelOptions())
-    for flag, name in (("d_model", "d_model"), ("d_state", "d_state"), ("layers", "n_layers")):
-        if getattr(args, flag) is not None:
-            options[name] = getattr(args, flag)
-    return options
+    """The sizes given on the command line; every other setting is the forecaster's default."""
+    given = {"d_model": args.d_model, "d_state": args.d_state, "n_layers": args.layers}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def measure(n_series: int, args) -> dict[str, float]:
@@ -119,9 +116,9 @@ def main() -> None:
     ap.add_argument("--lookback", type=int, default=336)
     ap.add_argument("--horizon", type=int, default=96)
     ap.add_argument("--quantiles", type=float, nargs="*", default=[0.1, 0.9])
-    ap.add_argument("--d-model", type=int, help="H (default: the project's ModelOptions)")
-    ap.add_argument("--d-state", type=int, help="N (default: the project's ModelOptions)")
-    ap.add_argument("--layers", type=int, help="LRU blocks (default: the project's ModelOptions)")
+    ap.add_argument("--d-model", type=int, help="H (default: the forecaster's)")
+    ap.add_argument("--d-state", type=int, help="N (default: the forecaster's)")
+    ap.add_argument("--layers", type=int, help="LRU blocks (default: the forecaster's)")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
 
@@ -129,7 +126,10 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    m = model_options(args)
+    from lruts.forecasting.net import ForecastNetConfig
+
+    cfg = ForecastNetConfig().with_options(model_options(args))
+    m = {**vars(cfg), **vars(cfg.network)}
     print(
         f"torch={torch.__version__} threads={torch.get_num_threads()} load average "
         f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (cores: {os.cpu_count()}); lookback {args.lookback}, "

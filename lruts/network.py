@@ -97,18 +97,20 @@ def packed(module: nn.Module, build):
 class DeepLRUConfig:
     """Architecture of a deep LRU network. Defaults are the paper's (BatchNorm, pre-norm, full GLU)."""
 
-    d_input: int
-    d_model: int = 128
-    d_state: int = 256
-    n_layers: int = 6
-    r_min: float = 0.0
-    r_max: float = 1.0
-    max_phase: float = 2 * math.pi
-    bidirectional: bool = False
-    norm: Literal["batch", "layer"] = "batch"
-    prenorm: bool = True
-    glu: Literal["full", "half"] = "full"
-    dropout: float = 0.0
+    # width of the input; 0 until the model that owns the network fills it (LRUForecastNet: segment ×
+    # series per sequence)
+    d_input: int = 0
+    d_model: int = 128  # H: width of every block
+    d_state: int = 256  # N: complex states per LRU layer
+    n_layers: int = 6  # LRU blocks
+    r_min: float = 0.0  # inner radius of the ring the eigenvalues λ are drawn on
+    r_max: float = 1.0  # outer radius: |λ| ≤ r_max bounds how long the recurrence remembers
+    max_phase: float = 2 * math.pi  # the eigenvalues' phases are drawn on [0, max_phase]
+    bidirectional: bool = False  # a second scan over the reversed sequence (not for streaming)
+    norm: Literal["batch", "layer"] = "batch"  # the blocks' normalisation
+    prenorm: bool = True  # normalise before the LRU (else after the residual sum)
+    glu: Literal["full", "half"] = "full"  # output gate: full GLU of a 2H projection, or half: x · σ(Wx)
+    dropout: float = 0.0  # dropout in every block, its mask shared over time
 
     def __post_init__(self) -> None:
         if self.norm not in ("batch", "layer"):

@@ -12,8 +12,8 @@ Trials are scored on the validation split only; the test split is never looked a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +57,19 @@ def storage_for(spec: str | None, study_dir: Path):
 
 
 def apply(cfg: ExperimentConfig, params: dict[str, Any]) -> ExperimentConfig:
-    """A copy of `cfg` with dotted params ("model.d_model": 64) set."""
-    out = copy.deepcopy(cfg)
+    """A copy of `cfg` with dotted params ("train.lr": 1e-3) set; the model's network fields go by their
+    flat names ("model.d_model": 64)."""
+    sections: dict[str, dict[str, Any]] = {}
     for key, value in params.items():
         section, name = key.split(".")
-        setattr(getattr(out, section), name, value)
-    return out
+        sections.setdefault(section, {})[name] = value
+    out = copy.deepcopy(cfg)
+    model = out.model.with_options(sections.pop("model", {}))
+    return dataclasses.replace(
+        out,
+        model=model,
+        **{section: dataclasses.replace(getattr(out, section), **v) for section, v in sections.items()},
+    )
 
 
 def suggest(trial, space: dict[str, tuple]) -> dict[str, Any]:
@@ -131,7 +138,7 @@ def tune(
         with start_run(
             tracking.tune_experiment if base.track else "",
             run_name=f"trial-{trial.number}",
-            config={**asdict(cfg), "trial": trial.number},
+            config={**cfg.to_dict(), "trial": trial.number},
             tracking=tracking,
             enabled=base.track,
             nested=True,
@@ -148,7 +155,7 @@ def tune(
     with start_run(
         tracking.tune_experiment if base.track else "",
         run_name=f"study-{study_name}",
-        config={**asdict(base), "study": study_name, "trials": trials, "horizon": horizon},
+        config={**base.to_dict(), "study": study_name, "trials": trials, "horizon": horizon},
         tracking=tracking,
         enabled=base.track,
     ) as parent:
@@ -159,7 +166,7 @@ def tune(
             best.horizons = [horizon]
             study_dir.mkdir(parents=True, exist_ok=True)
             path = study_dir / "best.yaml"
-            path.write_text(yaml.safe_dump(asdict(best), sort_keys=False))
+            path.write_text(yaml.safe_dump(best.to_dict(), sort_keys=False))
             parent.log_metrics({"best_val_loss": study.best_value})
             parent.log_params({f"best.{k}": v for k, v in study.best_params.items()})
             parent.log_artifact(path)

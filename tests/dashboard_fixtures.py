@@ -50,7 +50,8 @@ def _build(root: Path) -> Workspace:
     import mlflow
     from mlflow import MlflowClient
 
-    from lruts.forecasting.experiment import ExperimentConfig, ModelOptions, run_experiment
+    from lruts.forecasting.experiment import ExperimentConfig, run_experiment
+    from lruts.forecasting.net import ForecastNetConfig
 
     csv = root / "toy.csv"
     frame = synthetic_frame(ROWS)
@@ -68,7 +69,7 @@ def _build(root: Path) -> Workspace:
             lookback=LOOKBACK,
             horizons=[HORIZON],
             quantiles=[0.1, 0.9],
-            model=ModelOptions(**TINY_MODEL),
+            model=ForecastNetConfig().with_options(TINY_MODEL),
             train=TrainConfig(epochs=1, max_steps_per_epoch=10, batch_size=32, lr=3e-3, progress=False),
             out_dir=str(root / "runs"),
         )

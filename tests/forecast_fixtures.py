@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from lruts.forecasting.experiment import ExperimentConfig, ModelOptions
+from lruts.forecasting.experiment import ExperimentConfig
+from lruts.forecasting.net import ForecastNetConfig
 from lruts.training import TrainConfig
 
 
@@ -35,7 +36,7 @@ def tiny_experiment(csv, out, **kw) -> ExperimentConfig:
         dataset=str(csv),
         lookback=48,
         horizons=[12],
-        model=ModelOptions(**TINY_MODEL),
+        model=ForecastNetConfig().with_options(TINY_MODEL),
         train=tiny_train(),
         out_dir=str(out),
     )

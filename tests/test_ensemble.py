@@ -27,10 +27,10 @@ def members(horizon: int = 12, quantiles=()) -> list[LRUForecastNet]:
     """Two members that differ in lookback, patch length and normalisation (the anchor one streams
     through the compiled step, the RevIN one re-runs its window)."""
     torch.manual_seed(0)
-    a = LRUForecastNet(ForecastNetConfig(32, horizon, 3, quantiles=list(quantiles), **TINY_MODEL))
+    a = LRUForecastNet(ForecastNetConfig(32, horizon, 3, quantiles=list(quantiles)).with_options(TINY_MODEL))
     b = LRUForecastNet(
-        ForecastNetConfig(
-            48, horizon, 3, quantiles=list(quantiles), **{**TINY_MODEL, "segment": 16}, normalization="revin"
+        ForecastNetConfig(48, horizon, 3, quantiles=list(quantiles), normalization="revin").with_options(
+            {**TINY_MODEL, "segment": 16}
         )
     )
     return [a.eval(), b.eval()]
@@ -46,7 +46,7 @@ def test_ensemble_forecast_is_the_members_mean_each_on_its_own_lookback():
     with pytest.raises(ShapeError, match="needs 48"):
         ens(x[:, -32:])
     with pytest.raises(ValueError, match="share horizon"):
-        ForecastEnsemble([a, LRUForecastNet(ForecastNetConfig(32, 24, 3, **TINY_MODEL))])
+        ForecastEnsemble([a, LRUForecastNet(ForecastNetConfig(32, 24, 3).with_options(TINY_MODEL))])
 
 
 def test_ensemble_forecaster_streams_like_a_recompute_and_survives_save_and_load(tmp_path):
@@ -61,14 +61,34 @@ def test_ensemble_forecaster_streams_like_a_recompute_and_survives_save_and_load
 
     path = fc.save(tmp_path / "ens.lruts")
     blob = torch.load(path, weights_only=True)
-    assert blob["version"] == 2 and len(blob["members"]) == 2 and "net_config" not in blob
+    assert blob["version"] == 3 and len(blob["members"]) == 2 and blob["ensemble"]
     loaded = LRUForecaster.load(path)
     assert isinstance(loaded.net, ForecastEnsemble) and loaded.lookback == 48
     pd.testing.assert_frame_equal(loaded.predict(), streamed)
     nxt = df.iloc[637:640]
     pd.testing.assert_frame_equal(loaded.update(nxt), fc.update(nxt), rtol=1e-5, atol=1e-5)
     single = LRUForecaster.from_trained(members()[0], scaler, series).save(tmp_path / "one.lruts")
-    assert torch.load(single, weights_only=True)["version"] == 1  # one network: still format 1
+    blob = torch.load(single, weights_only=True)
+    assert (blob["version"], len(blob["members"]), blob["ensemble"]) == (3, 1, False)
+    assert isinstance(LRUForecaster.load(single).net, LRUForecastNet)
+
+
+def test_load_reads_format_2_ensembles_with_flat_member_configs(tmp_path):
+    df = synthetic_frame(700)
+    series = load_series(df.iloc[:600], time_col="date")
+    fc = LRUForecaster.from_trained(ForecastEnsemble(members()), StandardScaler.fit(series.values), series)
+    blob = torch.load(fc.save(tmp_path / "new.lruts"), weights_only=True)
+    old_network_fields = ("d_model", "d_state", "n_layers", "r_min", "r_max", "max_phase", "norm", "dropout")
+    flat = [
+        {**{k: v for k, v in c.items() if k != "network"}, **{k: c["network"][k] for k in old_network_fields}}
+        for c in blob["members"]
+    ]
+    del blob["ensemble"]
+    blob.update(version=2, members=flat)
+    torch.save(blob, tmp_path / "old.lruts")
+    loaded = LRUForecaster.load(tmp_path / "old.lruts")
+    assert [m.cfg for m in loaded.net.members] == [m.cfg for m in fc.net.members]
+    pd.testing.assert_frame_equal(loaded.update(df.iloc[600:605]), fc.update(df.iloc[600:605]), rtol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +113,7 @@ def test_pipeline_trains_each_member_and_scores_their_mean(ensemble_run):
     fc = LRUForecaster.load(out / "forecaster.lruts")
     assert isinstance(fc.net, ForecastEnsemble)
     assert [m.cfg.lookback for m in fc.net.members] == [48, 64]
-    assert [m.cfg.dropout for m in fc.net.members] == [0.1, TINY_MODEL["dropout"]]
+    assert [m.cfg.network.dropout for m in fc.net.members] == [0.1, TINY_MODEL["dropout"]]
     splits = make_splits(load_series(str(csv)), 64, 12)  # the longest member's windows
     val = predict_windows(fc.net, splits.val)
     assert r.fit.best_val_loss == pytest.approx(float(((val.pred[..., 0] - val.true) ** 2).mean()), rel=1e-5)
@@ -132,8 +152,12 @@ def test_members_are_given_as_overrides_with_one_clear_error_per_mistake(tmp_pat
         parser().parse_args(["--dataset", "ETTh1", "--member", "dropout=0.6", "--member", "lookback=512"])
     )
     first, second = member_configs(cfg)
-    assert (first.lookback, first.model.dropout) == (336, 0.6)
-    assert (second.lookback, second.model.dropout, second.train.seed) == (512, cfg.model.dropout, cfg.train.seed)
+    assert (first.lookback, first.model.network.dropout) == (336, 0.6)
+    assert (second.lookback, second.model.network.dropout, second.train.seed) == (
+        512,
+        cfg.model.network.dropout,
+        cfg.train.seed,
+    )
     cfg.ensemble = [{"dropuot": 0.6}]
     with pytest.raises(ConfigError, match=r"unknown setting\(s\) \['dropuot'\]"):
         member_configs(cfg)

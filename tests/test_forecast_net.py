@@ -8,6 +8,8 @@ import torch
 from lruts import ShapeError
 from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, forecast_loss, pinball_loss
 
+SMALL = {"d_model": 8, "d_state": 8}  # the network's size, flat: every other setting is the forecaster's default
+
 
 @pytest.mark.parametrize("backend", ["torch", "numba"])  # the step in torch ops, and compiled (stream_kernel)
 @pytest.mark.parametrize("linear_skip", [False, True])
@@ -25,13 +27,10 @@ def test_stream_equals_window_pass_over_the_whole_history(
         normalization=normalization,
         anchor=anchor,
         segment=4,
-        d_model=16,
-        d_state=8,
-        n_layers=2,
         channel_independent=channel_independent,
         linear_skip=linear_skip,
         quantiles=[0.1, 0.9],
-    )
+    ).with_options({"d_model": 16, "d_state": 8, "n_layers": 2})
     net = LRUForecastNet(cfg).eval().double()
     if linear_skip:  # it starts at zero; give it weights so that it counts
         torch.nn.init.normal_(net.skip.weight)
@@ -52,7 +51,7 @@ def test_stream_equals_window_pass_over_the_whole_history(
 
 @pytest.mark.parametrize("linear_skip", [False, True])
 def test_revin_stream_equals_the_window_pass_over_the_last_lookback_steps(linear_skip):
-    cfg = ForecastNetConfig(10, 4, 2, normalization="revin", segment=4, d_model=8, d_state=8, linear_skip=linear_skip)
+    cfg = ForecastNetConfig(10, 4, 2, normalization="revin", segment=4, linear_skip=linear_skip).with_options(SMALL)
     net = LRUForecastNet(cfg).eval().double()
     x = torch.randn(3, 25, 2, dtype=torch.float64)
     with torch.no_grad():
@@ -70,7 +69,9 @@ def test_revin_stream_equals_the_window_pass_over_the_last_lookback_steps(linear
 
 @pytest.mark.parametrize("linear_skip", [False, True])
 def test_anchor_normalisation_is_level_invariant(linear_skip):
-    net = LRUForecastNet(ForecastNetConfig(32, 8, 2, segment=8, d_model=16, d_state=8, linear_skip=linear_skip))
+    net = LRUForecastNet(
+        ForecastNetConfig(32, 8, 2, segment=8, linear_skip=linear_skip).with_options({"d_model": 16, "d_state": 8})
+    )
     net.eval()
     if linear_skip:
         torch.nn.init.normal_(net.skip.weight, std=0.1)
@@ -108,7 +109,7 @@ def test_pinball_loss_matches_its_definition():
 
 @pytest.mark.parametrize("normalization", ["anchor", "revin"])
 def test_stream_refuses_an_observation_of_another_shape(normalization):
-    net = LRUForecastNet(ForecastNetConfig(8, 4, 2, normalization=normalization, segment=4, d_model=8, d_state=8))
+    net = LRUForecastNet(ForecastNetConfig(8, 4, 2, normalization=normalization, segment=4).with_options(SMALL))
     with torch.no_grad():
         _, state = net.step(torch.zeros(3, 2), None)
         with pytest.raises(ShapeError, match=r"observation \(1, 2\) does not match the stream's \(3, 2\)"):
@@ -117,8 +118,8 @@ def test_stream_refuses_an_observation_of_another_shape(normalization):
 
 def test_compiled_stream_refuses_the_state_of_another_network(monkeypatch):
     monkeypatch.setenv("LRUTS_STEP_BACKEND", "numba")  # its loops do not check bounds: the shapes must be checked
-    small = LRUForecastNet(ForecastNetConfig(8, 4, 2, segment=4, d_model=8, d_state=8)).eval()
-    large = LRUForecastNet(ForecastNetConfig(16, 4, 2, segment=4, d_model=8, d_state=8)).eval()
+    small = LRUForecastNet(ForecastNetConfig(8, 4, 2, segment=4).with_options(SMALL)).eval()
+    large = LRUForecastNet(ForecastNetConfig(16, 4, 2, segment=4).with_options(SMALL)).eval()
     with torch.no_grad():
         _, state = small.step(torch.zeros(1, 2), None)
         with pytest.raises(ShapeError, match="does not belong to this network"):

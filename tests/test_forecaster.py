@@ -97,6 +97,43 @@ def test_save_load_roundtrip_keeps_the_stream(tmp_path, fitted):
     assert blob["format"] == "lruts-forecaster"
 
 
+# the network's settings as format-1 and format-2 files hold them: flat, beside the forecaster's own
+OLD_NET_CONFIG = dict(
+    lookback=48,
+    horizon=12,
+    n_channels=3,
+    normalization="anchor",
+    anchor="last",
+    channel_independent=True,
+    segment=8,
+    d_model=16,
+    d_state=16,
+    n_layers=2,
+    r_min=0.0,
+    r_max=0.99,
+    max_phase=2 * np.pi,
+    norm="layer",
+    dropout=0.0,
+    linear_skip=True,
+    loss="mse",
+    quantiles=[0.1, 0.9],
+)
+
+
+def test_load_reads_format_1_with_a_flat_network_config(tmp_path, fitted):
+    fc, df = fitted
+    blob = torch.load(fc.save(tmp_path / "new.lruts"), weights_only=True)
+    assert blob["members"][0]["network"]["d_model"] == 16  # written nested
+    del blob["members"], blob["ensemble"]
+    blob.update(version=1, net_config=OLD_NET_CONFIG)
+    torch.save(blob, tmp_path / "old.lruts")
+    loaded = LRUForecaster.load(tmp_path / "old.lruts")
+    assert loaded.net.cfg.network == fc.net.cfg.network and loaded.net.cfg.segment == 8
+    pd.testing.assert_frame_equal(loaded.predict(), fc.predict())
+    nxt = df[df["date"] > pd.Timestamp(fc.last_time)].iloc[:3]
+    pd.testing.assert_frame_equal(loaded.update(nxt), LRUForecaster.load_from(fc).update(nxt), rtol=1e-5)
+
+
 def test_load_refuses_foreign_files(tmp_path):
     bad = tmp_path / "x.lruts"
     torch.save({"hello": 1}, bad)

@@ -38,7 +38,7 @@ def test_run_is_fully_recorded_and_the_model_loads_and_predicts(store):
     [result] = run_experiment(tiny_experiment(csv, tmp_path / "runs"))
     client = MlflowClient()
     run = client.get_run(result.run_id)
-    assert run.data.params["lookback"] == "48" and run.data.params["model.d_model"] == "16"
+    assert run.data.params["lookback"] == "48" and run.data.params["model.network.d_model"] == "16"
     assert run.data.params["train.lr"] == "0.003"
     for key in ("test_mse", "test_mae", "test_mase", "test_smape", "repeat_last_test_mse", "val_loss"):
         assert key in run.data.metrics, key

@@ -7,7 +7,7 @@ from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
 from lruts.data import WindowDataset
 from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, forecast_loss
 from lruts.io import load_torch
-from lruts.training import Trainer
+from lruts.training import TrainConfig, Trainer
 
 
 def datasets(lookback=48, horizon=12):
@@ -22,7 +22,7 @@ def datasets(lookback=48, horizon=12):
 
 def new_net(lookback=48, horizon=12):
     torch.manual_seed(0)
-    return LRUForecastNet(ForecastNetConfig(lookback, horizon, 3, **TINY_MODEL))
+    return LRUForecastNet(ForecastNetConfig(lookback, horizon, 3).with_options(TINY_MODEL))
 
 
 def loss_fn(model, batch):
@@ -160,7 +160,11 @@ def test_cli_config_starts_from_the_experiment_defaults():
     assert (cfg.tag, build_config(parser().parse_args(["--dataset", "ETTh1"])).tag) == ("", "quick")
     tuned = ExperimentConfig.from_dict({"train": {"lr": 0.01}, "model": {"d_model": 32}})
     assert tuned.train.lr == 0.01 and tuned.train.patience == defaults.train.patience
-    assert tuned.model.d_model == 32 and tuned.model.segment == defaults.model.segment
+    assert tuned.model.network.d_model == 32 and tuned.model.segment == defaults.model.segment
+    assert tuned.model.network.n_layers == defaults.model.network.n_layers
+    # the network's fields nested (as to_dict and best.yaml write them) or flat (older files) mean the same
+    assert ExperimentConfig.from_dict({"train": {"lr": 0.01}, "model": {"network": {"d_model": 32}}}) == tuned
+    assert ExperimentConfig.from_dict(tuned.to_dict()) == tuned
 
 
 def test_long_jobs_end_with_one_line_and_an_exit_code(tmp_path, capsys):
@@ -196,7 +200,7 @@ def test_config_files_are_read_with_one_clear_error_per_mistake(tmp_path, capsys
     good = tmp_path / "best.yaml"
     good.write_text("dataset: ETTh1\nmodel:\n  normalization: revin\n  dropout: 0.8\ntrain:\n  ema: 0.99\n")
     cfg = ExperimentConfig.from_yaml(good)
-    assert (cfg.model.normalization, cfg.model.dropout, cfg.train.ema) == ("revin", 0.8, 0.99)
+    assert (cfg.model.normalization, cfg.model.network.dropout, cfg.train.ema) == ("revin", 0.8, 0.99)
     assert cfg.model.segment == ExperimentConfig().model.segment  # unnamed fields keep the defaults
     cases = {
         "missing.yaml": None,
@@ -250,10 +254,16 @@ def test_tuning_starts_from_a_config_file_and_its_space_covers_the_measured_best
     for key, value in best.items():
         kind, *spec = SPACE[key]
         assert value in spec[0] if kind == "categorical" else spec[0] <= value <= spec[1], key
-    for key in SPACE:  # and every field it samples exists
+    for key in SPACE:  # and every field it samples exists (the model's network fields by their flat names)
         section, name = key.split(".")
-        assert name in {f.name for f in dataclasses.fields(getattr(ExperimentConfig(), section))}, key
-    assert apply(ExperimentConfig(), best).model.segment == 48
+        names = (
+            ForecastNetConfig.option_names()
+            if section == "model"
+            else {f.name for f in dataclasses.fields(TrainConfig)}
+        )
+        assert name in names, key
+    tuned = apply(ExperimentConfig(), {**best, "model.d_model": 32})
+    assert (tuned.model.segment, tuned.model.network.d_model, tuned.model.network.dropout) == (48, 32, 0.8)
 
 
 def test_resuming_an_early_stopped_fit_trains_no_further_epoch(tmp_path):

@@ -29,35 +29,22 @@ from lruts.training import FitResult, TrainConfig, Trainer
 
 log = logging.getLogger("lruts")
 
-MODEL_FIELDS = [
-    f.name
-    for f in dataclasses.fields(ForecastNetConfig)
-    if f.name not in ("lookback", "horizon", "n_channels", "quantiles")
-]
-
-
-# The forecaster's architecture: ForecastNetConfig without the sizes the data gives (one set of defaults).
-ModelOptions = dataclasses.make_dataclass(
-    "ModelOptions",
-    [
-        (f.name, f.type, field(default=f.default))
-        for f in dataclasses.fields(ForecastNetConfig)
-        if f.name in MODEL_FIELDS
-    ],
-)
+# what the experiment sets itself, not in its `model` section
+DATA_SIZES = ("lookback", "horizon", "n_channels", "quantiles")
 
 
 @dataclass
 class ExperimentConfig:
-    dataset: str = "electricity"
-    lookback: int = 336
-    horizons: list[int] = field(default_factory=lambda: [96])
-    quantiles: list[float] = field(default_factory=list)
-    model: ModelOptions = field(default_factory=ModelOptions)
+    dataset: str = "electricity"  # a registered dataset name (see pipelines.ingest --list) or a CSV/Parquet path
+    lookback: int = 336  # L: steps of history the model reads
+    horizons: list[int] = field(default_factory=lambda: [96])  # one model per horizon
+    quantiles: list[float] = field(default_factory=list)  # add a quantile head, e.g. 0.1 0.9
+    # the forecaster's architecture; its sizes (lookback, horizon, series, quantiles) are the experiment's
+    model: ForecastNetConfig = field(default_factory=ForecastNetConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, patience=3, lr=5e-4, lr_factor=0.5))
-    out_dir: str = "runs"
-    track: bool = True
-    register: bool = True
+    out_dir: str = "runs"  # output folder
+    track: bool = True  # log to MLflow
+    register: bool = True  # register the model in MLflow (when tracking)
     backtest_stride: int | None = None  # rolling-origin stride; default: the horizon
     tag: str = ""  # suffix of the run folder (L<L>-H<H>-<tag>): "quick" for pipelines.train's quick runs
     # an ensemble: one mapping of overrides (lookback, seed, model fields) of this config per member; the
@@ -69,13 +56,23 @@ class ExperimentConfig:
         d = dict(d)
         defaults = cls()  # the dataclass defaults, not TrainConfig's own: one set of defaults for every caller
         sections = {}
-        for name in ("model", "train"):
-            given = d.pop(name, None) or {}
-            section = getattr(defaults, name)
-            _check_known(name, given, section)
-            sections[name] = dataclasses.replace(section, **given)
-        _check_known("experiment", d, defaults, exclude=sections)
+        given = d.pop("train", None) or {}
+        _check_known("train", given, defaults.train)
+        sections["train"] = dataclasses.replace(defaults.train, **given)
+        given = d.pop("model", None) or {}
+        _check_known("model", given, ForecastNetConfig.option_names() - set(DATA_SIZES))
+        sections["model"] = defaults.model.with_options(given)
+        _check_known("experiment", d, {f.name for f in dataclasses.fields(defaults)} - set(sections))
         return cls(**sections, **d)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as from_dict and a YAML file take them: the model's sizes, which the experiment
+        sets when it builds a network, left out."""
+        d = asdict(self)
+        for name in DATA_SIZES:
+            del d["model"][name]
+        del d["model"]["network"]["d_input"]
+        return d
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ExperimentConfig:
@@ -98,16 +95,18 @@ class ExperimentConfig:
             raise ConfigError(f"{path}: {e}") from None
 
 
-def _check_known(section: str, given: Any, like: Any, exclude=()) -> None:
+def _check_known(section: str, given: Any, known: Any) -> None:
+    """`known`: the names allowed, or a dataclass instance whose fields they are."""
     if not isinstance(given, dict):
         raise ConfigError(f"{section} settings must be a mapping, got {given!r}")
-    known = {f.name for f in dataclasses.fields(like)} - set(exclude)
-    unknown = set(given) - known
+    if dataclasses.is_dataclass(known):
+        known = {f.name for f in dataclasses.fields(known)}
+    unknown = set(given) - set(known)
     if unknown:
         raise ConfigError(f"unknown {section} setting(s) {sorted(unknown)}; known: {sorted(known)}")
 
 
-MEMBER_FIELDS = ("lookback", "seed", *MODEL_FIELDS)
+MEMBER_FIELDS = ("lookback", "seed", *sorted(ForecastNetConfig.option_names() - set(DATA_SIZES) - {"network"}))
 
 
 def member_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
@@ -123,13 +122,13 @@ def member_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
             raise ConfigError(
                 f"ensemble member {k}: unknown setting(s) {sorted(unknown)}; known: {sorted(MEMBER_FIELDS)}"
             )
-        model = {name: value for name, value in over.items() if name in MODEL_FIELDS}
+        model = {name: value for name, value in over.items() if name not in ("lookback", "seed")}
         members.append(
             dataclasses.replace(
                 cfg,
                 ensemble=[],
                 lookback=int(over.get("lookback", cfg.lookback)),
-                model=dataclasses.replace(cfg.model, **model),
+                model=cfg.model.with_options(model),
                 train=dataclasses.replace(cfg.train, seed=int(over.get("seed", cfg.train.seed))),
             )
         )
@@ -158,7 +157,9 @@ def safe_name(name: str) -> str:
 def build_net(cfg: ExperimentConfig, horizon: int, n_channels: int) -> LRUForecastNet:
     torch.manual_seed(cfg.train.seed)
     return LRUForecastNet(
-        ForecastNetConfig(cfg.lookback, horizon, n_channels, quantiles=list(cfg.quantiles), **asdict(cfg.model))
+        dataclasses.replace(
+            cfg.model, lookback=cfg.lookback, horizon=horizon, n_channels=n_channels, quantiles=list(cfg.quantiles)
+        )
     )
 
 
@@ -334,7 +335,7 @@ def run_experiment(
         folder = f"L{cfg.lookback}-H{horizon}" + (f"-{safe_name(cfg.tag)}" if cfg.tag else "")
         out = Path(cfg.out_dir) / name / folder  # a tagged (quick) run never overwrites a protocol run's files
         run_name = f"{name}-{folder}"
-        config = {**asdict(cfg), "horizon": horizon, "n_series": series.values.shape[1], "rows": len(series.values)}
+        config = {**cfg.to_dict(), "horizon": horizon, "n_series": series.values.shape[1], "rows": len(series.values)}
         track = cfg.track and rank == 0
         with start_run(
             tracking.experiment if track else "", run_name=run_name, config=config, tracking=tracking, enabled=track

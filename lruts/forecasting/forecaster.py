@@ -38,7 +38,9 @@ from lruts.io import load_torch, save_torch
 from lruts.training import TrainConfig, Trainer, select_device
 
 FORMAT = "lruts-forecaster"
-VERSION = 2  # 2: ensembles ("members" instead of "net_config"); a single network is still written as 1
+# 1: one network ("net_config", the network's fields flat); 2: ensembles ("members", flat configs);
+# 3: "members" always, the network's fields nested under "network". load() reads all three.
+VERSION = 3
 
 
 class LRUForecaster:
@@ -52,14 +54,15 @@ class LRUForecaster:
         **model_options: Any,
     ) -> None:
         """model_options: any field of ForecastNetConfig (normalization, channel_independent, segment,
-        d_model, d_state, n_layers, r_min, r_max, norm, dropout)."""
-        known = {f.name for f in dataclasses.fields(ForecastNetConfig)} - {"lookback", "horizon", "n_channels"}
+        ...) or, flat, of its network's DeepLRUConfig (d_model, d_state, n_layers, r_min, r_max, norm,
+        dropout, ...); n_channels is taken from the data at fit()."""
+        known = ForecastNetConfig.option_names() - {"lookback", "horizon", "n_channels", "quantiles"}
         unknown = set(model_options) - known
         if unknown:
             raise TypeError(f"unknown model option(s) {sorted(unknown)}; choose from {sorted(known)}")
         self.lookback, self.horizon = lookback, horizon
         self.quantiles = sorted(float(q) for q in quantiles)
-        self.model_options = model_options
+        self.net_config = ForecastNetConfig(lookback, horizon, quantiles=self.quantiles).with_options(model_options)
         self.train_config = train or TrainConfig()
         self.net: LRUForecastNet | ForecastEnsemble | None = None
         self.scaler = None
@@ -135,22 +138,19 @@ class LRUForecaster:
     @classmethod
     def _wrapping(cls, net: LRUForecastNet | ForecastEnsemble, train: TrainConfig | None = None) -> LRUForecaster:
         """A forecaster around a built network: its lookback (an ensemble's longest), horizon, quantiles
-        and, for one network, its model options."""
+        and, for one network, its configuration."""
         if isinstance(net, ForecastEnsemble):
-            cfg, lookback, options = net.members[0].cfg, net.lookback, {}
+            cfg, lookback = net.members[0].cfg, net.lookback
         else:
             cfg, lookback = net.cfg, net.cfg.lookback
-            options = {
-                k: v for k, v in asdict(cfg).items() if k not in ("lookback", "horizon", "n_channels", "quantiles")
-            }
-        fc = cls(lookback, cfg.horizon, quantiles=cfg.quantiles, train=train, **options)
+        fc = cls(lookback, cfg.horizon, quantiles=cfg.quantiles, train=train)
+        if not isinstance(net, ForecastEnsemble):
+            fc.net_config = cfg
         fc.net = net.eval()
         return fc
 
     def _net_config(self, n_channels: int) -> ForecastNetConfig:
-        return ForecastNetConfig(
-            self.lookback, self.horizon, n_channels, quantiles=list(self.quantiles), **self.model_options
-        )
+        return dataclasses.replace(self.net_config, n_channels=n_channels)
 
     def _set_series_meta(self, series, time_col: str | None) -> None:
         from lruts.data.timestamps import step_ns
@@ -293,11 +293,12 @@ class LRUForecaster:
     def save(self, path: str | Path) -> Path:
         """Write weights, configuration, scaler and stream state; load() reads it back without unpickling."""
         net = self._require_fitted()
-        ensemble = isinstance(net, ForecastEnsemble)
+        members = net.members if isinstance(net, ForecastEnsemble) else [net]
         blob = {
             "format": FORMAT,
-            "version": VERSION if ensemble else 1,  # a single network stays readable by format-1 readers
-            **({"members": [asdict(m.cfg) for m in net.members]} if ensemble else {"net_config": asdict(net.cfg)}),
+            "version": VERSION,
+            "members": [asdict(m.cfg) for m in members],
+            "ensemble": isinstance(net, ForecastEnsemble),
             "train_config": asdict(self.train_config),
             "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
             "scaler": self.scaler.to_dict(),
@@ -335,8 +336,9 @@ class LRUForecaster:
             raise DataError(f"{path} is not an lruts forecaster file")
         if blob["version"] > VERSION:
             raise DataError(f"{path} was written by a newer lruts (format {blob['version']}); upgrade lruts")
-        members = [LRUForecastNet(ForecastNetConfig(**c)) for c in blob.get("members") or [blob["net_config"]]]
-        net = ForecastEnsemble(members) if "members" in blob else members[0]
+        configs = blob.get("members") or [blob["net_config"]]
+        members = [LRUForecastNet(ForecastNetConfig().with_options(c)) for c in configs]
+        net = ForecastEnsemble(members) if blob.get("ensemble", "members" in blob) else members[0]
         net.load_state_dict(blob["state_dict"])
         dev = select_device(device)
         fc = cls._wrapping(net.to(dev), TrainConfig(**blob["train_config"]))

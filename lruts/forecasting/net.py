@@ -35,15 +35,15 @@ A stream step in inference on CPU at small batch runs as one compiled call with 
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lruts.errors import ShapeError
+from lruts.errors import ConfigError, ShapeError
 from lruts.forecasting import stream_kernel
 from lruts.lru import check_input
 from lruts.network import DeepLRU, DeepLRUConfig, compiled_weights, pack_stack
@@ -51,27 +51,25 @@ from lruts.network import DeepLRU, DeepLRUConfig, compiled_weights, pack_stack
 
 @dataclass
 class ForecastNetConfig:
-    lookback: int
-    horizon: int
-    n_channels: int
-    normalization: Literal["anchor", "revin", "none"] = "anchor"
+    # the sizes the data and the task give: 0 until whoever builds the network from data fills them
+    lookback: int = 0  # L: steps of history in a training window
+    horizon: int = 0  # H: steps forecast
+    n_channels: int = 0  # C: series
+    normalization: Literal["anchor", "revin", "none"] = "anchor"  # what the network reads (module docstring)
     anchor: Literal["last", "patch_mean"] = "last"  # what "anchor" forecasts the change from
-    channel_independent: bool = True
-    segment: int = 16
-    # defaults chosen on ETTh1's validation split (README, "Forecasting results")
-    d_model: int = 64
-    d_state: int = 128
-    n_layers: int = 2
-    r_min: float = 0.0
-    r_max: float = 0.99
-    max_phase: float = 2 * math.pi
-    norm: Literal["batch", "layer"] = "layer"
-    dropout: float = 0.2
-    linear_skip: bool = True  # measured: electricity quick run val MSE 0.197 with it, 0.247 without (README)
-    # the point forecast's training loss: the protocol's MSE, or the absolute error (robust to outliers;
-    # on ETTh1 validation preferred MSE at every horizon, README)
+    channel_independent: bool = True  # each series its own sequence through one shared network
+    segment: int = 16  # patch length P: the LRU runs L/P steps
+    linear_skip: bool = True  # a linear path from the last L inputs to the forecast, around the LRU
+    # the point forecast's training loss: the protocol's MSE, or the absolute error (robust to outliers)
     loss: Literal["mse", "mae"] = "mse"
     quantiles: list[float] = field(default_factory=list)
+    # the body, smaller and more regularised than the paper's (chosen on ETTh1's validation split); its
+    # d_input (segment × series per sequence) is filled by LRUForecastNet
+    network: DeepLRUConfig = field(
+        default_factory=lambda: DeepLRUConfig(
+            d_model=64, d_state=128, n_layers=2, r_max=0.99, norm="layer", dropout=0.2
+        )
+    )
 
     def __post_init__(self) -> None:
         if self.normalization not in ("anchor", "revin", "none"):
@@ -80,11 +78,29 @@ class ForecastNetConfig:
             raise ValueError(f"loss must be 'mse' or 'mae', got {self.loss!r}")
         if self.anchor not in ("last", "patch_mean"):
             raise ValueError(f"anchor must be 'last' or 'patch_mean', got {self.anchor!r}")
-        if not 1 <= self.segment <= self.lookback:
+        if self.lookback and not 1 <= self.segment <= self.lookback:
             raise ValueError(f"segment must be between 1 and lookback={self.lookback}, got {self.segment}")
         if any(not 0 < q < 1 for q in self.quantiles):
             raise ValueError(f"quantiles must lie in (0, 1), got {self.quantiles}")
         self.quantiles = sorted(float(q) for q in self.quantiles)
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        """The names `with_options` takes: this config's fields and, flat, the network's."""
+        return {f.name for f in fields(cls)} | {f.name for f in fields(DeepLRUConfig)} - {"d_input"}
+
+    def with_options(self, options: Mapping[str, Any]) -> ForecastNetConfig:
+        """A copy with `options` set. The network's fields may be nested (`network: {d_model: 64}`, the
+        saved form) or flat (`d_model=64`: LRUForecaster's keywords, format-1/2 files, older configs)."""
+        options = dict(options)
+        network = options.pop("network", None) or {}
+        if isinstance(network, DeepLRUConfig):
+            network = asdict(network)
+        unknown = set(options) - self.option_names() | set(network) - {f.name for f in fields(DeepLRUConfig)}
+        if unknown:
+            raise ConfigError(f"unknown model setting(s) {sorted(unknown)}; known: {sorted(self.option_names())}")
+        flat = {k: options.pop(k) for k in list(options) if k not in {f.name for f in fields(self)}}
+        return replace(self, **options, network=replace(self.network, **network, **flat))
 
 
 class StreamState:
@@ -113,20 +129,9 @@ class LRUForecastNet(nn.Module):
         self.cfg = cfg
         c_seq = 1 if cfg.channel_independent else cfg.n_channels
         self.c_seq = c_seq
-        body_cfg = DeepLRUConfig(
-            d_input=cfg.segment * c_seq,
-            d_model=cfg.d_model,
-            d_state=cfg.d_state,
-            n_layers=cfg.n_layers,
-            r_min=cfg.r_min,
-            r_max=cfg.r_max,
-            max_phase=cfg.max_phase,
-            norm=cfg.norm,
-            dropout=cfg.dropout,
-        )
-        self.body = DeepLRU(body_cfg)
+        self.body = DeepLRU(replace(cfg.network, d_input=cfg.segment * c_seq))
         self.n_out = 1 + len(cfg.quantiles)
-        self.head = nn.Linear(cfg.d_model, cfg.horizon * c_seq * self.n_out)
+        self.head = nn.Linear(cfg.network.d_model, cfg.horizon * c_seq * self.n_out)
         if cfg.linear_skip:
             self.skip = nn.Linear(cfg.lookback, cfg.horizon)
             nn.init.zeros_(self.skip.weight)  # starts as "no change from the anchor"; learns from there
