@@ -46,27 +46,27 @@ LossFn = Callable[[nn.Module, Any], tuple[torch.Tensor, int]]
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20
-    batch_size: int = 32
+    epochs: int = 20  # at most this many passes over the training windows
+    batch_size: int = 32  # training windows per optimiser step
     eval_batch_size: int = 256  # validation needs no gradients: bigger batches, fewer passes
-    lr: float = 1e-3
+    lr: float = 1e-3  # peak learning rate (AdamW)
     lr_factor: float = 1.0  # the recurrent parameters' lr multiplier (paper: 0.1–0.5 per task)
-    weight_decay: float = 0.05
-    warmup_fraction: float = 0.1
+    weight_decay: float = 0.05  # AdamW weight decay (not on the recurrent parameters)
+    warmup_fraction: float = 0.1  # share of the steps the lr warms up over, before the cosine decay
     # > 0: instead of warm-up + cosine, the lr stays for hold_epochs epochs, then × epoch_decay per epoch
     # (lruts.optim.epoch_decay: the schedules of the baselines' own scripts)
     epoch_decay: float = 0.0
-    hold_epochs: int = 0
+    hold_epochs: int = 0  # with epoch_decay: epochs at the full lr before it decays
     patience: int = 5  # epochs without a better validation loss before stopping; 0 = never stop early
     grad_clip: float = 0.0  # max grad norm; 0 = off
     # decay per optimiser step of an exponential moving average of the weights (and buffers); 0 = off.
     # With it on, validation, early stopping, best.pt and the trained model use the average.
     ema: float = 0.0
-    seed: int = 0
+    seed: int = 0  # of the weights' initialisation, the batches' order and dropout
     device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
     max_steps_per_epoch: int | None = None  # cap for smoke and small-scale runs
-    num_workers: int = 0
-    progress: bool = True
+    num_workers: int = 0  # DataLoader worker processes
+    progress: bool = True  # show progress bars
 
 
 @dataclass

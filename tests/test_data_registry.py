@@ -13,6 +13,7 @@ import pytest
 import lruts.data.files as files
 from lruts.data import DATASETS, data_dirs, load_series, resolve_raw
 from lruts.data.download import uci_electricity_to_standard
+from lruts.data.registry import protocol_horizons
 from lruts.errors import DataError
 
 SHARED = (files.REPO_ROOT / "../shared/datasets").resolve()
@@ -33,6 +34,11 @@ def test_registry_names_every_required_dataset_with_its_facts():
     assert {s.split for s in DATASETS.values()} == {"ett_hourly", "ett_minute", "ratio"}
     assert all(s.source and s.files and s.freq for s in DATASETS.values())
     assert DATASETS["electricity"].url.startswith("https://archive.ics.uci.edu/")
+
+
+def test_the_protocol_horizons_are_the_datasets_own():
+    assert protocol_horizons("ETTh1") == [96, 192, 336, 720] == protocol_horizons("some/file.csv")
+    assert protocol_horizons("illness") == protocol_horizons("ILLNESS") == [24, 36, 48, 60]
 
 
 def test_data_dirs_order_is_home_then_env_then_config(tmp_path, monkeypatch, home):

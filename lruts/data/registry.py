@@ -20,6 +20,7 @@ _TSLIB_RELEASE = (
     "github.com/thuml/Time-Series-Library)"
 )
 UCI_ELECTRICITY_URL = "https://archive.ics.uci.edu/static/public/321/electricityloaddiagrams20112014.zip"
+PROTOCOL_HORIZONS = (96, 192, 336, 720)  # the long-horizon benchmark's, for every dataset without its own
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class DatasetSpec:
     missing weekends and holidays are not gaps to fill. exact_rows: keep the published file's rows
     as they are (duplicates and gaps reported, not repaired) so that the protocol's splits match the
     published ones. id_col: long-format files are pivoted wide on it (one column per id and target).
+    horizons: the benchmark protocol's forecast horizons for this dataset.
     """
 
     name: str
@@ -53,6 +55,7 @@ class DatasetSpec:
     exact_rows: bool = True
     subdir: str = "forecasting"
     licence: str = "public data"
+    horizons: tuple[int, ...] = PROTOCOL_HORIZONS
 
     @property
     def n_series(self) -> int:
@@ -127,6 +130,7 @@ DATASETS: dict[str, DatasetSpec] = {
             split="ratio",
             source="US CDC ILINet weekly influenza-like illness via " + _TSLIB_RELEASE,
             sha256={"national_illness.csv": "8594cecb98c6f2f9dc014eca11c4d5d1e38ad5ce6ed0592d4abe65b146fce395"},
+            horizons=(24, 36, 48, 60),  # 966 weekly rows: the protocol's shorter horizons
         ),
         DatasetSpec(
             name="gafa_stock",
@@ -168,3 +172,9 @@ def get_spec(name: str) -> DatasetSpec | None:
         return DATASETS[name]
     folded = {k.lower(): v for k, v in DATASETS.items()}
     return folded.get(name.lower())
+
+
+def protocol_horizons(name: str) -> list[int]:
+    """The benchmark protocol's horizons for a registered dataset; for any other file, the common ones."""
+    spec = get_spec(name)
+    return list(spec.horizons if spec else PROTOCOL_HORIZONS)

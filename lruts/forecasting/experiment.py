@@ -51,6 +51,9 @@ class ExperimentConfig:
     # forecast is the members' mean (ForecastEnsemble). Empty: one model.
     ensemble: list[dict[str, Any]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.quantiles = sorted(float(q) for q in self.quantiles)  # the network's quantile outputs are in order
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
         d = dict(d)

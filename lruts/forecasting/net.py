@@ -55,7 +55,9 @@ class ForecastNetConfig:
     lookback: int = 0  # L: steps of history in a training window
     horizon: int = 0  # H: steps forecast
     n_channels: int = 0  # C: series
-    normalization: Literal["anchor", "revin", "none"] = "anchor"  # what the network reads (module docstring)
+    # anchor: read differences, forecast the change from the last value; revin: per-window instance
+    # normalisation, undone on the output; none: the scaled values
+    normalization: Literal["anchor", "revin", "none"] = "anchor"
     anchor: Literal["last", "patch_mean"] = "last"  # what "anchor" forecasts the change from
     channel_independent: bool = True  # each series its own sequence through one shared network
     segment: int = 16  # patch length P: the LRU runs L/P steps
