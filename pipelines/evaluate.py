@@ -19,31 +19,40 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 BASELINES = ["repeat_last", "seasonal_naive", "dlinear"]  # the default set; PatchTST only on request
 
 
+@dataclass
+class EvaluateConfig:
+    dataset: str | None = None  # a registered dataset name or a CSV/Parquet path
+    lookback: int = 336  # the LRU's lookback: its model is read from runs/<dataset>/L<lookback>-H<h>/
+    horizons: list[int] = field(default_factory=lambda: [96])  # scored one by one
+    runs: str = "runs"  # where pipelines.train wrote its models
+    # the baselines scored beside the LRU (patchtst: tens of minutes per horizon on a CPU)
+    baselines: list[Literal["repeat_last", "seasonal_naive", "dlinear", "patchtst"]] = field(
+        default_factory=lambda: list(BASELINES)
+    )
+    dlinear_epochs: int = 10  # at most, for each learning rate tried
+    patchtst_epochs: int = 100  # at most (its scripts' 100)
+    backtest_stride: int | None = None  # steps between backtest origins (default: the horizon)
+    out: str | None = None  # write all results as JSON here
+    # only rewrite the results table in --readme from the runs in --runs (next to published numbers)
+    report: bool = False
+    readme: str = "README.md"  # markdown file whose results block --report rewrites
+
+
 def main(argv: list[str] | None = None) -> int:
+    from lruts.cli import add_dataclass_arguments, config_from_args
+
     ap = argparse.ArgumentParser(
         prog="python -m pipelines.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--dataset")
-    ap.add_argument("--lookback", type=int, default=336)
-    ap.add_argument("--horizons", type=int, nargs="+", default=[96])
-    ap.add_argument("--runs", default="runs", help="where pipelines.train wrote its models")
-    ap.add_argument("--baselines", nargs="*", default=BASELINES, choices=[*BASELINES, "patchtst"])
-    ap.add_argument("--dlinear-epochs", type=int, default=10)
-    ap.add_argument("--patchtst-epochs", type=int, default=100, help="at most (its scripts' 100)")
-    ap.add_argument("--backtest-stride", type=int, help="steps between backtest origins (default: the horizon)")
-    ap.add_argument("--out", help="write all results as JSON here")
-    ap.add_argument(
-        "--report",
-        action="store_true",
-        help="only rewrite the results table in --readme from the runs in --runs (next to published numbers)",
-    )
-    ap.add_argument("--readme", default="README.md", help="markdown file whose results block --report rewrites")
-    args = ap.parse_args(argv)
+    add_dataclass_arguments(ap, EvaluateConfig())
+    args = config_from_args(EvaluateConfig(), ap.parse_args(argv))
     if args.report:
         from lruts.forecasting.report import update_results
 

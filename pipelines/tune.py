@@ -13,14 +13,29 @@ configuration is written to runs/tune/<study>/best.yaml; retrain it with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+
+# an experiment's fields that a study fixes itself (one horizon, no registration, no ensemble) have no flag
+NO_FLAG = {"horizons", "register", "tag", "backtest_stride"}
+
+
+def defaults():
+    """A study's base without --config: the experiment's defaults, 6 epochs per trial, horizon 96."""
+    from lruts.forecasting.experiment import ExperimentConfig
+
+    cfg = ExperimentConfig()
+    return dataclasses.replace(cfg, horizons=[96], train=dataclasses.replace(cfg.train, epochs=6))
 
 
 def parser() -> argparse.ArgumentParser:
+    from lruts.cli import add_dataclass_arguments
+    from pipelines.train import NO_FLAG as NO_TRAIN_FLAG
+    from pipelines.train import OLD_NAMES
+
     ap = argparse.ArgumentParser(
         prog="python -m pipelines.tune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--dataset", help="a registered dataset name or a CSV/Parquet path (default: the config's)")
     ap.add_argument(
         "--config",
         help="YAML experiment config the trials start from (pipelines.train's format); the search space's "
@@ -28,38 +43,22 @@ def parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--trials", type=int, required=True, help="trials to run now (added to the study's)")
     ap.add_argument("--horizon", type=int, help="default: the config's first horizon, else 96")
-    ap.add_argument("--lookback", type=int)
-    ap.add_argument("--epochs", type=int, help="max epochs per trial (default 6)")
-    ap.add_argument("--max-steps-per-epoch", type=int)
     ap.add_argument("--study", help="study name (default <dataset>-L<lookback>-H<horizon>)")
     ap.add_argument("--storage", help="journal:FILE, sqlite:///FILE or postgresql://... (default: a sqlite file)")
-    ap.add_argument("--seed", type=int, help="sampler and training seed (default: the config's, else 0)")
-    ap.add_argument("--out", help="output folder (default: the config's, else runs/)")
-    ap.add_argument("--no-track", action="store_true")
+    # fixed settings of every trial; --seed also seeds the sampler
+    add_dataclass_arguments(ap, defaults(), exclude=NO_FLAG | NO_TRAIN_FLAG, aliases=OLD_NAMES)
     return ap
 
 
 def build_config(args: argparse.Namespace):
-    """The study's base config: the --config file (or the defaults), then the flags given."""
+    """The study's base config: the --config file (or the defaults()), then the flags given."""
+    from lruts.cli import config_from_args
     from lruts.forecasting.experiment import ExperimentConfig
 
-    cfg = ExperimentConfig.from_yaml(args.config) if args.config else ExperimentConfig()
-    if args.dataset:
-        cfg.dataset = args.dataset
-    if args.horizon or not args.config:
-        cfg.horizons = [args.horizon or 96]
-    if args.lookback:
-        cfg.lookback = args.lookback
-    if args.epochs or not args.config:
-        cfg.train.epochs = args.epochs or 6
-    if args.max_steps_per_epoch:
-        cfg.train.max_steps_per_epoch = args.max_steps_per_epoch
-    if args.out:
-        cfg.out_dir = args.out
-    if args.seed is not None:
-        cfg.train.seed = args.seed
-    cfg.track = cfg.track and not args.no_track
-    return cfg
+    cfg = ExperimentConfig.from_yaml(args.config) if args.config else defaults()
+    if args.horizon:
+        cfg = dataclasses.replace(cfg, horizons=[args.horizon])
+    return config_from_args(cfg, args)
 
 
 def main(argv: list[str] | None = None) -> int:
