@@ -178,3 +178,11 @@ def test_fit_refuses_too_short_data():
 def test_unknown_option_is_refused():
     with pytest.raises(TypeError, match="unknown model option"):
         LRUForecaster(48, 12, layers=3)
+
+
+def test_flat_options_go_to_the_forecast_config_or_its_network():
+    fc = LRUForecaster(48, 12, d_model=32, dropout=0.6, normalization="revin")
+    cfg = fc.net_config
+    assert (cfg.lookback, cfg.horizon, cfg.normalization) == (48, 12, "revin")
+    assert (cfg.network.d_model, cfg.network.dropout) == (32, 0.6)
+    assert cfg.network.d_state == LRUForecaster(48, 12).net_config.network.d_state  # the forecaster's default
