@@ -3,7 +3,7 @@
     python -m pipelines.evaluate --dataset ETTh1 --lookback 336 --horizons 96 192 336 720
     python -m pipelines.evaluate --dataset electricity --lookback 336 --horizons 96 --baselines dlinear
     python -m pipelines.evaluate --dataset ETTh1 --lookback 512 --horizons 96 --baselines patchtst  # PatchTST/64
-    python -m pipelines.evaluate --report      # rewrite the README's results table from runs/*/L*-H*/results.json
+    python -m pipelines.evaluate --report      # rewrite the tables of docs/results.md from runs/*/L*-H*/results.json
 
 For each horizon: the LRU forecaster trained by pipelines.train (runs/<dataset>/L<lookback>-H<h>/
 forecaster.lruts, if present), repeat-last, seasonal naive and a DLinear trained through the same
@@ -40,14 +40,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--report",
         action="store_true",
-        help="only rewrite the results table in --readme from the runs in --runs (next to published numbers)",
+        help="only rewrite the results tables in --results-md from the runs in --runs (next to published numbers)",
     )
-    ap.add_argument("--readme", default="README.md", help="markdown file whose results block --report rewrites")
+    ap.add_argument(
+        "--results-md", default="docs/results.md", help="markdown file whose results block --report rewrites"
+    )
     args = ap.parse_args(argv)
     if args.report:
+        from lruts.errors import LrutsError
         from lruts.forecasting.report import update_results
 
-        print(f"updated {update_results(args.readme, args.runs)}")
+        try:
+            print(f"updated {update_results(args.results_md, args.runs)}")
+        except LrutsError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         return 0
     if not args.dataset:
         ap.error("give --dataset NAME (or --report)")
