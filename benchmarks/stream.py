@@ -1,28 +1,25 @@
 """Latency of one streaming step of a deep LRU stack, and proof it does not grow with history.
 
     python benchmarks/stream.py [--layers 6] [--d-model 128] [--d-state 256] [--batches 1 321]
-                                [--backends torch numba]
 
-For each batch size and step backend (`lruts.network.compiled_weights`: "numba" is the compiled stack
-step, "torch" the same step in torch ops; the library picks numba while batch · (4NH + 2H²) ≤
-COMPILED_MACS, torch above): the
-stack consumes a long history one step at a time; the median step latency is reported in windows
-after 0, 1k and 10k steps already consumed (best of a few medians: on a shared VM the same run varies
-by ±50%). The recurrent mode carries only a (batch, N) state per layer, so the latency must stay flat.
-Target (issue 2): ≤ 0.5 ms per step at batch 1.
+For each batch size, two ways to run the same step: "torch", the plain step (`DeepLRU.step`), and
+"fast", the library's fast path (`lruts.fast.StackStep`: one compiled call while
+batch · (4NH + 2H²) ≤ COMPILED_MACS, the torch step above). The stack consumes a long history one step
+at a time; the median step latency is reported in windows after 0, 1k and 10k steps already consumed
+(best of a few medians: on a shared VM the same run varies by ±50%). The recurrent mode carries only a
+(batch, N) state per layer, so the latency must stay flat. Target: ≤ 0.25 ms per 6-layer step at batch 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
 import torch
 
 from lruts import DeepLRUConfig, LRUSequenceModel
-from lruts.network import COMPILED_MACS
+from lruts.fast import COMPILED_MACS, StackStep, step_macs
 
 
 def main() -> None:
@@ -31,12 +28,6 @@ def main() -> None:
     ap.add_argument("--d-model", type=int, default=128)
     ap.add_argument("--d-state", type=int, default=256)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 321])
-    ap.add_argument(
-        "--backends",
-        nargs="+",
-        choices=["torch", "numba"],
-        help="default: both where the library would run numba, torch alone above (numba there is slow)",
-    )
     ap.add_argument("--checkpoints", type=int, nargs="+", default=[0, 1000, 10000])
     ap.add_argument("--window", type=int, default=500, help="steps timed at each checkpoint")
     ap.add_argument(
@@ -52,24 +43,20 @@ def main() -> None:
         f"{args.layers} layers, H={args.d_model}, N={args.d_state}, torch={torch.__version__}, "
         f"threads={torch.get_num_threads()}; ms per step: best of {args.repeats} medians over "
         f"{args.window} steps each; the library runs numba up to batch "
-        f"{COMPILED_MACS // model.body.step_macs(1)}, torch above"
+        f"{COMPILED_MACS // step_macs(model.body, 1)}, torch above"
     )
     print("| batch | backend | " + " | ".join(f"after {c} steps" for c in args.checkpoints) + " |")
     print("|---|---|" + "---|" * len(args.checkpoints))
 
-    def backends(batch: int) -> list[str]:
-        if args.backends:
-            return args.backends
-        return ["torch", "numba"] if model.body.step_macs(batch) <= COMPILED_MACS else ["torch"]
-
-    for batch, backend in [(b, k) for b in args.batches for k in backends(b)]:
-        os.environ["LRUTS_STEP_BACKEND"] = backend
+    ways = {"torch": model.body.step, "fast": StackStep(model.body)}
+    for batch, way in [(b, k) for b in args.batches for k in ways]:
+        step = ways[way]
         states = model.initial_state(batch)
         consumed, row = 0, []
         with torch.inference_mode():
             for checkpoint in args.checkpoints:
                 while consumed < checkpoint:  # advance the history untimed
-                    _, states = model.step(torch.randn(batch, 1), states)
+                    _, states = step(torch.randn(batch, 1), states)
                     consumed += 1
                 medians = []
                 for _ in range(args.repeats):
@@ -77,12 +64,13 @@ def main() -> None:
                     for _ in range(args.window):
                         u = torch.randn(batch, 1)
                         t0 = time.perf_counter()
-                        _, states = model.step(u, states)
+                        h, states = step(u, states)
+                        model.decoder(h)
                         times.append(time.perf_counter() - t0)
                     consumed += args.window
                     medians.append(1e3 * statistics.median(times))
                 row.append(min(medians))
-        print(f"| {batch} | {backend} | " + " | ".join(f"{t:.3f}" for t in row) + " |", flush=True)
+        print(f"| {batch} | {way} | " + " | ".join(f"{t:.3f}" for t in row) + " |", flush=True)
 
 
 if __name__ == "__main__":

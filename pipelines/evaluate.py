@@ -3,7 +3,7 @@
     python -m pipelines.evaluate --dataset ETTh1 --lookback 336 --horizons 96 192 336 720
     python -m pipelines.evaluate --dataset electricity --lookback 336 --horizons 96 --baselines dlinear
     python -m pipelines.evaluate --dataset ETTh1 --lookback 512 --horizons 96 --baselines patchtst  # PatchTST/64
-    python -m pipelines.evaluate --report      # rewrite the README's results table from runs/*/L*-H*/results.json
+    python -m pipelines.evaluate --report      # rewrite the tables of docs/results.md from runs/*/L*-H*/results.json
 
 For each horizon: the LRU forecaster trained by pipelines.train (runs/<dataset>/L<lookback>-H<h>/
 forecaster.lruts, if present), repeat-last, seasonal naive and a DLinear trained through the same
@@ -40,9 +40,9 @@ class EvaluateConfig:
     patchtst_epochs: int = 100  # at most (its scripts' 100)
     backtest_stride: int | None = None  # steps between backtest origins (default: the horizon)
     out: str | None = None  # write all results as JSON here
-    # only rewrite the results table in --readme from the runs in --runs (next to published numbers)
+    # only rewrite the results tables in --results-md from the runs in --runs (next to published numbers)
     report: bool = False
-    readme: str = "README.md"  # markdown file whose results block --report rewrites
+    results_md: str = "docs/results.md"  # markdown file whose results block --report rewrites
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,9 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     add_dataclass_arguments(ap, EvaluateConfig())
     args = config_from_args(EvaluateConfig(), ap.parse_args(argv))
     if args.report:
+        from lruts.errors import LrutsError
         from lruts.forecasting.report import update_results
 
-        print(f"updated {update_results(args.readme, args.runs)}")
+        try:
+            print(f"updated {update_results(args.results_md, args.runs)}")
+        except LrutsError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         return 0
     if not args.dataset:
         ap.error("give --dataset NAME (or --report)")

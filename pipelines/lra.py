@@ -5,6 +5,7 @@ the results table (docs/lra_results.md).
     python -m pipelines.lra --task listops --scale paper            # the paper's recipe (needs a GPU)
     python -m pipelines.lra --task image --scale small --ablation   # tanh RNN … LRU, one run each
     python -m pipelines.lra --task pathfinder --scale smoke --no-track
+    python -m pipelines.lra --task image --scale paper --recipe my_recipe.yaml   # e.g. `d_model: 256`
     python -m pipelines.lra --report                                # re-render the tables from runs/lra
 
 Tasks: listops, text, retrieval, image, pathfinder, pathx. Data are read from --data-dir, or searched
@@ -40,6 +41,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--report", action="store_true", help="only re-render the tables from the runs in --out")
     ap.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument(
+        "--recipe",
+        help="YAML file of recipe fields (lruts.lra.tasks.Recipe, e.g. `d_model: 256`) replacing the task's paper "
+        "recipe; --scale small/smoke still shrink depth, width, epochs and batch",
+    )
     g = ap.add_argument_group("overrides of the preset")
     for flag, kind in (
         ("epochs", int),
@@ -102,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def job():
+        if args.recipe:
+            from lruts.lra.tasks import get_task, load_recipe
+
+            kwargs["recipe"] = load_recipe(args.recipe, get_task(args.task).recipe)
         if args.ablation:
             return run_ablation(args.task, args.scale, variants=tuple(args.variants or VARIANTS), **kwargs)
         return [run_task(args.task, args.scale, variant=args.variant, **kwargs)]

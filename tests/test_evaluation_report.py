@@ -8,6 +8,7 @@ import pytest
 from forecast_fixtures import synthetic_frame, tiny_experiment
 
 from lruts.data import load_series, make_splits
+from lruts.errors import ConfigError
 from lruts.forecasting.experiment import run_experiment
 from lruts.forecasting.report import PUBLISHED, collect, dataset_table, update_results
 from pipelines import evaluate
@@ -73,18 +74,40 @@ def test_report_renders_each_horizon_and_the_average_into_the_marked_block(train
     runs = collect(tmp / "runs")
     assert sorted(runs["toy"]) == [12, 24]
     assert runs["toy"][12]["test"]["mse"] != 99.0
-    readme = tmp_path / "README.md"
-    readme.write_text("# title\n\nbefore\n<!-- forecast-results:begin -->\nold\n<!-- forecast-results:end -->\nafter\n")
-    assert evaluate.main(["--report", "--runs", str(tmp / "runs"), "--readme", str(readme)]) == 0
-    text = readme.read_text()
+    page = tmp_path / "docs" / "results.md"
+    page.parent.mkdir()
+    page.write_text("# title\n\nbefore\n<!-- forecast-results:begin -->\nold\n<!-- forecast-results:end -->\nafter\n")
+    assert evaluate.main(["--report", "--runs", str(tmp / "runs"), "--results-md", str(page)]) == 0
+    text = page.read_text()
     assert text.startswith("# title\n\nbefore\n") and text.endswith("after\n") and "old" not in text
     r12 = results[0]
     assert f"| 12 | {r12.test['mse']:.3f} / {r12.test['mae']:.3f} |" in text
     mean_mse = (results[0].test["mse"] + results[1].test["mse"]) / 2
     assert f"**{mean_mse:.3f} /" in text
     # rendering twice changes nothing (idempotent)
-    update_results(readme, tmp / "runs")
-    assert readme.read_text() == text
+    update_results(page, tmp / "runs")
+    assert page.read_text() == text
+
+
+def test_report_renders_into_docs_results_by_default(trained, tmp_path, monkeypatch):
+    tmp, _, results = trained
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    assert evaluate.main(["--report", "--runs", str(tmp / "runs")]) == 0
+    text = (tmp_path / "docs" / "results.md").read_text()
+    assert "<!-- forecast-results:begin -->" in text
+    assert f"| 12 | {results[0].test['mse']:.3f} / {results[0].test['mae']:.3f} |" in text
+
+
+def test_report_refuses_to_write_into_a_readme(trained, tmp_path, capsys):
+    tmp, _, _ = trained
+    readme = tmp_path / "README.md"
+    readme.write_text("# lruts\n\n<!-- forecast-results:begin -->\nold\n<!-- forecast-results:end -->\n")
+    with pytest.raises(ConfigError, match=r"docs/results\.md"):
+        update_results(readme, tmp / "runs")
+    assert evaluate.main(["--report", "--runs", str(tmp / "runs"), "--results-md", str(readme)]) == 2
+    assert "not a README" in capsys.readouterr().err
+    assert "old" in readme.read_text()  # left as the human wrote it
 
 
 def test_published_numbers_are_shown_with_their_lookback_and_average():

@@ -11,15 +11,11 @@ from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, forecast_lo
 SMALL = {"d_model": 8, "d_state": 8}  # the network's size, flat: every other setting is the forecaster's default
 
 
-@pytest.mark.parametrize("backend", ["torch", "numba"])  # the step in torch ops, and compiled (stream_kernel)
 @pytest.mark.parametrize("linear_skip", [False, True])
 @pytest.mark.parametrize("anchor", ["last", "patch_mean"])
 @pytest.mark.parametrize("channel_independent", [True, False])
 @pytest.mark.parametrize("normalization", ["anchor", "none"])
-def test_stream_equals_window_pass_over_the_whole_history(
-    anchor, channel_independent, normalization, linear_skip, backend, monkeypatch
-):
-    monkeypatch.setenv("LRUTS_STEP_BACKEND", backend)
+def test_stream_equals_window_pass_over_the_whole_history(anchor, channel_independent, normalization, linear_skip):
     cfg = ForecastNetConfig(
         12 if linear_skip else 40,  # the skip path reads the last L: histories below and above it
         5,
@@ -116,8 +112,7 @@ def test_stream_refuses_an_observation_of_another_shape(normalization):
             net.step(torch.zeros(1, 2), state)
 
 
-def test_compiled_stream_refuses_the_state_of_another_network(monkeypatch):
-    monkeypatch.setenv("LRUTS_STEP_BACKEND", "numba")  # its loops do not check bounds: the shapes must be checked
+def test_stream_refuses_the_state_of_another_network():
     small = LRUForecastNet(ForecastNetConfig(8, 4, 2, segment=4).with_options(SMALL)).eval()
     large = LRUForecastNet(ForecastNetConfig(16, 4, 2, segment=4).with_options(SMALL)).eval()
     with torch.no_grad():

@@ -4,6 +4,7 @@ the instructions when Retrieval's files are missing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -37,16 +38,76 @@ def test_smoke_run_trains_and_tests_each_task(task, tmp_path):
         assert r.source.startswith("generated")  # no official files here: written in their layout, then read
 
 
-def test_path_tasks_use_the_papers_recipe(tmp_path):
-    from lruts.lra.tasks import preset
+# the paper's Tables 8–9 (lr: ours except sCIFAR's), in Recipe's field order
+PAPER_TABLE = {
+    "listops": (6, 128, 256, 0.0, 0.99, 2 * math.pi, 32, 0.5, 0.05, 0.0, False, 27, 0.003, "full"),
+    "text": (6, 256, 192, 0.5, 0.9, 2 * math.pi, 32, 0.1, 0.05, 0.1, False, 64, 0.004, "full"),
+    "retrieval": (6, 128, 256, 0.5, 0.9, 2 * math.pi, 64, 0.5, 0.05, 0.1, False, 44, 0.002, "full"),
+    "image": (6, 512, 384, 0.9, 0.999, 2 * math.pi, 50, 0.25, 0.05, 0.1, False, 200, 0.004, "full"),
+    "pathfinder": (6, 192, 256, 0.9, 0.999, 2 * math.pi, 64, 0.25, 0.05, 0.0, True, 200, 0.004, "full"),
+    "pathx": (6, 128, 256, 0.999, 0.9999, math.pi / 10, 32, 0.25, 0.05, 0.0, True, 50, 0.002, "half"),
+}
 
-    px = preset("pathx", "paper")
-    assert px.model["bidirectional"] and px.model["glu"] == "half"
-    assert px.model["max_phase"] == pytest.approx(math.pi / 10)
-    assert (px.model["r_min"], px.model["r_max"]) == (0.999, 0.9999)
-    assert preset("pathfinder", "paper").model["bidirectional"]
-    assert not preset("image", "paper").model["bidirectional"]
-    assert preset("image", "paper").model["d_model"] == 512 and preset("image", "paper").train["batch_size"] == 50
+
+@pytest.mark.parametrize("task", list(PAPER_TABLE))
+def test_recipes_hold_the_papers_table(task):
+    from lruts.lra.tasks import TASKS, Recipe, preset
+
+    expected = dict(zip([f.name for f in dataclasses.fields(Recipe)], PAPER_TABLE[task], strict=True))
+    assert dataclasses.asdict(TASKS[task].recipe) == expected
+    p = preset(task, "paper")
+    carried = {**p.model, **p.train}  # every field of the row reaches the network or the trainer
+    assert {k: carried[k] for k in expected} == expected
+
+
+def test_recipe_file_replaces_only_the_fields_it_sets(tmp_path):
+    from lruts.lra.tasks import get_task, load_recipe, preset
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text("d_model: 256\nlr: 1\nbidirectional: true\n")
+    base = get_task("image").recipe
+    r = load_recipe(path, base)
+    assert (r.d_model, r.lr, r.bidirectional) == (256, 1.0, True) and isinstance(r.lr, float)
+    assert dataclasses.replace(r, d_model=base.d_model, lr=base.lr, bidirectional=False) == base
+    assert preset("image", "paper", r).model["d_model"] == 256
+    assert preset("image", "small", r).model["d_model"] == 64  # the scale still shrinks the recipe
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("d_modle: 256\n", r"unknown recipe field\(s\) \['d_modle'\]; known: \[.*'d_model'"),
+        ("d_model: 25.6\n", "recipe field d_model must be an integer, got 25.6"),
+        ("dropout: true\n", "recipe field dropout must be a number, got True"),
+        ("- d_model\n", "must hold a mapping of recipe fields, got list"),
+    ],
+)
+def test_recipe_file_with_a_wrong_field_says_which(tmp_path, text, message):
+    from lruts.errors import ConfigError
+    from lruts.lra.tasks import get_task, load_recipe
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(path, get_task("image").recipe)
+
+
+def test_cli_recipe_file_reaches_the_run(tmp_path, capsys):
+    from pipelines.lra import main
+
+    data = tmp_path / "lra"
+    data.mkdir()
+    write_cifar_batches(data)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("r_min: 0.5\nmax_phase: 3.0\n")
+    common = ["--task", "image", "--scale", "smoke", "--data-dir", str(data), "--out", str(tmp_path / "runs")]
+    common += ["--results-md", str(tmp_path / "results.md"), "--no-track", "--no-progress"]
+    assert main([*common, "--recipe", str(recipe)]) == 0
+    model = json.loads((tmp_path / "runs" / "image-smoke" / "results.json").read_text())["preset"]["model"]
+    assert (model["r_min"], model["max_phase"], model["r_max"]) == (0.5, 3.0, 0.999)
+    recipe.write_text("rmin: 0.5\n")
+    assert main([*common, "--recipe", str(recipe)]) == 2
+    assert "unknown recipe field(s) ['rmin']" in capsys.readouterr().err
 
 
 def test_missing_retrieval_files_are_named_with_where_to_put_them(tmp_path):

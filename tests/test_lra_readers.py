@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import re
 import zipfile
 
 import numpy as np
@@ -75,6 +77,61 @@ def test_cifar_batches_reader_orders_pixels_rgb(tmp_path):
     assert y.tolist() == raw[b"labels"]
     # pixel 5 of image 2: red at byte 5, green at 1024 + 5, blue at 2048 + 5
     assert x[2, 5].tolist() == [raw[b"data"][2, 5], raw[b"data"][2, 1029], raw[b"data"][2, 2053]]
+
+
+def _batch(labels) -> dict:
+    data = np.random.default_rng(0).integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+    return {b"data": data, b"labels": labels, b"batch_label": b"testing batch 1 of 1"}
+
+
+def test_cifar_batch_reader_reads_numpy_1_and_protocol_5_pickles(tmp_path):
+    batch = _batch([3, 1])
+    # numpy 1 (the release's writer) named the constructor numpy.core.multiarray; numpy 2 writes numpy._core
+    numpy1 = pickle.dumps(batch, protocol=3).replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+    assert b"cnumpy.core.multiarray\n_reconstruct" in numpy1
+    for name, raw in (("numpy1", numpy1), ("protocol5", pickle.dumps(batch, protocol=5))):
+        (tmp_path / name).write_bytes(raw)
+        x, y = image.read_cifar_batch(tmp_path / name)
+        assert np.array_equal(x, batch[b"data"]) and y.tolist() == [3, 1]
+
+
+class _Call:
+    """Unpickles as `fn(*args)`: the shape of every pickle exploit."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+@pytest.mark.parametrize(
+    "payload, refused",
+    [
+        (lambda marker: _Call(os.system, f"touch {marker}"), f"{os.system.__module__}.system"),
+        (lambda marker: _Call(eval, f"open({str(marker)!r}, 'w')"), "builtins.eval"),
+        (lambda marker: _Call(exec, f"open({str(marker)!r}, 'w')"), "builtins.exec"),
+    ],
+    ids=["os.system", "eval", "exec"],
+)
+def test_cifar_batch_with_any_other_global_is_refused_without_running_it(tmp_path, payload, refused):
+    folder = write_cifar_batches(tmp_path, n_per_batch=2)
+    marker = tmp_path / "payload_ran"
+    batch = _batch([0, 1])
+    batch[b"labels"] = [0, payload(marker)]  # hidden below the top level, where the format has plain ints
+    (folder / "data_batch_3").write_bytes(pickle.dumps(batch))
+    with pytest.raises(DataError, match=rf"data_batch_3 refers to {re.escape(refused)}; .*only dicts, lists"):
+        image.read_cifar_batches(folder)
+    assert not marker.exists()
+
+
+def test_cifar_batch_reader_names_a_file_that_is_no_batch(tmp_path):
+    (tmp_path / "not_a_pickle").write_bytes(b"PNG\x00garbage")
+    (tmp_path / "a_list").write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(DataError, match="not_a_pickle is not a CIFAR-10 python batch"):
+        image.read_cifar_batch(tmp_path / "not_a_pickle")
+    with pytest.raises(DataError, match="a_list is not a CIFAR-10 python batch: expected a dict"):
+        image.read_cifar_batch(tmp_path / "a_list")
 
 
 def _write_tree(root, rng):

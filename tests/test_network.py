@@ -33,10 +33,8 @@ CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("backend", ["torch", "numba"])
 @pytest.mark.parametrize("kw", CONFIGS, ids=lambda kw: "-".join(str(v) for v in kw.values()))
-def test_stack_parallel_equals_streaming_equals_float64_reference(kw, backend, monkeypatch):
-    monkeypatch.setenv("LRUTS_STEP_BACKEND", backend)  # the torch step, and the compiled one (step_kernel)
+def test_stack_parallel_equals_streaming_equals_float64_reference(kw):
     model = trained_stats_model(**kw).double()
     u = torch.randn(2, 50, 3, dtype=torch.float64)
     with torch.no_grad():
@@ -50,80 +48,6 @@ def test_stack_parallel_equals_streaming_equals_float64_reference(kw, backend, m
     torch.testing.assert_close(torch.stack(ys, 1), y_par, rtol=1e-9, atol=1e-9)
     for a, b in zip(states, states_par, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
-
-
-def stream(model, u, states=None):
-    out = []
-    for t in range(u.shape[1]):
-        y, states = model.step(u[:, t], states)
-        out.append(y)
-    return torch.stack(out, 1), states
-
-
-@pytest.mark.parametrize("kw", CONFIGS, ids=lambda kw: "-".join(str(v) for v in kw.values()))
-def test_compiled_step_in_float32_equals_the_torch_step(kw, monkeypatch):
-    model = trained_stats_model(**kw)
-    u = torch.randn(3, 40, 3)
-    with torch.no_grad():
-        monkeypatch.setenv("LRUTS_STEP_BACKEND", "torch")
-        y_torch, s_torch = stream(model, u)
-        monkeypatch.setenv("LRUTS_STEP_BACKEND", "numba")
-        y_numba, s_numba = stream(model, u)
-    torch.testing.assert_close(y_numba, y_torch, rtol=1e-5, atol=1e-5)
-    for a, b in zip(s_numba, s_torch, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-
-
-def test_compiled_step_sees_weights_changed_in_place_or_replaced(monkeypatch):
-    model = trained_stats_model(norm="layer")
-    u = torch.randn(2, 5, 3)
-
-    def both():
-        with torch.no_grad():
-            monkeypatch.setenv("LRUTS_STEP_BACKEND", "numba")
-            y_numba, _ = stream(model, u)
-            monkeypatch.setenv("LRUTS_STEP_BACKEND", "torch")
-            return y_numba, stream(model, u)[0]
-
-    before, _ = both()
-    with torch.no_grad():
-        model.body.blocks[1].lru.nu_log.add_(0.5)  # in place, as an optimiser step does
-    y_numba, y_torch = both()
-    assert not torch.allclose(y_numba, before)
-    torch.testing.assert_close(y_numba, y_torch, rtol=1e-5, atol=1e-5)
-    model.body.blocks[0].glu.proj = torch.nn.Linear(8, 16)  # a submodule replaced
-    y_numba, y_torch = both()
-    torch.testing.assert_close(y_numba, y_torch, rtol=1e-5, atol=1e-5)
-    model.body.encoder.bias = torch.nn.Parameter(torch.ones(8))  # a parameter reassigned
-    y_numba, y_torch = both()
-    torch.testing.assert_close(y_numba, y_torch, rtol=1e-5, atol=1e-5)
-
-
-def test_compiled_step_only_where_it_is_exact(monkeypatch):
-    from lruts.network import COMPILED_MACS, compiled_weights, pack_stack
-
-    model = trained_stats_model()
-    body, u = model.body, torch.randn(2, 3)
-
-    def compiled(x=u, batch=2):
-        return compiled_weights(body, pack_stack, x, body.step_macs(batch), body.encoder.weight.dtype) is not None
-
-    with torch.no_grad():
-        assert compiled()
-        assert not compiled(batch=COMPILED_MACS // body.step_macs(1) + 1)  # large batches: torch's matmuls
-        assert not compiled(x=u.double())  # input of another dtype than the weights
-        model.train()
-        assert not compiled()  # dropout and BatchNorm's batch statistics: the torch ops
-        model.eval()
-    assert not compiled()  # autograd: the torch ops
-    monkeypatch.setenv("LRUTS_STEP_BACKEND", "numba")
-    with pytest.raises(RuntimeError, match="cannot run compiled"):
-        model.step(torch.randn(2, 3))
-    with (
-        torch.no_grad(),
-        pytest.raises(ShapeError, match=r"one complex LRU state of shape \(batch, d_state\) = \(2, 12\)"),
-    ):
-        model.step(u, [torch.zeros(2, 7, dtype=torch.complex64)] * 3)
 
 
 def test_stack_chunked_with_carried_states_equals_one_pass():

@@ -150,7 +150,7 @@ def test_cli_config_starts_from_the_experiment_defaults():
         defaults.train.lr_factor,
         defaults.train.patience,
     )
-    assert cfg.model.linear_skip  # the default, measured (README)
+    assert cfg.model.linear_skip  # the default: validation prefers it (docs/experiments.md, "Linear skip path")
     assert not build_config(parser().parse_args(["--dataset", "ETTh1", "--no-linear-skip"])).model.linear_skip
     assert (cfg.model.loss, build_config(parser().parse_args(["--dataset", "ETTh1", "--loss", "mae"])).model.loss) == (
         "mse",
@@ -249,7 +249,7 @@ def test_tuning_starts_from_a_config_file_and_its_space_covers_the_measured_best
     plain = build_config(parser().parse_args(["--dataset", "ETTm1", "--trials", "1"]))
     assert (plain.horizons, plain.train.epochs) == ([96], 6)
 
-    # the README's ETTh1 configuration (RevIN, P = 48, dropout 0.8) is a point of the search space
+    # the configuration of the ETTh1 results (RevIN, P = 48, dropout 0.8; docs/results.md) is a point of the space
     best = {"model.normalization": "revin", "model.segment": 48, "model.dropout": 0.8}
     for key, value in best.items():
         kind, *spec = SPACE[key]

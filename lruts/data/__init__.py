@@ -1,7 +1,7 @@
 """Data: the dataset registry, validated ingestion to Parquet, and protocol-exact windows.
 
 Imports point one way: registry -> files/download -> read -> validate -> ingest -> series ->
-scaling -> windows. See README "Data" for the commands and ../shared/spec/forecasting.md for the protocol.
+scaling -> windows. See docs/guide.md "Data" for the commands and ../shared/spec/forecasting.md for the protocol.
 """
 
 from lruts.data.files import data_dirs, data_home, resolve_raw

@@ -60,8 +60,8 @@ class Series:
 
 def read_parquet_series(path: Path, *, name: str, freq: str, split: str, report: IngestReport | None = None) -> Series:
     """Read an ingested Parquet file into one (T, C) float32 array, a few columns at a time: the peak is
-    ≈ the result plus one small batch of columns (measured 1.2× the result for 321 × 155,000; reading
-    the whole table first, or big batches with pyarrow, peaks at ≈2×)."""
+    ≈ the result plus one small batch of columns, where reading the whole table first (or big batches
+    with pyarrow) holds a second copy of it (docs/experiments.md, "Ingestion memory")."""
     import polars as pl
 
     schema = pl.read_parquet_schema(path)

@@ -51,11 +51,13 @@ class LRUForecaster:
         *,
         quantiles: list[float] | tuple[float, ...] = (),
         train: TrainConfig | None = None,
+        fast: bool = True,
         **model_options: Any,
     ) -> None:
         """model_options: any field of ForecastNetConfig (normalization, channel_independent, segment,
         ...) or, flat, of its network's DeepLRUConfig (d_model, d_state, n_layers, r_min, r_max, norm,
-        dropout, ...); n_channels is taken from the data at fit()."""
+        dropout, ...); n_channels is taken from the data at fit(). fast=False streams with the torch step
+        only, never the compiled one (`lruts.fast`); both give the same forecasts."""
         known = ForecastNetConfig.option_names() - {"lookback", "horizon", "n_channels", "quantiles"}
         unknown = set(model_options) - known
         if unknown:
@@ -75,6 +77,8 @@ class LRUForecaster:
         self._stream: StreamState | EnsembleState | None = None
         self._forecast: torch.Tensor | None = None
         self.fit_result = None
+        self.fast = fast
+        self._compiled: tuple[Any, Any] | None = None  # (the network, lruts.fast.CompiledStacks of it)
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -174,6 +178,7 @@ class LRUForecaster:
     def _consume(self, scaled: torch.Tensor) -> None:
         """Run the network over a whole scaled history (T, C) in parallel mode; keep its stream state."""
         self.net.eval()
+        self._compiled = None  # the weights may have changed (a new fit): pack them again when streaming
         out, self._stream = self.net.stream_from(scaled[None].to(self._device()))
         self._forecast = out[0]
 
@@ -204,11 +209,23 @@ class LRUForecaster:
         net = self._require_fitted()
         times, values = self._check_new(times, values)
         scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32)).to(self._device())
-        for k in range(len(scaled)):  # values were checked above: the network's own input check is skipped
-            out, self._stream = net.step_unchecked(scaled[k : k + 1], self._stream)
+        stack_step = self._stack_step()
+        for k in range(len(scaled)):
+            out, self._stream = net.step(scaled[k : k + 1], self._stream, stack_step)
         if len(scaled):
             self._forecast = out[0]
             self.last_time = times[-1]
+
+    def _stack_step(self):
+        """The compiled stack step for the current network (lruts.fast), packed on first use after the
+        network changed; None with fast=False."""
+        if not self.fast:
+            return None
+        if self._compiled is None or self._compiled[0] is not self.net:
+            from lruts.fast import CompiledStacks
+
+            self._compiled = (self.net, CompiledStacks(self.net))
+        return self._compiled[1]
 
     def set_history(self, df: Any) -> Any:
         """Recompute the forecast from a whole history (parallel mode) instead of updating; returns predict()."""
@@ -322,7 +339,7 @@ class LRUForecaster:
         return copy.copy(other)
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto") -> LRUForecaster:
+    def load(cls, path: str | Path, device: str = "auto", *, fast: bool = True) -> LRUForecaster:
         from lruts.data import StandardScaler
 
         path = Path(path)
@@ -342,6 +359,7 @@ class LRUForecaster:
         net.load_state_dict(blob["state_dict"])
         dev = select_device(device)
         fc = cls._wrapping(net.to(dev), TrainConfig(**blob["train_config"]))
+        fc.fast = fast
         fc.scaler = StandardScaler.from_dict(blob["scaler"])
         fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
         fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None

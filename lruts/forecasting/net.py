@@ -2,7 +2,7 @@
 
     x: (batch, L, C) scaled values  →  forecast: (batch, H, C)  [and quantiles: (batch, H, C, Q)]
 
-Pieces (each an option; defaults chosen by measurement, see README "Forecasting results"):
+Pieces (each an option; defaults chosen on validation splits, see docs/experiments.md):
 - normalisation
     "anchor": the network reads first differences x_t − x_{t−1} and forecasts the change from the
               last observed value: ŷ_{t+h} = x_t + f_h(...). Level-invariant, like RevIN/NLinear
@@ -29,13 +29,13 @@ Pieces (each an option; defaults chosen by measurement, see README "Forecasting 
 ForecastEnsemble averages several such networks (they may differ in lookback and settings); it
 windows and streams like one.
 
-A stream step in inference on CPU at small batch runs as one compiled call with the same arithmetic
-(`lruts.forecasting.stream_kernel`, chosen by `lruts.network.compiled_weights`); otherwise torch ops.
+A stream step runs the stack's step through `stack_step` when given one (`lruts.fast.CompiledStacks`:
+the same step compiled), else `DeepLRU.step`; everything around the stack is written here once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -44,9 +44,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from lruts.errors import ConfigError, ShapeError
-from lruts.forecasting import stream_kernel
 from lruts.lru import check_input
-from lruts.network import DeepLRU, DeepLRUConfig, compiled_weights, pack_stack
+from lruts.network import DeepLRU, DeepLRUConfig, States
+
+# the stack's step: (body, u_t (batch, d_input), states) → (h (batch, d_model), states); lruts.fast's is compiled
+StackStepFn = Callable[[DeepLRU, torch.Tensor, States | None], tuple[torch.Tensor, States]]
 
 
 @dataclass
@@ -213,18 +215,17 @@ class LRUForecastNet(nn.Module):
         return out + loc[:, None, :, None]
 
     # ------------------------------------------------------------------ stream mode (O(1) per observation)
-    def step(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
+    def step(
+        self, x_t: torch.Tensor, state: StreamState | None, stack_step: StackStepFn | None = None
+    ) -> tuple[torch.Tensor, StreamState]:
         """Advance by one observation x_t: (batch, C) scaled → forecast (batch, H, C, 1 + Q), new state.
 
         Equals forward() over the whole history seen so far (exactly, in eval mode); state=None starts.
         RevIN re-normalises its window at every observation, so a RevIN stream re-runs the window pass
         over the last L observations instead (O(L) per observation, still independent of the history's
-        length) and equals forward() over them."""
+        length) and equals forward() over them. stack_step: how to run the stack's step (lruts.fast);
+        default `DeepLRU.step`."""
         check_input(x_t, 2, self.cfg.n_channels, "(batch, n_channels)", "observation")
-        return self.step_unchecked(x_t, state)
-
-    def step_unchecked(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
-        """`step` without the input check, for callers that checked x_t already."""
         if state is not None and state.last.shape != x_t.shape:
             raise ShapeError(f"observation {tuple(x_t.shape)} does not match the stream's {tuple(state.last.shape)}")
         if self.cfg.normalization == "revin":
@@ -238,48 +239,26 @@ class LRUForecastNet(nn.Module):
                 x_t[:, None].expand(-1, self._kept, -1),  # before the first observation: the first one
                 0,
             )
+        if state.recent.shape[1:] != (p, self.c_seq) or state.values.shape[1] != self._kept:
+            raise ShapeError(
+                f"stream state of shapes {tuple(state.recent.shape)} / {tuple(state.values.shape)} does not belong "
+                f"to this network (patch {p}, {self.c_seq} channel(s) per sequence, {self._kept} kept steps)"
+            )
         phase = state.seen % p  # the alignment whose patch this observation completes
-        macs = self.body.step_macs(state.recent.shape[0])
-        weights = compiled_weights(self, _pack_heads, x_t, macs, self.head.weight.dtype)
-        if weights is not None:
-            out, recent, values, lru_phase = self._compiled_step(x_t, state, phase, weights)
+        # before the first observation `values` holds it: its first difference is 0
+        u = x_t - state.last if self.cfg.normalization == "anchor" else x_t
+        recent = torch.cat([state.recent[:, 1:], self._sequences(u[:, None])], dim=1)  # (B', P, c)
+        u_body = recent.reshape(recent.shape[0], -1)
+        if stack_step is None:
+            h, lru_phase = self.body.step(u_body, state.lru[phase])
         else:
-            # before the first observation `values` holds it: its first difference is 0
-            u = x_t - state.last if self.cfg.normalization == "anchor" else x_t
-            recent = torch.cat([state.recent[:, 1:], self._sequences(u[:, None])], dim=1)  # (B', P, c)
-            h, lru_phase = self.body.step_unchecked(recent.reshape(recent.shape[0], -1), state.lru[phase])
-            values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
-            loc = self._anchor(values) if self.cfg.normalization == "anchor" else torch.zeros_like(x_t)
-            out = self._output(h, loc, None, x_t.shape[0], self._skip(values, values, loc))
+            h, lru_phase = stack_step(self.body, u_body, state.lru[phase])
+        values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
+        loc = self._anchor(values) if self.cfg.normalization == "anchor" else torch.zeros_like(x_t)
+        out = self._output(h, loc, None, x_t.shape[0], self._skip(values, values, loc))
         lru = list(state.lru)
         lru[phase] = lru_phase
         return out, StreamState(lru, recent, values, state.seen + 1)
-
-    def _compiled_step(self, x_t: torch.Tensor, state: StreamState, phase: int, weights: tuple):
-        """The torch branch of step_unchecked as one compiled call (lruts.forecasting.stream_kernel)."""
-        b, c = x_t.shape[0], self.c_seq
-        b_seq = b * self.cfg.n_channels // c
-        if state.recent.shape != (b_seq, self.cfg.segment, c) or state.values.shape != (b, self._kept, x_t.shape[1]):
-            raise ShapeError(  # the compiled loops do not check bounds: a stream of another network stops here
-                f"stream state of shapes {tuple(state.recent.shape)} / {tuple(state.values.shape)} does not belong "
-                f"to this network: expected {(b_seq, self.cfg.segment, c)} / {(b, self._kept, x_t.shape[1])}"
-            )
-        stack, *heads = weights
-        states = self.body.stacked_states(state.lru[phase], b_seq, stack.lam.dtype)
-        anchor = 0 if self.cfg.normalization == "none" else (1 if self.cfg.anchor == "last" else 2)
-        out, recent, values, new = stream_kernel.forecast_step(
-            x_t.detach().contiguous().numpy(),
-            state.recent.contiguous().numpy(),
-            state.values.contiguous().numpy(),
-            states,
-            tuple(stack),  # a plain tuple: numba unpacks it into stack_step's arguments
-            *heads,
-            anchor,
-            self.cfg.channel_independent,
-            self.cfg.horizon,
-        )
-        as_tensor = torch.from_numpy
-        return as_tensor(out), as_tensor(recent), as_tensor(values), list(as_tensor(new).unbind(0))
 
     def _window_step(self, x_t: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
         if state is None:
@@ -371,26 +350,17 @@ class ForecastEnsemble(nn.Module):
         pairs = [m.stream_from(history) for m in self.members]
         return sum(out for out, _ in pairs) / len(pairs), EnsembleState([state for _, state in pairs])
 
-    def step_unchecked(self, x_t: torch.Tensor, state: EnsembleState | None) -> tuple[torch.Tensor, EnsembleState]:
+    def step(
+        self, x_t: torch.Tensor, state: EnsembleState | None, stack_step: StackStepFn | None = None
+    ) -> tuple[torch.Tensor, EnsembleState]:
+        """Each member's LRUForecastNet.step; the members' mean forecast and their states."""
         states = state.members if state is not None else [None] * len(self.members)
         if len(states) != len(self.members):
             raise ShapeError(
                 f"stream state of {len(states)} members does not belong to this {len(self.members)}-member ensemble"
             )
-        pairs = [m.step_unchecked(x_t, s) for m, s in zip(self.members, states, strict=True)]
+        pairs = [m.step(x_t, s, stack_step) for m, s in zip(self.members, states, strict=True)]
         return sum(out for out, _ in pairs) / len(pairs), EnsembleState([s for _, s in pairs])
-
-
-def _pack_heads(net: LRUForecastNet) -> tuple | None:
-    """The stack's and the heads' weights as stream_kernel.forecast_step takes them; None where the
-    stack kernel cannot run the body."""
-    body = pack_stack(net.body)
-    if body is None:
-        return None
-    none = (net.head.weight[:0, :0], net.head.bias[:0])  # no skip path: empty (0, 0) and (0,)
-    skip = (net.skip.weight, net.skip.bias) if net.cfg.linear_skip else none
-    arrays = (net.head.weight, net.head.bias, *skip)
-    return (body, *(a.detach().contiguous().numpy() for a in arrays))
 
 
 def window_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

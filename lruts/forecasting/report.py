@@ -1,8 +1,11 @@
 """The forecasting results table: our runs (runs/<dataset>/L<L>-H<H>/results.json, written by
 pipelines.train) next to the published numbers of ../shared/spec/forecasting.md, rendered as markdown
-between marker comments in a document (the README):
+between marker comments in the results page (docs/results.md):
 
     <!-- forecast-results:begin --> … <!-- forecast-results:end -->
+
+The README is a user's document and keeps a short headline table that a human updates, so the report
+refuses to write into it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import math
 from pathlib import Path
 
+from lruts.errors import ConfigError
 from lruts.io import replace_between
 
 MARKER = "forecast-results"
@@ -124,6 +128,11 @@ def results_markdown(runs_dir: str | Path) -> str:
 def update_results(md_path: str | Path, runs_dir: str | Path) -> Path:
     """Rewrite the results block of md_path from the runs under runs_dir."""
     md_path = Path(md_path)
+    if md_path.name.lower() == "readme.md":
+        raise ConfigError(
+            f"{md_path}: the results report renders into a results page, not a README "
+            "(the README's headline table is edited by hand); give docs/results.md or another markdown file"
+        )
     text = md_path.read_text() if md_path.exists() else ""
     md_path.write_text(replace_between(text, MARKER, results_markdown(runs_dir)))
     return md_path

@@ -69,7 +69,7 @@ class DenseRNN(nn.Module):
             return out
         return _linear_states(self.A, bu, x0)
 
-    def forward_unchecked(self, u: torch.Tensor, state: torch.Tensor | None = None):
+    def forward(self, u: torch.Tensor, state: torch.Tensor | None = None):
         u = u.float()
         bu = None if self.tanh else F.linear(u, self.B)
         x0 = state if state is not None else u.new_zeros(u.shape[0], self.A.shape[0])
@@ -119,7 +119,7 @@ class ComplexDiagonalRNN(nn.Module):
         self.lam_im = _recurrent(nn.Parameter(lam.imag.float()))
         init_io(self, d_model, d_state, bidirectional)
 
-    def forward_unchecked(self, u: torch.Tensor, state: torch.Tensor | None = None):
+    def forward(self, u: torch.Tensor, state: torch.Tensor | None = None):
         u = u.float()
         lam = torch.complex(self.lam_re, self.lam_im)
         bu = torch.complex(F.linear(u, self.B_re), F.linear(u, self.B_im))

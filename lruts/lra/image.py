@@ -8,6 +8,9 @@
 
 Images come out as (n, 1024, 3) uint8 in row-major pixel order and labels (n,) int64; classes of a
 folder tree are numbered in CIFAR-10's order when the names match, else alphabetically.
+
+The python batches are pickles, and unpickling runs whatever callables a file names, so they are read
+with an unpickler that admits only the globals a pickled numpy array refers to.
 """
 
 from __future__ import annotations
@@ -39,6 +42,43 @@ def _subset(n: int, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
+# numpy 1 pickled arrays via numpy.core, numpy 2 via numpy._core; protocol 5 rebuilds them from a buffer
+_ARRAY_GLOBALS = frozenset(
+    (module, name)
+    for core in ("numpy.core", "numpy._core")
+    for module, name in ((f"{core}.multiarray", "_reconstruct"), (f"{core}.numeric", "_frombuffer"))
+) | {("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Refuses every global but numpy's array constructors, before anything is called."""
+
+    def __init__(self, f, path: Path):
+        super().__init__(f, encoding="bytes")  # the batches were written by Python 2: keys are bytes
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ARRAY_GLOBALS:
+            raise DataError(
+                f"{self.path} refers to {module}.{name}; a CIFAR-10 python batch holds only dicts, lists, bytes "
+                "and numpy arrays, so it was not loaded. Use the batches of "
+                "https://www.cs.toronto.edu/~kriz/cifar.html (cifar-10-python.tar.gz)"
+            )
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One python batch → (data (n, 3072) uint8, labels (n,) int64), without running code it names."""
+    with open(path, "rb") as f:
+        try:
+            d = _BatchUnpickler(f, path).load()
+        except (pickle.UnpicklingError, EOFError) as e:
+            raise DataError(f"{path} is not a CIFAR-10 python batch (not a readable pickle: {e})") from e
+    if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
+        raise DataError(f"{path} is not a CIFAR-10 python batch: expected a dict with keys b'data' and b'labels'")
+    return np.asarray(d[b"data"], dtype=np.uint8), np.asarray(d[b"labels"], dtype=np.int64)
+
+
 def read_cifar_batches(
     folder: str | Path, limits: dict[str, int | None] | None = None, seed: int = 0
 ) -> dict[str, Split]:
@@ -53,10 +93,9 @@ def read_cifar_batches(
             p = folder / name
             if not p.is_file():
                 raise DataError(f"CIFAR-10 batch {p} not found (expected data_batch_1..5 and test_batch)")
-            with open(p, "rb") as f:
-                d = pickle.load(f, encoding="bytes")
-            xs.append(np.asarray(d[b"data"], dtype=np.uint8))
-            ys.append(np.asarray(d[b"labels"], dtype=np.int64))
+            x, y = read_cifar_batch(p)
+            xs.append(x)
+            ys.append(y)
         x, y = np.concatenate(xs), np.concatenate(ys)
         idx = _subset(len(y), limits.get(split), seed)
         # rows are 3072 bytes: 1024 red, 1024 green, 1024 blue, each row-major

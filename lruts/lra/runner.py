@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lruts.lra.ablation import VARIANTS
-from lruts.lra.tasks import Preset, get_task, load_task_data, preset
+from lruts.lra.tasks import Preset, Recipe, get_task, load_task_data, preset
 
 log = logging.getLogger("lruts")
 
@@ -71,6 +71,7 @@ def run_task(
     track: bool = True,
     out_dir: str | Path = "runs/lra",
     results_md: str | Path | None = None,
+    recipe: Recipe | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
     seed: int = 0,
     color: bool = False,
@@ -81,6 +82,7 @@ def run_task(
 ) -> RunResult:
     """Train and test one (task, scale, variant); returns the measured accuracies.
 
+    recipe: in place of the task's paper recipe (`scale` still shrinks it, see lruts.lra.tasks).
     overrides: {"model": {...DeepLRUConfig fields}, "train": {...TrainConfig fields}, "data": {...}}.
     """
     import torch
@@ -91,7 +93,7 @@ def run_task(
     from lruts.training import TrainConfig, Trainer, distributed_context
 
     track = track and distributed_context()[0] == 0  # under torchrun only rank 0 opens an MLflow run
-    p = preset(task, scale)
+    p = preset(task, scale, recipe)
     p.seed, p.color = seed, color
     for part, values in (overrides or {}).items():
         getattr(p, part).update({k: v for k, v in values.items() if v is not None})

@@ -1,19 +1,17 @@
-"""One recurrent step of a whole deep LRU stack, compiled: the streaming hot path at small batch.
+"""The compiled stack step: one eval-mode recurrent step of a whole deep LRU stack as one numba call.
 
     u: (B, d_in) → encoder → n_layers × [norm → LRU step → GELU → GLU → + residual] → x: (B, d)
 
-In eval mode a step of the stack is ~15 tensor ops per layer on vectors of a few hundred numbers;
-in PyTorch each op costs a few µs of Python and dispatch for well under 1 µs of arithmetic
-(measured, one series of the default forecaster: 0.14 ms for the 2-layer stack). The whole step as
-one numba function runs the same arithmetic in ≈ 0.015 ms. numba is already the scan kernel's
-compiler (`lruts.scan`): a wheel from PyPI, no compiler on the user's machine, cached on disk.
-At large batch the GEMMs of torch's BLAS win, so `DeepLRU` calls this only for small batches
-(see `COMPILED_MACS` there) and only where it is exact: CPU, eval mode, no autograd, no autocast.
+The same arithmetic as `DeepLRU.step` (lruts/network.py), where the maths is written; this is only its
+fast form. A step of the stack is ~15 tensor ops per layer on vectors of a few hundred numbers, and in
+PyTorch each op costs a few µs of dispatch for well under 1 µs of arithmetic: at small batch one compiled
+function is an order of magnitude faster. numba is already the scan kernel's compiler: a wheel from PyPI,
+no compiler on the user's machine, cached on disk.
 
-Weights arrive packed per layer, in the layer's own symbols (no knowledge of the modules here):
+Weights arrive packed per layer (lruts.fast.pack_stack), in the layer's own symbols:
   enc_w (d, d_in), enc_b (d,)
   norm_w, norm_b (L, d)       LayerNorm's affine, or eval BatchNorm as x·norm_w + norm_b
-  w_in (L, 2N, d)             exp(γ)⊙B as real rows, re/im interleaved (LRU._weights)
+  w_in (L, 2N, d)             exp(γ)⊙B as real rows, re/im interleaved (LRU.io_weights)
   lam (L, N) complex          λ
   w_out (L, d, 2N)            Re(C x) on re/im-interleaved states
   d_skip (L, d)               D
@@ -25,18 +23,18 @@ from __future__ import annotations
 
 import math
 
-try:  # numba is a hard dependency; without it DeepLRU keeps its torch step
+try:  # numba is a hard dependency; without it the torch step runs
     import numba as _nb
     import numpy as _np
 except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
     _nb = None
 
-__all__ = ["FASTMATH", "available", "stack_step"]
+__all__ = ["available", "stack_step"]
 
 # reassociation (vectorised dot products) and fused multiply-adds, but not fastmath's "no NaN / no
 # infinity" assumptions: a NaN or an overflowing exp must come out as the torch step's does
 FASTMATH = {"reassoc", "contract", "nsz"}
-_GELU_C = math.sqrt(2.0 / math.pi)  # tanh-approximate GELU, as the torch step (network.LRUBlock._mix)
+_GELU_C = math.sqrt(2.0 / math.pi)  # tanh-approximate GELU, as the torch step (network.LRUBlock)
 
 
 def available() -> bool:
