@@ -95,8 +95,8 @@ def measure(path: Path, home: Path, lookback: int, horizon: int, batch: int, n_b
         next(it)  # warm-up
         t = time.perf_counter()
         n = 0
-        for _, batch in zip(range(n_batches), it, strict=False):
-            n += len(batch)
+        for _, windows in zip(range(n_batches), it, strict=False):
+            n += len(windows)
         return n / (time.perf_counter() - t)
 
     out["loader_mv"] = loader_rate(splits.train)
