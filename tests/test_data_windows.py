@@ -152,17 +152,25 @@ def test_channel_independent_items_are_window_major_single_channels():
 
 
 @pytest.mark.parametrize("channel_independent", [False, True])
-def test_a_batch_holds_the_same_windows_as_its_items_one_by_one(channel_independent):
-    splits = make_splits(_toy(n=300, c=3), lookback=24, horizon=12, channel_independent=channel_independent)
-    indices = [5, 0, len(splits.train) - 1, -2, 5]
-    batch = splits.train.__getitems__(indices)
+@pytest.mark.parametrize("scaled", [False, True])
+def test_a_batch_holds_the_windows_of_its_items_one_by_one(channel_independent, scaled):
+    values = _toy(n=300, c=3).values
+    scaler = StandardScaler.fit(values[:200]) if scaled else None
+    ds = WindowDataset(values, 0, 200, 24, 12, stride=2, channel_independent=channel_independent, scaler=scaler)
+    indices = [5, 0, len(ds) - 1, -2, 5]
+    batch = ds.__getitems__(indices)
     assert len(batch) == 5 and batch.x.dtype == torch.float32
     for k, i in enumerate(indices):
-        item = splits.train[i]
-        assert torch.equal(batch.x[k], item.x[0]) and torch.equal(batch.y[k], item.y[0])
+        s, c = ds.window_start(i), ds.channel_of(i)
+        cols = slice(None) if c is None else slice(c, c + 1)
+        rows = values[s : s + 36, cols]
+        want = rows if scaler is None else (rows - scaler.mean[cols]) / scaler.std[cols]
+        np.testing.assert_allclose(torch.cat([batch.x[k], batch.y[k]]).numpy(), want, rtol=1e-5, atol=1e-5)
+        assert torch.equal(batch.x[k], ds[i].x[0]) and torch.equal(batch.y[k], ds[i].y[0])
     assert batch.mask is None and batch.y_mask is None and batch.future_covariates is None
+    assert np.array_equal(values, _toy(n=300, c=3).values)  # scaling in place touched only the batch's copy
     with pytest.raises(IndexError, match="out of range"):
-        splits.train.__getitems__([0, len(splits.train)])
+        ds.__getitems__([0, len(ds)])
 
 
 def test_a_batch_moves_every_tensor_it_holds():

@@ -150,17 +150,20 @@ class WindowDataset(Dataset):
         i = np.where(i < 0, i + n, i)
         if ((i < 0) | (i >= n)).any():
             raise IndexError(f"window {np.asarray(indices)[(i < 0) | (i >= n)][0]} out of range for {n} items")
-        w = i // self.n_channels if self.channel_independent else i
-        rows = (self.start + w * self.stride)[:, None] + np.arange(self.lookback + self.horizon)  # (B, L + H)
+        span = self.lookback + self.horizon
         if self.channel_independent:
             c = i % self.n_channels
+            rows = (self.start + i // self.n_channels * self.stride)[:, None] + np.arange(span)  # (B, L + H)
             values = self.data[rows, c[:, None]][..., None]  # (B, L + H, 1)
-            if self.scaler is not None:
-                values = (values - self._mean[c][:, None, None]) * self._inv_std[c][:, None, None]
+            if self.scaler is not None:  # in place: `values` is this batch's own copy
+                values -= self._mean[c][:, None, None]
+                values *= self._inv_std[c][:, None, None]
         else:
-            values = self.data[rows]  # (B, L + H, C)
+            # a copy of each window's contiguous block: faster than gathering its rows one by one
+            values = np.stack([self.data[s : s + span] for s in (self.start + i * self.stride).tolist()])
             if self.scaler is not None:
-                values = (values - self._mean) * self._inv_std
+                values -= self._mean
+                values *= self._inv_std
         values = torch.from_numpy(values)
         return WindowBatch(x=values[:, : self.lookback], y=values[:, self.lookback :])
 
