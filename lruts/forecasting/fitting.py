@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import nn
 from torch.utils.data import Dataset
 
-from lruts.data.batch import WindowBatch
 from lruts.forecasting.losses import forecast_loss
 from lruts.tracking import Run
 from lruts.training import FitResult, TrainConfig, Trainer
+
+if TYPE_CHECKING:  # the data package (polars) loads when data is read, not when a forecaster is imported
+    from lruts.data.batch import WindowBatch
 
 
 def fit_forecast_net(
