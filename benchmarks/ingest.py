@@ -61,7 +61,8 @@ def measure(path: Path, home: Path, lookback: int, horizon: int, batch: int, n_b
     import torch
 
     from lruts import DeepLRUConfig, LRUSequenceModel
-    from lruts.data import ingest, load_series, make_loader, make_splits
+    from lruts.data import ingest, load_series, make_splits
+    from lruts.training import make_loader
 
     torch.set_num_threads(2)
     out: dict = {"threads": torch.get_num_threads()}
@@ -94,8 +95,8 @@ def measure(path: Path, home: Path, lookback: int, horizon: int, batch: int, n_b
         next(it)  # warm-up
         t = time.perf_counter()
         n = 0
-        for _, (x, y) in zip(range(n_batches), it, strict=False):
-            n += x.shape[0] + 0 * int(y.shape[0])
+        for _, windows in zip(range(n_batches), it, strict=False):
+            n += len(windows)
         return n / (time.perf_counter() - t)
 
     out["loader_mv"] = loader_rate(splits.train)

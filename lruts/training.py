@@ -5,7 +5,8 @@ on validation loss, an atomic checkpoint each epoch, exact resume, DDP under tor
     result = trainer.fit(train_set, val_set)          # resume=True continues from runs/x/last.pt
 
 `loss_fn(model, batch) -> (mean loss tensor, number of items in the batch)`. The validation loss is
-the item-weighted mean over every validation item (no batch is dropped).
+the item-weighted mean over every validation item (no batch is dropped). Batches come from
+`make_loader` (below), stacked by the dataset's own `collate` when it has one.
 
 Distributed: `torchrun --nproc_per_node=N -m pipelines.train ...` sets RANK/WORLD_SIZE; the trainer
 then joins the process group (NCCL on GPUs, gloo on CPUs), wraps the model in DDP, shards training
@@ -30,10 +31,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from lruts.data import make_loader
-from lruts.errors import ConfigError
+from lruts.errors import ConfigError, DataError
 from lruts.io import load_torch, save_torch
 from lruts.memory import retain_freed_memory
 from lruts.optim import epoch_decay, make_optimizer, warmup_cosine
@@ -78,12 +78,9 @@ class FitResult:
     stopped_by_callback: bool  # on_epoch_end asked to stop (e.g. pruned)
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_after: int = 0  # epochs a checkpoint held when this fit resumed (run by an earlier process)
-    members: list[FitResult] = field(default_factory=list)  # an ensemble's: each member's own fit
 
     def earlier_seconds(self) -> float:
-        """Training seconds an earlier process spent before this fit resumed (its members' for an ensemble)."""
-        if self.members:
-            return sum(m.earlier_seconds() for m in self.members)
+        """Training seconds an earlier process spent before this fit resumed."""
         return sum(h["epoch_seconds"] for h in self.history[: self.resumed_after])
 
 
@@ -118,18 +115,17 @@ class Trainer:
         *,
         checkpoint_dir: str | Path | None = None,
         run: Run | None = None,
-        collate_fn: Callable | None = None,
         on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
         distributed: bool = True,
     ) -> None:
-        """on_epoch_end(epoch, metrics) may return True to stop (e.g. an Optuna pruner).
+        """on_epoch_end(epoch, metrics) may return True to stop (e.g. an Optuna pruner). The loaders
+        stack items with the dataset's `collate` when it has one (see make_loader).
 
         distributed=False trains on this process alone even under torchrun (a side model that only
         rank 0 fits, such as a baseline)."""
         self.cfg = cfg
         self.loss_fn = loss_fn
         self.run = run or NullRun()
-        self.collate_fn = collate_fn
         self.on_epoch_end = on_epoch_end
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.averaged: torch.optim.swa_utils.AveragedModel | None = None
@@ -162,7 +158,6 @@ class Trainer:
             seed=self.cfg.seed * 7919 + epoch,
             num_workers=self.cfg.num_workers,
             distributed=self.world > 1,
-            collate_fn=self.collate_fn,
         )
         if self.world > 1:
             loader.sampler.set_epoch(epoch)
@@ -176,7 +171,6 @@ class Trainer:
             shuffle=False,
             num_workers=self.cfg.num_workers,
             distributed=self.world > 1,
-            collate_fn=self.collate_fn,
         )
 
     def _steps_per_epoch(self, dataset: Dataset) -> int:
@@ -188,13 +182,13 @@ class Trainer:
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
     def to_device(self, batch: Any) -> Any:
-        if isinstance(batch, torch.Tensor):
-            return batch.to(self.device, non_blocking=True)
+        """A batch on the trainer's device: anything with .to(device) (a tensor, a named batch such as
+        lruts.data.WindowBatch), or a tuple, list or dict of tensors."""
         if isinstance(batch, (list, tuple)):
-            return type(batch)(self.to_device(b) for b in batch)
+            return type(batch)(b.to(self.device, non_blocking=True) for b in batch)
         if isinstance(batch, dict):
-            return {k: self.to_device(v) for k, v in batch.items()}
-        return batch
+            return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return batch.to(self.device, non_blocking=True)
 
     @torch.no_grad()
     def evaluate_loss(self, dataset: Dataset, model: nn.Module | None = None) -> float:
@@ -375,3 +369,69 @@ class Trainer:
             dist.barrier()  # every rank waits until rank 0 has written best.pt
         if (self.checkpoint_dir / "best.pt").exists():
             self.model.load_state_dict(load_torch(self.checkpoint_dir / "best.pt", map_location=self.device))
+
+
+class EvalShardSampler(Sampler[int]):
+    """Distributed evaluation without padding: replica r gets items r, r+R, r+2R, ... so every item is
+    evaluated exactly once across replicas (DistributedSampler would repeat some to even the shards).
+    Reduce sums and counts across replicas, not per-replica means."""
+
+    def __init__(self, n: int, num_replicas: int, rank: int) -> None:
+        self.n, self.num_replicas, self.rank = n, num_replicas, rank
+
+    def __iter__(self):
+        return iter(range(self.rank, self.n, self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.num_replicas))
+
+    def set_epoch(self, epoch: int) -> None:  # same interface as DistributedSampler
+        pass
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    distributed: bool = False,
+    num_replicas: int | None = None,
+    rank: int | None = None,
+) -> DataLoader:
+    """A DataLoader over `dataset` whose batches are stacked by `dataset.collate` when the dataset has
+    one (window datasets build a named batch; LRA datasets pad sequences), else by torch's default.
+
+    Shuffling is seeded (`seed`). distributed=True: a DistributedSampler for training (call
+    loader.sampler.set_epoch(epoch) each epoch); without shuffling (evaluation: val/test splits, or any
+    dataset read in order) an EvalShardSampler that evaluates every item exactly once. drop_last is
+    refused for a dataset whose `split` is val or test: every item is evaluated.
+    """
+    split = getattr(dataset, "split", "")
+    if drop_last and split in ("val", "test"):
+        raise DataError(f"drop_last=True would skip {split} windows; the protocol evaluates every one")
+    common = dict(
+        batch_size=batch_size,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        persistent_workers=num_workers > 0,
+        collate_fn=getattr(dataset, "collate", None),
+    )
+    if distributed:
+        if num_replicas is None or rank is None:
+            if not dist.is_available() or not dist.is_initialized():
+                raise DataError(
+                    "distributed=True needs an initialised process group or explicit num_replicas= and rank="
+                )
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
+        if split in ("val", "test") or not shuffle:
+            sampler = EvalShardSampler(len(dataset), num_replicas, rank)
+        else:
+            sampler = DistributedSampler(dataset, num_replicas, rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        return DataLoader(dataset, sampler=sampler, **common)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(dataset, shuffle=shuffle, generator=generator, **common)

@@ -143,9 +143,7 @@ def tune(
             enabled=base.track,
             nested=True,
         ) as run:
-            _, _, fit, _, _ = train_and_evaluate(
-                cfg, series, horizon, run=run, on_epoch_end=report, evaluate_test=False
-            )
+            fit = train_and_evaluate(cfg, series, horizon, run=run, on_epoch_end=report, evaluate_test=False).fit
             run.log_metrics({"best_val_loss": fit.best_val_loss})
             if fit.stopped_by_callback:
                 run.set_tags({"state": "pruned"})

@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from lruts.data import DATASETS, PartialDatasetWarning, ingest, load_series, make_loader, make_splits, resolve_raw
+from lruts.data import DATASETS, PartialDatasetWarning, ingest, load_series, make_splits, resolve_raw
+from lruts.training import make_loader
 
 # (lookback, horizon) per dataset: the protocol's common setting, ILI's own (36 -> 24)
 WINDOWS = {"illness": (36, 24)}
@@ -43,7 +44,8 @@ def test_named_dataset_ingests_and_windows(name):
     lookback, horizon = WINDOWS.get(name, (96, 96))
     splits = make_splits(series, lookback, horizon)
     assert min(len(splits.train), len(splits.val), len(splits.test)) > 0
-    x, y = next(iter(make_loader(splits.train, 16, shuffle=True)))
+    batch = next(iter(make_loader(splits.train, 16, shuffle=True)))
+    x, y = batch.x, batch.y
     assert x.shape == (16, lookback, series.n_channels) and y.shape == (16, horizon, series.n_channels)
     assert raw.read_bytes() == before  # raw files are never modified
     with warnings.catch_warnings():

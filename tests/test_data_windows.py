@@ -11,14 +11,14 @@ import torch
 from lruts.data import (
     Series,
     StandardScaler,
+    WindowBatch,
     WindowDataset,
     load_series,
-    make_loader,
     make_splits,
     split_borders,
 )
-from lruts.data.windows import EvalShardSampler
 from lruts.errors import DataError
+from lruts.training import EvalShardSampler, make_loader
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,8 @@ def test_no_test_timestamp_is_a_training_target(electricity):
 def test_items_are_the_scaled_rows_of_the_window(electricity):
     splits = make_splits(electricity, lookback=96, horizon=96)
     for ds, i in ((splits.train, 0), (splits.val, 17), (splits.test, len(splits.test) - 1)):
-        x, y = ds[i]
+        item = ds[i]
+        x, y = item.x[0], item.y[0]
         s = ds.window_start(i)
         want = (electricity.values[s : s + 192].astype(np.float64) - splits.scaler.mean) / splits.scaler.std
         assert x.dtype == torch.float32 and x.shape == (96, 6) and y.shape == (96, 6)
@@ -104,12 +105,12 @@ def test_splits_share_one_array_of_the_series_size(electricity):
 def test_loader_yields_every_test_window_and_refuses_drop_last(electricity):
     splits = make_splits(electricity, lookback=96, horizon=96)
     seen, first = 0, None
-    for x, y in make_loader(splits.test, 64, shuffle=False):
-        assert x.shape[1:] == (96, 6) and y.shape[1:] == (96, 6)
-        first = x if first is None else first
-        seen += x.shape[0]
+    for batch in make_loader(splits.test, 64, shuffle=False):
+        assert batch.x.shape[1:] == (96, 6) and batch.y.shape[1:] == (96, 6)
+        first = batch.x if first is None else first
+        seen += len(batch)
     assert seen == 5_165  # 5,165 = 80 × 64 + 45: the partial last batch is kept
-    torch.testing.assert_close(first[0], splits.test[0][0])
+    torch.testing.assert_close(first[:1], splits.test[0].x)
     with pytest.raises(DataError, match="drop_last"):
         make_loader(splits.test, 64, shuffle=False, drop_last=True)
 
@@ -119,9 +120,9 @@ def test_shuffled_loader_is_seeded_and_batches_are_b_l_c(electricity):
     a = next(iter(make_loader(splits.train, 32, shuffle=True, seed=3)))
     b = next(iter(make_loader(splits.train, 32, shuffle=True, seed=3)))
     c = next(iter(make_loader(splits.train, 32, shuffle=True, seed=4)))
-    assert a[0].shape == (32, 96, 6) and a[1].shape == (32, 48, 6)
-    torch.testing.assert_close(a[0], b[0])
-    assert not torch.equal(a[0], c[0])
+    assert isinstance(a, WindowBatch) and a.x.shape == (32, 96, 6) and a.y.shape == (32, 48, 6)
+    torch.testing.assert_close(a.x, b.x)
+    assert not torch.equal(a.x, c.x)
 
 
 def test_distributed_loaders_train_on_shards_and_evaluate_every_window_once(electricity):
@@ -140,15 +141,43 @@ def test_channel_independent_items_are_window_major_single_channels():
     ci = make_splits(series, lookback=24, horizon=12, channel_independent=True)
     assert len(ci.train) == 4 * len(mv.train) and len(ci.test) == 4 * len(mv.test)
     for i in (0, 1, 5, len(ci.train) - 1):
-        x, y = ci.train[i]
+        item = ci.train[i]
         w, c = divmod(i, 4)
-        assert ci.train.channel_of(i) == c and x.shape == (24, 1) and y.shape == (12, 1)
-        mx, my = mv.train[w]
-        torch.testing.assert_close(x[:, 0], mx[:, c])
-        torch.testing.assert_close(y[:, 0], my[:, c])
-    x, _ = next(iter(make_loader(ci.train, 8, shuffle=False)))
-    assert x.shape == (8, 24, 1)
+        assert ci.train.channel_of(i) == c and item.x.shape == (1, 24, 1) and item.y.shape == (1, 12, 1)
+        window = mv.train[w]
+        torch.testing.assert_close(item.x[..., 0], window.x[..., c])
+        torch.testing.assert_close(item.y[..., 0], window.y[..., c])
+    assert next(iter(make_loader(ci.train, 8, shuffle=False))).x.shape == (8, 24, 1)
     assert mv.train.channel_of(0) is None
+
+
+@pytest.mark.parametrize("channel_independent", [False, True])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_a_batch_holds_the_windows_of_its_items_one_by_one(channel_independent, scaled):
+    values = _toy(n=300, c=3).values
+    scaler = StandardScaler.fit(values[:200]) if scaled else None
+    ds = WindowDataset(values, 0, 200, 24, 12, stride=2, channel_independent=channel_independent, scaler=scaler)
+    indices = [5, 0, len(ds) - 1, -2, 5]
+    batch = ds.__getitems__(indices)
+    assert len(batch) == 5 and batch.x.dtype == torch.float32
+    for k, i in enumerate(indices):
+        s, c = ds.window_start(i), ds.channel_of(i)
+        cols = slice(None) if c is None else slice(c, c + 1)
+        rows = values[s : s + 36, cols]
+        want = rows if scaler is None else (rows - scaler.mean[cols]) / scaler.std[cols]
+        np.testing.assert_allclose(torch.cat([batch.x[k], batch.y[k]]).numpy(), want, rtol=1e-5, atol=1e-5)
+        assert torch.equal(batch.x[k], ds[i].x[0]) and torch.equal(batch.y[k], ds[i].y[0])
+    assert batch.mask is None and batch.y_mask is None and batch.future_covariates is None
+    assert np.array_equal(values, _toy(n=300, c=3).values)  # scaling in place touched only the batch's copy
+    with pytest.raises(IndexError, match="out of range"):
+        ds.__getitems__([0, len(ds)])
+
+
+def test_a_batch_moves_every_tensor_it_holds():
+    batch = WindowBatch(torch.zeros(2, 4, 3), torch.zeros(2, 5, 3), y_mask=torch.ones(2, 5, 3, dtype=torch.bool))
+    moved = batch.to(torch.device("meta"))
+    assert moved.x.is_meta and moved.y.is_meta and moved.y_mask.is_meta and moved.mask is None
+    assert len(moved) == 2 and batch.x.device.type == "cpu"
 
 
 def test_stride_thins_training_windows_and_keeps_every_evaluation_window():

@@ -123,7 +123,7 @@ def test_pipeline_trains_each_member_and_scores_their_mean(ensemble_run):
     assert r.test["windows"] == len(make_splits(load_series(str(csv)), 48, 12).test)
     assert {m["windows"] for m in r.baselines.values()} == {r.test["windows"]}
     # the mean is better on validation than either member here
-    assert r.fit.best_val_loss < min(m.best_val_loss for m in r.fit.members)
+    assert r.fit.best_val_loss < min(m.best_val_loss for m in r.members)
 
 
 def test_evaluate_scores_a_saved_ensemble_on_its_own_windows(ensemble_run):
@@ -139,8 +139,8 @@ def test_resuming_a_finished_ensemble_trains_nothing_more_and_gives_the_same_for
     _, _, cfg, r = ensemble_run
     again = run_experiment(cfg, resume=True)[0]
     assert again.test["mse"] == r.test["mse"]
-    assert [m.epochs_run for m in again.fit.members] == [m.epochs_run for m in r.fit.members]
-    assert [m.resumed_after for m in again.fit.members] == [m.epochs_run for m in r.fit.members]
+    assert [m.epochs_run for m in again.members] == [m.epochs_run for m in r.members]
+    assert [m.resumed_after for m in again.members] == [m.epochs_run for m in r.members]
 
 
 def test_members_are_given_as_overrides_with_one_clear_error_per_mistake(tmp_path):

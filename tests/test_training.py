@@ -4,8 +4,9 @@ import pytest
 import torch
 from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
 
-from lruts.data import WindowDataset
-from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, forecast_loss
+from lruts.data import WindowBatch, WindowDataset
+from lruts.forecasting.losses import forecast_loss
+from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet
 from lruts.io import load_torch
 from lruts.training import TrainConfig, Trainer
 
@@ -26,8 +27,7 @@ def new_net(lookback=48, horizon=12):
 
 
 def loss_fn(model, batch):
-    x, y = batch
-    return forecast_loss(model(x), y, []), x.shape[0]
+    return forecast_loss(model(batch.x), batch.y, []), len(batch)
 
 
 def test_training_lowers_the_loss():
@@ -274,3 +274,14 @@ def test_resuming_an_early_stopped_fit_trains_no_further_epoch(tmp_path):
     again = Trainer(new_net(), loss_fn, cfg, checkpoint_dir=tmp_path).fit(train, val, resume=True)
     assert (again.epochs_run, again.stopped_early, again.resumed_after) == (2, True, 2)
     assert [h["val_loss"] for h in again.history] == [h["val_loss"] for h in done.history]
+
+
+def test_the_trainer_moves_a_named_batch_and_tuples_lists_and_dicts_of_tensors():
+    trainer = Trainer(new_net(), loss_fn, tiny_train(device="meta"))
+    x, y = torch.zeros(2, 48, 3), torch.zeros(2, 12, 3)
+    named = trainer.to_device(WindowBatch(x, y))
+    assert isinstance(named, WindowBatch) and named.x.is_meta and named.y.is_meta and named.y_mask is None
+    for batch in ((x, y), [x, y]):
+        moved = trainer.to_device(batch)
+        assert type(moved) is type(batch) and all(t.is_meta for t in moved)
+    assert all(t.is_meta for t in trainer.to_device({"x": x, "mask": y > 0}).values())

@@ -1,16 +1,16 @@
-"""Protocol-exact splits and sliding windows over one shared array, and the loader the trainer uses.
+"""Protocol-exact splits and sliding windows over one shared array, read as named batches.
 
     splits = make_splits(load_series("electricity"), lookback=96, horizon=96)
-    for x, y in make_loader(splits.train, 32, shuffle=True):   # x: (B, L, C), y: (B, H, C) float32
-        ...
+    for batch in make_loader(splits.train, 32, shuffle=True):   # lruts.training.make_loader
+        batch.x, batch.y                                         # (B, L, C), (B, H, C) float32
     len(splits.test)  # 5,165: every test window, none dropped
 
 Splits follow ../shared/spec/forecasting.md (TSLib): ETT fixed borders, 70/10/20 elsewhere, val and
 test windows look back across the border; the scaler is fitted on the train rows only. All three
 splits read the one (T, C) float32 array of the series itself (no copy, whatever the number of
-windows) and scale each item as they read it: a scaled copy of the whole series would double the
-memory (the target is ≤ 2× the raw size, ingest included), while scaling one (L + H, C) item costs
-microseconds next to a training step.
+windows) and scale each batch as they read it: a scaled copy of the whole series would double the
+memory (the target is ≤ 2× the raw size, ingest included), while scaling one (B, L + H, C) batch costs
+little next to a training step.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import Dataset
 
+from lruts.data.batch import WindowBatch
 from lruts.data.scaling import StandardScaler
 from lruts.data.series import Series
 from lruts.errors import DataError
@@ -96,7 +97,7 @@ class WindowDataset(Dataset):
             raise DataError(f"lookback, horizon and stride must be >= 1 (got {lookback}, {horizon}, {stride})")
         if not 0 <= start <= stop <= data.shape[0]:
             raise DataError(f"rows [{start}, {stop}) are outside the series of {data.shape[0]} rows")
-        # numpy, not torch, does the per-item arithmetic: torch's intra-op thread pool costs ~ms per small op
+        # numpy, not torch, does the per-batch arithmetic: torch's intra-op thread pool costs ~ms per small op
         # on a busy 2-core machine, numpy's single-threaded loop ~20 µs
         self.data = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
         self.start, self.stop = start, stop
@@ -141,18 +142,39 @@ class WindowDataset(Dataset):
         s = self.window_start(i) + self.lookback
         return self.timestamps[s : s + self.horizon]
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        s = self.window_start(i)
-        rows = self.data[s : s + self.lookback + self.horizon]
+    def __getitems__(self, indices: list[int]) -> WindowBatch:
+        """Items `indices` as one batch: x (B, L, C), y (B, H, C) (C = 1 channel-independent). The
+        loader calls this once per batch: one gather and one scaling for the whole batch."""
+        n = len(self)
+        i = np.asarray(indices, dtype=np.int64)
+        i = np.where(i < 0, i + n, i)
+        if ((i < 0) | (i >= n)).any():
+            raise IndexError(f"window {np.asarray(indices)[(i < 0) | (i >= n)][0]} out of range for {n} items")
+        span = self.lookback + self.horizon
         if self.channel_independent:
-            c = self.channel_of(i)
-            rows = rows[:, c : c + 1]
+            c = i % self.n_channels
+            rows = (self.start + i // self.n_channels * self.stride)[:, None] + np.arange(span)  # (B, L + H)
+            values = self.data[rows, c[:, None]][..., None]  # (B, L + H, 1)
+            if self.scaler is not None:  # in place: `values` is this batch's own copy
+                values -= self._mean[c][:, None, None]
+                values *= self._inv_std[c][:, None, None]
+        else:
+            # a copy of each window's contiguous block: faster than gathering its rows one by one
+            values = np.stack([self.data[s : s + span] for s in (self.start + i * self.stride).tolist()])
             if self.scaler is not None:
-                rows = (rows - self._mean[c]) * self._inv_std[c]
-        elif self.scaler is not None:
-            rows = (rows - self._mean) * self._inv_std
-        rows = torch.from_numpy(rows)
-        return rows[: self.lookback], rows[self.lookback :]
+                values -= self._mean
+                values *= self._inv_std
+        values = torch.from_numpy(values)
+        return WindowBatch(x=values[:, : self.lookback], y=values[:, self.lookback :])
+
+    def __getitem__(self, i: int) -> WindowBatch:
+        """Item i as a batch of one: x (1, L, C), y (1, H, C)."""
+        return self.__getitems__([i])
+
+    @staticmethod
+    def collate(batch: WindowBatch) -> WindowBatch:
+        """The loader's collate: __getitems__ has already built the batch."""
+        return batch
 
     def __repr__(self) -> str:
         layout = "channel-independent" if self.channel_independent else "multivariate"
@@ -225,71 +247,3 @@ def make_splits(
             )
     return Splits(**sets, scaler=scaler, borders=borders, series=series, lookback=lookback, horizon=horizon,
                   rule=rule, transform=transform, timestamps=timestamps)  # fmt: skip
-
-
-class EvalShardSampler(Sampler[int]):
-    """Distributed evaluation without padding: replica r gets items r, r+R, r+2R, ... so every window is
-    evaluated exactly once across replicas (DistributedSampler would repeat some to even the shards).
-    Reduce sums and counts across replicas, not per-replica means."""
-
-    def __init__(self, n: int, num_replicas: int, rank: int) -> None:
-        self.n, self.num_replicas, self.rank = n, num_replicas, rank
-
-    def __iter__(self):
-        return iter(range(self.rank, self.n, self.num_replicas))
-
-    def __len__(self) -> int:
-        return len(range(self.rank, self.n, self.num_replicas))
-
-    def set_epoch(self, epoch: int) -> None:  # same interface as DistributedSampler
-        pass
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    seed: int = 0,
-    num_workers: int = 0,
-    drop_last: bool = False,
-    distributed: bool = False,
-    num_replicas: int | None = None,
-    rank: int | None = None,
-    collate_fn=None,
-) -> DataLoader:
-    """A DataLoader over window items: batches (x (B, L, C), y (B, H, C)).
-
-    Shuffling is seeded (`seed`). distributed=True: a DistributedSampler for training (call
-    loader.sampler.set_epoch(epoch) each epoch); without shuffling (evaluation: val/test splits, or any
-    dataset read in order) an EvalShardSampler that evaluates every item exactly once. drop_last is
-    refused for val/test: every window is evaluated.
-    """
-    split = getattr(dataset, "split", "")
-    if drop_last and split in ("val", "test"):
-        raise DataError(f"drop_last=True would skip {split} windows; the protocol evaluates every one")
-    common = dict(
-        batch_size=batch_size,
-        num_workers=num_workers,
-        drop_last=drop_last,
-        persistent_workers=num_workers > 0,
-        collate_fn=collate_fn,
-    )
-    if distributed:
-        if num_replicas is None or rank is None:
-            import torch.distributed as dist
-
-            if not dist.is_available() or not dist.is_initialized():
-                raise DataError(
-                    "distributed=True needs an initialised process group or explicit num_replicas= and rank="
-                )
-            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
-            rank = dist.get_rank() if rank is None else rank
-        if split in ("val", "test") or not shuffle:
-            sampler = EvalShardSampler(len(dataset), num_replicas, rank)
-        else:
-            sampler = DistributedSampler(dataset, num_replicas, rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
-        return DataLoader(dataset, sampler=sampler, **common)
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return DataLoader(dataset, shuffle=shuffle, generator=generator, **common)

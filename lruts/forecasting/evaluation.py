@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from lruts.forecasting import metrics
+from lruts.training import make_loader
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -40,16 +41,16 @@ class Predictions:
 def predict_windows(
     model: Model, dataset: Dataset, *, batch_size: int = 256, device: str | torch.device = "cpu", progress: bool = False
 ) -> Predictions:
-    """Run `model` over every window of `dataset` (no window dropped, order kept)."""
+    """Run `model` over every window batch (lruts.data.WindowBatch) of `dataset`, no window dropped, order kept."""
     from tqdm.auto import tqdm
 
     if isinstance(model, nn.Module):
         model.eval()
     preds, trues = [], []
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False)
-    for x, y in tqdm(loader, desc="evaluating", leave=False, disable=not progress):
-        preds.append(model(x.to(device)).float().cpu().numpy())
-        trues.append(y.numpy())
+    loader = make_loader(dataset, batch_size, shuffle=False)
+    for batch in tqdm(loader, desc="evaluating", leave=False, disable=not progress):
+        preds.append(model(batch.x.to(device)).float().cpu().numpy())
+        trues.append(batch.y.numpy())
     pred, true = np.concatenate(preds), np.concatenate(trues)
     if len(pred) != len(dataset):
         raise AssertionError(f"evaluated {len(pred)} windows, the split has {len(dataset)}")

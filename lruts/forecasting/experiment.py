@@ -22,10 +22,12 @@ import torch
 from lruts.errors import ConfigError
 from lruts.forecasting.baselines import SEASON, DLinear, PatchTST, RepeatLast, SeasonalNaive
 from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_origin, score
-from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet, forecast_loss
+from lruts.forecasting.fitting import fit_forecast_net
+from lruts.forecasting.losses import forecast_loss
+from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 from lruts.io import save_json
 from lruts.tracking import NullRun, Run, TrackingConfig, load_tracking_config, start_run
-from lruts.training import FitResult, TrainConfig, Trainer
+from lruts.training import FitResult, TrainConfig, distributed_context
 
 log = logging.getLogger("lruts")
 
@@ -139,6 +141,24 @@ def member_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
 
 
 @dataclass
+class TrainedModel:
+    """A network (or ensemble) trained on the protocol's train split, and how it did."""
+
+    net: LRUForecastNet | ForecastEnsemble
+    splits: Any  # lruts.data.Splits: an ensemble's have its longest member's lookback
+    fit: FitResult  # an ensemble's: the validation loss of its mean, its members' epochs
+    test: dict[str, float]  # the protocol metrics on every test window; empty when not evaluated
+    preds: Predictions | None  # the test windows' forecasts; None when not evaluated
+    members: list[FitResult] = field(default_factory=list)  # an ensemble's: each member's own fit
+
+    def earlier_seconds(self) -> float:
+        """Training seconds earlier processes spent before this run resumed (its members', for an ensemble)."""
+        if self.members:
+            return sum(m.earlier_seconds() for m in self.members)
+        return self.fit.earlier_seconds()
+
+
+@dataclass
 class HorizonResult:
     horizon: int
     test: dict[str, float]
@@ -147,6 +167,7 @@ class HorizonResult:
     minutes: float
     run_id: str | None
     out_dir: str
+    members: list[FitResult] = field(default_factory=list)  # an ensemble's: each member's own fit
 
 
 def safe_name(name: str) -> str:
@@ -176,7 +197,7 @@ def train_and_evaluate(
     resume: bool = False,
     on_epoch_end=None,
     evaluate_test: bool = True,
-) -> tuple[LRUForecastNet, Any, FitResult, dict[str, float], Predictions | None]:
+) -> TrainedModel:
     """Train one model on the protocol's train split (early stopping on val); score every test window."""
     from lruts.data import make_splits
 
@@ -186,20 +207,29 @@ def train_and_evaluate(
         )
     splits = make_splits(series, cfg.lookback, horizon)
     net = build_net(cfg, horizon, series.values.shape[1])
-    quantiles, point_loss = list(cfg.quantiles), cfg.model.loss
+    fit = fit_forecast_net(
+        net,
+        splits.train,
+        splits.val,
+        cfg.train,
+        quantiles=cfg.quantiles,
+        point=cfg.model.loss,
+        checkpoint_dir=checkpoint_dir,
+        run=run,
+        resume=resume,
+        on_epoch_end=on_epoch_end,
+    )
+    return TrainedModel(net, splits, fit, *_test_scores(net, splits, series, cfg, evaluate_test))
 
-    def loss_fn(model, batch):
-        x, y = batch
-        return forecast_loss(model(x), y, quantiles, point_loss), x.shape[0]
 
-    trainer = Trainer(net, loss_fn, cfg.train, checkpoint_dir=checkpoint_dir, run=run, on_epoch_end=on_epoch_end)
-    fit = trainer.fit(splits.train, splits.val, resume=resume)
-    net = trainer.model.eval()
-    test, preds = {}, None
-    if evaluate_test and trainer.is_main:
-        preds = predict_windows(net, splits.test, device=trainer.device, progress=cfg.train.progress)
-        test = score(preds, splits.scaler, naive_scale=_naive_scale(splits, series), quantiles=quantiles)
-    return net, splits, fit, test, preds
+def _test_scores(net, splits, series, cfg: ExperimentConfig, evaluate_test: bool) -> tuple[dict, Predictions | None]:
+    """(protocol metrics, predictions) of every test window; ({}, None) unless asked, and on ranks other
+    than 0 (under torchrun rank 0 alone scores)."""
+    if not evaluate_test or distributed_context()[0] != 0:
+        return {}, None
+    preds = predict_windows(net, splits.test, device=net.head.weight.device, progress=cfg.train.progress)
+    test = score(preds, splits.scaler, naive_scale=_naive_scale(splits, series), quantiles=list(cfg.quantiles))
+    return test, preds
 
 
 def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, evaluate_test):
@@ -207,14 +237,13 @@ def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, e
     then judge the members' mean forecast on the validation split (its loss is the ensemble's
     best_val_loss, which registration compares) and score it on every test window."""
     from lruts.data import make_splits
-    from lruts.training import distributed_context
 
     configs = member_configs(cfg)
     splits = make_splits(series, max(m.lookback for m in configs), horizon)  # too short a series: before training
     nets, fits = [], []
     for k, member in enumerate(configs):
         log.info("ensemble member %d/%d: %s", k + 1, len(cfg.ensemble), cfg.ensemble[k])
-        net, _, fit, _, _ = train_and_evaluate(
+        trained = train_and_evaluate(
             member,
             series,
             horizon,
@@ -223,8 +252,8 @@ def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, e
             resume=resume,
             evaluate_test=False,
         )
-        nets.append(net)
-        fits.append(fit)
+        nets.append(trained.net)
+        fits.append(trained.fit)
     ensemble = ForecastEnsemble(nets).eval()
     device = ensemble.head.weight.device
     quantiles = list(cfg.quantiles)
@@ -239,13 +268,9 @@ def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, e
         epochs_run=sum(f.epochs_run for f in fits),
         stopped_early=all(f.stopped_early for f in fits),
         stopped_by_callback=any(f.stopped_by_callback for f in fits),
-        members=fits,
     )
-    test, preds = {}, None
-    if evaluate_test and distributed_context()[0] == 0:  # rank 0 scores, as Trainer.is_main does for one model
-        preds = predict_windows(ensemble, splits.test, device=device, progress=cfg.train.progress)
-        test = score(preds, splits.scaler, naive_scale=_naive_scale(splits, series), quantiles=quantiles)
-    return ensemble, splits, fit, test, preds
+    test, preds = _test_scores(ensemble, splits, series, cfg, evaluate_test)
+    return TrainedModel(ensemble, splits, fit, test, preds, members=fits)
 
 
 class PrefixedRun:
@@ -291,7 +316,7 @@ def baseline_models(
             torch.manual_seed(0)
             dlinear = DLinear(lookback, horizon)
             cfg = TrainConfig(epochs=dlinear_epochs, lr=lr, weight_decay=0.0, patience=3, progress=False)
-            fit = Trainer(dlinear, _point_mse, cfg, distributed=False).fit(splits.train, splits.val)  # rank 0 alone
+            fit = fit_forecast_net(dlinear, splits.train, splits.val, cfg, distributed=False)  # rank 0 alone
             log.info("DLinear baseline, lr %g: best val %.4f (epoch %d)", lr, fit.best_val_loss, fit.best_epoch)
             if fit.best_val_loss < best[0]:
                 best = (fit.best_val_loss, dlinear)
@@ -301,15 +326,10 @@ def baseline_models(
         patchtst = PatchTST(lookback, horizon)
         recipe = {"lr": 1e-4, "weight_decay": 0.0, "batch_size": 128, "epoch_decay": 0.9, "hold_epochs": 4}
         cfg = TrainConfig(epochs=patchtst_epochs, patience=10, **recipe)
-        fit = Trainer(patchtst, _point_mse, cfg, distributed=False).fit(splits.train, splits.val)
+        fit = fit_forecast_net(patchtst, splits.train, splits.val, cfg, distributed=False)
         log.info("PatchTST baseline: best val %.4f (epoch %d)", fit.best_val_loss, fit.best_epoch)
         models["patchtst"] = patchtst.eval()
     return models
-
-
-def _point_mse(model, batch):
-    x, y = batch
-    return torch.nn.functional.mse_loss(model(x)[..., 0], y), x.shape[0]
 
 
 def evaluate_baselines(splits, series, horizon: int, lookback: int) -> dict[str, dict[str, float]]:
@@ -326,7 +346,6 @@ def run_experiment(
 ) -> list[HorizonResult]:
     """Train, evaluate, track and register one model per horizon; write results.json per horizon."""
     from lruts.data import load_series, make_splits
-    from lruts.training import distributed_context
 
     rank, _ = distributed_context()
     tracking = tracking or (load_tracking_config() if cfg.track else None)
@@ -343,9 +362,8 @@ def run_experiment(
         with start_run(
             tracking.experiment if track else "", run_name=run_name, config=config, tracking=tracking, enabled=track
         ) as run:
-            net, splits, fit, test, preds = train_and_evaluate(
-                cfg, series, horizon, run=run, checkpoint_dir=out, resume=resume
-            )
+            trained = train_and_evaluate(cfg, series, horizon, run=run, checkpoint_dir=out, resume=resume)
+            splits, fit, test, preds = trained.splits, trained.fit, trained.test, trained.preds
             if rank != 0:
                 continue
             # an ensemble's splits have its longest member's lookback; the baselines keep the config's
@@ -356,12 +374,12 @@ def run_experiment(
                 run.log_metrics({f"{b}_test_{k}": v for k, v in m.items()})
             backtest = rolling_origin(preds, cfg.backtest_stride or horizon)
             # a resumed run also counts the epochs an earlier process ran before the interruption
-            minutes = (time.perf_counter() - t0 + fit.earlier_seconds()) / 60
+            minutes = (time.perf_counter() - t0 + trained.earlier_seconds()) / 60
             summary = {
                 "config": config,
                 "test": test,
                 "baselines": baselines,
-                "fit": asdict(fit),
+                "fit": {**asdict(fit), "members": [asdict(m) for m in trained.members]},
                 "backtest": backtest,
                 "minutes": minutes,
                 "run_id": run.run_id,
@@ -369,11 +387,13 @@ def run_experiment(
             save_json(summary, out / "results.json")
             save_json(splits.scaler.to_dict(), out / "scaler.json")
             _log_artifacts(run, out, splits, series, preds, horizon)
-            forecaster = _forecaster(net, splits, series)
+            forecaster = _forecaster(trained.net, splits, series)
             forecaster.save(out / "forecaster.lruts")
             if track and cfg.register:
                 _register(run, forecaster, tracking, name, horizon, fit.best_val_loss)
-            results.append(HorizonResult(horizon, test, baselines, fit, minutes, run.run_id, str(out)))
+            results.append(
+                HorizonResult(horizon, test, baselines, fit, minutes, run.run_id, str(out), members=trained.members)
+            )
     return results
 
 
@@ -395,7 +415,7 @@ def _log_artifacts(run: Run, out: Path, splits, series, preds: Predictions, hori
     run.log_artifact(out / "scaler.json")
     run.log_artifact(out / "results.json")
     i = len(preds.pred) - 1
-    x, _ = splits.test[i]
+    x = splits.test[i].x[0]
     c = series.values.shape[1] - 1  # the last column: the target in the ETT/TSLib layouts ("OT")
     fig, ax = plt.subplots(figsize=(10, 3.5))
     lb = x.shape[0]

@@ -25,17 +25,17 @@ import numpy as np
 import torch
 
 from lruts.errors import DataError
+from lruts.forecasting.fitting import fit_forecast_net
 from lruts.forecasting.net import (
     EnsembleState,
     ForecastEnsemble,
     ForecastNetConfig,
     LRUForecastNet,
     StreamState,
-    forecast_loss,
     stream_state_from_dict,
 )
 from lruts.io import load_torch, save_torch
-from lruts.training import TrainConfig, Trainer, select_device
+from lruts.training import TrainConfig, select_device
 
 FORMAT = "lruts-forecaster"
 # 1: one network ("net_config", the network's fields flat); 2: ensembles ("members", flat configs);
@@ -115,15 +115,16 @@ class LRUForecaster:
         val_set = WindowDataset(scaled, n_train - self.lookback, n, self.lookback, self.horizon, split="val")
         torch.manual_seed(self.train_config.seed)
         self.net = LRUForecastNet(self._net_config(values.shape[1]))
-        quantiles, point_loss = self.quantiles, self.net.cfg.loss
-
-        def loss_fn(model, batch):
-            x, y = batch
-            return forecast_loss(model(x), y, quantiles, point_loss), x.shape[0]
-
-        trainer = Trainer(self.net, loss_fn, self.train_config, checkpoint_dir=checkpoint_dir, run=run)
-        self.fit_result = trainer.fit(train_set, val_set)
-        self.net = trainer.model.eval()
+        self.fit_result = fit_forecast_net(
+            self.net,
+            train_set,
+            val_set,
+            self.train_config,
+            quantiles=self.quantiles,
+            point=self.net.cfg.loss,
+            checkpoint_dir=checkpoint_dir,
+            run=run,
+        )
         self._consume(scaled)
         return self
 

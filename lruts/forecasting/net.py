@@ -372,19 +372,3 @@ def window_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _last_steps(x: torch.Tensor, n: int) -> torch.Tensor:
     """The last n steps of x: (batch, T, C) → (batch, n, C), the first step repeated in front if T < n."""
     return F.pad(x.transpose(1, 2), (max(0, n - x.shape[1]), 0), mode="replicate")[..., -n:].transpose(1, 2)
-
-
-def pinball_loss(pred: torch.Tensor, y: torch.Tensor, quantiles: list[float]) -> torch.Tensor:
-    """Mean pinball loss. pred: (..., Q) quantile forecasts, y: (...) targets."""
-    q = torch.tensor(quantiles, dtype=pred.dtype, device=pred.device)
-    err = y[..., None] - pred
-    return torch.maximum(q * err, (q - 1) * err).mean()
-
-
-def forecast_loss(out: torch.Tensor, y: torch.Tensor, quantiles: list[float], point: str = "mse") -> torch.Tensor:
-    """The point forecast's MSE (the protocol's metric) or, with point="mae", its mean absolute error;
-    plus the pinball loss of the quantiles."""
-    loss = (F.mse_loss if point == "mse" else F.l1_loss)(out[..., 0], y)
-    if quantiles:
-        loss = loss + pinball_loss(out[..., 1:], y, quantiles)
-    return loss

@@ -145,10 +145,7 @@ def run_task(
             run.log_metrics({"val_accuracy": acc}, step=epoch)
             log.info("epoch %d: val accuracy %.4f", epoch, acc)
 
-        collate = data.train.collate
-        trainer = Trainer(
-            model, loss_fn, train_cfg, checkpoint_dir=out, run=run, collate_fn=collate, on_epoch_end=on_epoch_end
-        )
+        trainer = Trainer(model, loss_fn, train_cfg, checkpoint_dir=out, run=run, on_epoch_end=on_epoch_end)
         diverged = False
         try:
             fit = trainer.fit(data.train, data.val, resume=resume)

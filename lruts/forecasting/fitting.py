@@ -1,0 +1,59 @@
+"""One way to train a forecasting model: `LRUForecaster.fit`, the protocol pipeline (each ensemble member
+too) and the trained baselines all call `fit_forecast_net`, which runs the generic Trainer with the
+forecasting loss on window batches.
+
+    fit = fit_forecast_net(net, splits.train, splits.val, TrainConfig(epochs=10), quantiles=[0.1, 0.9])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from torch import nn
+from torch.utils.data import Dataset
+
+from lruts.forecasting.losses import forecast_loss
+from lruts.tracking import Run
+from lruts.training import FitResult, TrainConfig, Trainer
+
+if TYPE_CHECKING:  # the data package (polars) loads when data is read, not when a forecaster is imported
+    from lruts.data.batch import WindowBatch
+
+
+def fit_forecast_net(
+    net: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset,
+    train_cfg: TrainConfig,
+    *,
+    quantiles: list[float] = (),
+    point: str = "mse",
+    checkpoint_dir: str | Path | None = None,
+    run: Run | None = None,
+    resume: bool = False,
+    on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
+    distributed: bool = True,
+) -> FitResult:
+    """Train `net` (x (B, L, C) → (B, H, C, 1 + Q)) on the window batches of `train_set` with early
+    stopping on `val_set`, minimising forecast_loss (point "mse" | "mae", plus the pinball loss of
+    `quantiles`). `net` ends with its best validation weights, on the trainer's device, in eval mode.
+    distributed=False: this process alone, even under torchrun (a side model only rank 0 trains)."""
+    quantiles = list(quantiles)
+
+    def loss_fn(model: nn.Module, batch: WindowBatch):
+        return forecast_loss(model(batch.x), batch.y, quantiles, point, y_mask=batch.y_mask), len(batch)
+
+    trainer = Trainer(
+        net,
+        loss_fn,
+        train_cfg,
+        checkpoint_dir=checkpoint_dir,
+        run=run,
+        on_epoch_end=on_epoch_end,
+        distributed=distributed,
+    )
+    fit = trainer.fit(train_set, val_set, resume=resume)
+    net.eval()
+    return fit
