@@ -14,8 +14,8 @@ from forecast_fixtures import synthetic_frame
 from mlflow import MlflowClient
 
 from lruts.forecasting.experiment import ExperimentConfig, run_experiment
+from lruts.forecasting.tuning import tune
 from lruts.tracking import Run, TrackingConfig, TrackingError, load_tracking_config
-from lruts.tuning import tune
 
 
 @pytest.fixture
