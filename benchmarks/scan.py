@@ -1,6 +1,6 @@
 """Speed of the LRU scan against a plain torch loop and the memory-bandwidth floor.
 
-    python benchmarks/scan.py [--lengths 1024 4096 16384] [--batch 32] [--state 256]
+    python benchmarks/scan.py [--lengths 1024 4096 16384] [--batch 32] [--state 256] [--backend auto]
 
 Floor: the bytes fwd+bwd must move — read b, write x (forward); read the incoming gradient, read x,
 write ∂b (backward): 5 × batch·L·N complex64 values — divided by the copy bandwidth measured in
@@ -11,6 +11,7 @@ its output like every real op, so it pays the same first-touch page faults the s
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import torch
@@ -44,7 +45,7 @@ def loop_scan(lam: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, dim=1)
 
 
-def measure(length: int, batch: int, n: int, repeats: int, loop: bool) -> dict[str, float]:
+def measure(length: int, batch: int, n: int, repeats: int, loop: bool, backend: str) -> dict[str, float]:
     torch.manual_seed(0)
     lam = torch.exp(torch.complex(-torch.rand(n) * 0.05, torch.rand(n) * 6.28)).requires_grad_()
     b = torch.randn(batch, length, n, dtype=torch.complex64, requires_grad=True)
@@ -63,10 +64,11 @@ def measure(length: int, batch: int, n: int, repeats: int, loop: bool) -> dict[s
     # exactly as the scan (and every torch op) must; a copy into a reused buffer is shown for reference.
     src = torch.randn(batch, length, 2 * n)
     dst = torch.empty_like(src)
+    scan = functools.partial(linear_scan, backend=backend)
     t = best_of(
         {
-            "fwd": lambda: fwd(linear_scan),
-            "fwd+bwd": lambda: fwd_bwd(linear_scan),
+            "fwd": lambda: fwd(scan),
+            "fwd+bwd": lambda: fwd_bwd(scan),
             "clone": src.clone,
             "copy": lambda: dst.copy_(src),
         },
@@ -89,6 +91,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--state", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--backend", choices=["auto", "numba", "torch"], default="auto", help="linear_scan's backend")
     ap.add_argument("--no-loop", action="store_true", help="skip the (slow) plain-loop baseline")
     ap.add_argument(
         "--allocator",
@@ -102,7 +105,7 @@ def main() -> None:
         raise SystemExit("--allocator retain needs glibc; use --allocator system")
     probe = torch.zeros(1, dtype=torch.complex64)
     print(
-        f"allocator={args.allocator} backend={backend_for(probe)} torch={torch.__version__} "
+        f"allocator={args.allocator} backend={backend_for(probe, args.backend)} torch={torch.__version__} "
         f"threads={torch.get_num_threads()} batch={args.batch} N={args.state} complex64"
     )
     header = (
@@ -120,7 +123,7 @@ def main() -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for length in args.lengths:
-        r = measure(length, args.batch, args.state, args.repeats, not args.no_loop)
+        r = measure(length, args.batch, args.state, args.repeats, not args.no_loop, args.backend)
         loop_fb = r.get("loop fwd+bwd ms", float("nan"))
         cells = (
             r["L"],

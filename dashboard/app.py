@@ -11,6 +11,7 @@ models, streaming and checking uploads are dashboard/catalog.py, live.py and upl
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from pathlib import Path
@@ -34,6 +35,10 @@ from lruts import LRUForecaster
 from lruts.data import load_series, split_borders
 from lruts.errors import DataError, LrutsError
 from lruts.tracking import TrackingError, load_tracking_config
+
+# This program reads the registry through mlflow, which contacts a telemetry host from its import on unless
+# told not to (../shared/spec/environment.md); the library opts out only when it starts a tracked run.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 # ---------------------------------------------------------------------------------------------- shared, cached
 

@@ -1,25 +1,39 @@
-"""lruts: time-series forecasting with the Linear Recurrent Unit (Orvieto et al., ICML 2023)."""
+"""lruts: time-series forecasting with the Linear Recurrent Unit (Orvieto et al., ICML 2023).
 
-from lruts.errors import DataError, LrutsError, ShapeError
-from lruts.forecasting.forecaster import LRUForecaster
-from lruts.lru import LRU
-from lruts.network import DeepLRU, DeepLRUConfig, LRUBlock, LRUClassifier, LRUSequenceModel, masked_mean
-from lruts.optim import make_optimizer, warmup_cosine
-from lruts.scan import linear_scan
+The public names load on first use, so `import lruts` (or `import lruts.scan`) costs no more than the
+modules it names: the forecaster's data layer, polars and tracking load only when asked for.
+"""
 
-__all__ = [
-    "LRU",
-    "DataError",
-    "DeepLRU",
-    "DeepLRUConfig",
-    "LRUBlock",
-    "LRUClassifier",
-    "LRUForecaster",
-    "LRUSequenceModel",
-    "LrutsError",
-    "ShapeError",
-    "linear_scan",
-    "make_optimizer",
-    "masked_mean",
-    "warmup_cosine",
-]
+import importlib
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "LRU": "lruts.lru",
+    "DataError": "lruts.errors",
+    "DeepLRU": "lruts.network",
+    "DeepLRUConfig": "lruts.network",
+    "LRUBlock": "lruts.network",
+    "LRUClassifier": "lruts.network",
+    "LRUForecaster": "lruts.forecasting.forecaster",
+    "LRUSequenceModel": "lruts.network",
+    "LrutsError": "lruts.errors",
+    "ShapeError": "lruts.errors",
+    "linear_scan": "lruts.scan",
+    "make_optimizer": "lruts.optim",
+    "masked_mean": "lruts.network",
+    "warmup_cosine": "lruts.optim",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lruts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

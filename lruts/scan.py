@@ -13,7 +13,7 @@ conj(λ) over the incoming gradients (PyTorch's conjugate-Wirtinger convention):
 
 so one kernel serves both directions and both passes.
 
-Backends, chosen per call:
+Backends, chosen per call (`backend="auto"`, or forced with `backend="numba"` / `"torch"`):
 - CPU: a numba-compiled sequential kernel. On a CPU a sequential scan is memory-bound and a
   log-depth scan only adds work (measured: torch-op Hillis–Steele/Blelloch scans were no faster
   than a Python loop over time, and up to 7× slower); numba gives a compiled loop that runs at
@@ -27,10 +27,12 @@ Backends, chosen per call:
 
 from __future__ import annotations
 
-import os
 import types
+from typing import Literal
 
 import torch
+
+from lruts.errors import ConfigError
 
 _CHUNK = 64  # time steps per chunk in the torch backend
 _STAGE = 256  # time steps staged per block by the numba kernel when walking time backwards
@@ -41,23 +43,35 @@ try:  # numba is a hard dependency, but a broken install must not take the packa
 except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
     _nb = None
 
-__all__ = ["backend_for", "linear_scan"]
+__all__ = ["Backend", "backend_for", "linear_scan"]
+
+Backend = Literal["auto", "numba", "torch"]
+_BACKENDS = ("auto", "numba", "torch")
 
 
-def backend_for(b: torch.Tensor) -> str:
-    """Name of the backend `linear_scan` uses for a tensor like `b` ('numba' or 'torch')."""
-    forced = os.environ.get("LRUTS_SCAN_BACKEND")
-    if forced in ("numba", "torch"):
-        if forced == "numba" and (_nb is None or b.device.type != "cpu"):
-            raise RuntimeError("LRUTS_SCAN_BACKEND=numba needs numba installed and CPU tensors")
-        return forced
-    return "numba" if (_nb is not None and b.device.type == "cpu") else "torch"
+def backend_for(b: torch.Tensor, backend: Backend = "auto") -> str:
+    """Name of the backend `linear_scan(..., backend=backend)` runs for a tensor like `b` ('numba' or 'torch').
+
+    "auto" takes numba for CPU tensors when it is installed, torch otherwise."""
+    if backend not in _BACKENDS:
+        raise ConfigError(f"linear_scan: unknown backend {backend!r}; use one of {', '.join(map(repr, _BACKENDS))}")
+    if backend == "auto":
+        return "numba" if (_nb is not None and b.device.type == "cpu") else "torch"
+    if backend == "numba" and (_nb is None or b.device.type != "cpu"):
+        raise RuntimeError("linear_scan backend='numba' needs numba installed and CPU tensors; use backend='auto'")
+    return backend
 
 
 def linear_scan(
-    lam: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None, reverse: bool = False
+    lam: torch.Tensor,
+    b: torch.Tensor,
+    h0: torch.Tensor | None = None,
+    reverse: bool = False,
+    backend: Backend = "auto",
 ) -> torch.Tensor:
-    """All states of x_t = λ x_{t∓1} + b_t. lam: (N,), b: (batch, L, N), h0: (batch, N); complex."""
+    """All states of x_t = λ x_{t∓1} + b_t. lam: (N,), b: (batch, L, N), h0: (batch, N); complex.
+
+    backend: "auto" (numba on CPU, torch elsewhere), or "numba" / "torch" to force one; both passes use it."""
     if not (lam.is_complex() and b.is_complex()):
         raise TypeError(f"linear_scan needs complex tensors, got λ {lam.dtype} and b {b.dtype}")
     if b.dim() != 3 or lam.shape != (b.shape[-1],):
@@ -69,15 +83,16 @@ def linear_scan(
         h0 = torch.zeros(b.shape[0], b.shape[2], dtype=dtype, device=b.device)
     elif h0.shape != (b.shape[0], b.shape[2]):
         raise ValueError(f"linear_scan: expected h0 of shape {(b.shape[0], b.shape[2])}, got {tuple(h0.shape)}")
-    return _LinearScan.apply(lam.to(dtype), b.to(dtype), h0.to(dtype), reverse)
+    return _LinearScan.apply(lam.to(dtype), b.to(dtype), h0.to(dtype), reverse, backend_for(b, backend))
 
 
 class _LinearScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, lam, b, h0, reverse):
-        x, _ = _run(lam, b, h0, reverse)
+    def forward(ctx, lam, b, h0, reverse, backend):
+        x, _ = _run(lam, b, h0, reverse, backend)
         ctx.save_for_backward(lam, h0, x)
         ctx.reverse = reverse
+        ctx.backend = backend
         return x
 
     @staticmethod
@@ -86,15 +101,16 @@ class _LinearScan(torch.autograd.Function):
         lam_c = lam.conj()
         # adjoint: the recurrence in the other direction with conj(λ); the kernel also accumulates
         # s_t · conj(x_prev) where x_prev is the forward state one step earlier in forward order
-        s, dlam = _run(lam_c, g, torch.zeros_like(h0), not ctx.reverse, partner=x, partner_end=h0)
+        s, dlam = _run(lam_c, g, torch.zeros_like(h0), not ctx.reverse, ctx.backend, partner=x, partner_end=h0)
         first = -1 if ctx.reverse else 0  # the state that h0 feeds directly
         dh0 = lam_c * s[:, first]
-        return dlam, s, dh0, None
+        return dlam, s, dh0, None, None
 
 
-def _run(lam, b, h0, reverse, partner=None, partner_end=None):
-    """Run the recurrence; with `partner`, also return Σ_batch Σ_t x_t ⊙ conj(partner_next(t))."""
-    if backend_for(b) == "numba":
+def _run(lam, b, h0, reverse, backend, partner=None, partner_end=None):
+    """Run the recurrence on `backend` ('numba' or 'torch'); with `partner`, also return
+    Σ_batch Σ_t x_t ⊙ conj(partner_next(t))."""
+    if backend == "numba":
         return _run_numba(lam, b, h0, reverse, partner, partner_end)
     return _run_torch(lam, b, h0, reverse, partner, partner_end)
 

@@ -24,9 +24,6 @@ from typing import Any
 
 from lruts.errors import LrutsError
 
-# MLflow contacts a telemetry host unless told not to (environment.md); it must be set before mlflow loads
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
 log = logging.getLogger("lruts")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +37,17 @@ _ENV = {
 
 class TrackingError(LrutsError, RuntimeError):
     """The tracking backend is unusable (unreachable server, unwritable store)."""
+
+
+def _mlflow():
+    """The mlflow module, imported only where tracking is really used: the base install has no mlflow.
+
+    MLflow contacts a telemetry host from its import on unless told not to (../shared/spec/environment.md);
+    the opt-out is made here, when tracking starts, and only if the user has not chosen."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    return mlflow
 
 
 @dataclass
@@ -138,38 +146,31 @@ class Run:
             log.warning("MLflow %s failed (%s); tracking is off for the rest of this run", what, e)
             return None
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        import mlflow
+    def _log(self, name: str, *args, **kwargs) -> None:
+        """mlflow.<name>(*args, **kwargs) under the never-crash policy; a NullRun never imports mlflow."""
+        if not self._broken:
+            self._safe(name, getattr(_mlflow(), name), *args, **kwargs)
 
+    def log_params(self, params: Mapping[str, Any]) -> None:
         flat = flatten(params)
-        self._safe("log_params", mlflow.log_params, {k: ("" if v is None else v) for k, v in flat.items()})
+        self._log("log_params", {k: ("" if v is None else v) for k, v in flat.items()})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        import mlflow
-
         for k, v in metrics.items():
             self.history.setdefault(k, []).append((step or 0, float(v)))
-        self._safe("log_metrics", mlflow.log_metrics, {k: float(v) for k, v in metrics.items()}, step=step)
+        self._log("log_metrics", {k: float(v) for k, v in metrics.items()}, step=step)
 
     def log_dict(self, d: Mapping[str, Any], name: str) -> None:
-        import mlflow
-
-        self._safe("log_dict", mlflow.log_dict, dict(d), name)
+        self._log("log_dict", dict(d), name)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        import mlflow
-
-        self._safe("log_artifact", mlflow.log_artifact, str(path), artifact_path)
+        self._log("log_artifact", str(path), artifact_path)
 
     def log_figure(self, figure, name: str) -> None:
-        import mlflow
-
-        self._safe("log_figure", mlflow.log_figure, figure, name)
+        self._log("log_figure", figure, name)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        import mlflow
-
-        self._safe("set_tags", mlflow.set_tags, dict(tags))
+        self._log("set_tags", dict(tags))
 
     def call(self, what: str, fn, *args, **kwargs) -> Any:
         """Run any other MLflow call under the same never-crash policy."""
@@ -184,15 +185,11 @@ class NullRun(Run):
 
 
 def configure(cfg: TrackingConfig) -> None:
-    import mlflow
-
-    mlflow.set_tracking_uri(cfg.resolved_uri())
+    _mlflow().set_tracking_uri(cfg.resolved_uri())
 
 
 def ensure_experiment(name: str, cfg: TrackingConfig) -> str:
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
+    client = _mlflow().MlflowClient()
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
@@ -221,8 +218,7 @@ def start_run(
     if not nested:
         check_tracking_backend(cfg)
         configure(cfg)
-    import mlflow
-
+    mlflow = _mlflow()
     try:
         exp_id = ensure_experiment(experiment, cfg)
         active = mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested, tags=dict(tags or {}))

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines._long_job import parse_dataset_job, run_long_job
 
     args = parse_dataset_job(parser(), argv)
-    from lruts.tuning import tune
+    from lruts.forecasting.tuning import tune
 
     def job():
         cfg = build_config(args)

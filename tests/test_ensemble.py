@@ -17,8 +17,8 @@ from lruts.forecasting.evaluation import predict_windows
 from lruts.forecasting.experiment import ExperimentConfig, PrefixedRun, member_configs, run_experiment
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 from lruts.forecasting.report import collect, dataset_table
+from lruts.forecasting.tuning import tune
 from lruts.tracking import Run
-from lruts.tuning import tune
 from pipelines import evaluate
 from pipelines.train import build_config, parse_member, parser
 

@@ -1,12 +1,14 @@
 """The scan kernel against a plain float64 recurrence, and its hand-written backward against
 autograd's numerical gradient."""
 
+import functools
 import os
 
 import pytest
 import torch
 
-from lruts.scan import linear_scan
+from lruts.errors import ConfigError
+from lruts.scan import backend_for, linear_scan
 
 
 def reference(lam, b, h0, reverse):
@@ -31,14 +33,14 @@ def random_problem(batch=3, length=157, n=5, dtype=torch.complex128, r=0.999):
 @pytest.mark.parametrize("length", [1, 63, 64, 65, 300])  # around the torch backend's 64-step chunks
 def test_scan_equals_reference_recurrence_float64(scan_backend, reverse, length):
     lam, b, h0 = random_problem(length=length)
-    x = linear_scan(lam, b, h0, reverse=reverse)
+    x = linear_scan(lam, b, h0, reverse=reverse, backend=scan_backend)
     torch.testing.assert_close(x, reference(lam, b, h0, reverse), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("reverse", [False, True])
 def test_scan_float32_close_to_float64_reference_over_long_sequences(scan_backend, reverse):
     lam, b, h0 = random_problem(length=2000, n=16, dtype=torch.complex64)
-    x = linear_scan(lam, b, h0, reverse=reverse)
+    x = linear_scan(lam, b, h0, reverse=reverse, backend=scan_backend)
     ref = reference(lam, b, h0, reverse)
     # states grow to ~1/sqrt(1-r²) ≈ 22; float32 accumulates ~1e-6 relative error per step at worst
     assert (x.to(torch.complex128) - ref).abs().max() < 1e-3 * ref.abs().max()
@@ -48,17 +50,17 @@ def test_scan_float32_close_to_float64_reference_over_long_sequences(scan_backen
 def test_scan_gradcheck_float64(scan_backend, reverse):
     lam, b, h0 = random_problem(batch=2, length=70, n=3)
     inputs = tuple(t.clone().requires_grad_() for t in (lam, b, h0))
-    assert torch.autograd.gradcheck(lambda l, bb, h: linear_scan(l, bb, h, reverse=reverse), inputs)
+    scan = functools.partial(linear_scan, reverse=reverse, backend=scan_backend)
+    assert torch.autograd.gradcheck(scan, inputs)
 
 
-def test_backends_agree_on_values_and_gradients(monkeypatch):
+def test_backends_agree_on_values_and_gradients():
     lam, b, h0 = random_problem(batch=4, length=333, n=8, dtype=torch.complex64)
     g = torch.randn_like(b)
     results = {}
     for backend in ("numba", "torch"):
-        monkeypatch.setenv("LRUTS_SCAN_BACKEND", backend)
         leaves = [t.clone().requires_grad_() for t in (lam, b, h0)]
-        x = linear_scan(*leaves)
+        x = linear_scan(*leaves, backend=backend)
         x.backward(g)
         results[backend] = [x.detach()] + [t.grad for t in leaves]
     for a, c in zip(results["numba"], results["torch"], strict=True):
@@ -73,6 +75,14 @@ def test_scan_rejects_real_and_misshaped_inputs():
         linear_scan(lam, b[0])
     with pytest.raises(ValueError, match="h0"):
         linear_scan(lam, b, h0[:, :2])
+
+
+def test_scan_backend_argument_picks_the_backend_and_rejects_unknown_names():
+    lam, b, _ = random_problem()
+    assert backend_for(b) == "numba"  # CPU tensors with numba installed
+    assert backend_for(b, "torch") == "torch"
+    with pytest.raises(ConfigError, match=r"unknown backend 'cuda'.*'auto', 'numba', 'torch'"):
+        linear_scan(lam, b, backend="cuda")
 
 
 def test_numba_kernel_follows_torchs_thread_count_with_the_same_numbers():
@@ -126,10 +136,10 @@ def test_serial_and_threaded_kernels_are_cached_apart(tmp_path):
         "import torch\n"
         "from lruts.scan import linear_scan\n"
         "lam = torch.full((4,), 0.5, dtype=torch.complex64); b = torch.ones(2, 8, 4, dtype=torch.complex64)\n"
-        "torch.set_num_threads(2); linear_scan(lam, b)\n"
-        "torch.set_num_threads(1); linear_scan(lam, b)\n"
+        "torch.set_num_threads(2); linear_scan(lam, b, backend='numba')\n"
+        "torch.set_num_threads(1); linear_scan(lam, b, backend='numba')\n"
     )
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "LRUTS_SCAN_BACKEND": "numba"}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
     names = sorted(p.name.split("-")[0] for p in tmp_path.rglob("*.nbi"))
     assert names == ["scan._scan_kernel", "scan._scan_kernel_serial"]

@@ -2,7 +2,10 @@
 training, logging failures that never crash a run, and an Optuna study with a pruned trial."""
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 
 import forecast_fixtures as fixtures
 import mlflow
@@ -14,8 +17,8 @@ from forecast_fixtures import synthetic_frame
 from mlflow import MlflowClient
 
 from lruts.forecasting.experiment import ExperimentConfig, run_experiment
-from lruts.tracking import Run, TrackingConfig, TrackingError, load_tracking_config
-from lruts.tuning import tune
+from lruts.forecasting.tuning import tune
+from lruts.tracking import Run, TrackingConfig, TrackingError, load_tracking_config, start_run
 
 
 @pytest.fixture
@@ -103,6 +106,29 @@ def test_logging_failure_mid_run_warns_once_and_never_raises(caplog):
         run.log_metrics({"loss": 1.0}, step=3)  # not sent any more, but kept
     assert sum("server went away" in r.message for r in caplog.records) == 1
     assert run.history["loss"] == [(3, 1.0)]
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "true"), ("false", "false")])
+def test_a_started_run_opts_out_of_mlflow_telemetry_unless_the_user_chose(store, monkeypatch, chosen, expected):
+    if chosen is None:
+        monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", chosen)
+    with start_run("telemetry", tracking=load_tracking_config()) as run:
+        assert run.run_id is not None
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == expected
+
+
+def test_an_untracked_run_logs_without_mlflow():
+    code = (
+        "import sys\n"
+        "from lruts.tracking import start_run\n"
+        "with start_run('x', config={'lr': 0.1}, enabled=False) as run:\n"
+        "    run.log_metrics({'loss': 1.0}, step=1); run.log_params({'a': 1}); run.set_tags({'t': 'v'})\n"
+        "print(run.history['loss'], 'mlflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[(1,", "1.0)]", "False"]
 
 
 def test_config_file_and_environment_overrides(tmp_path, monkeypatch):

@@ -230,7 +230,7 @@ def test_tuning_starts_from_a_config_file_and_its_space_covers_the_measured_best
     import dataclasses
 
     from lruts.forecasting.experiment import ExperimentConfig
-    from lruts.tuning import SPACE, apply
+    from lruts.forecasting.tuning import SPACE, apply
     from pipelines.tune import build_config, parser
 
     base = tmp_path / "base.yaml"

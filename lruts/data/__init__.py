@@ -3,35 +3,49 @@
 Imports point one way: registry -> files/download -> read -> validate -> ingest -> series ->
 scaling -> windows, which yield the named batch of batch.py. See docs/guide.md "Data" for the commands
 and ../shared/spec/forecasting.md for the protocol.
+
+The names below load on first use, like the package's own (lruts/__init__.py): asking for `data_dirs`
+does not load polars.
 """
 
-from lruts.data.batch import WindowBatch
-from lruts.data.files import data_dirs, data_home, resolve_raw
-from lruts.data.ingest import IngestResult, PartialDatasetWarning, ingest
-from lruts.data.registry import DATASETS, DatasetSpec
-from lruts.data.report import IngestReport
-from lruts.data.scaling import StandardScaler
-from lruts.data.series import Series, load_series
-from lruts.data.validate import FILL_POLICIES
-from lruts.data.windows import Splits, WindowDataset, make_splits, split_borders
+import importlib
 
-__all__ = [
-    "DATASETS",
-    "FILL_POLICIES",
-    "DatasetSpec",
-    "IngestReport",
-    "IngestResult",
-    "PartialDatasetWarning",
-    "Series",
-    "Splits",
-    "StandardScaler",
-    "WindowBatch",
-    "WindowDataset",
-    "data_dirs",
-    "data_home",
-    "ingest",
-    "load_series",
-    "make_splits",
-    "resolve_raw",
-    "split_borders",
-]
+# `ingest` names both a submodule and its function: importing the submodule binds the package attribute to
+# the module, so bind the function now, as an eager import did, before anyone can import the submodule
+from lruts.data.ingest import ingest
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "DATASETS": "lruts.data.registry",
+    "FILL_POLICIES": "lruts.data.validate",
+    "DatasetSpec": "lruts.data.registry",
+    "IngestReport": "lruts.data.report",
+    "IngestResult": "lruts.data.ingest",
+    "PartialDatasetWarning": "lruts.data.ingest",
+    "Series": "lruts.data.series",
+    "Splits": "lruts.data.windows",
+    "WindowBatch": "lruts.data.batch",
+    "StandardScaler": "lruts.data.scaling",
+    "WindowDataset": "lruts.data.windows",
+    "data_dirs": "lruts.data.files",
+    "data_home": "lruts.data.files",
+    "ingest": "lruts.data.ingest",
+    "load_series": "lruts.data.series",
+    "make_splits": "lruts.data.windows",
+    "resolve_raw": "lruts.data.files",
+    "split_borders": "lruts.data.windows",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lruts.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -47,8 +47,6 @@ def log_forecaster(run, forecaster, *, name: str = "model", registered_model: st
 
     from mlflow.models import infer_signature
 
-    import lruts
-
     example = forecaster.predict().head(0)  # the input columns: time + series (rows are optional)
     example = example[[forecaster.time_col, *forecaster.columns]].astype(dict.fromkeys(forecaster.columns, "float64"))
     signature = infer_signature(example, forecaster.predict())
@@ -60,7 +58,7 @@ def log_forecaster(run, forecaster, *, name: str = "model", registered_model: st
             name=name,
             python_model=str(Path(__file__).with_name("mlflow_model.py")),
             artifacts={"forecaster": str(path)},
-            code_paths=[str(Path(lruts.__file__).parent)],
+            code_paths=[str(Path(__file__).resolve().parent.parent)],  # the lruts package
             pip_requirements=PIP_REQUIREMENTS,
             registered_model_name=registered_model,
             signature=signature,
