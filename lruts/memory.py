@@ -6,7 +6,7 @@ that costs more than the scan itself (measured on a 2-core VM: ≈1 µs per page
 at L = 4096; see benchmarks/scan.py). `retain_freed_memory()` makes glibc keep freed memory in its
 heap for reuse — the behaviour PyTorch CPU users usually get by preloading jemalloc or tcmalloc.
 The price: the process's resident memory stays at its peak instead of shrinking after a spike.
-The trainer and the benchmarks call it; a library import never does.
+The pipelines' long jobs and the benchmarks call it; the library never does on its own.
 """
 
 from __future__ import annotations

@@ -35,7 +35,6 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from lruts.errors import ConfigError, DataError
 from lruts.io import load_torch, save_torch
-from lruts.memory import retain_freed_memory
 from lruts.optim import epoch_decay, make_optimizer, warmup_cosine
 from lruts.tracking import NullRun, Run
 
@@ -134,8 +133,6 @@ class Trainer:
         self.device = select_device(cfg.device)
         if self.device.type == "cuda" and self.world > 1:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        if self.device.type == "cpu":
-            retain_freed_memory()  # see lruts/memory.py: avoids re-faulting every activation tensor
         self.model = model.to(self.device)
         self.ddp = (
             nn.parallel.DistributedDataParallel(

@@ -30,8 +30,14 @@ RESUME_HINT = "the checkpoint of the last finished epoch is intact; continue wit
 
 def run_long_job(job: Callable[[], T], interrupted: str = RESUME_HINT) -> tuple[T | None, int]:
     """Run `job`; (its result, 0), or (None, exit code) after one line on stderr: a LrutsError's message
-    (what is wrong and how to fix it), or, on Ctrl-C, `interrupted` (what survived, how to go on)."""
+    (what is wrong and how to fix it), or, on Ctrl-C, `interrupted` (what survived, how to go on).
+
+    A long training job keeps freed memory for reuse (lruts/memory.py): without it every activation tensor
+    is page-faulted in again at each step on CPU. The library itself never changes the allocator."""
     from lruts.errors import LrutsError
+    from lruts.memory import retain_freed_memory
+
+    retain_freed_memory()
 
     try:
         return job(), 0

@@ -24,8 +24,8 @@ TIERS = [
     {"layer": ("lruts.lru",)},
     # lruts.fast runs a whole stack's step compiled: it packs a DeepLRU's weights for its kernels
     {"network": ("lruts.network", "lruts.fast")},
-    # generic: trains, saves and tracks any model on any dataset
-    {"training": ("lruts.training", "lruts.optim", "lruts.io", "lruts.memory", "lruts.tracking")},
+    # generic: trains, saves and tracks any model on any dataset; command-line flags from any config dataclass
+    {"training": ("lruts.training", "lruts.optim", "lruts.io", "lruts.memory", "lruts.tracking", "lruts.cli")},
     {"data": ("lruts.data",)},
     {"forecasting": ("lruts.forecasting",), "lra": ("lruts.lra",)},
     # `lruts` itself is the package's front door: its names load lazily from the layers below

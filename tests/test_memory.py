@@ -33,6 +33,13 @@ print(libc.mallinfo2().keepcost)
     [
         ("from lruts.memory import retain_freed_memory\nassert retain_freed_memory()", True),
         ("import lruts, lruts.memory, lruts.training, lruts.forecasting.forecaster", False),
+        (  # training through the library does not change the process's allocator either
+            "import numpy as np, pandas as pd\nfrom lruts import LRUForecaster\n"
+            "from lruts.training import TrainConfig\n"
+            "df = pd.DataFrame({'date': pd.date_range('2020', periods=80, freq='h'), 'y': np.sin(np.arange(80.0))})\n"
+            "LRUForecaster(16, 4, d_model=8, d_state=8, train=TrainConfig(epochs=1, progress=False)).fit(df)",
+            False,
+        ),
     ],
 )
 def test_a_freed_block_above_2_gb_is_kept_only_once_asked_for(setup, kept):
