@@ -61,7 +61,7 @@ def test_ensemble_forecaster_streams_like_a_recompute_and_survives_save_and_load
 
     path = fc.save(tmp_path / "ens.lruts")
     blob = torch.load(path, weights_only=True)
-    assert blob["version"] == 3 and len(blob["members"]) == 2 and blob["ensemble"]
+    assert blob["version"] == 4 and len(blob["members"]) == 2 and blob["ensemble"] and "blend" not in blob
     loaded = LRUForecaster.load(path)
     assert isinstance(loaded.net, ForecastEnsemble) and loaded.lookback == 48
     pd.testing.assert_frame_equal(loaded.predict(), streamed)
@@ -69,7 +69,7 @@ def test_ensemble_forecaster_streams_like_a_recompute_and_survives_save_and_load
     pd.testing.assert_frame_equal(loaded.update(nxt), fc.update(nxt), rtol=1e-5, atol=1e-5)
     single = LRUForecaster.from_trained(members()[0], scaler, series).save(tmp_path / "one.lruts")
     blob = torch.load(single, weights_only=True)
-    assert (blob["version"], len(blob["members"]), blob["ensemble"]) == (3, 1, False)
+    assert (blob["version"], len(blob["members"]), blob["ensemble"]) == (4, 1, False)
     assert isinstance(LRUForecaster.load(single).net, LRUForecastNet)
 
 
@@ -96,7 +96,9 @@ def ensemble_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ensemble")
     csv = tmp / "toy.csv"
     synthetic_frame(900).to_csv(csv, index=False)
-    cfg = tiny_experiment(csv, tmp / "runs", track=False, ensemble=[{"dropout": 0.1}, {"lookback": 64, "seed": 1}])
+    # the ensemble's own mean, not blended (tests/test_blend.py blends ensembles)
+    ensemble = [{"dropout": 0.1}, {"lookback": 64, "seed": 1}]
+    cfg = tiny_experiment(csv, tmp / "runs", track=False, blend=False, ensemble=ensemble)
     return tmp, csv, cfg, run_experiment(cfg)[0]
 
 

@@ -121,7 +121,10 @@ OLD_NET_CONFIG = dict(
 
 
 def test_load_reads_format_1_with_a_flat_network_config(tmp_path, fitted):
-    fc, df = fitted
+    _, df = fitted
+    # format 1 held one network, never a blend
+    fc = LRUForecaster(48, 12, quantiles=[0.1, 0.9], blend=False, train=tiny_train(), **TINY_MODEL)
+    fc.fit(df.iloc[:1200], time_col="date")
     blob = torch.load(fc.save(tmp_path / "new.lruts"), weights_only=True)
     assert blob["members"][0]["network"]["d_model"] == 16  # written nested
     del blob["members"], blob["ensemble"]

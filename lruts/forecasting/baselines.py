@@ -11,8 +11,21 @@ from torch import nn
 
 from lruts.forecasting.net import window_stats
 
-# seasonal period per sampling step (one day, or one year for weekly data)
-SEASON = {"10m": 144, "15m": 96, "1h": 24, "1d": 7, "1w": 52}
+
+def season_length(freq: str | None) -> int:
+    """The seasonal period in steps of a canonical frequency: a day below daily sampling (48 for "30m"), a
+    week for daily, a year for weekly and monthly data; 0 where none is known."""
+    if not freq:
+        return 0
+    from lruts.data.timestamps import step_ns
+
+    if freq.endswith("mo"):
+        months = int(freq[:-2])
+        return 12 // months if 12 % months == 0 and months < 12 else 0
+    step, day = step_ns(freq), 86_400 * 10**9
+    if step < day:
+        return day // step if day % step == 0 else 0
+    return {day: 7, 7 * day: 52}.get(step, 0)
 
 
 class RepeatLast(nn.Module):

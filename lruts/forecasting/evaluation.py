@@ -64,7 +64,8 @@ def score(
     then MASE/sMAPE on the original scale.
 
     naive_scale: per-series in-sample seasonal-naive MAE on the original training rows (for MASE).
-    quantiles: with ≥ 2 levels, coverage of the interval [lowest, highest] is reported too."""
+    quantiles: with ≥ 2 levels, the coverage and the interval (Winkler) score of [lowest, highest], on
+    scaled values, are reported too."""
     point = p.pred[..., 0]
     out = {"mse": metrics.mse(point, p.true), "mae": metrics.mae(point, p.true), "windows": float(len(point))}
     scored = len(point) - len(point) % PATCHTST_TEST_BATCH  # the windows in full batches (module docstring)
@@ -78,8 +79,10 @@ def score(
         out["mase"] = metrics.mase(orig_pred, orig_true, naive_scale)
     if quantiles and len(quantiles) >= 2:
         lo, hi = p.pred[..., 1], p.pred[..., len(quantiles)]
+        nominal = quantiles[-1] - quantiles[0]
         out[f"coverage_{quantiles[0]:g}_{quantiles[-1]:g}"] = metrics.coverage(lo, hi, p.true)
-        out["nominal_coverage"] = quantiles[-1] - quantiles[0]
+        out["nominal_coverage"] = nominal
+        out["winkler"] = metrics.winkler(lo, hi, p.true, nominal)
     return out
 
 

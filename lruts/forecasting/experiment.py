@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from lruts.errors import ConfigError
-from lruts.forecasting.baselines import SEASON, DLinear, PatchTST, RepeatLast, SeasonalNaive
+from lruts.forecasting.baselines import DLinear, PatchTST, RepeatLast, SeasonalNaive, season_length
+from lruts.forecasting.blend import Blend, fit_blend
 from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_origin, score
 from lruts.forecasting.fitting import fit_forecast_net
 from lruts.forecasting.losses import forecast_loss
@@ -40,7 +41,10 @@ class ExperimentConfig:
     dataset: str = "electricity"  # a registered dataset name (see pipelines.ingest --list) or a CSV/Parquet path
     lookback: int = 336  # L: steps of history the model reads
     horizons: list[int] = field(default_factory=lambda: [96])  # one model per horizon
-    quantiles: list[float] = field(default_factory=list)  # add a quantile head, e.g. 0.1 0.9
+    # quantile levels to forecast, e.g. 0.1 0.9 (with blend: split-conformal on validation; else a quantile head)
+    quantiles: list[float] = field(default_factory=list)
+    # blend the network with the linear, repeat-last and seasonal-naive forecasts by weights fitted on validation
+    blend: bool = True
     # the forecaster's architecture; its sizes (lookback, horizon, series, quantiles) are the experiment's
     model: ForecastNetConfig = field(default_factory=ForecastNetConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, patience=3, lr=5e-4, lr_factor=0.5))
@@ -55,6 +59,11 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         self.quantiles = sorted(float(q) for q in self.quantiles)  # the network's quantile outputs are in order
+
+    @property
+    def net_quantiles(self) -> list[float]:
+        """The network's own quantile outputs: none when the blend calibrates the quantiles instead."""
+        return [] if self.blend else list(self.quantiles)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
@@ -144,12 +153,13 @@ def member_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
 class TrainedModel:
     """A network (or ensemble) trained on the protocol's train split, and how it did."""
 
-    net: LRUForecastNet | ForecastEnsemble
+    net: LRUForecastNet | ForecastEnsemble | Blend
     splits: Any  # lruts.data.Splits: an ensemble's have its longest member's lookback
     fit: FitResult  # an ensemble's: the validation loss of its mean, its members' epochs
     test: dict[str, float]  # the protocol metrics on every test window; empty when not evaluated
     preds: Predictions | None  # the test windows' forecasts; None when not evaluated
     members: list[FitResult] = field(default_factory=list)  # an ensemble's: each member's own fit
+    blend: dict[str, Any] = field(default_factory=dict)  # what fit_blend chose (weights, validation MSEs)
 
     def earlier_seconds(self) -> float:
         """Training seconds earlier processes spent before this run resumed (its members', for an ensemble)."""
@@ -182,7 +192,7 @@ def build_net(cfg: ExperimentConfig, horizon: int, n_channels: int) -> LRUForeca
     torch.manual_seed(cfg.train.seed)
     return LRUForecastNet(
         dataclasses.replace(
-            cfg.model, lookback=cfg.lookback, horizon=horizon, n_channels=n_channels, quantiles=list(cfg.quantiles)
+            cfg.model, lookback=cfg.lookback, horizon=horizon, n_channels=n_channels, quantiles=cfg.net_quantiles
         )
     )
 
@@ -198,28 +208,42 @@ def train_and_evaluate(
     on_epoch_end=None,
     evaluate_test: bool = True,
 ) -> TrainedModel:
-    """Train one model on the protocol's train split (early stopping on val); score every test window."""
+    """Train one model (or an ensemble) on the protocol's train split (early stopping on val), blend it with
+    the simple forecasts on val (cfg.blend), and score every test window."""
     from lruts.data import make_splits
 
     if cfg.ensemble:
-        return _train_ensemble(
-            cfg, series, horizon, run=run, checkpoint_dir=checkpoint_dir, resume=resume, evaluate_test=evaluate_test
+        net, splits, fit, members = _train_ensemble(
+            cfg, series, horizon, run=run, checkpoint_dir=checkpoint_dir, resume=resume
         )
-    splits = make_splits(series, cfg.lookback, horizon)
+    else:
+        splits = make_splits(series, cfg.lookback, horizon)
+        net, fit = _train_net(cfg, series, horizon, splits, run, checkpoint_dir, resume, on_epoch_end)
+        members = []
+    chosen = {}
+    if cfg.blend:
+        net = Blend(net, splits.lookback, horizon, series.values.shape[1], season_length(series.freq), cfg.quantiles)
+        chosen = fit_blend(net, splits.train, splits.val)
+        log.info("blend on validation: MSE %s", ", ".join(f"{k} {v:.4f}" for k, v in chosen["val_mse"].items()))
+    return TrainedModel(net, splits, fit, *_test_scores(net, splits, series, cfg, evaluate_test), members, chosen)
+
+
+def _train_net(cfg, series, horizon: int, splits, run, checkpoint_dir, resume, on_epoch_end=None):
+    """One network trained on `splits` (early stopping on val): (net, its FitResult)."""
     net = build_net(cfg, horizon, series.values.shape[1])
     fit = fit_forecast_net(
         net,
         splits.train,
         splits.val,
         cfg.train,
-        quantiles=cfg.quantiles,
+        quantiles=cfg.net_quantiles,
         point=cfg.model.loss,
         checkpoint_dir=checkpoint_dir,
         run=run,
         resume=resume,
         on_epoch_end=on_epoch_end,
     )
-    return TrainedModel(net, splits, fit, *_test_scores(net, splits, series, cfg, evaluate_test))
+    return net, fit
 
 
 def _test_scores(net, splits, series, cfg: ExperimentConfig, evaluate_test: bool) -> tuple[dict, Predictions | None]:
@@ -232,10 +256,10 @@ def _test_scores(net, splits, series, cfg: ExperimentConfig, evaluate_test: bool
     return test, preds
 
 
-def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, evaluate_test):
+def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume):
     """Train each member as its own model (checkpoints under member<k>/, metrics prefixed member<k>_),
     then judge the members' mean forecast on the validation split (its loss is the ensemble's
-    best_val_loss, which registration compares) and score it on every test window."""
+    best_val_loss, which registration compares): (ensemble, splits, its FitResult, the members')."""
     from lruts.data import make_splits
 
     configs = member_configs(cfg)
@@ -243,22 +267,23 @@ def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, e
     nets, fits = [], []
     for k, member in enumerate(configs):
         log.info("ensemble member %d/%d: %s", k + 1, len(cfg.ensemble), cfg.ensemble[k])
-        trained = train_and_evaluate(
+        net, fit = _train_net(
             member,
             series,
             horizon,
-            run=PrefixedRun(run, f"member{k}_") if run is not None else None,
-            checkpoint_dir=checkpoint_dir / f"member{k}" if checkpoint_dir is not None else None,
-            resume=resume,
-            evaluate_test=False,
+            make_splits(series, member.lookback, horizon),
+            PrefixedRun(run, f"member{k}_") if run is not None else None,
+            checkpoint_dir / f"member{k}" if checkpoint_dir is not None else None,
+            resume,
         )
-        nets.append(trained.net)
-        fits.append(trained.fit)
+        nets.append(net)
+        fits.append(fit)
     ensemble = ForecastEnsemble(nets).eval()
     device = ensemble.head.weight.device
-    quantiles = list(cfg.quantiles)
     val = predict_windows(ensemble, splits.val, device=device)
-    val_loss = float(forecast_loss(torch.from_numpy(val.pred), torch.from_numpy(val.true), quantiles, cfg.model.loss))
+    val_loss = float(
+        forecast_loss(torch.from_numpy(val.pred), torch.from_numpy(val.true), cfg.net_quantiles, cfg.model.loss)
+    )
     log.info(
         "ensemble of %d: val %.4f (members %s)", len(nets), val_loss, " ".join(f"{f.best_val_loss:.4f}" for f in fits)
     )
@@ -269,8 +294,7 @@ def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume, e
         stopped_early=all(f.stopped_early for f in fits),
         stopped_by_callback=any(f.stopped_by_callback for f in fits),
     )
-    test, preds = _test_scores(ensemble, splits, series, cfg, evaluate_test)
-    return TrainedModel(ensemble, splits, fit, test, preds, members=fits)
+    return ensemble, splits, fit, fits
 
 
 class PrefixedRun:
@@ -287,7 +311,7 @@ def _naive_scale(splits, series) -> np.ndarray:
     from lruts.forecasting.metrics import naive_scale
 
     lo, hi = splits.borders["train"]
-    return naive_scale(series.values[lo:hi], SEASON.get(series.freq, 1))
+    return naive_scale(series.values[lo:hi], season_length(series.freq) or 1)
 
 
 DLINEAR_LRS = (5e-3, 1e-3, 1e-4)  # DLinear's reference lr and two lower ones; the best on validation is kept
@@ -307,7 +331,7 @@ def baseline_models(
     epoch, batch 128, at most patchtst_epochs epochs; early stopping after 10 without a better validation
     loss (its scripts wait 100: by then the lr has shrunk 0.9^10-fold)."""
     models: dict[str, torch.nn.Module] = {"repeat_last": RepeatLast(horizon)}
-    season = SEASON.get(series.freq)
+    season = season_length(series.freq) or None
     if season and season <= lookback:
         models["seasonal_naive"] = SeasonalNaive(horizon, season)
     if dlinear_epochs:
@@ -380,6 +404,7 @@ def run_experiment(
                 "test": test,
                 "baselines": baselines,
                 "fit": {**asdict(fit), "members": [asdict(m) for m in trained.members]},
+                "blend": trained.blend,
                 "backtest": backtest,
                 "minutes": minutes,
                 "run_id": run.run_id,

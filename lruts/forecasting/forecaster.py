@@ -25,22 +25,18 @@ import numpy as np
 import torch
 
 from lruts.errors import DataError
+from lruts.forecasting.baselines import season_length
+from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
 from lruts.forecasting.fitting import fit_forecast_net
-from lruts.forecasting.net import (
-    EnsembleState,
-    ForecastEnsemble,
-    ForecastNetConfig,
-    LRUForecastNet,
-    StreamState,
-    stream_state_from_dict,
-)
+from lruts.forecasting.net import EnsembleState, ForecastEnsemble, ForecastNetConfig, LRUForecastNet, StreamState
 from lruts.io import load_torch, save_torch
 from lruts.training import TrainConfig, select_device
 
 FORMAT = "lruts-forecaster"
 # 1: one network ("net_config", the network's fields flat); 2: ensembles ("members", flat configs);
-# 3: "members" always, the network's fields nested under "network". load() reads all three.
-VERSION = 3
+# 3: "members" always, the network's fields nested under "network"; 4: "blend" (lruts/forecasting/blend.py)
+# when the forecast is blended. load() reads all four.
+VERSION = 4
 
 
 class LRUForecaster:
@@ -51,22 +47,29 @@ class LRUForecaster:
         *,
         quantiles: list[float] | tuple[float, ...] = (),
         train: TrainConfig | None = None,
+        blend: bool = True,
         fast: bool = True,
         **model_options: Any,
     ) -> None:
         """model_options: any field of ForecastNetConfig (normalization, channel_independent, segment,
         ...) or, flat, of its network's DeepLRUConfig (d_model, d_state, n_layers, r_min, r_max, norm,
-        dropout, ...); n_channels is taken from the data at fit(). fast=False streams with the torch step
-        only, never the compiled one (`lruts.fast`); both give the same forecasts."""
+        dropout, ...); n_channels is taken from the data at fit(). blend=True (the default) blends the
+        network's forecast with linear, repeat-last and seasonal-naive forecasts by weights fitted on the
+        validation rows, and calibrates the quantiles there (split-conformal; lruts/forecasting/blend.py);
+        blend=False: the network alone, with a quantile head. fast=False streams with the torch step only,
+        never the compiled one (`lruts.fast`); both give the same forecasts."""
         known = ForecastNetConfig.option_names() - {"lookback", "horizon", "n_channels", "quantiles"}
         unknown = set(model_options) - known
         if unknown:
             raise TypeError(f"unknown model option(s) {sorted(unknown)}; choose from {sorted(known)}")
         self.lookback, self.horizon = lookback, horizon
         self.quantiles = sorted(float(q) for q in quantiles)
-        self.net_config = ForecastNetConfig(lookback, horizon, quantiles=self.quantiles).with_options(model_options)
+        self.blend = blend
+        net_quantiles = [] if blend else self.quantiles
+        self.net_config = ForecastNetConfig(lookback, horizon, quantiles=net_quantiles).with_options(model_options)
         self.train_config = train or TrainConfig()
-        self.net: LRUForecastNet | ForecastEnsemble | None = None
+        self.net: LRUForecastNet | ForecastEnsemble | Blend | None = None
+        self.blend_info: dict[str, Any] = {}  # what fit chose for the blend (weights, validation MSEs)
         self.scaler = None
         self.columns: list[str] = []
         self.time_col = "date"
@@ -74,7 +77,7 @@ class LRUForecaster:
         self.step_ns: int | None = None
         self.last_time: np.datetime64 | None = None
         self.frame_kind = "pandas"
-        self._stream: StreamState | EnsembleState | None = None
+        self._stream: StreamState | EnsembleState | BlendState | None = None
         self._forecast: torch.Tensor | None = None
         self.fit_result = None
         self.fast = fast
@@ -120,11 +123,15 @@ class LRUForecaster:
             train_set,
             val_set,
             self.train_config,
-            quantiles=self.quantiles,
+            quantiles=self.net.cfg.quantiles,
             point=self.net.cfg.loss,
             checkpoint_dir=checkpoint_dir,
             run=run,
         )
+        if self.blend:
+            season = season_length(series.freq)
+            self.net = Blend(self.net, self.lookback, self.horizon, values.shape[1], season, self.quantiles)
+            self.blend_info = fit_blend(self.net, train_set, val_set)
         self._consume(scaled)
         return self
 
@@ -141,15 +148,19 @@ class LRUForecaster:
         return fc
 
     @classmethod
-    def _wrapping(cls, net: LRUForecastNet | ForecastEnsemble, train: TrainConfig | None = None) -> LRUForecaster:
+    def _wrapping(
+        cls, net: LRUForecastNet | ForecastEnsemble | Blend, train: TrainConfig | None = None
+    ) -> LRUForecaster:
         """A forecaster around a built network: its lookback (an ensemble's longest), horizon, quantiles
         and, for one network, its configuration."""
-        if isinstance(net, ForecastEnsemble):
-            cfg, lookback = net.members[0].cfg, net.lookback
+        inner = net.net if isinstance(net, Blend) else net
+        if isinstance(inner, ForecastEnsemble):
+            cfg, lookback = inner.members[0].cfg, inner.lookback
         else:
-            cfg, lookback = net.cfg, net.cfg.lookback
-        fc = cls(lookback, cfg.horizon, quantiles=cfg.quantiles, train=train)
-        if not isinstance(net, ForecastEnsemble):
+            cfg, lookback = inner.cfg, inner.cfg.lookback
+        quantiles = net.quantiles if isinstance(net, Blend) else cfg.quantiles
+        fc = cls(lookback, cfg.horizon, quantiles=quantiles, train=train, blend=isinstance(net, Blend))
+        if not isinstance(inner, ForecastEnsemble):
             fc.net_config = cfg
         fc.net = net.eval()
         return fc
@@ -311,12 +322,14 @@ class LRUForecaster:
     def save(self, path: str | Path) -> Path:
         """Write weights, configuration, scaler and stream state; load() reads it back without unpickling."""
         net = self._require_fitted()
-        members = net.members if isinstance(net, ForecastEnsemble) else [net]
+        inner = net.net if isinstance(net, Blend) else net
+        members = inner.members if isinstance(inner, ForecastEnsemble) else [inner]
         blob = {
             "format": FORMAT,
             "version": VERSION,
             "members": [asdict(m.cfg) for m in members],
-            "ensemble": isinstance(net, ForecastEnsemble),
+            "ensemble": isinstance(inner, ForecastEnsemble),
+            **({"blend": net.config()} if isinstance(net, Blend) else {}),
             "train_config": asdict(self.train_config),
             "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
             "scaler": self.scaler.to_dict(),
@@ -341,6 +354,7 @@ class LRUForecaster:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto", *, fast: bool = True) -> LRUForecaster:
+        """A saved forecaster (any format version), on `device`, ready to predict and update."""
         from lruts.data import StandardScaler
 
         path = Path(path)
@@ -357,6 +371,8 @@ class LRUForecaster:
         configs = blob.get("members") or [blob["net_config"]]
         members = [LRUForecastNet(ForecastNetConfig().with_options(c)) for c in configs]
         net = ForecastEnsemble(members) if blob.get("ensemble", "members" in blob) else members[0]
+        if "blend" in blob:
+            net = Blend(net, **blob["blend"])
         net.load_state_dict(blob["state_dict"])
         dev = select_device(device)
         fc = cls._wrapping(net.to(dev), TrainConfig(**blob["train_config"]))

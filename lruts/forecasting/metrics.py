@@ -39,3 +39,12 @@ def mase(pred: np.ndarray, true: np.ndarray, scale: np.ndarray) -> float:
 def coverage(lower: np.ndarray, upper: np.ndarray, true: np.ndarray) -> float:
     """Fraction of actual values inside [lower, upper]."""
     return float(np.mean((true >= lower) & (true <= upper)))
+
+
+def winkler(lower: np.ndarray, upper: np.ndarray, true: np.ndarray, nominal: float) -> float:
+    """Mean interval (Winkler) score of [lower, upper] as a `nominal` (e.g. 0.8) interval: its width, plus
+    2/α times how far each actual value falls outside it (α = 1 − nominal). Lower is better; it rewards
+    narrow intervals only while they keep their coverage."""
+    alpha = 1.0 - nominal
+    miss = np.maximum(lower - true, 0) + np.maximum(true - upper, 0)
+    return float(np.mean(upper - lower + 2.0 / alpha * miss))

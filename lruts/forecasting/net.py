@@ -158,7 +158,7 @@ class LRUForecastNet(nn.Module):
         if not self.cfg.linear_skip:
             return None
         z = u if self.cfg.normalization == "revin" else x - loc[:, None]
-        z = _last_steps(z, self.cfg.lookback)
+        z = last_steps(z, self.cfg.lookback)
         return self.skip(z.transpose(1, 2)).transpose(1, 2)
 
     def _normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -178,7 +178,7 @@ class LRUForecastNet(nn.Module):
         (steps before the first observation count as the first observation)."""
         if self.cfg.anchor == "last":
             return x[:, -1]
-        return _last_steps(x, self.cfg.segment).mean(1)
+        return last_steps(x, self.cfg.segment).mean(1)
 
     def _sequences(self, u: torch.Tensor) -> torch.Tensor:
         """(batch, T, C) → the sequences the body reads: (batch·C, T, 1) channel-independent, else as is."""
@@ -281,7 +281,7 @@ class LRUForecastNet(nn.Module):
         check_input(history, 3, self.cfg.n_channels, "(batch, time, n_channels)", "history")
         p, t_len = self.cfg.segment, history.shape[1]
         if self.cfg.normalization == "revin":
-            state = StreamState([], history.new_zeros(0), _last_steps(history, self._kept), t_len)
+            state = StreamState([], history.new_zeros(0), last_steps(history, self._kept), t_len)
             return self(history[:, -self.cfg.lookback :]), state
         u, loc, _ = self._normalise(history)
         seq = self._sequences(u)
@@ -297,7 +297,7 @@ class LRUForecastNet(nn.Module):
             if k == 0:
                 forecast = self._output(h[:, -1], loc, None, history.shape[0], self._skip(history, u, loc))
         recent = F.pad(seq, (0, 0, max(0, p - t_len), 0))[:, -p:]
-        return forecast, StreamState(lru, recent, _last_steps(history, self._kept), t_len)
+        return forecast, StreamState(lru, recent, last_steps(history, self._kept), t_len)
 
 
 class EnsembleState:
@@ -369,6 +369,6 @@ def window_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x.mean(dim=1, keepdim=True), torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
 
 
-def _last_steps(x: torch.Tensor, n: int) -> torch.Tensor:
+def last_steps(x: torch.Tensor, n: int) -> torch.Tensor:
     """The last n steps of x: (batch, T, C) → (batch, n, C), the first step repeated in front if T < n."""
     return F.pad(x.transpose(1, 2), (max(0, n - x.shape[1]), 0), mode="replicate")[..., -n:].transpose(1, 2)

@@ -1,0 +1,272 @@
+"""The forecast a user gets: the LRU network's forecast blended with simple forecasts, and calibrated intervals.
+
+    f_k(x): (batch, H, C) for k = network, linear, repeat-last, seasonal naive
+    ŷ_h  = Σ_k w_{h,k} f_k(x)_h                     w_h on the simplex, one weight vector per horizon step
+    q_τ  = ŷ + r_τ[h, c]                             r_τ: the τ-quantile of y − ŷ on validation windows
+
+- The weights are fitted on validation windows by least squares on the simplex (exactly, over the
+  active sets of K ≤ 4 forecasts), so on validation the blend is never worse than any of its parts. A
+  series that is a random walk gets repeat-last; a series whose future the lookback explains linearly
+  gets the linear map; the network keeps the weight it earns. Weights are shared by the series (a panel's
+  short series would overfit their own) and differ per horizon step (the network's lead usually shrinks
+  with the horizon).
+- The linear forecast is ridge regression of the next H steps on the last L, both relative to the last
+  value (NLinear, fitted in closed form on the training windows, its penalty chosen on validation).
+- Intervals are split-conformal: each quantile level τ is the blend plus the τ-quantile of the blend's
+  validation residuals at that horizon step and series, so the 80% interval [q_0.1, q_0.9] covers 80%
+  of validation outcomes per step and series, and of future ones as far as they resemble them. Quantile
+  heads trained with a pinball loss have no such guarantee.
+
+A stream keeps the last max(L, m) observations for the simple forecasts beside the network's own stream
+state: O(L·H) per observation, independent of the history's length, and equal to the window pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from lruts.errors import ShapeError
+from lruts.forecasting.net import ForecastEnsemble, LRUForecastNet, StreamState, last_steps
+from lruts.forecasting.net import stream_state_from_dict as net_stream_state
+
+if TYPE_CHECKING:
+    from lruts.data.batch import WindowBatch
+
+__all__ = ["CANDIDATES", "Blend", "BlendState", "fit_blend", "stream_state_from_dict"]
+
+CANDIDATES = ("network", "linear", "repeat_last", "seasonal_naive")
+RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the mean diagonal of the Gram matrix / 1e3
+MAX_CALIBRATION_FLOATS = 2**25  # validation windows kept for the weights and residuals: ≤ 128 MB of forecasts
+
+
+@dataclass
+class BlendState:
+    """A blended stream: the network's stream state and the last max(L, m) observations (batch, K, C)."""
+
+    net: StreamState | object  # an ensemble's: EnsembleState
+    values: torch.Tensor
+
+    def to_dict(self) -> dict[str, object]:
+        return {"net": self.net.to_dict(), "values": self.values}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BlendState:
+        return cls(net_stream_state(d["net"]), d["values"])
+
+
+def stream_state_from_dict(d: dict) -> BlendState | StreamState | object:
+    """A saved stream state of a blend, a network or an ensemble."""
+    return BlendState.from_dict(d) if "net" in d else net_stream_state(d)
+
+
+class Blend(nn.Module):
+    """A forecast network (LRUForecastNet or ForecastEnsemble) blended with simple forecasts (module doc).
+
+    net: x (batch, L', C) → (batch, H, C, 1) point forecasts; lookback L: what the linear map reads;
+    season m: the seasonal naive's period (0: none). Forward → (batch, H, C, 1 + Q)."""
+
+    def __init__(
+        self,
+        net: LRUForecastNet | ForecastEnsemble,
+        lookback: int,
+        horizon: int,
+        n_channels: int,
+        season: int,
+        quantiles,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.lookback, self.horizon, self.n_channels = lookback, horizon, n_channels
+        self.season = season if 0 < season <= lookback else 0
+        self.quantiles = sorted(float(q) for q in quantiles)
+        self.linear = nn.Linear(lookback, horizon)
+        for p in self.linear.parameters():
+            p.requires_grad_(False)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        weights = torch.zeros(horizon, len(CANDIDATES))
+        weights[:, 0] = 1.0  # until fitted: the network alone
+        self.register_buffer("weights", weights)
+        self.register_buffer("offsets", torch.zeros(horizon, n_channels, len(self.quantiles)))
+
+    @property
+    def head(self) -> nn.Linear:  # where the weights live (LRUForecaster._device)
+        return self.net.head
+
+    def config(self) -> dict[str, object]:
+        """What rebuilds this blend around its network (a saved forecaster's "blend")."""
+        return {
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "n_channels": self.n_channels,
+            "season": self.season,
+            "quantiles": self.quantiles,
+        }
+
+    # ------------------------------------------------------------------ the parts and the blend
+    def candidates(self, x: torch.Tensor, network: torch.Tensor) -> torch.Tensor:
+        """The K forecasts (batch, H, C, K) from the observations x (batch, T, C), T ≥ 1, and the network's."""
+        last = x[:, -1]
+        window = last_steps(x, self.lookback) - last[:, None]
+        linear = self.linear(window.transpose(1, 2)).transpose(1, 2) + last[:, None]
+        repeat = last[:, None].expand(-1, self.horizon, -1)
+        parts = [network, linear, repeat]
+        if self.season:
+            season = last_steps(x, self.season)
+            parts.append(season.repeat(1, -(-self.horizon // self.season), 1)[:, : self.horizon])
+        else:
+            parts.append(repeat)  # weight 0 when fitted without a season
+        return torch.stack(parts, dim=-1)
+
+    def blend(self, parts: torch.Tensor) -> torch.Tensor:
+        """(batch, H, C, K) → the point forecast and its quantiles (batch, H, C, 1 + Q)."""
+        point = (parts * self.weights[:, None]).sum(-1)
+        return torch.cat([point[..., None], point[..., None] + self.offsets], dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blend(self.candidates(x, self.net(x)[..., 0]))
+
+    # ------------------------------------------------------------------ stream mode
+    @property
+    def _kept(self) -> int:
+        return max(self.lookback, self.season)
+
+    def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, BlendState]:
+        out, state = self.net.stream_from(history)
+        values = last_steps(history, self._kept)
+        return self.blend(self.candidates(values, out[..., 0])), BlendState(state, values)
+
+    def step(self, x_t: torch.Tensor, state: BlendState | None, stack_step=None) -> tuple[torch.Tensor, BlendState]:
+        """Advance by one observation x_t (batch, C): the network's step and the last observations."""
+        out, net_state = self.net.step(x_t, None if state is None else state.net, stack_step)
+        if state is None:
+            values = x_t[:, None].expand(-1, self._kept, -1)  # before the first observation: the first one
+        else:
+            if state.values.shape[1:] != (self._kept, x_t.shape[1]):
+                raise ShapeError(f"stream state {tuple(state.values.shape)} does not belong to this forecaster")
+            values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
+        return self.blend(self.candidates(values, out[..., 0])), BlendState(net_state, values)
+
+
+# ---------------------------------------------------------------------- fitting
+@torch.no_grad()
+def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[str, object]:
+    """Fit the linear forecast on `train_set`, then the weights and the conformal offsets on `val_set`
+    (window datasets whose `__getitems__` give WindowBatches of the blend's lookback, or longer).
+    Returns what was chosen: the ridge penalty, the weights per step, the validation MSE of each part."""
+    blend.eval()
+    device = blend.weights.device
+    penalty = _fit_linear(blend, train_set, val_set, batch_size, device)
+    parts, y = _calibration_windows(blend, val_set, batch_size, device)  # (N, H, C, K), (N, H, C)
+    weights = simplex_least_squares(parts, y, usable=_usable(blend))
+    blend.weights.copy_(weights)
+    if blend.quantiles:
+        residual = y - (parts * weights[:, None]).sum(-1)  # (N, H, C)
+        levels = torch.tensor(blend.quantiles, dtype=residual.dtype, device=residual.device)
+        blend.offsets.copy_(torch.quantile(residual, levels, dim=0).permute(1, 2, 0))
+    part_mse = ((parts - y[..., None]) ** 2).mean(dim=(0, 1, 2))
+    return {
+        "ridge_penalty": penalty,
+        "weights": {name: [round(float(w), 4) for w in weights[:, k]] for k, name in enumerate(CANDIDATES)},
+        "val_mse": {name: float(part_mse[k]) for k, name in enumerate(CANDIDATES) if _usable(blend)[k]},
+        "calibration_windows": int(y.shape[0]),
+    }
+
+
+def _usable(blend: Blend) -> list[bool]:
+    return [True, True, True, bool(blend.season)]
+
+
+def _batches(dataset, batch_size: int, indices=None):
+    indices = list(range(len(dataset))) if indices is None else indices
+    for start in range(0, len(indices), batch_size):
+        batch: WindowBatch = dataset.__getitems__(indices[start : start + batch_size])
+        yield batch
+
+
+def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> float:
+    """Ridge regression (channel-shared) of y − last on the last L values − last; penalty by validation MSE."""
+    lookback = blend.lookback
+
+    def features(batch: WindowBatch):
+        x, y = batch.x.to(device), batch.y.to(device)
+        last = x[:, -1:]
+        z = (x[:, -lookback:] - last).transpose(1, 2).reshape(-1, lookback)  # (B·C, L)
+        z = torch.cat([z, torch.ones_like(z[:, :1])], dim=1)
+        return z.double(), (y - last).transpose(1, 2).reshape(-1, y.shape[1]).double()
+
+    gram = torch.zeros(lookback + 1, lookback + 1, dtype=torch.float64, device=device)
+    cross = torch.zeros(lookback + 1, blend.horizon, dtype=torch.float64, device=device)
+    for batch in _batches(train_set, batch_size):
+        z, t = features(batch)
+        gram += z.T @ z
+        cross += z.T @ t
+    scale = gram.diagonal()[:-1].mean() / 1e3
+    # the intercept is penalised too: a drift learnt on the training years is the first thing to go wrong
+    # on a random walk, where the heaviest penalty leaves repeat-last
+    eye = torch.eye(lookback + 1, dtype=torch.float64, device=device)
+    solutions = torch.stack([torch.linalg.solve(gram + p * scale * eye, cross) for p in RIDGE_PENALTIES])
+    errors = torch.zeros(len(RIDGE_PENALTIES), dtype=torch.float64, device=device)
+    for batch in _batches(val_set, batch_size):
+        z, t = features(batch)
+        errors += ((z @ solutions - t) ** 2).sum(dim=(1, 2))
+    best = int(errors.argmin())
+    w = solutions[best].float()
+    blend.linear.weight.copy_(w[:-1].T)
+    blend.linear.bias.copy_(w[-1])
+    return RIDGE_PENALTIES[best]
+
+
+def _calibration_windows(blend: Blend, val_set, batch_size: int, device):
+    """The parts' forecasts and the targets on validation windows evenly spread over the split (all of
+    them while they fit in MAX_CALIBRATION_FLOATS)."""
+    n = len(val_set)
+    per_window = blend.horizon * blend.n_channels * (len(CANDIDATES) + 1)
+    keep = max(1, min(n, MAX_CALIBRATION_FLOATS // per_window))
+    indices = sorted({round(i * (n - 1) / max(keep - 1, 1)) for i in range(keep)}) if keep < n else None
+    parts, targets = [], []
+    for batch in _batches(val_set, batch_size, indices):
+        x = batch.x.to(device)
+        parts.append(blend.candidates(x, blend.net(x)[..., 0]))
+        targets.append(batch.y.to(device))
+    return torch.cat(parts), torch.cat(targets)
+
+
+def simplex_least_squares(parts: torch.Tensor, y: torch.Tensor, usable: list[bool]) -> torch.Tensor:
+    """Per horizon step h, the w ≥ 0 with Σw = 1 minimising Σ (Σ_k w_k parts[..., h, :, k] − y)²; parts
+    (N, H, C, K), y (N, H, C) → (H, K). Exact: the best over every active set of the usable parts (the
+    equality-constrained least squares of each set, kept where it is non-negative)."""
+    p = parts.double().transpose(0, 1).reshape(parts.shape[1], -1, parts.shape[-1])  # (H, N·C, K)
+    t = y.double().transpose(0, 1).reshape(y.shape[1], -1)  # (H, N·C)
+    gram = p.transpose(1, 2) @ p  # (H, K, K)
+    cross = (p * t[..., None]).sum(1)  # (H, K)
+    k_all = [k for k, ok in enumerate(usable) if ok]
+    best = torch.full((p.shape[0],), math.inf, dtype=torch.float64, device=p.device)
+    weights = torch.zeros(p.shape[0], parts.shape[-1], dtype=torch.float64, device=p.device)
+    for size in range(1, len(k_all) + 1):
+        for subset in itertools.combinations(k_all, size):
+            w = _equality_constrained(gram[:, subset][:, :, subset], cross[:, subset])  # (H, |S|)
+            full = torch.zeros_like(weights)
+            full[:, list(subset)] = w
+            objective = (full[:, None] @ gram @ full[..., None])[:, 0, 0] - 2 * (full * cross).sum(-1)
+            better = (w >= -1e-12).all(-1) & (objective < best)
+            best = torch.where(better, objective, best)
+            weights = torch.where(better[:, None], full.clamp(min=0), weights)
+    return (weights / weights.sum(-1, keepdim=True)).float()
+
+
+def _equality_constrained(gram: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
+    """argmin wᵀGw − 2cᵀw subject to Σw = 1, batched over the first axis: the KKT system."""
+    h, k = cross.shape
+    kkt = torch.zeros(h, k + 1, k + 1, dtype=gram.dtype, device=gram.device)
+    kkt[:, :k, :k] = 2 * gram + 1e-9 * torch.eye(k, dtype=gram.dtype, device=gram.device)
+    kkt[:, :k, k] = 1
+    kkt[:, k, :k] = 1
+    rhs = torch.cat([2 * cross, torch.ones(h, 1, dtype=gram.dtype, device=gram.device)], dim=1)
+    return torch.linalg.solve(kkt, rhs)[:, :k]
