@@ -32,7 +32,7 @@ def blended_forecasts(blend: Blend, dataset: WindowDataset):
 
 def test_simplex_least_squares_recovers_a_known_mixture_and_stays_on_the_simplex():
     g = torch.Generator().manual_seed(0)
-    parts = torch.randn(500, 3, 2, 4, generator=g)
+    parts = torch.randn(500, 3, 2, 4, generator=g)  # (windows, steps, series, parts)
     true_w = torch.tensor([[0.7, 0.3, 0.0, 0.0], [0.0, 0.0, 0.25, 0.75], [1.0, 0.0, 0.0, 0.0]])  # per step
     y = (parts * true_w[:, None]).sum(-1)
     w = simplex_least_squares(parts, y, usable=[True] * 4)
@@ -62,6 +62,7 @@ def test_split_conformal_intervals_reach_their_nominal_coverage_on_fresh_data():
     for q, below in ((0.1, y < lo), (0.9, y <= hi)):  # and each level on its own
         assert abs(below.float().mean().item() - q) < 0.03
     assert info["val_mse"]["seasonal_naive"] > info["val_mse"]["linear"]  # the noise averages out linearly
+    assert set(info["val_mse"]) == set(CANDIDATES)
 
 
 def random_walk_frame(n: int, seed: int) -> pd.DataFrame:
@@ -94,8 +95,9 @@ def blend_of(kind: str) -> Blend:
     }
     blend = Blend(nets[kind]().eval().double(), 12, 5, 3, season=7, quantiles=[0.2, 0.8]).double()
     with torch.no_grad():  # weights and offsets that make every part count
-        blend.weights.copy_(torch.tensor([0.4, 0.3, 0.2, 0.1]).expand(5, -1))
-        torch.nn.init.normal_(blend.linear.weight, std=0.1)
+        blend.weights.copy_(torch.tensor([0.3, 0.25, 0.2, 0.15, 0.1]).expand(5, -1))
+        torch.nn.init.normal_(blend.shared_map, std=0.1)
+        torch.nn.init.normal_(blend.series_maps, std=0.1)
         torch.nn.init.normal_(blend.offsets)
     return blend
 

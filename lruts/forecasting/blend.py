@@ -1,17 +1,20 @@
 """The forecast a user gets: the LRU network's forecast blended with simple forecasts, and calibrated intervals.
 
-    f_k(x): (batch, H, C) for k = network, linear, repeat-last, seasonal naive
+    f_k(x): (batch, H, C) for k = network, linear, linear per series, repeat-last, seasonal naive
     ŷ_h  = Σ_k w_{h,k} f_k(x)_h                     w_h on the simplex, one weight vector per horizon step
     q_τ  = ŷ + r_τ[h, c]                             r_τ: the τ-quantile of y − ŷ on validation windows
 
 - The weights are fitted on validation windows by least squares on the simplex (exactly, over the
-  active sets of K ≤ 4 forecasts), so on validation the blend is never worse than any of its parts. A
-  series that is a random walk gets repeat-last; a series whose future the lookback explains linearly
-  gets the linear map; the network keeps the weight it earns. Weights are shared by the series (a panel's
+  active sets of the K forecasts), so on validation the blend is never worse than any of its parts. A
+  series whose future the lookback explains linearly gets a linear map; the network keeps the weight it
+  earns. A gain on validation that is within sampling error of the best simple forecast (repeat-last,
+  seasonal naive) is not trusted: the blend is then that simple forecast alone, which is what a random
+  walk calls for (EVIDENCE). Weights are shared by the series (a panel's
   short series would overfit their own) and differ per horizon step (the network's lead usually shrinks
   with the horizon).
-- The linear forecast is ridge regression of the next H steps on the last L, both relative to the last
-  value (NLinear, fitted in closed form on the training windows, its penalty chosen on validation).
+- The linear forecasts are ridge regressions of the next H steps on the last L, both relative to the last
+  value (NLinear, fitted in closed form on the training windows, each penalty chosen on validation): one
+  map shared by every series, and one map per series (up to MAX_SERIES_MAPS series).
 - Intervals are split-conformal: each quantile level τ is the blend plus the τ-quantile of the blend's
   validation residuals at that horizon step and series, so the 80% interval [q_0.1, q_0.9] covers 80%
   of validation outcomes per step and series, and of future ones as far as they resemble them. Quantile
@@ -40,8 +43,13 @@ if TYPE_CHECKING:
 
 __all__ = ["CANDIDATES", "Blend", "BlendState", "fit_blend", "stream_state_from_dict"]
 
-CANDIDATES = ("network", "linear", "repeat_last", "seasonal_naive")
-RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the mean diagonal of the Gram matrix / 1e3
+CANDIDATES = ("network", "linear", "linear_per_series", "repeat_last", "seasonal_naive")
+SIMPLE = ("repeat_last", "seasonal_naive")  # forecasts with nothing fitted: the blend must beat them clearly
+# how clearly: the blend replaces the best simple forecast only where its validation loss is lower by more
+# than EVIDENCE standard errors (a one-sided test at ≈ 2.5%); a near random walk keeps repeat-last
+EVIDENCE = 2.0
+MAX_SERIES_MAPS = 64  # above this many series only the shared linear map: one (L+1)² Gram matrix per series
+RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the Gram matrix's mean diagonal / 1e3
 MAX_CALIBRATION_FLOATS = 2**25  # validation windows kept for the weights and residuals: ≤ 128 MB of forecasts
 
 
@@ -85,11 +93,11 @@ class Blend(nn.Module):
         self.lookback, self.horizon, self.n_channels = lookback, horizon, n_channels
         self.season = season if 0 < season <= lookback else 0
         self.quantiles = sorted(float(q) for q in quantiles)
-        self.linear = nn.Linear(lookback, horizon)
-        for p in self.linear.parameters():
-            p.requires_grad_(False)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
+        # ridge maps from [window − last, 1] (L + 1) to the next H steps − last: shared, and one per series
+        self.register_buffer("shared_map", torch.zeros(lookback + 1, horizon))
+        self.register_buffer(
+            "series_maps", torch.zeros(n_channels if n_channels <= MAX_SERIES_MAPS else 0, lookback + 1, horizon)
+        )
         weights = torch.zeros(horizon, len(CANDIDATES))
         weights[:, 0] = 1.0  # until fitted: the network alone
         self.register_buffer("weights", weights)
@@ -113,10 +121,13 @@ class Blend(nn.Module):
     def candidates(self, x: torch.Tensor, network: torch.Tensor) -> torch.Tensor:
         """The K forecasts (batch, H, C, K) from the observations x (batch, T, C), T ≥ 1, and the network's."""
         last = x[:, -1]
-        window = last_steps(x, self.lookback) - last[:, None]
-        linear = self.linear(window.transpose(1, 2)).transpose(1, 2) + last[:, None]
+        z = ridge_features(x, self.lookback)  # (batch, C, L + 1)
+        shared = (z @ self.shared_map).transpose(1, 2) + last[:, None]
         repeat = last[:, None].expand(-1, self.horizon, -1)
-        parts = [network, linear, repeat]
+        per_series = (
+            torch.einsum("bci,cih->bhc", z, self.series_maps) + last[:, None] if len(self.series_maps) else repeat
+        )
+        parts = [network, shared, per_series, repeat]
         if self.season:
             season = last_steps(x, self.season)
             parts.append(season.repeat(1, -(-self.horizon // self.season), 1)[:, : self.horizon])
@@ -159,12 +170,16 @@ class Blend(nn.Module):
 def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[str, object]:
     """Fit the linear forecast on `train_set`, then the weights and the conformal offsets on `val_set`
     (window datasets whose `__getitems__` give WindowBatches of the blend's lookback, or longer).
-    Returns what was chosen: the ridge penalty, the weights per step, the validation MSE of each part."""
+    Returns what was chosen: the ridge penalties, the weights per step, the validation MSE of each part."""
     blend.eval()
     device = blend.weights.device
-    penalty = _fit_linear(blend, train_set, val_set, batch_size, device)
-    parts, y = _calibration_windows(blend, val_set, batch_size, device)  # (N, H, C, K), (N, H, C)
+    penalties = _fit_linear(blend, train_set, val_set, batch_size, device)
+    parts, y, spacing = _calibration_windows(blend, val_set, batch_size, device)  # (N, H, C, K), (N, H, C)
     weights = simplex_least_squares(parts, y, usable=_usable(blend))
+    simple, t_stat = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing)
+    if not t_stat < -EVIDENCE:
+        weights = torch.zeros_like(weights)
+        weights[:, simple] = 1.0
     blend.weights.copy_(weights)
     if blend.quantiles:
         residual = y - (parts * weights[:, None]).sum(-1)  # (N, H, C)
@@ -172,15 +187,38 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         blend.offsets.copy_(torch.quantile(residual, levels, dim=0).permute(1, 2, 0))
     part_mse = ((parts - y[..., None]) ** 2).mean(dim=(0, 1, 2))
     return {
-        "ridge_penalty": penalty,
+        "ridge_penalties": penalties,
         "weights": {name: [round(float(w), 4) for w in weights[:, k]] for k, name in enumerate(CANDIDATES)},
         "val_mse": {name: float(part_mse[k]) for k, name in enumerate(CANDIDATES) if _usable(blend)[k]},
         "calibration_windows": int(y.shape[0]),
+        # the blend's loss minus the best simple forecast's, over blocks of windows: below −EVIDENCE or not used
+        "t_against_simple": t_stat,
     }
 
 
+def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spacing: float) -> tuple[int, float]:
+    """The best simple forecast on validation (repeat-last or seasonal naive), and the t statistic of the
+    blend's mean squared-error difference to it. Windows overlap, so their losses are correlated: the
+    statistic is taken over the means of blocks of windows that together span ≥ H steps."""
+    usable = _usable(blend)
+    simple = [k for k, name in enumerate(CANDIDATES) if name in SIMPLE and usable[k]]
+    loss = ((parts - y[..., None]) ** 2).mean(dim=(1, 2))  # (N, K) per window
+    best = min(simple, key=lambda k: float(loss[:, k].mean()))
+    blended = (((parts * weights[:, None]).sum(-1) - y) ** 2).mean(dim=(1, 2))
+    diff = (blended - loss[:, best]).double()
+    per_block = max(1, math.ceil(blend.horizon / spacing))
+    n_blocks = len(diff) // per_block
+    if n_blocks < 2:
+        return best, math.nan  # too few independent blocks to tell
+    means = diff[: n_blocks * per_block].reshape(n_blocks, per_block).mean(1)
+    sd = float(means.std())
+    if sd == 0:
+        return best, -math.inf if float(means.mean()) < 0 else math.inf
+    return best, float(means.mean()) / (sd / math.sqrt(n_blocks))
+
+
 def _usable(blend: Blend) -> list[bool]:
-    return [True, True, True, bool(blend.season)]
+    return [True, True, len(blend.series_maps) > 0, True, bool(blend.season)]
 
 
 def _batches(dataset, batch_size: int, indices=None):
@@ -190,52 +228,67 @@ def _batches(dataset, batch_size: int, indices=None):
         yield batch
 
 
-def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> float:
-    """Ridge regression (channel-shared) of y − last on the last L values − last; penalty by validation MSE."""
-    lookback = blend.lookback
+def ridge_features(x: torch.Tensor, lookback: int) -> torch.Tensor:
+    """[the last L values − the last value, 1] per series: x (batch, T, C) → (batch, C, L + 1)."""
+    z = (last_steps(x, lookback) - x[:, -1:]).transpose(1, 2)
+    return torch.cat([z, torch.ones_like(z[..., :1])], dim=-1)
 
-    def features(batch: WindowBatch):
-        x, y = batch.x.to(device), batch.y.to(device)
-        last = x[:, -1:]
-        z = (x[:, -lookback:] - last).transpose(1, 2).reshape(-1, lookback)  # (B·C, L)
-        z = torch.cat([z, torch.ones_like(z[:, :1])], dim=1)
-        return z.double(), (y - last).transpose(1, 2).reshape(-1, y.shape[1]).double()
 
-    gram = torch.zeros(lookback + 1, lookback + 1, dtype=torch.float64, device=device)
-    cross = torch.zeros(lookback + 1, blend.horizon, dtype=torch.float64, device=device)
-    for batch in _batches(train_set, batch_size):
-        z, t = features(batch)
-        gram += z.T @ z
-        cross += z.T @ t
-    scale = gram.diagonal()[:-1].mean() / 1e3
-    # the intercept is penalised too: a drift learnt on the training years is the first thing to go wrong
-    # on a random walk, where the heaviest penalty leaves repeat-last
-    eye = torch.eye(lookback + 1, dtype=torch.float64, device=device)
-    solutions = torch.stack([torch.linalg.solve(gram + p * scale * eye, cross) for p in RIDGE_PENALTIES])
-    errors = torch.zeros(len(RIDGE_PENALTIES), dtype=torch.float64, device=device)
-    for batch in _batches(val_set, batch_size):
-        z, t = features(batch)
-        errors += ((z @ solutions - t) ** 2).sum(dim=(1, 2))
-    best = int(errors.argmin())
-    w = solutions[best].float()
-    blend.linear.weight.copy_(w[:-1].T)
-    blend.linear.bias.copy_(w[-1])
-    return RIDGE_PENALTIES[best]
+def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> dict[str, object]:
+    """Ridge regression of y − last on ridge_features, one map shared by the series and one per series,
+    each penalty chosen by validation MSE (computed from validation Gram matrices: no pass per penalty)."""
+
+    def grams(dataset):
+        c = blend.n_channels
+        gram = torch.zeros(c, blend.lookback + 1, blend.lookback + 1, dtype=torch.float64, device=device)
+        cross = torch.zeros(c, blend.lookback + 1, blend.horizon, dtype=torch.float64, device=device)
+        for batch in _batches(dataset, batch_size):
+            x, y = batch.x.to(device).double(), batch.y.to(device).double()
+            z, t = ridge_features(x, blend.lookback), (y - x[:, -1:]).transpose(1, 2)  # (B, C, L+1), (B, C, H)
+            gram += torch.einsum("bci,bcj->cij", z, z)
+            cross += torch.einsum("bci,bch->cih", z, t)
+        return gram, cross
+
+    gram, cross = grams(train_set)
+    val_gram, val_cross = grams(val_set)
+
+    def best_map(g, r, vg, vr):
+        """The ridge solution of (g, r) whose validation error tr(WᵀG_vW) − 2tr(WᵀR_v) is the smallest."""
+        # the intercept is penalised too: a drift learnt on the training years is the first thing to go wrong
+        # on a random walk, where the heaviest penalty leaves repeat-last
+        eye = torch.eye(g.shape[-1], dtype=g.dtype, device=device) * (g.diagonal()[:-1].mean() / 1e3)
+        best = (math.inf, None, None)
+        for p in RIDGE_PENALTIES:
+            w = torch.linalg.solve(g + p * eye, r)
+            err = float((w * (vg @ w)).sum() - 2 * (w * vr).sum())
+            if err < best[0]:
+                best = (err, w, p)
+        return best[1], best[2]
+
+    shared, penalty = best_map(gram.sum(0), cross.sum(0), val_gram.sum(0), val_cross.sum(0))
+    blend.shared_map.copy_(shared)
+    penalties = []
+    for c in range(len(blend.series_maps)):
+        w, p = best_map(gram[c], cross[c], val_gram[c], val_cross[c])
+        blend.series_maps[c].copy_(w)
+        penalties.append(p)
+    return {"shared": penalty, "per_series": penalties}
 
 
 def _calibration_windows(blend: Blend, val_set, batch_size: int, device):
     """The parts' forecasts and the targets on validation windows evenly spread over the split (all of
-    them while they fit in MAX_CALIBRATION_FLOATS)."""
+    them while they fit in MAX_CALIBRATION_FLOATS), and the spacing of those windows in steps."""
     n = len(val_set)
     per_window = blend.horizon * blend.n_channels * (len(CANDIDATES) + 1)
     keep = max(1, min(n, MAX_CALIBRATION_FLOATS // per_window))
     indices = sorted({round(i * (n - 1) / max(keep - 1, 1)) for i in range(keep)}) if keep < n else None
+    spacing = (n - 1) / max(keep - 1, 1) if indices is not None else 1.0
     parts, targets = [], []
     for batch in _batches(val_set, batch_size, indices):
         x = batch.x.to(device)
         parts.append(blend.candidates(x, blend.net(x)[..., 0]))
         targets.append(batch.y.to(device))
-    return torch.cat(parts), torch.cat(targets)
+    return torch.cat(parts), torch.cat(targets), spacing
 
 
 def simplex_least_squares(parts: torch.Tensor, y: torch.Tensor, usable: list[bool]) -> torch.Tensor:
