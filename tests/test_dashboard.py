@@ -261,7 +261,8 @@ def test_a_positioned_forecaster_keeps_only_its_state_not_the_history(env):
 
     fc = LRUForecaster.load(env.checkpoint)
     fc.set_history(env.frame.iloc[:START])
-    states = [s for alignment in fc._stream.lru for s in alignment]
+    stream = fc._stream.net if hasattr(fc._stream, "net") else fc._stream  # a blend's: the network's inside
+    states = [s for alignment in stream.lru for s in alignment] + [stream.values, fc._stream.values]
     assert states and all(s.untyped_storage().nbytes() == s.numel() * s.element_size() for s in states)
 
 

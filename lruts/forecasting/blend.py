@@ -150,7 +150,7 @@ class Blend(nn.Module):
 
     def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, BlendState]:
         out, state = self.net.stream_from(history)
-        values = last_steps(history, self._kept)
+        values = last_steps(history, self._kept).clone()  # not a view that pins the history
         return self.blend(self.candidates(values, out[..., 0])), BlendState(state, values)
 
     def step(self, x_t: torch.Tensor, state: BlendState | None, stack_step=None) -> tuple[torch.Tensor, BlendState]:

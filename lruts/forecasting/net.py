@@ -281,7 +281,7 @@ class LRUForecastNet(nn.Module):
         check_input(history, 3, self.cfg.n_channels, "(batch, time, n_channels)", "history")
         p, t_len = self.cfg.segment, history.shape[1]
         if self.cfg.normalization == "revin":
-            state = StreamState([], history.new_zeros(0), last_steps(history, self._kept), t_len)
+            state = StreamState([], history.new_zeros(0), last_steps(history, self._kept).clone(), t_len)
             return self(history[:, -self.cfg.lookback :]), state
         u, loc, _ = self._normalise(history)
         seq = self._sequences(u)
@@ -297,7 +297,7 @@ class LRUForecastNet(nn.Module):
             if k == 0:
                 forecast = self._output(h[:, -1], loc, None, history.shape[0], self._skip(history, u, loc))
         recent = F.pad(seq, (0, 0, max(0, p - t_len), 0))[:, -p:]
-        return forecast, StreamState(lru, recent, last_steps(history, self._kept), t_len)
+        return forecast, StreamState(lru, recent, last_steps(history, self._kept).clone(), t_len)
 
 
 class EnsembleState:
