@@ -24,7 +24,18 @@ import polars as pl
 
 from lruts.data.read import RawTable
 from lruts.data.report import IngestReport
-from lruts.data.timestamps import calendar_months, format_step, infer_freq, parse_freq, parse_timestamps, step_ns
+from lruts.data.timestamps import (
+    advance,
+    business_days,
+    calendar_months,
+    format_step,
+    grid_position,
+    infer_freq,
+    parse_freq,
+    parse_timestamps,
+    step_ns,
+    weekdays_only,
+)
 from lruts.errors import DataError
 
 FILL_POLICIES = ("ffill", "interpolate", "zero", "drop", "error")
@@ -142,15 +153,12 @@ def frequency(frame: pl.DataFrame, freq: str | None, report: IngestReport) -> st
         return report.freq
     inferred = infer_freq(frame[T].to_numpy())
     assert inferred is not None
+    if inferred == "1b":
+        # a wide table keeps a trading calendar as its observed daily rows (regularise does not fill them),
+        # as the forecaster reads it; a panel (lruts.data.panel) puts it on the business-day grid
+        inferred = "1d"
     report.freq, report.freq_inferred = inferred, True
     return inferred
-
-
-def _looks_like_trading_days(ts: np.ndarray, freq: str) -> bool:
-    if freq != "1d" or ts[-1] - ts[0] < np.timedelta64(14, "D"):
-        return False
-    weekday = (ts.astype("datetime64[D]").astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (3)
-    return bool((weekday < 5).all())
 
 
 def regularise(
@@ -159,11 +167,18 @@ def regularise(
     """Find holes in the time grid; on a regular series insert the missing steps (as missing cells)."""
     ts = frame[T].to_numpy()
     if regular is None:
-        regular = not _looks_like_trading_days(ts, freq)
+        regular = not (freq == "1d" and weekdays_only(ts))
         if not regular:
             report.warnings.append("daily series without weekends (a trading calendar): missing days are not filled")
     step = step_ns(freq)
-    if step is None:  # calendar months: let polars build the grid
+    if business_days(freq) is not None:
+        pos = grid_position(ts, ts[0], freq)
+        off = int(np.count_nonzero(pos < 0))
+        if off:
+            report.warnings.append(f"{off} timestamps are off the {freq} grid: kept as they are, no gap filling")
+            regular = False
+        holes = np.diff(pos) - 1
+    elif step is None:  # calendar months: let polars build the grid
         months = calendar_months(freq) or 1
         m = ts.astype("datetime64[M]").astype(np.int64)
         holes = np.diff(m) // months - 1
@@ -206,7 +221,11 @@ def regularise(
             f"{freq} (largest gap {report.largest_gap}). Check the frequency (freq=), or keep the observed rows "
             "only with regular=False"
         )
-    frame = frame.upsample(T, every=freq)
+    if business_days(freq) is not None:
+        grid = advance(ts[0], freq, np.arange(int(grid_position(ts[-1:], ts[0], freq)[0]) + 1))
+        frame = pl.DataFrame({T: grid}).join(frame, on=T, how="left")
+    else:
+        frame = frame.upsample(T, every=freq)
     report.repairs.append(
         f"inserted {report.missing_steps} missing {freq} steps ({report.gaps} gaps, largest {report.largest_gap})"
     )
