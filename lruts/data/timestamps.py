@@ -1,10 +1,11 @@
-"""Timestamps: parse a text column in any common layout, and name a series' step ("1h", "15m", "1d").
+"""Timestamps: parse a text column in any common layout, name a series' step ("1h", "15m", "1d", "1b"), and
+step along its grid (`advance`, `grid_position`).
 
 Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`), `2016/7/1 2:00`
 (unpadded), dates only, `dd.mm.yyyy`, `mm/dd/yyyy` / `dd/mm/yyyy` (whichever parses every value;
-month-first wins a tie), `yyyymmdd`, months without a day (`1982 Apr`, `Apr 1982`, `1982-04`: the first of the month), and epoch
-numbers (seconds, ms, µs or ns, by magnitude). Values
-with UTC offsets are converted to UTC and stored without a zone.
+month-first wins a tie), `yyyymmdd`, months without a day (`1982 Apr`, `Apr 1982`, `1982-04`: the first
+of the month), and epoch numbers (seconds, ms, µs or ns, by magnitude). Values with UTC offsets are
+converted to UTC and stored without a zone.
 """
 
 from __future__ import annotations
