@@ -10,7 +10,12 @@ Fill policy (`fill=`), for missing cells and, on a regular series, for missing g
   "interpolate":     linear in time between neighbours (edges as ffill);
   "zero":            0;
   "drop":            drop rows with a missing cell, do not insert missing steps;
-  "error":           raise DataError if anything is missing.
+  "error":           raise DataError if anything is missing;
+  "mask":            keep missing cells (and inserted grid steps) missing, for a model that masks them: the
+                     default for a long table (id_col), whose series have their own spans and outages.
+In a long table pivoted wide, each series is filled only inside its own span (first to last observation):
+nothing is invented before a series starts or after it ends; the report lists each series' span and its
+missing steps (`series_spans`).
 Gaps larger than MAX_INVENTED_SHARE of the result are never filled: DataError (pass regular=False).
 Duplicated timestamps keep the last row (later rows of a file are usually corrections).
 With exact_rows (the named benchmark datasets) duplicates and gaps are reported but the rows are kept
@@ -38,7 +43,7 @@ from lruts.data.timestamps import (
 )
 from lruts.errors import DataError
 
-FILL_POLICIES = ("ffill", "interpolate", "zero", "drop", "error")
+FILL_POLICIES = ("ffill", "interpolate", "zero", "drop", "error", "mask")
 MAX_INVENTED_SHARE = 0.5
 T = "timestamp"
 
@@ -215,7 +220,7 @@ def regularise(
         report.warnings.append(f"{report.gaps} gaps kept ({report.missing_steps} missing steps): fill='drop'")
         return frame
     total = frame.height + report.missing_steps
-    if report.missing_steps > MAX_INVENTED_SHARE * total:
+    if fill != "mask" and report.missing_steps > MAX_INVENTED_SHARE * total:
         raise DataError(
             f"'{report.name}': filling its gaps would invent {report.missing_steps:,} of {total:,} rows at step "
             f"{freq} (largest gap {report.largest_gap}). Check the frequency (freq=), or keep the observed rows "
@@ -232,12 +237,42 @@ def regularise(
     return frame
 
 
-def fill_missing(frame: pl.DataFrame, fill: str, report: IngestReport) -> pl.DataFrame:
+def series_spans(frame: pl.DataFrame, report: IngestReport) -> None:
+    """Each series' first and last observation and the missing steps between them (a long table's report)."""
+    spans = {}
+    for c in _values(frame):
+        seen = frame[c].is_not_null()
+        idx = seen.arg_true()
+        if idx.len() == 0:
+            continue
+        lo, hi = int(idx[0]), int(idx[-1])
+        spans[c] = {
+            "first": str(frame[T][lo]),
+            "last": str(frame[T][hi]),
+            "missing_steps": hi - lo + 1 - int(seen.slice(lo, hi - lo + 1).sum()),
+        }
+    report.series_spans = spans
+
+
+def _inside_span(c: str) -> pl.Expr:
+    seen = pl.col(c).is_not_null()
+    return (seen.cum_sum() > 0) & (seen.cum_sum(reverse=True) > 0)
+
+
+def fill_missing(frame: pl.DataFrame, fill: str, report: IngestReport, *, per_span: bool = False) -> pl.DataFrame:
+    """Fill missing cells by `fill`; per_span (a long table's series): only between a series' first and last
+    observation, so nothing is invented before it starts or after it ends."""
     nulls = frame.null_count().row(0, named=True)
     todo = {c: n for c, n in nulls.items() if n and c != T}
+    if per_span:
+        inside = frame.select((~pl.col(c).is_not_null() & _inside_span(c)).sum() for c in todo).row(0) if todo else ()
+        todo = {c: int(n) for c, n in zip(todo, inside, strict=True) if n}
     if not todo:
         return frame
     total = sum(todo.values())
+    if fill == "mask":
+        report.warnings.append(f"{total} missing cells in {len(todo)} columns kept missing (fill='mask')")
+        return frame
     if fill == "error":
         raise DataError(f"'{report.name}' has {total} missing values ({todo}); pass fill='ffill' to fill them")
     if fill == "drop":
@@ -251,7 +286,11 @@ def fill_missing(frame: pl.DataFrame, fill: str, report: IngestReport) -> pl.Dat
         "zero": lambda c: pl.col(c).fill_null(0.0),
     }[fill]
     report.filled = todo
-    report.repairs.append(f"filled {total} missing cells in {len(todo)} columns ({fill})")
+    report.repairs.append(
+        f"filled {total} missing cells in {len(todo)} columns ({fill}{', inside each series span' if per_span else ''})"
+    )
+    if per_span:
+        return frame.with_columns(pl.when(_inside_span(c)).then(how(c)).cast(pl.Float32).alias(c) for c in todo)
     return frame.with_columns(how(c).cast(pl.Float32).alias(c) for c in todo)
 
 
@@ -274,21 +313,28 @@ def constant_columns(frame: pl.DataFrame, drop: bool, report: IngestReport) -> p
     return frame
 
 
+def fill_policy(fill: str | None, id_col: str | None) -> str:
+    """The effective policy: `fill`, or by default "mask" for a long table (id_col) and "ffill" for a wide one."""
+    fill = fill or ("mask" if id_col else "ffill")
+    if fill not in FILL_POLICIES:
+        raise DataError(f"fill='{fill}' is not a policy; use one of {FILL_POLICIES}")
+    return fill
+
+
 def validate(
     raw: RawTable,
     report: IngestReport,
     *,
     target_cols: list[str] | None,
     freq: str | None,
-    fill: str,
+    fill: str | None,
     regular: bool | None,
     id_col: str | None,
     drop_constant: bool,
     exact_rows: bool = False,
 ) -> pl.DataFrame:
     """Run every step on a raw table; returns the clean frame and fills `report`."""
-    if fill not in FILL_POLICIES:
-        raise DataError(f"fill='{fill}' is not a policy; use one of {FILL_POLICIES}")
+    fill = fill_policy(fill, id_col)
     frame = raw.frame
     report.rows_raw = frame.height
     report.encoding, report.delimiter = raw.encoding, raw.delimiter
@@ -329,7 +375,9 @@ def validate(
         raise DataError(f"'{report.name}' has no numeric value column left (dropped: {report.dropped_columns})")
     step = frequency(frame, freq, report)
     frame = regularise(frame, step, regular, fill, exact_rows, report)
-    frame = fill_missing(frame, fill, report)
+    if id_col:
+        series_spans(frame, report)
+    frame = fill_missing(frame, fill, report, per_span=bool(id_col))
     frame = constant_columns(frame, drop_constant, report)
     if frame.width < 2 or frame.height < 2:
         raise DataError(
@@ -341,4 +389,4 @@ def validate(
     return frame
 
 
-__all__ = ["FILL_POLICIES", "T", "format_step", "validate"]
+__all__ = ["FILL_POLICIES", "T", "fill_policy", "format_step", "validate"]
