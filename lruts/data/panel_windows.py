@@ -5,10 +5,12 @@
         batch.x, batch.y, batch.mask, batch.y_mask                 # (B, L, 1), (B, H, 1), bool masks
         batch.future_covariates, batch.past_covariates, batch.static   # (B, L+H, F), (B, L, P), (B, S)
 
-Window w is (series[w], start[w]): rows start .. start + L + H of that series only, so no window crosses a
-series boundary or reads time before a series starts. The index is two narrow int arrays (the series in
-the smallest unsigned type that holds it, the start as int32: 6 bytes a window where int64 pairs would
-take 16, more than the float32 target itself); each batch gathers its rows from the panel's arrays.
+Window w is (series s, start row r): rows r .. r + L + H of series s only, so no window crosses a series
+boundary or reads time before a series starts. The index is O(series + skipped windows), not a pair of
+ints per window: with stride 1 there are about as many windows as rows, so even 4-byte pairs would take
+twice the float32 target itself. Windows are numbered series by series; (s, r) comes from the cumulative
+window counts by a binary search per batch, after stepping over the skipped ones (see `_locate`). Each
+batch gathers its rows from the panel's arrays.
 
 Missing targets: mask / y_mask are False there and the value is 0 (the loss leaves masked targets out).
 A window whose H targets are all missing is skipped. Missing covariate cells read 0 after scaling (their
@@ -107,18 +109,18 @@ class PanelWindows(Dataset):
         self.panel, self.lookback, self.horizon, self.stride, self.split = panel, lookback, horizon, stride, split
         self.scaler = scaler
         span = lookback + horizon
-        counts = np.maximum((hi - lo - span) // stride + 1, 0)
-        series = np.empty(int(counts.sum()), dtype=np.min_scalar_type(max(len(panel) - 1, 0)))
-        start = np.empty(len(series), dtype=np.int32)
-        n = 0
+        counts = np.maximum((hi - lo - span) // stride + 1, 0).astype(np.int64)
+        self._lo = np.asarray(lo, dtype=np.int64)
+        self._first = np.concatenate([[0], np.cumsum(counts)])  # candidate windows of series i: first[i] .. first[i+1]
+        skipped = []
         for i in np.flatnonzero(counts).tolist():
-            v = panel.series(i)
-            seen = np.concatenate([[0], np.cumsum(~np.isnan(v), dtype=np.int32)])
-            s = lo[i] + stride * np.arange(counts[i], dtype=np.int32)
-            s = s[seen[s + span] > seen[s + lookback]]  # at least one observed target
-            series[n : n + len(s)], start[n : n + len(s)] = i, s
-            n += len(s)
-        self._series, self._start = (series, start) if n == len(series) else (series[:n].copy(), start[:n].copy())
+            seen = np.concatenate([[0], np.cumsum(~np.isnan(panel.series(i)), dtype=np.int64)])
+            s = lo[i] + stride * np.arange(counts[i])
+            skipped.append(self._first[i] + np.flatnonzero(seen[s + span] == seen[s + lookback]))
+        skipped = np.concatenate(skipped) if skipped else np.zeros(0, dtype=np.int64)
+        # kept windows before each skipped candidate: window w is candidate w + #(these <= w)
+        self._kept_before_skip = skipped - np.arange(len(skipped))
+        self._n = int(self._first[-1]) - len(skipped)
         # per-batch arithmetic in numpy, float32 (torch's thread pool costs ~ms per small op on a busy machine)
         self._mean = scaler.target.mean.astype(np.float32)
         self._inv_std = (1.0 / scaler.target.std).astype(np.float32)
@@ -129,11 +131,17 @@ class PanelWindows(Dataset):
         self._span = np.arange(span)
 
     def __len__(self) -> int:
-        return len(self._start)
+        return self._n
 
     @property
     def index_nbytes(self) -> int:
-        return self._series.nbytes + self._start.nbytes
+        return self._lo.nbytes + self._first.nbytes + self._kept_before_skip.nbytes
+
+    def _locate(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Windows i -> (series, first lookback row inside it): two (B,) int64 arrays."""
+        candidate = i + np.searchsorted(self._kept_before_skip, i, side="right")
+        s = np.searchsorted(self._first, candidate, side="right") - 1
+        return s, self._lo[s] + (candidate - self._first[s]) * self.stride
 
     def _positions(self, indices) -> np.ndarray:
         n = len(self)
@@ -145,11 +153,11 @@ class PanelWindows(Dataset):
 
     def series_of(self, i) -> np.ndarray:
         """Series index of each window: (B,) int64 (an int for an int)."""
-        return self._series[self._positions(i)].astype(np.int64)
+        return self._locate(self._positions(i))[0]
 
     def window_start(self, i) -> np.ndarray:
         """Row of each window's first lookback step inside its series: (B,) int64 (an int for an int)."""
-        return self._start[self._positions(i)].astype(np.int64)
+        return self._locate(self._positions(i))[1]
 
     def timestamps_of(self, i: int) -> np.ndarray:
         """Timestamps of window i's targets: (H,) datetime64[ns]."""
@@ -170,8 +178,7 @@ class PanelWindows(Dataset):
 
     def __getitems__(self, indices: list[int]) -> WindowBatch:
         """Windows `indices` as one batch: x (B, L, 1), y (B, H, 1), mask/y_mask bool, covariates if any."""
-        i = self._positions(indices)
-        s, st = self._series[i].astype(np.int64), self._start[i].astype(np.int64)
+        s, st = self._locate(self._positions(indices))
         p, L = self.panel, self.lookback
         rows = (p.offsets[s] + st)[:, None] + self._span  # (B, L + H)
         v = p.values[rows]
