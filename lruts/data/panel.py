@@ -233,15 +233,17 @@ def _static(frame: pl.DataFrame, ids: list[str], static_covariates, id_col: str)
     return values, names
 
 
-def _panel_freq(frame: pl.DataFrame, freq: str | None, report: PanelReport) -> str:
+def _panel_freq(ts: np.ndarray, row_series: np.ndarray, freq: str | None, report: PanelReport) -> str:
+    """`freq` normalised, or the step inferred series by series that covers the most rows."""
     if freq is not None:
         report.freq, report.freq_inferred = parse_freq(freq), False
         return report.freq
+    bounds = np.flatnonzero(np.diff(row_series)) + 1  # rows are sorted by series, then time
     votes: dict[str, int] = {}
-    for ts in frame.group_by(_ID, maintain_order=True).agg(pl.col(_T))[_T].to_list():
-        f = infer_freq(np.asarray(ts, dtype="datetime64[ns]"))
+    for part in np.split(ts, bounds):
+        f = infer_freq(part)
         if f is not None:
-            votes[f] = votes.get(f, 0) + len(ts)
+            votes[f] = votes.get(f, 0) + len(part)
     if not votes:
         raise DataError("every series has a single timestamp: the step cannot be inferred; pass freq=")
     report.freq = max(votes, key=votes.get)
@@ -294,13 +296,13 @@ def load_panel(
     before = frame["__first"] > frame[_T]
     report.before_start = int(before.sum())
     frame = frame.filter(~before)
-    step = _panel_freq(frame, freq, report)
 
     ids = frame[_ID].unique(maintain_order=True).to_list()
     row_series = frame[_ID].cast(pl.Enum(ids)).to_physical().to_numpy().astype(np.int64)
     starts = first.join(pl.DataFrame({_ID: ids}), on=_ID, how="right")["__first"].to_numpy()
     starts = starts.astype("datetime64[ns]")
     ts = frame[_T].to_numpy().astype("datetime64[ns]")
+    step = _panel_freq(ts, row_series, freq, report)
     pos = grid_position(ts, starts[row_series], step)
     if (pos < 0).any():
         r = int(np.argmax(pos < 0))
