@@ -9,7 +9,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from lruts.data import load_panel, panel_splits
+from lruts.data import load_panel, load_series, panel_splits
 from lruts.data.timestamps import advance, grid_position, infer_freq, parse_freq
 from lruts.errors import DataError
 from pipelines import ingest as ingest_cli
@@ -254,6 +254,22 @@ def test_stock_closes_are_business_days_and_a_friday_is_followed_by_a_monday():
     assert 0 < holidays.sum() < 0.05 * len(ts) and p.report.series["AAPL"].missing_steps == holidays.sum()
     friday = ts[(ts.astype("datetime64[D]").astype(np.int64) + 3) % 7 == 4][-1]
     assert str(advance(friday, p.freq, 1))[:10] == str(friday + np.timedelta64(3, "D"))[:10]  # the Monday
+
+
+def test_a_wide_table_on_business_days_gets_its_holidays_as_missing_steps():
+    days = np.array([d for d in np.arange("2021-03-01", "2021-03-29", dtype="datetime64[D]") if np.is_busday(d)])
+    days = np.delete(days, 7)  # a Wednesday holiday
+    s = load_series(pl.DataFrame({"date": days.astype("datetime64[ns]"), "close": np.arange(len(days), dtype=float)}),
+                    freq="B", fill="mask")  # fmt: skip
+    assert s.freq == "1b" and len(s) == len(days) + 1 and np.isnan(s.values[7, 0])
+    assert str(s.timestamps[7])[:10] == "2021-03-10" and s.report.missing_steps == 1
+
+
+def test_unknown_series_are_named():
+    p = panel_of(synthetic_long(2))
+    assert p.index("s1") == 1
+    with pytest.raises(DataError, match=r"unknown series 'zz'; the panel holds \['s0', 's1'\] \(2\)"):
+        p.index("zz")
 
 
 def test_aus_retail_monthly_series_of_unequal_length():

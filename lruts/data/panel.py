@@ -12,6 +12,10 @@ reach past a series' last target (the rows of the forecast horizon: `predict(fut
 static covariates (n_series, S); start timestamps (n_series,). Nothing is stored before a series' first
 observed target or, except future covariates, after its last one.
 
+Business days ("B", inferred for daily data that never falls on a weekend, as a stock's closes): a
+market holiday is a missing step inside the span, masked like any other. Future holidays are not known,
+so the steps after a series' end, and the forecasts dated on them, are the next Monday-to-Friday days.
+
 Input is checked, and every problem is one DataError line naming the series, column and timestamps:
 duplicated (id, time) rows with different values (identical repeats are dropped and reported), a
 covariate that is not numeric, unknown columns, a static frame with duplicate or missing ids, a series
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -104,14 +109,15 @@ class Panel:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.values, self.past, self.future, self.static))
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.ids)}
+
     def index(self, series_id: str) -> int:
-        try:
-            return self._positions[series_id]
-        except AttributeError:
-            self._positions = {s: i for i, s in enumerate(self.ids)}
-            return self.index(series_id)
-        except KeyError:
-            raise DataError(f"unknown series '{series_id}'; the panel holds {_few(self.ids)}") from None
+        """The position of series `series_id`; DataError naming the known ids if there is none."""
+        if series_id not in self._positions:
+            raise DataError(f"unknown series '{series_id}'; the panel holds {_few(self.ids)}")
+        return self._positions[series_id]
 
     def series(self, i: int) -> np.ndarray:
         """Series i's target: (lengths[i],) float32, a view."""
