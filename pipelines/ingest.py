@@ -8,8 +8,8 @@
 
 A long table (--id-col) keeps each series' outages and the time before it starts or after it ends
 missing (fill 'mask'; another --fill fills inside each series' span only) and reports every series'
-span and missing steps. Prints the ingest report (rows, span, step, gaps, repairs, warnings); it is also saved as
-data/<name>.report.json. Exit status 2 with a one-line message on a data problem.
+span and missing steps. Prints the ingest report (rows, span, step, gaps, repairs, warnings); it is
+also saved as data/<name>.report.json. Exit status 2 with a one-line message on a data problem.
 """
 
 from __future__ import annotations
