@@ -3,10 +3,13 @@
     python -m pipelines.ingest --dataset ETTh1
     python -m pipelines.ingest --dataset all             # every named dataset found on this machine
     python -m pipelines.ingest --path my.csv --time-col when --freq 1h [--targets a,b] [--fill interpolate]
+    python -m pipelines.ingest --path stocks.csv --id-col Symbol --targets Close   # long: one series per id
     python -m pipelines.ingest --list                    # named datasets and where their files are
 
-Prints the ingest report (rows, span, step, gaps, repairs, warnings); it is also saved as
-data/<name>.report.json. Exit status 2 with a one-line message on a data problem.
+A long table (--id-col) keeps each series' outages and the time before it starts or after it ends
+missing (fill 'mask'; another --fill fills inside each series' span only) and reports every series'
+span and missing steps. Prints the ingest report (rows, span, step, gaps, repairs, warnings); it is
+also saved as data/<name>.report.json. Exit status 2 with a one-line message on a data problem.
 """
 
 from __future__ import annotations
@@ -25,13 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--list", action="store_true", help="list the named datasets and where their raw files are")
     ap.add_argument("--time-col", help="time column (default: 'date'-like name, else the first column)")
     ap.add_argument("--targets", help="comma-separated value columns to keep (default: every numeric column)")
-    ap.add_argument("--id-col", help="long format: pivot one column per value of this column")
+    ap.add_argument("--id-col", help="long format: one series per value of this column, each on its own span")
     ap.add_argument("--freq", help="step, e.g. 1h, 15m, 10min, 1d, 7d, 1mo (default: inferred)")
     ap.add_argument(
         "--fill",
-        default="ffill",
-        choices=["ffill", "interpolate", "zero", "drop", "error"],
-        help="missing-value policy",
+        choices=["ffill", "interpolate", "zero", "drop", "error", "mask"],
+        help="missing-value policy (default: ffill; mask, i.e. kept missing, with --id-col)",
     )
     ap.add_argument("--irregular", action="store_true", help="keep observed rows only: do not insert missing steps")
     ap.add_argument("--name", help="output name (default: dataset name or file stem)")

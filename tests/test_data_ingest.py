@@ -216,11 +216,14 @@ def test_polars_and_pandas_frames_are_validated_in_memory(home):
         load_series(pl.DataFrame({"t": [], "y": []}))
 
 
-def test_long_format_is_pivoted_one_column_per_id(tmp_path):
+def test_long_format_is_pivoted_one_column_per_id_and_nothing_is_filled_after_a_series_ends(tmp_path):
     text = "Symbol,Date,Close\nA,2020-01-02,1\nB,2020-01-02,10\nA,2020-01-03,2\nB,2020-01-03,20\nA,2020-01-06,3\n"
-    s = load_series(write(tmp_path, text), id_col="Symbol", target_cols=["Close"], regular=False)
-    assert s.columns == ["A", "B"] and len(s) == 3
-    np.testing.assert_array_equal(s.values[:, 1], [10, 20, 20])  # B's missing last day forward-filled
+    for fill in (None, "ffill"):
+        s = load_series(write(tmp_path, text), id_col="Symbol", target_cols=["Close"], regular=False, fill=fill)
+        assert s.columns == ["A", "B"] and len(s) == 3
+        np.testing.assert_array_equal(s.values[:, 1], [10, 20, np.nan])  # B ended: its last day stays missing
+    assert s.report.series_spans["B"] == {"first": "2020-01-02 00:00:00", "last": "2020-01-03 00:00:00",
+                                          "missing_steps": 0}  # fmt: skip
 
 
 def test_partial_electricity_loads_with_a_warning_counting_the_series():

@@ -1,7 +1,8 @@
 """Data: the dataset registry, validated ingestion to Parquet, and protocol-exact windows.
 
 Imports point one way: registry -> files/download -> read -> validate -> ingest -> series ->
-scaling -> windows, which yield the named batch of batch.py. See docs/guide.md "Data" for the commands
+scaling -> windows, which yield the named batch of batch.py; a panel of long-format series: read -> panel
+-> panel_windows (the same named batch, with masks and covariates). See docs/guide.md "Data" for the commands
 and ../shared/spec/forecasting.md for the protocol.
 
 The names below load on first use, like the package's own (lruts/__init__.py): asking for `data_dirs`
@@ -21,6 +22,9 @@ _EXPORTS = {
     "DatasetSpec": "lruts.data.registry",
     "IngestReport": "lruts.data.report",
     "IngestResult": "lruts.data.ingest",
+    "Panel": "lruts.data.panel",
+    "PanelSplits": "lruts.data.panel_windows",
+    "PanelWindows": "lruts.data.panel_windows",
     "PartialDatasetWarning": "lruts.data.ingest",
     "Series": "lruts.data.series",
     "Splits": "lruts.data.windows",
@@ -30,8 +34,10 @@ _EXPORTS = {
     "data_dirs": "lruts.data.files",
     "data_home": "lruts.data.files",
     "ingest": "lruts.data.ingest",
+    "load_panel": "lruts.data.panel",
     "load_series": "lruts.data.series",
     "make_splits": "lruts.data.windows",
+    "panel_splits": "lruts.data.panel_windows",
     "resolve_raw": "lruts.data.files",
     "split_borders": "lruts.data.windows",
 }

@@ -30,7 +30,7 @@ from lruts.errors import DataError
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: long tables keep each series' span and outages (fill='mask' by default)
 
 
 class PartialDatasetWarning(UserWarning):
@@ -85,6 +85,8 @@ def _locate(source: str | os.PathLike) -> tuple[DatasetSpec | None, Path]:
 
 
 def _options(spec: DatasetSpec | None, **given: object) -> dict:
+    from lruts.data.validate import fill_policy
+
     opts = dict(given)
     if spec is not None:
         opts["time_col"] = opts["time_col"] or spec.time_col
@@ -94,6 +96,7 @@ def _options(spec: DatasetSpec | None, **given: object) -> dict:
         opts["regular"] = spec.regular if opts["regular"] is None else opts["regular"]
         opts["exact_rows"] = spec.exact_rows if opts["exact_rows"] is None else opts["exact_rows"]
     opts["exact_rows"] = bool(opts["exact_rows"])
+    opts["fill"] = fill_policy(opts["fill"], opts["id_col"])
     if opts["target_cols"] is not None:
         opts["target_cols"] = list(opts["target_cols"])
     return opts
@@ -157,7 +160,7 @@ def ingest(
     time_col: str | None = None,
     target_cols: list[str] | tuple[str, ...] | None = None,
     freq: str | None = None,
-    fill: str = "ffill",
+    fill: str | None = None,
     force: bool = False,
     dest_dir: str | os.PathLike | None = None,
     name: str | None = None,
@@ -170,9 +173,10 @@ def ingest(
 
     time_col: the time column (default: the spec's, else a column named like a date, else the first);
     target_cols: value columns to keep (default: every numeric column); freq: the step ("1h", "15m",
-    "1d", ...; default: inferred); fill: policy for missing values, see lruts.data.validate;
-    regular: insert missing grid steps (default: the spec's, else True unless the series is a daily
-    trading calendar); id_col: pivot a long table (one row per id and time) wide; exact_rows: keep
+    "1d", ...; default: inferred); fill: policy for missing values, see lruts.data.validate (default
+    "ffill", "mask" for a long table); regular: insert missing grid steps (default: the spec's, else True
+    unless the series is a daily trading calendar); id_col: pivot a long table (one row per id and time)
+    wide, each series missing outside its own span, its outages reported (report.series_spans); exact_rows: keep
     duplicated timestamps and gaps as they are (default: True for the named benchmark datasets, whose
     protocol counts rows of the published file); drop_constant: drop constant columns; force: re-ingest
     even if up to date; dest_dir, name: where the Parquet goes (inside the data home) and its stem.
@@ -216,7 +220,7 @@ def ingest(
             report,
             target_cols=options["target_cols"],
             freq=options["freq"],
-            fill=fill,
+            fill=options["fill"],
             regular=options["regular"],
             id_col=options["id_col"],
             drop_constant=drop_constant,

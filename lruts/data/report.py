@@ -40,6 +40,8 @@ class IngestReport:
     filled: dict[str, int] = field(default_factory=dict)  # missing cells filled by the fill policy
     dropped_columns: dict[str, str] = field(default_factory=dict)  # column -> reason
     constant_columns: list[str] = field(default_factory=list)
+    # long tables: series -> {"first", "last", "missing_steps"} (steps absent or NaN inside its own span)
+    series_spans: dict[str, dict] = field(default_factory=dict)
     expected_series: int | None = None  # for named datasets: series in the full standard file
     repairs: list[str] = field(default_factory=list)  # one line per repair, in pipeline order
     warnings: list[str] = field(default_factory=list)
@@ -79,6 +81,11 @@ class IngestReport:
         ]
         if self.gaps:
             lines.append(f"  gaps: {self.gaps} holes, {self.missing_steps:,} missing steps, largest {self.largest_gap}")
+        lines += [
+            f"  series {c}: {s['first']} .. {s['last']}, {s['missing_steps']} missing steps"
+            for c, s in self.series_spans.items()
+            if s["missing_steps"] or s["first"] != self.start or s["last"] != self.end
+        ]
         lines += [f"  repaired: {r}" for r in self.repairs]
         lines += [f"  warning: {w}" for w in self.warnings]
         if not self.repairs and not self.warnings:

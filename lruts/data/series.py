@@ -83,7 +83,7 @@ def load_series(
     time_col: str | None = None,
     target_cols: list[str] | tuple[str, ...] | None = None,
     freq: str | None = None,
-    fill: str = "ffill",
+    fill: str | None = None,
     force: bool = False,
     dest_dir: str | os.PathLike | None = None,
     name: str | None = None,

@@ -1,9 +1,11 @@
-"""Timestamps: parse a text column in any common layout, and name a series' step ("1h", "15m", "1d").
+"""Timestamps: parse a text column in any common layout, name a series' step ("1h", "15m", "1d", "1b"), and
+step along its grid (`advance`, `grid_position`).
 
 Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`), `2016/7/1 2:00`
 (unpadded), dates only, `dd.mm.yyyy`, `mm/dd/yyyy` / `dd/mm/yyyy` (whichever parses every value;
-month-first wins a tie), `yyyymmdd`, and epoch numbers (seconds, ms, µs or ns, by magnitude). Values
-with UTC offsets are converted to UTC and stored without a zone.
+month-first wins a tie), `yyyymmdd`, months without a day (`1982 Apr`, `Apr 1982`, `1982-04`: the first
+of the month), and epoch numbers (seconds, ms, µs or ns, by magnitude). Values with UTC offsets are
+converted to UTC and stored without a zone.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ _FORMATS = (
     "%Y%m%d %H:%M:%S",
     "%Y%m%d",
 )
+# months written without a day: parsed as the first of the month (a day is appended, chrono needs one)
+_MONTH_FORMATS = ("%Y %b", "%b %Y", "%Y-%m", "%Y/%m")
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 # largest plausible epoch magnitude for each unit, checked in this order
@@ -89,9 +93,13 @@ def parse_timestamps(col: pl.Series) -> ParsedTime:
                 return ParsedTime(values, "%Y%m%d", utc)
         return _parse_epoch(text)
     best: tuple[int, str, pl.Series] | None = None
-    for fmt in (*_FORMATS, None):  # explicit layouts first: polars guesses 07/01/2016 as 7 January
+    # explicit layouts first: polars guesses 07/01/2016 as 7 January
+    for fmt in (*_FORMATS, *_MONTH_FORMATS, None):
         try:
-            parsed = text.str.to_datetime(fmt, strict=False, time_unit="ns")
+            if fmt in _MONTH_FORMATS:
+                parsed = (text + " 1").str.to_datetime(f"{fmt} %d", strict=False, time_unit="ns")
+            else:
+                parsed = text.str.to_datetime(fmt, strict=False, time_unit="ns")
         except pl.exceptions.PolarsError:
             continue  # polars could not infer a layout from the first value, or the format is invalid for it
         ok = parsed.len() - parsed.null_count()
@@ -135,7 +143,8 @@ _UNITS_NS = (
 _ALIASES = {
     "m": "m", "min": "m", "t": "m", "minute": "m", "minutes": "m", "mins": "m",
     "h": "h", "hour": "h", "hours": "h", "hr": "h",
-    "d": "d", "day": "d", "days": "d", "b": "d",
+    "d": "d", "day": "d", "days": "d",
+    "b": "b", "bd": "b", "bday": "b", "bdays": "b", "business": "b",
     "w": "w", "week": "w", "weeks": "w",
     "s": "s", "sec": "s", "second": "s", "seconds": "s",
     "ms": "ms", "l": "ms", "us": "us", "u": "us", "ns": "ns", "n": "ns",
@@ -154,9 +163,9 @@ def format_step(step_ns: int) -> str:
 
 
 def parse_freq(freq: str) -> str:
-    """Normalise a user frequency ("H", "1h", "15min", "15T", "D", "W", "M", "1mo") to the canonical form.
+    """Normalise a user frequency ("H", "1h", "15min", "15T", "D", "B", "W", "M", "1mo") to the canonical form.
 
-    Upper-case "M" is a month (pandas), lower-case "m" a minute (polars)."""
+    Upper-case "M" is a month (pandas), lower-case "m" a minute (polars); "B" a business day (Monday to Friday)."""
     m = re.fullmatch(r"\s*(\d*)\s*([A-Za-z]+)\s*", freq)
     if not m:
         raise DataError(f"frequency '{freq}' not understood; use e.g. '1h', '15m', '10min', '1d', '7d', '1mo'")
@@ -176,24 +185,36 @@ def parse_freq(freq: str) -> str:
 
 
 def step_ns(freq: str) -> int | None:
-    """The fixed step of a canonical frequency in ns, or None for calendar steps (months)."""
-    m = re.fullmatch(r"(\d+)(ns|us|ms|mo|d|h|m|s)", freq)
+    """The fixed step of a canonical frequency in ns, or None for calendar steps (months, business days)."""
+    m = re.fullmatch(r"(\d+)(ns|us|ms|mo|b|d|h|m|s)", freq)
     if not m:
         raise DataError(f"frequency '{freq}' not understood")
-    if m.group(2) == "mo":
+    if m.group(2) in ("mo", "b"):
         return None
     return int(m.group(1)) * dict(_UNITS_NS)[m.group(2)]
 
 
+def weekdays_only(ts: np.ndarray) -> bool:
+    """True when timestamps (datetime64) span at least two weeks and none falls on a Saturday or Sunday."""
+    ts = ts.astype("datetime64[ns]")
+    if len(ts) == 0 or ts.max() - ts.min() < np.timedelta64(14, "D"):
+        return False
+    return bool(np.is_busday(ts.astype("datetime64[D]")).all())
+
+
 def infer_freq(ts: np.ndarray) -> str | None:
     """The most common step of sorted, distinct timestamps (datetime64[ns]); months when the steps are
-    28-31 days apart on the same day of the month. None with fewer than 2 timestamps."""
+    28-31 days apart on the same day of the month; business days ("1b") for daily steps that never fall on
+    a weekend over at least two weeks (a stock's closes: a market holiday is then a missing business day,
+    not a gap). None with fewer than 2 timestamps."""
     if len(ts) < 2:
         return None
     diffs = np.diff(ts.astype("datetime64[ns]").astype(np.int64))
     steps, counts = np.unique(diffs, return_counts=True)
     mode = int(steps[np.argmax(counts)])
     day = 86_400 * 10**9
+    if mode == day and weekdays_only(ts):
+        return "1b"
     if 28 * day <= mode <= 31 * day or 89 * day <= mode <= 92 * day or 365 * day <= mode <= 366 * day:
         months = ts.astype("datetime64[M]").astype(np.int64)
         mdiff = np.diff(months)
@@ -207,3 +228,69 @@ def infer_freq(ts: np.ndarray) -> str | None:
 def calendar_months(freq: str) -> int | None:
     m = re.fullmatch(r"(\d+)mo", freq)
     return int(m.group(1)) if m else None
+
+
+def business_days(freq: str) -> int | None:
+    m = re.fullmatch(r"(\d+)b", freq)
+    return int(m.group(1)) if m else None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# grid arithmetic: one step of any canonical frequency, forwards (advance) and backwards (grid_position)
+#
+# Business days are Monday to Friday: future holidays are not known, so a forecast is dated on the next
+# business days and a holiday in a stream is a missing step (masked), not a gap that breaks the series.
+# Months keep the day of the month (the last day stays the last day: 31 Jan -> 28/29 Feb -> 31 Mar).
+
+
+def _month_parts(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ts -> its month, its day's offset in the month (days), its time of day (ns)."""
+    month = ts.astype("datetime64[M]")
+    day = ts.astype("datetime64[D]")
+    return month, (day - month.astype("datetime64[D]")).astype(np.int64), (ts - day).astype(np.int64)
+
+
+def advance(ts: np.datetime64 | np.ndarray, freq: str, k: int | np.ndarray = 1) -> np.ndarray:
+    """The k-th timestamp after `ts` on the grid of `freq` (canonical, see parse_freq): datetime64[ns],
+    broadcast over ts and k. advance(friday, "1b", 1) is the Monday after."""
+    ts = np.asarray(ts, dtype="datetime64[ns]")
+    k = np.asarray(k, dtype=np.int64)
+    step = step_ns(freq)
+    if step is not None:
+        return ts + (k * step).astype("timedelta64[ns]")
+    n_b = business_days(freq)
+    if n_b is not None:
+        day = ts.astype("datetime64[D]")
+        tod = ts - day.astype("datetime64[ns]")
+        return np.busday_offset(day, k * n_b, roll="forward").astype("datetime64[ns]") + tod
+    months = calendar_months(freq) or 1
+    month, offset, tod = _month_parts(ts)
+    last = (month + 1).astype("datetime64[D]") - ts.astype("datetime64[D]") == np.timedelta64(1, "D")
+    target = month + k * months
+    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
+    offset = np.where(last, length - 1, np.minimum(offset, length - 1))
+    day = target.astype("datetime64[D]") + offset.astype("timedelta64[D]")
+    return day.astype("datetime64[ns]") + tod.astype("timedelta64[ns]")
+
+
+def grid_position(ts: np.ndarray, origin: np.datetime64 | np.ndarray, freq: str) -> np.ndarray:
+    """Steps of `freq` from `origin` to each ts: (n,) int64, -1 where ts is not on the grid that starts at
+    origin (a step off it, a weekend on business days) or lies before it. Inverse of `advance`."""
+    ts = np.asarray(ts, dtype="datetime64[ns]")
+    origin = np.asarray(origin, dtype="datetime64[ns]")
+    step = step_ns(freq)
+    if step is not None:
+        delta = (ts - origin).astype(np.int64)
+        pos = delta // step
+        ok = delta % step == 0
+    else:
+        n_b = business_days(freq)
+        if n_b is not None:
+            steps = np.busday_count(origin.astype("datetime64[D]"), ts.astype("datetime64[D]"))
+            pos = steps // n_b
+        else:
+            months = calendar_months(freq) or 1
+            steps = (ts.astype("datetime64[M]") - origin.astype("datetime64[M]")).astype(np.int64)
+            pos = steps // months
+        ok = advance(origin, freq, pos) == ts
+    return np.where(ok & (pos >= 0), pos, -1).astype(np.int64)

@@ -10,7 +10,12 @@ Fill policy (`fill=`), for missing cells and, on a regular series, for missing g
   "interpolate":     linear in time between neighbours (edges as ffill);
   "zero":            0;
   "drop":            drop rows with a missing cell, do not insert missing steps;
-  "error":           raise DataError if anything is missing.
+  "error":           raise DataError if anything is missing;
+  "mask":            keep missing cells (and inserted grid steps) missing, for a model that masks them: the
+                     default for a long table (id_col), whose series have their own spans and outages.
+In a long table pivoted wide, each series is filled only inside its own span (first to last observation):
+nothing is invented before a series starts or after it ends; the report lists each series' span and its
+missing steps (`series_spans`).
 Gaps larger than MAX_INVENTED_SHARE of the result are never filled: DataError (pass regular=False).
 Duplicated timestamps keep the last row (later rows of a file are usually corrections).
 With exact_rows (the named benchmark datasets) duplicates and gaps are reported but the rows are kept
@@ -24,10 +29,21 @@ import polars as pl
 
 from lruts.data.read import RawTable
 from lruts.data.report import IngestReport
-from lruts.data.timestamps import calendar_months, format_step, infer_freq, parse_freq, parse_timestamps, step_ns
+from lruts.data.timestamps import (
+    advance,
+    business_days,
+    calendar_months,
+    format_step,
+    grid_position,
+    infer_freq,
+    parse_freq,
+    parse_timestamps,
+    step_ns,
+    weekdays_only,
+)
 from lruts.errors import DataError
 
-FILL_POLICIES = ("ffill", "interpolate", "zero", "drop", "error")
+FILL_POLICIES = ("ffill", "interpolate", "zero", "drop", "error", "mask")
 MAX_INVENTED_SHARE = 0.5
 T = "timestamp"
 
@@ -142,15 +158,12 @@ def frequency(frame: pl.DataFrame, freq: str | None, report: IngestReport) -> st
         return report.freq
     inferred = infer_freq(frame[T].to_numpy())
     assert inferred is not None
+    if inferred == "1b":
+        # a wide table keeps a trading calendar as its observed daily rows (regularise does not fill them),
+        # as the forecaster reads it; a panel (lruts.data.panel) puts it on the business-day grid
+        inferred = "1d"
     report.freq, report.freq_inferred = inferred, True
     return inferred
-
-
-def _looks_like_trading_days(ts: np.ndarray, freq: str) -> bool:
-    if freq != "1d" or ts[-1] - ts[0] < np.timedelta64(14, "D"):
-        return False
-    weekday = (ts.astype("datetime64[D]").astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (3)
-    return bool((weekday < 5).all())
 
 
 def regularise(
@@ -159,11 +172,18 @@ def regularise(
     """Find holes in the time grid; on a regular series insert the missing steps (as missing cells)."""
     ts = frame[T].to_numpy()
     if regular is None:
-        regular = not _looks_like_trading_days(ts, freq)
+        regular = not (freq == "1d" and weekdays_only(ts))
         if not regular:
             report.warnings.append("daily series without weekends (a trading calendar): missing days are not filled")
     step = step_ns(freq)
-    if step is None:  # calendar months: let polars build the grid
+    if business_days(freq) is not None:
+        pos = grid_position(ts, ts[0], freq)
+        off = int(np.count_nonzero(pos < 0))
+        if off:
+            report.warnings.append(f"{off} timestamps are off the {freq} grid: kept as they are, no gap filling")
+            regular = False
+        holes = np.diff(pos) - 1
+    elif step is None:  # calendar months: let polars build the grid
         months = calendar_months(freq) or 1
         m = ts.astype("datetime64[M]").astype(np.int64)
         holes = np.diff(m) // months - 1
@@ -200,25 +220,59 @@ def regularise(
         report.warnings.append(f"{report.gaps} gaps kept ({report.missing_steps} missing steps): fill='drop'")
         return frame
     total = frame.height + report.missing_steps
-    if report.missing_steps > MAX_INVENTED_SHARE * total:
+    if fill != "mask" and report.missing_steps > MAX_INVENTED_SHARE * total:
         raise DataError(
             f"'{report.name}': filling its gaps would invent {report.missing_steps:,} of {total:,} rows at step "
             f"{freq} (largest gap {report.largest_gap}). Check the frequency (freq=), or keep the observed rows "
             "only with regular=False"
         )
-    frame = frame.upsample(T, every=freq)
+    if business_days(freq) is not None:
+        grid = advance(ts[0], freq, np.arange(int(grid_position(ts[-1:], ts[0], freq)[0]) + 1))
+        frame = pl.DataFrame({T: grid}).join(frame, on=T, how="left")
+    else:
+        frame = frame.upsample(T, every=freq)
     report.repairs.append(
         f"inserted {report.missing_steps} missing {freq} steps ({report.gaps} gaps, largest {report.largest_gap})"
     )
     return frame
 
 
-def fill_missing(frame: pl.DataFrame, fill: str, report: IngestReport) -> pl.DataFrame:
+def series_spans(frame: pl.DataFrame, report: IngestReport) -> None:
+    """Each series' first and last observation and the missing steps between them (a long table's report)."""
+    spans = {}
+    for c in _values(frame):
+        seen = frame[c].is_not_null()
+        idx = seen.arg_true()
+        if idx.len() == 0:
+            continue
+        lo, hi = int(idx[0]), int(idx[-1])
+        spans[c] = {
+            "first": str(frame[T][lo]),
+            "last": str(frame[T][hi]),
+            "missing_steps": hi - lo + 1 - int(seen.slice(lo, hi - lo + 1).sum()),
+        }
+    report.series_spans = spans
+
+
+def _inside_span(c: str) -> pl.Expr:
+    seen = pl.col(c).is_not_null()
+    return (seen.cum_sum() > 0) & (seen.cum_sum(reverse=True) > 0)
+
+
+def fill_missing(frame: pl.DataFrame, fill: str, report: IngestReport, *, per_span: bool = False) -> pl.DataFrame:
+    """Fill missing cells by `fill`; per_span (a long table's series): only between a series' first and last
+    observation, so nothing is invented before it starts or after it ends."""
     nulls = frame.null_count().row(0, named=True)
     todo = {c: n for c, n in nulls.items() if n and c != T}
+    if per_span:
+        inside = frame.select((~pl.col(c).is_not_null() & _inside_span(c)).sum() for c in todo).row(0) if todo else ()
+        todo = {c: int(n) for c, n in zip(todo, inside, strict=True) if n}
     if not todo:
         return frame
     total = sum(todo.values())
+    if fill == "mask":
+        report.warnings.append(f"{total} missing cells in {len(todo)} columns kept missing (fill='mask')")
+        return frame
     if fill == "error":
         raise DataError(f"'{report.name}' has {total} missing values ({todo}); pass fill='ffill' to fill them")
     if fill == "drop":
@@ -232,7 +286,11 @@ def fill_missing(frame: pl.DataFrame, fill: str, report: IngestReport) -> pl.Dat
         "zero": lambda c: pl.col(c).fill_null(0.0),
     }[fill]
     report.filled = todo
-    report.repairs.append(f"filled {total} missing cells in {len(todo)} columns ({fill})")
+    report.repairs.append(
+        f"filled {total} missing cells in {len(todo)} columns ({fill}{', inside each series span' if per_span else ''})"
+    )
+    if per_span:
+        return frame.with_columns(pl.when(_inside_span(c)).then(how(c)).cast(pl.Float32).alias(c) for c in todo)
     return frame.with_columns(how(c).cast(pl.Float32).alias(c) for c in todo)
 
 
@@ -255,21 +313,28 @@ def constant_columns(frame: pl.DataFrame, drop: bool, report: IngestReport) -> p
     return frame
 
 
+def fill_policy(fill: str | None, id_col: str | None) -> str:
+    """The effective policy: `fill`, or by default "mask" for a long table (id_col) and "ffill" for a wide one."""
+    fill = fill or ("mask" if id_col else "ffill")
+    if fill not in FILL_POLICIES:
+        raise DataError(f"fill='{fill}' is not a policy; use one of {FILL_POLICIES}")
+    return fill
+
+
 def validate(
     raw: RawTable,
     report: IngestReport,
     *,
     target_cols: list[str] | None,
     freq: str | None,
-    fill: str,
+    fill: str | None,
     regular: bool | None,
     id_col: str | None,
     drop_constant: bool,
     exact_rows: bool = False,
 ) -> pl.DataFrame:
     """Run every step on a raw table; returns the clean frame and fills `report`."""
-    if fill not in FILL_POLICIES:
-        raise DataError(f"fill='{fill}' is not a policy; use one of {FILL_POLICIES}")
+    fill = fill_policy(fill, id_col)
     frame = raw.frame
     report.rows_raw = frame.height
     report.encoding, report.delimiter = raw.encoding, raw.delimiter
@@ -310,7 +375,9 @@ def validate(
         raise DataError(f"'{report.name}' has no numeric value column left (dropped: {report.dropped_columns})")
     step = frequency(frame, freq, report)
     frame = regularise(frame, step, regular, fill, exact_rows, report)
-    frame = fill_missing(frame, fill, report)
+    if id_col:
+        series_spans(frame, report)
+    frame = fill_missing(frame, fill, report, per_span=bool(id_col))
     frame = constant_columns(frame, drop_constant, report)
     if frame.width < 2 or frame.height < 2:
         raise DataError(
@@ -322,4 +389,4 @@ def validate(
     return frame
 
 
-__all__ = ["FILL_POLICIES", "T", "format_step", "validate"]
+__all__ = ["FILL_POLICIES", "T", "fill_policy", "format_step", "validate"]
