@@ -19,6 +19,10 @@
 
 A stream keeps the last max(L, m) observations for the simple forecasts beside the network's own stream
 state: O(L·H) per observation, independent of the history's length, and equal to the window pass.
+
+Masks and covariates go to the network; the simple forecasts read the values with the missing ones
+carried forward (the network's fill), and the weights and offsets are fitted on the validation windows
+whose targets were all observed.
 """
 
 from __future__ import annotations
@@ -32,7 +36,16 @@ import torch
 from torch import nn
 
 from lruts.errors import ShapeError
-from lruts.forecasting.net import ForecastEnsemble, LRUForecastNet, StreamState, last_steps
+from lruts.forecasting.net import (
+    ForecastEnsemble,
+    LRUForecastNet,
+    StreamState,
+    batch_inputs,
+    carry_forward,
+    fill_missing,
+    last_steps,
+    observed_only,
+)
 from lruts.forecasting.net import stream_state_from_dict as net_stream_state
 
 if TYPE_CHECKING:
@@ -47,17 +60,20 @@ MAX_CALIBRATION_FLOATS = 2**25  # validation windows kept for the weights and re
 
 @dataclass
 class BlendState:
-    """A blended stream: the network's stream state and the last max(L, m) observations (batch, K, C)."""
+    """A blended stream: the network's stream state, the last max(L, m) observations (batch, K, C) with
+    missing ones carried forward, and which series have been observed (batch, C), None while all were."""
 
     net: StreamState | object  # an ensemble's: EnsembleState
     values: torch.Tensor
+    observed: torch.Tensor | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"net": self.net.to_dict(), "values": self.values}
+        d = {"net": self.net.to_dict(), "values": self.values}
+        return d if self.observed is None else {**d, "observed": self.observed}
 
     @classmethod
     def from_dict(cls, d: dict) -> BlendState:
-        return cls(net_stream_state(d["net"]), d["values"])
+        return cls(net_stream_state(d["net"]), d["values"], d.get("observed"))
 
 
 def stream_state_from_dict(d: dict) -> BlendState | StreamState | object:
@@ -110,8 +126,10 @@ class Blend(nn.Module):
         }
 
     # ------------------------------------------------------------------ the parts and the blend
-    def candidates(self, x: torch.Tensor, network: torch.Tensor) -> torch.Tensor:
-        """The K forecasts (batch, H, C, K) from the observations x (batch, T, C), T ≥ 1, and the network's."""
+    def candidates(self, x: torch.Tensor, network: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The K forecasts (batch, H, C, K) from the observations x (batch, T, C), T ≥ 1, and the network's;
+        mask (batch, T, C) bool: False where x is missing (carried forward from the last observed value)."""
+        x = fill_missing(observed_only(x, mask, "mask"), mask)
         last = x[:, -1]
         window = last_steps(x, self.lookback) - last[:, None]
         linear = self.linear(window.transpose(1, 2)).transpose(1, 2) + last[:, None]
@@ -129,29 +147,41 @@ class Blend(nn.Module):
         point = (parts * self.weights[:, None]).sum(-1)
         return torch.cat([point[..., None], point[..., None] + self.offsets], dim=-1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blend(self.candidates(x, self.net(x)[..., 0]))
+    def forward(self, x: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
+        """x (batch, T, C) and the network's mask and covariates (LRUForecastNet.forward) → (batch, H, C, 1 + Q)."""
+        return self.blend(self.candidates(x, self.net(x, **inputs)[..., 0], mask=inputs.get("mask")))
 
     # ------------------------------------------------------------------ stream mode
     @property
     def _kept(self) -> int:
         return max(self.lookback, self.season)
 
-    def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, BlendState]:
-        out, state = self.net.stream_from(history)
-        values = last_steps(history, self._kept)
-        return self.blend(self.candidates(values, out[..., 0])), BlendState(state, values)
+    def stream_from(self, history: torch.Tensor, **inputs: torch.Tensor) -> tuple[torch.Tensor, BlendState]:
+        """history (batch, T, C) and the network's mask and covariates (LRUForecastNet.stream_from)."""
+        out, state = self.net.stream_from(history, **inputs)
+        mask = inputs.get("mask")
+        values = last_steps(fill_missing(observed_only(history, mask, "mask"), mask), self._kept)
+        observed = None if mask is None else mask.any(dim=1)
+        return self.blend(self.candidates(values, out[..., 0])), BlendState(state, values, observed)
 
-    def step(self, x_t: torch.Tensor, state: BlendState | None, stack_step=None) -> tuple[torch.Tensor, BlendState]:
-        """Advance by one observation x_t (batch, C): the network's step and the last observations."""
-        out, net_state = self.net.step(x_t, None if state is None else state.net, stack_step)
+    def step(
+        self, x_t: torch.Tensor, state: BlendState | None, stack_step=None, **inputs: torch.Tensor | None
+    ) -> tuple[torch.Tensor, BlendState]:
+        """Advance by one observation x_t (batch, C), with the network's mask_t and covariates
+        (LRUForecastNet.step): the network's step and the last observations."""
+        out, net_state = self.net.step(x_t, None if state is None else state.net, stack_step, **inputs)
+        mask_t = inputs.get("mask_t")
         if state is None:
-            values = x_t[:, None].expand(-1, self._kept, -1)  # before the first observation: the first one
-        else:
-            if state.values.shape[1:] != (self._kept, x_t.shape[1]):
-                raise ShapeError(f"stream state {tuple(state.values.shape)} does not belong to this forecaster")
-            values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
-        return self.blend(self.candidates(values, out[..., 0])), BlendState(net_state, values)
+            # before the first observation: the first one (a missing one: 0 until its first observed value)
+            first = x_t if mask_t is None else torch.where(mask_t, x_t, 0.0)
+            state = BlendState(
+                None, first[:, None].expand(-1, self._kept, -1), None if mask_t is None else torch.zeros_like(mask_t)
+            )
+        elif state.values.shape[1:] != (self._kept, x_t.shape[1]):
+            raise ShapeError(f"stream state {tuple(state.values.shape)} does not belong to this forecaster")
+        values, x_t, observed = carry_forward(state.values, state.observed, x_t, mask_t)
+        values = torch.cat([values[:, 1:], x_t[:, None]], dim=1)
+        return self.blend(self.candidates(values, out[..., 0])), BlendState(net_state, values, observed)
 
 
 # ---------------------------------------------------------------------- fitting
@@ -195,11 +225,17 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> fl
     lookback = blend.lookback
 
     def features(batch: WindowBatch):
-        x, y = batch.x.to(device), batch.y.to(device)
+        """(B·C, L + 1) inputs and (B·C, H) targets of the windows whose targets were all observed."""
+        batch = batch.to(device)
+        x = fill_missing(observed_only(batch.x, batch.mask, "mask"), batch.mask)
         last = x[:, -1:]
         z = (x[:, -lookback:] - last).transpose(1, 2).reshape(-1, lookback)  # (B·C, L)
         z = torch.cat([z, torch.ones_like(z[:, :1])], dim=1)
-        return z.double(), (y - last).transpose(1, 2).reshape(-1, y.shape[1]).double()
+        t = (batch.y - last).transpose(1, 2).reshape(-1, batch.y.shape[1])
+        if batch.y_mask is not None:
+            keep = batch.y_mask.transpose(1, 2).reshape(-1, batch.y.shape[1]).all(dim=1)
+            z, t = z[keep], t[keep]
+        return z.double(), t.double()
 
     gram = torch.zeros(lookback + 1, lookback + 1, dtype=torch.float64, device=device)
     cross = torch.zeros(lookback + 1, blend.horizon, dtype=torch.float64, device=device)
@@ -225,16 +261,18 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> fl
 
 def _calibration_windows(blend: Blend, val_set, batch_size: int, device):
     """The parts' forecasts and the targets on validation windows evenly spread over the split (all of
-    them while they fit in MAX_CALIBRATION_FLOATS)."""
+    them while they fit in MAX_CALIBRATION_FLOATS), those with a missing target left out."""
     n = len(val_set)
     per_window = blend.horizon * blend.n_channels * (len(CANDIDATES) + 1)
     keep = max(1, min(n, MAX_CALIBRATION_FLOATS // per_window))
     indices = sorted({round(i * (n - 1) / max(keep - 1, 1)) for i in range(keep)}) if keep < n else None
     parts, targets = [], []
     for batch in _batches(val_set, batch_size, indices):
-        x = batch.x.to(device)
-        parts.append(blend.candidates(x, blend.net(x)[..., 0]))
-        targets.append(batch.y.to(device))
+        batch = batch.to(device)
+        inputs = batch_inputs(batch)
+        keep = slice(None) if batch.y_mask is None else batch.y_mask.flatten(1).all(dim=1)
+        parts.append(blend.candidates(batch.x, blend.net(batch.x, **inputs)[..., 0], mask=batch.mask)[keep])
+        targets.append(batch.y[keep])
     return torch.cat(parts), torch.cat(targets)
 
 
