@@ -8,6 +8,7 @@ import torch
 
 from lruts import ShapeError
 from lruts.data.batch import WindowBatch
+from lruts.forecasting.blend import Blend
 from lruts.forecasting.fitting import fit_forecast_net
 from lruts.forecasting.losses import forecast_loss
 from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet, batch_inputs
@@ -198,3 +199,40 @@ def test_a_target_driven_by_a_future_covariate_is_learnt_from_it():
     )
     assert with_covariate < without / 10
     assert with_covariate < seasonal_naive / 10
+
+
+def test_blend_stream_with_gaps_and_covariates_equals_its_window_pass():
+    net = covariate_net()
+    blend = Blend(net, 12, 5, 3, season=4, quantiles=[0.1, 0.9]).double()
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():  # weights that give every part a say
+        blend.linear.weight.copy_(0.1 * torch.randn(5, 12, generator=g))
+        blend.weights.copy_(torch.softmax(torch.randn(5, 4, generator=g), dim=-1))
+        blend.offsets.copy_(torch.randn(5, 3, 2, generator=g))
+    d, h = inputs(), 5
+    with torch.no_grad():
+        forecast, state = blend.stream_from(
+            d["x"][:, :3],
+            mask=d["mask"][:, :3],
+            future=d["future"][:, : 3 + h],
+            past=d["past"][:, :3],
+            static=d["static"],
+        )
+        for t in range(3, 21):
+            forecast, state = blend.step(
+                d["x"][:, t],
+                state,
+                mask_t=d["mask"][:, t],
+                future=d["future"][:, t : t + 1 + h],
+                past_t=d["past"][:, t],
+                static=d["static"],
+            )
+            expected = blend(
+                d["x"][:, : t + 1],
+                mask=d["mask"][:, : t + 1],
+                future=d["future"][:, : t + 1 + h],
+                past=d["past"][:, : t + 1],
+                static=d["static"],
+            )
+            torch.testing.assert_close(forecast, expected, rtol=1e-10, atol=1e-10)
+        assert torch.isfinite(forecast).all()
