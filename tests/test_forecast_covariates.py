@@ -6,8 +6,8 @@ gaps and covariates; training reads them and leaves masked targets out."""
 import pytest
 import torch
 
-from lruts import ShapeError
 from lruts.data.batch import WindowBatch
+from lruts.errors import ConfigError, ShapeError
 from lruts.forecasting.blend import Blend
 from lruts.forecasting.fitting import fit_forecast_net
 from lruts.forecasting.losses import forecast_loss
@@ -236,3 +236,18 @@ def test_blend_stream_with_gaps_and_covariates_equals_its_window_pass():
             )
             torch.testing.assert_close(forecast, expected, rtol=1e-10, atol=1e-10)
         assert torch.isfinite(forecast).all()
+
+
+@pytest.mark.parametrize("normalization", ["anchor", "revin", "none"])
+def test_an_all_observed_mask_changes_nothing(normalization):
+    net = LRUForecastNet(ForecastNetConfig(12, 5, 3, segment=4, normalization=normalization).with_options(SMALL))
+    x = torch.randn(2, 12, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(net.eval()(x, mask=torch.ones_like(x, dtype=torch.bool)), net(x))
+
+
+def test_a_revin_stream_refuses_masks_and_covariates():
+    cfg = ForecastNetConfig(12, 5, 3, segment=4, normalization="revin", missing=True)
+    net = LRUForecastNet(cfg.with_options(SMALL))
+    with torch.no_grad(), pytest.raises(ConfigError, match="normalization='anchor'"):
+        net.step(torch.zeros(2, 3), None, mask_t=torch.ones(2, 3, dtype=torch.bool))
