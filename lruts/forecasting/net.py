@@ -223,7 +223,7 @@ class LRUForecastNet(nn.Module):
                     f"build it with {setting}={t.shape[-1]} to read them"
                 )
             if width and t is None:
-                raise ShapeError(f"this network reads {width} {kind} covariate(s) ({setting}): pass {kind}= {shape}")
+                raise ShapeError(f"this network reads {width} {kind} covariate(s) ({setting}): pass them {shape}")
             if width and tuple(t.shape) != shape:
                 raise ShapeError(f"{kind} covariates: expected shape {shape}, got {tuple(t.shape)}")
 
