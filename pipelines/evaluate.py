@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lruts.data import load_series, make_splits
     from lruts.errors import LrutsError
-    from lruts.forecasting.baselines import SEASON
+    from lruts.forecasting.baselines import season_length
     from lruts.forecasting.evaluation import predict_windows, rolling_origin, score
     from lruts.forecasting.experiment import baseline_models, safe_name
     from lruts.forecasting.forecaster import LRUForecaster
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except LrutsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    season = SEASON.get(series.freq)
+    season = season_length(series.freq) or None
     rows, everything = [], {}
     for h in args.horizons:
         splits = make_splits(series, args.lookback, h)

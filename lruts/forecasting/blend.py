@@ -22,6 +22,10 @@
 
 A stream keeps the last max(L, m) observations for the simple forecasts beside the network's own stream
 state: O(L·H) per observation, independent of the history's length, and equal to the window pass.
+
+Masks and covariates go to the network; the simple forecasts read the values with the missing ones
+carried forward (the network's fill), and the weights and offsets are fitted on the validation windows
+whose targets were all observed.
 """
 
 from __future__ import annotations
@@ -35,7 +39,16 @@ import torch
 from torch import nn
 
 from lruts.errors import ShapeError
-from lruts.forecasting.net import ForecastEnsemble, LRUForecastNet, StreamState, last_steps
+from lruts.forecasting.net import (
+    ForecastEnsemble,
+    LRUForecastNet,
+    StreamState,
+    batch_inputs,
+    carry_forward,
+    fill_missing,
+    last_steps,
+    observed_only,
+)
 from lruts.forecasting.net import stream_state_from_dict as net_stream_state
 
 if TYPE_CHECKING:
@@ -55,17 +68,20 @@ MAX_CALIBRATION_FLOATS = 2**25  # validation windows kept for the weights and re
 
 @dataclass
 class BlendState:
-    """A blended stream: the network's stream state and the last max(L, m) observations (batch, K, C)."""
+    """A blended stream: the network's stream state, the last max(L, m) observations (batch, K, C) with
+    missing ones carried forward, and which series have been observed (batch, C), None while all were."""
 
     net: StreamState | object  # an ensemble's: EnsembleState
     values: torch.Tensor
+    observed: torch.Tensor | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"net": self.net.to_dict(), "values": self.values}
+        d = {"net": self.net.to_dict(), "values": self.values}
+        return d if self.observed is None else {**d, "observed": self.observed}
 
     @classmethod
     def from_dict(cls, d: dict) -> BlendState:
-        return cls(net_stream_state(d["net"]), d["values"])
+        return cls(net_stream_state(d["net"]), d["values"], d.get("observed"))
 
 
 def stream_state_from_dict(d: dict) -> BlendState | StreamState | object:
@@ -118,8 +134,10 @@ class Blend(nn.Module):
         }
 
     # ------------------------------------------------------------------ the parts and the blend
-    def candidates(self, x: torch.Tensor, network: torch.Tensor) -> torch.Tensor:
-        """The K forecasts (batch, H, C, K) from the observations x (batch, T, C), T ≥ 1, and the network's."""
+    def candidates(self, x: torch.Tensor, network: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The K forecasts (batch, H, C, K) from the observations x (batch, T, C), T ≥ 1, and the network's;
+        mask (batch, T, C) bool: False where x is missing (carried forward from the last observed value)."""
+        x = fill_missing(observed_only(x, mask, "mask"), mask)
         last = x[:, -1]
         z = ridge_features(x, self.lookback)  # (batch, C, L + 1)
         shared = (z @ self.shared_map).transpose(1, 2) + last[:, None]
@@ -140,29 +158,41 @@ class Blend(nn.Module):
         point = (parts * self.weights[:, None]).sum(-1)
         return torch.cat([point[..., None], point[..., None] + self.offsets], dim=-1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blend(self.candidates(x, self.net(x)[..., 0]))
+    def forward(self, x: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
+        """x (batch, T, C) and the network's mask and covariates (LRUForecastNet.forward) → (batch, H, C, 1 + Q)."""
+        return self.blend(self.candidates(x, self.net(x, **inputs)[..., 0], mask=inputs.get("mask")))
 
     # ------------------------------------------------------------------ stream mode
     @property
     def _kept(self) -> int:
         return max(self.lookback, self.season)
 
-    def stream_from(self, history: torch.Tensor) -> tuple[torch.Tensor, BlendState]:
-        out, state = self.net.stream_from(history)
-        values = last_steps(history, self._kept).clone()  # not a view that pins the history
-        return self.blend(self.candidates(values, out[..., 0])), BlendState(state, values)
+    def stream_from(self, history: torch.Tensor, **inputs: torch.Tensor) -> tuple[torch.Tensor, BlendState]:
+        """history (batch, T, C) and the network's mask and covariates (LRUForecastNet.stream_from)."""
+        out, state = self.net.stream_from(history, **inputs)
+        mask = inputs.get("mask")
+        values = last_steps(fill_missing(observed_only(history, mask, "mask"), mask), self._kept).clone()
+        observed = None if mask is None else mask.any(dim=1)
+        return self.blend(self.candidates(values, out[..., 0])), BlendState(state, values, observed)
 
-    def step(self, x_t: torch.Tensor, state: BlendState | None, stack_step=None) -> tuple[torch.Tensor, BlendState]:
-        """Advance by one observation x_t (batch, C): the network's step and the last observations."""
-        out, net_state = self.net.step(x_t, None if state is None else state.net, stack_step)
+    def step(
+        self, x_t: torch.Tensor, state: BlendState | None, stack_step=None, **inputs: torch.Tensor | None
+    ) -> tuple[torch.Tensor, BlendState]:
+        """Advance by one observation x_t (batch, C), with the network's mask_t and covariates
+        (LRUForecastNet.step): the network's step and the last observations."""
+        out, net_state = self.net.step(x_t, None if state is None else state.net, stack_step, **inputs)
+        mask_t = inputs.get("mask_t")
         if state is None:
-            values = x_t[:, None].expand(-1, self._kept, -1)  # before the first observation: the first one
-        else:
-            if state.values.shape[1:] != (self._kept, x_t.shape[1]):
-                raise ShapeError(f"stream state {tuple(state.values.shape)} does not belong to this forecaster")
-            values = torch.cat([state.values[:, 1:], x_t[:, None]], dim=1)
-        return self.blend(self.candidates(values, out[..., 0])), BlendState(net_state, values)
+            # before the first observation: the first one (a missing one: 0 until its first observed value)
+            first = x_t if mask_t is None else torch.where(mask_t, x_t, 0.0)
+            state = BlendState(
+                None, first[:, None].expand(-1, self._kept, -1), None if mask_t is None else torch.zeros_like(mask_t)
+            )
+        elif state.values.shape[1:] != (self._kept, x_t.shape[1]):
+            raise ShapeError(f"stream state {tuple(state.values.shape)} does not belong to this forecaster")
+        values, x_t, observed = carry_forward(state.values, state.observed, x_t, mask_t)
+        values = torch.cat([values[:, 1:], x_t[:, None]], dim=1)
+        return self.blend(self.candidates(values, out[..., 0])), BlendState(net_state, values, observed)
 
 
 # ---------------------------------------------------------------------- fitting
@@ -243,8 +273,12 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> di
         gram = torch.zeros(c, blend.lookback + 1, blend.lookback + 1, dtype=torch.float64, device=device)
         cross = torch.zeros(c, blend.lookback + 1, blend.horizon, dtype=torch.float64, device=device)
         for batch in _batches(dataset, batch_size):
-            x, y = batch.x.to(device).double(), batch.y.to(device).double()
-            z, t = ridge_features(x, blend.lookback), (y - x[:, -1:]).transpose(1, 2)  # (B, C, L+1), (B, C, H)
+            batch = batch.to(device)
+            x = fill_missing(observed_only(batch.x, batch.mask, "mask"), batch.mask).double()
+            z, t = ridge_features(x, blend.lookback), (batch.y.double() - x[:, -1:]).transpose(1, 2)
+            if batch.y_mask is not None:  # a series' window counts only where all its targets were observed
+                keep = batch.y_mask.all(dim=1)[..., None].double()  # (B, C, 1)
+                z, t = z * keep, torch.nan_to_num(t) * keep
             gram += torch.einsum("bci,bcj->cij", z, z)
             cross += torch.einsum("bci,bch->cih", z, t)
         return gram, cross
@@ -277,7 +311,8 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> di
 
 def _calibration_windows(blend: Blend, val_set, batch_size: int, device):
     """The parts' forecasts and the targets on validation windows evenly spread over the split (all of
-    them while they fit in MAX_CALIBRATION_FLOATS), and the spacing of those windows in steps."""
+    them while they fit in MAX_CALIBRATION_FLOATS), those with a missing target left out, and the spacing
+    of the windows in steps."""
     n = len(val_set)
     per_window = blend.horizon * blend.n_channels * (len(CANDIDATES) + 1)
     keep = max(1, min(n, MAX_CALIBRATION_FLOATS // per_window))
@@ -285,9 +320,11 @@ def _calibration_windows(blend: Blend, val_set, batch_size: int, device):
     spacing = (n - 1) / max(keep - 1, 1) if indices is not None else 1.0
     parts, targets = [], []
     for batch in _batches(val_set, batch_size, indices):
-        x = batch.x.to(device)
-        parts.append(blend.candidates(x, blend.net(x)[..., 0]))
-        targets.append(batch.y.to(device))
+        batch = batch.to(device)
+        inputs = batch_inputs(batch)
+        keep = slice(None) if batch.y_mask is None else batch.y_mask.flatten(1).all(dim=1)
+        parts.append(blend.candidates(batch.x, blend.net(batch.x, **inputs)[..., 0], mask=batch.mask)[keep])
+        targets.append(batch.y[keep])
     return torch.cat(parts), torch.cat(targets), spacing
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from lruts.forecasting.losses import forecast_loss
+from lruts.forecasting.net import batch_inputs
 from lruts.tracking import Run
 from lruts.training import FitResult, TrainConfig, Trainer
 
@@ -36,14 +37,16 @@ def fit_forecast_net(
     on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
     distributed: bool = True,
 ) -> FitResult:
-    """Train `net` (x (B, L, C) → (B, H, C, 1 + Q)) on the window batches of `train_set` with early
-    stopping on `val_set`, minimising forecast_loss (point "mse" | "mae", plus the pinball loss of
-    `quantiles`). `net` ends with its best validation weights, on the trainer's device, in eval mode.
+    """Train `net` (x (B, L, C) and the batch's mask and covariates → (B, H, C, 1 + Q)) on the window
+    batches of `train_set` with early stopping on `val_set`, minimising forecast_loss (point "mse" | "mae",
+    plus the pinball loss of `quantiles`) over the observed targets. `net` ends with its best validation
+    weights, on the trainer's device, in eval mode.
     distributed=False: this process alone, even under torchrun (a side model only rank 0 trains)."""
     quantiles = list(quantiles)
 
     def loss_fn(model: nn.Module, batch: WindowBatch):
-        return forecast_loss(model(batch.x), batch.y, quantiles, point, y_mask=batch.y_mask), len(batch)
+        out = model(batch.x, **batch_inputs(batch))
+        return forecast_loss(out, batch.y, quantiles, point, y_mask=batch.y_mask), len(batch)
 
     trainer = Trainer(
         net,
