@@ -206,8 +206,9 @@ def test_blend_stream_with_gaps_and_covariates_equals_its_window_pass():
     blend = Blend(net, 12, 5, 3, season=4, quantiles=[0.1, 0.9]).double()
     g = torch.Generator().manual_seed(2)
     with torch.no_grad():  # weights that give every part a say
-        blend.linear.weight.copy_(0.1 * torch.randn(5, 12, generator=g))
-        blend.weights.copy_(torch.softmax(torch.randn(5, 4, generator=g), dim=-1))
+        blend.shared_map.copy_(0.1 * torch.randn(13, 5, generator=g))
+        blend.series_maps.copy_(0.1 * torch.randn(3, 13, 5, generator=g))
+        blend.weights.copy_(torch.softmax(torch.randn(5, 5, generator=g), dim=-1))
         blend.offsets.copy_(torch.randn(5, 3, 2, generator=g))
     d, h = inputs(), 5
     with torch.no_grad():
