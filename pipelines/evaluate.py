@@ -4,6 +4,7 @@
     python -m pipelines.evaluate --dataset electricity --lookback 336 --horizons 96 --baselines dlinear
     python -m pipelines.evaluate --dataset ETTh1 --lookback 512 --horizons 96 --baselines patchtst  # PatchTST/64
     python -m pipelines.evaluate --report      # rewrite the tables of docs/results.md from runs/*/L*-H*/results.json
+    python -m pipelines.evaluate --ratio       # per dataset: the LRU's MSE against the best baseline or peer
 
 For each horizon: the LRU forecaster trained by pipelines.train (runs/<dataset>/L<lookback>-H<h>/
 forecaster.lruts, if present), repeat-last, seasonal naive and a DLinear trained through the same
@@ -43,6 +44,8 @@ class EvaluateConfig:
     # only rewrite the results tables in --results-md from the runs in --runs (next to published numbers)
     report: bool = False
     results_md: str = "docs/results.md"  # markdown file whose results block --report rewrites
+    # only print, per dataset in --runs, the LRU's average MSE against the best baseline or peer, and the worst ratio
+    ratio: bool = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_dataclass_arguments(ap, EvaluateConfig())
     args = config_from_args(EvaluateConfig(), ap.parse_args(argv))
+    if args.ratio:
+        from lruts.forecasting.report import ratio_markdown
+
+        print(ratio_markdown(args.runs))
+        return 0
     if args.report:
         from lruts.errors import LrutsError
         from lruts.forecasting.report import update_results
@@ -64,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     if not args.dataset:
-        ap.error("give --dataset NAME (or --report)")
+        ap.error("give --dataset NAME (or --report, or --ratio)")
 
     import logging
 

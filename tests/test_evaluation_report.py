@@ -137,3 +137,27 @@ def test_dlinear_baseline_keeps_the_learning_rate_best_on_validation(trained, mo
         fitted[lrs] = score(predict_windows(model, splits.val), splits.scaler)["mse"]
     assert fitted[(1e4,)] > 10 * fitted[(1e-3,)]  # the bad lr is bad
     assert fitted[(1e4, 1e-3)] == pytest.approx(fitted[(1e-3,)])  # and the grid kept the good one
+
+
+def test_ratio_compares_the_lru_with_the_best_baseline_or_peer_over_the_same_horizons(tmp_path, capsys):
+    def result(dataset: str, h: int, lru: float, baselines: dict[str, float]) -> None:
+        folder = tmp_path / dataset / f"L336-H{h}"
+        folder.mkdir(parents=True)
+        r = {"config": {"horizon": h}, "test": {"mse": lru}, "baselines": {k: {"mse": v} for k, v in baselines.items()}}
+        (folder / "results.json").write_text(json.dumps(r))
+
+    result("walk", 96, 0.10, {"repeat_last": 0.08, "dlinear": 0.12})
+    result("walk", 192, 0.20, {"repeat_last": 0.16, "dlinear": 0.30})
+    result("grid", 96, 0.14, {"repeat_last": 0.80, "dlinear": 0.15})
+    peer = tmp_path / "peers" / "grid" / "H96"
+    peer.mkdir(parents=True)
+    (peer / "NHITS.json").write_text(json.dumps({"horizon": 96, "model": "NHITS", "test": {"mse": 0.07}}))
+    (tmp_path / "peers" / "walk" / "H96").mkdir(parents=True)  # a peer that ran only one of walk's horizons
+    (tmp_path / "peers" / "walk" / "H96" / "NHITS.json").write_text(
+        json.dumps({"horizon": 96, "model": "NHITS", "test": {"mse": 0.01}})
+    )
+    assert evaluate.main(["--ratio", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| grid | 96 | 0.140 | NHITS (peer) | 0.070 | 2.000 |" in out  # the peer is the best other
+    assert "| walk | 96 192 | 0.150 | repeat-last | 0.120 | 1.250 |" in out  # the half-run peer is left out
+    assert out.strip().endswith("worst ratio: 2.000 (grid, against NHITS (peer))")

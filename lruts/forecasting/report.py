@@ -125,6 +125,61 @@ def results_markdown(runs_dir: str | Path) -> str:
     return "\n".join(parts).rstrip("\n")
 
 
+def collect_peers(runs_dir: str | Path) -> dict[str, dict[int, dict[str, dict]]]:
+    """dataset → horizon → peer model → its test metrics, from runs_dir/peers/<dataset>/H<H>/<model>.json
+    (written by benchmarks/peers.py)."""
+    found: dict[str, dict[int, dict[str, dict]]] = {}
+    for path in Path(runs_dir).glob("peers/*/H*/*.json"):
+        r = json.loads(path.read_text())
+        found.setdefault(path.parent.parent.name, {}).setdefault(int(r["horizon"]), {})[r["model"]] = r["test"]
+    return found
+
+
+def ratio_rows(runs_dir: str | Path) -> list[dict[str, object]]:
+    """Per dataset: the LRU's MSE averaged over its horizons, the best other forecast over the same horizons
+    (our baselines and the peers that ran every one of them), and their ratio (> 1: something beats us)."""
+    peers = collect_peers(runs_dir)
+    rows = []
+    for name, runs in collect(runs_dir).items():
+        horizons = sorted(runs)
+        others: dict[str, list[float]] = {}
+        for h in horizons:
+            for key, m in runs[h]["baselines"].items():
+                others.setdefault(BASELINES.get(key, key), []).append(m["mse"])
+            for model, m in peers.get(name, {}).get(h, {}).items():
+                others.setdefault(f"{model} (peer)", []).append(m["mse"])
+        complete = {k: _mean(v) for k, v in others.items() if len(v) == len(horizons)}
+        lru = _mean([runs[h]["test"]["mse"] for h in horizons])
+        best = min(complete, key=complete.get) if complete else None
+        rows.append(
+            {
+                "dataset": name,
+                "horizons": horizons,
+                "lru": lru,
+                "best_other": best,
+                "best_mse": complete.get(best, math.nan),
+                "ratio": lru / complete[best] if best else math.nan,
+            }
+        )
+    return sorted(rows, key=lambda r: -r["ratio"] if not math.isnan(r["ratio"]) else math.inf)
+
+
+def ratio_markdown(runs_dir: str | Path) -> str:
+    """The table of ratio_rows and the worst ratio, the figure the forecast-quality target is judged on."""
+    rows = ratio_rows(runs_dir)
+    if not rows:
+        return "no runs under " + str(runs_dir)
+    lines = ["| dataset | horizons | LRU MSE | best other | its MSE | ratio |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {' '.join(map(str, r['horizons']))} | {r['lru']:.3f} | {r['best_other']} | "
+            f"{r['best_mse']:.3f} | {r['ratio']:.3f} |"
+        )
+    worst = rows[0]
+    lines.append(f"\nworst ratio: {worst['ratio']:.3f} ({worst['dataset']}, against {worst['best_other']})")
+    return "\n".join(lines)
+
+
 def update_results(md_path: str | Path, runs_dir: str | Path) -> Path:
     """Rewrite the results block of md_path from the runs under runs_dir."""
     md_path = Path(md_path)
