@@ -4,7 +4,7 @@ The public names load on first use, so `import lruts` (or `import lruts.scan`) c
 modules it names: the forecaster's data layer, polars and tracking load only when asked for.
 """
 
-import importlib
+from lruts.lazy import lazy_exports
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -27,13 +27,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lruts' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

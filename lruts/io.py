@@ -1,4 +1,5 @@
-"""Writing files so that a crash or Ctrl-C leaves either the old file or the new one, never half."""
+"""Files: writing them so that a crash or Ctrl-C leaves either the old file or the new one, never half;
+reading a YAML settings file with one clear error per mistake."""
 
 from __future__ import annotations
 
@@ -53,3 +54,23 @@ def replace_between(text: str, key: str, body: str) -> str:
         a, b = text.index(begin), text.index(end) + len(end)
         return text[:a] + block + text[b:]
     return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def read_yaml_mapping(path: str | Path, what: str, example: str) -> dict[str, Any]:
+    """The mapping a YAML settings file holds (an empty file: {}); a ConfigError that names the file when it
+    is missing, is not valid YAML, or holds something else. what: "experiment settings"; example: how a
+    valid file begins, for the message."""
+    import yaml
+
+    from lruts.errors import ConfigError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no file {path}: give the path of a YAML file of {what} ({example})")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping of {what}, got {type(values).__name__}")
+    return values

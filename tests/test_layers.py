@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # forecasting: it reads, validates and windows series without knowing what model will consume them, and
 # the LRA harness reuses its data directories.
 TIERS = [
-    {"kernel": ("lruts.errors", "lruts.scan", "lruts.fast.kernels")},
+    {"kernel": ("lruts.errors", "lruts.lazy", "lruts.scan", "lruts.fast.kernels")},
     {"layer": ("lruts.lru",)},
     # lruts.fast runs a whole stack's step compiled: it packs a DeepLRU's weights for its kernels
     {"network": ("lruts.network", "lruts.fast")},
@@ -150,7 +150,12 @@ def test_import_lruts_scan_loads_torch_and_numba_but_no_data_tracking_or_forecas
     tops = {name.split(".")[0] for name in loaded}
     assert {"torch", "numba"} <= tops
     assert not tops & {"polars", "pandas", "pyarrow", "mlflow", "optuna", "streamlit"}
-    assert sorted(name for name in loaded if name.split(".")[0] == "lruts") == ["lruts", "lruts.errors", "lruts.scan"]
+    assert sorted(name for name in loaded if name.split(".")[0] == "lruts") == [
+        "lruts",
+        "lruts.errors",
+        "lruts.lazy",
+        "lruts.scan",
+    ]
 
 
 def test_importing_the_library_leaves_the_environment_and_allocator_alone_and_mlflow_unloaded():

@@ -210,7 +210,7 @@ def test_config_files_are_read_with_one_clear_error_per_mistake(tmp_path, capsys
         "section.yaml": "train: 5\n",
     }
     messages = {
-        "missing.yaml": "no config file",
+        "missing.yaml": "no file .*missing.yaml: give the path of a YAML file of experiment settings",
         "bad.yaml": "is not valid YAML",
         "list.yaml": "must hold a mapping",
         "typo.yaml": r"unknown model setting\(s\) \['dropuot'\]; known: \[.*'dropout'",

@@ -9,7 +9,7 @@ The names below load on first use, like the package's own (lruts/__init__.py): a
 does not load polars.
 """
 
-import importlib
+from lruts.lazy import lazy_exports
 
 # `ingest` names both a submodule and its function: importing the submodule binds the package attribute to
 # the module, so bind the function now, as an eager import did, before anyone can import the submodule
@@ -45,13 +45,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lruts.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

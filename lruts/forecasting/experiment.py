@@ -92,17 +92,9 @@ class ExperimentConfig:
     def from_yaml(cls, path: str | Path) -> ExperimentConfig:
         """A config file (YAML: this dataclass's fields, e.g. the best.yaml pipelines.tune writes); fields
         it does not name keep the defaults."""
-        import yaml
+        from lruts.io import read_yaml_mapping
 
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"no config file {path}: give the path of a YAML experiment config (e.g. best.yaml)")
-        try:
-            d = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path} is not valid YAML: {e}") from None
-        if not isinstance(d, dict):
-            raise ConfigError(f"{path} must hold a mapping of experiment settings, got {type(d).__name__}")
+        d = read_yaml_mapping(path, "experiment settings", "e.g. the best.yaml pipelines.tune writes")
         try:
             return cls.from_dict(d)
         except ConfigError as e:

@@ -255,17 +255,9 @@ _KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str:
 def load_recipe(path: str | Path, base: Recipe) -> Recipe:
     """`base` with the fields a YAML file sets replaced, e.g. `d_model: 256` and `lr: 0.001` on their own
     lines; fields left out keep base's values."""
-    import yaml
+    from lruts.io import read_yaml_mapping
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"no recipe file {path}: give a YAML file of Recipe fields, e.g. `d_model: 256`")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path} must hold a mapping of recipe fields, got {type(values).__name__}")
+    values = read_yaml_mapping(path, "recipe fields", "e.g. `d_model: 256`")
     kinds = {f.name: type(getattr(base, f.name)) for f in dataclasses.fields(Recipe)}
     unknown = set(values) - set(kinds)
     if unknown:
