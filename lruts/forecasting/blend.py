@@ -2,7 +2,7 @@
 
     f_k(x): (batch, H, C) for k = network, linear, linear per series, repeat-last, seasonal naive
     ŷ_h  = Σ_k w_{h,k} f_k(x)_h                     w_h on the simplex, one weight vector per horizon step
-    q_τ  = ŷ + r_τ[h, c]                             r_τ: the τ-quantile of y − ŷ on validation windows
+    q_τ  = ŷ + s(x)·r_τ[h, c]                        r_τ: the τ-quantile of (y − ŷ)/s(x) on validation windows
 
 - The weights are fitted on validation windows by least squares on the simplex (exactly, over the
   active sets of the K forecasts), so on validation the blend is never worse than any of its parts. A
@@ -15,9 +15,11 @@
 - The linear forecasts are ridge regressions of the next H steps on the last L, both relative to the last
   value (NLinear, fitted in closed form on the training windows, each penalty chosen on validation): one
   map shared by every series, and one map per series (up to MAX_SERIES_MAPS series).
-- Intervals are split-conformal: each quantile level τ is the blend plus the τ-quantile of the blend's
-  validation residuals at that horizon step and series, so the 80% interval [q_0.1, q_0.9] covers 80%
-  of validation outcomes per step and series, and of future ones as far as they resemble them. Quantile
+- Intervals are locally adaptive split-conformal: each quantile level τ is the blend plus s·r_τ, where s
+  is how much the series moves now (the RMS of its steps over the lookback) and r_τ the τ-quantile of
+  the blend's validation residuals divided by their s, at that horizon step and series. So the 80%
+  interval [q_0.1, q_0.9] covers 80% of validation outcomes per step and series, and of future ones as
+  far as they resemble them in that unit: an interval widens when its series turns volatile. Quantile
   heads trained with a pinball loss have no such guarantee.
 
 A stream keeps the last max(L, m) observations for the simple forecasts beside the network's own stream
@@ -39,6 +41,7 @@ import torch
 from torch import nn
 
 from lruts.errors import ShapeError
+from lruts.forecasting.metrics import winkler
 from lruts.forecasting.net import (
     ForecastEnsemble,
     LRUForecastNet,
@@ -61,6 +64,7 @@ SIMPLE = ("repeat_last", "seasonal_naive")  # forecasts with nothing fitted: the
 # how clearly: the blend replaces the best simple forecast only where its validation loss is lower by more
 # than EVIDENCE standard errors (a one-sided test at ≈ 2.5%); a near random walk keeps repeat-last
 EVIDENCE = 2.0
+SCALE_EPS = 1e-6  # keeps the local scale of a flat window positive
 MAX_SERIES_MAPS = 64  # above this many series only the shared linear map: one (L+1)² Gram matrix per series
 RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the Gram matrix's mean diagonal / 1e3
 MAX_CALIBRATION_FLOATS = 2**25  # validation windows kept for the weights and residuals: ≤ 128 MB of forecasts
@@ -118,6 +122,7 @@ class Blend(nn.Module):
         weights[:, 0] = 1.0  # until fitted: the network alone
         self.register_buffer("weights", weights)
         self.register_buffer("offsets", torch.zeros(horizon, n_channels, len(self.quantiles)))
+        self.register_buffer("adaptive", torch.tensor(True))  # conformal residuals in local scales (or raw)
 
     @property
     def head(self) -> nn.Linear:  # where the weights live (LRUForecaster._device)
@@ -153,14 +158,26 @@ class Blend(nn.Module):
             parts.append(repeat)  # weight 0 when fitted without a season
         return torch.stack(parts, dim=-1)
 
-    def blend(self, parts: torch.Tensor) -> torch.Tensor:
-        """(batch, H, C, K) → the point forecast and its quantiles (batch, H, C, 1 + Q)."""
-        point = (parts * self.weights[:, None]).sum(-1)
-        return torch.cat([point[..., None], point[..., None] + self.offsets], dim=-1)
+    def local_scale(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """How much each series moves now: the root mean square of its steps over the last L values,
+        x (batch, T, C) → (batch, C). The conformal residuals are measured in this unit, so an interval
+        widens when its series turns volatile (locally adaptive split conformal)."""
+        x = last_steps(fill_missing(observed_only(x, mask, "mask"), mask), self.lookback)
+        if not self.adaptive:
+            return torch.ones_like(x[:, 0])
+        return torch.sqrt(torch.diff(x, dim=1).pow(2).mean(dim=1) + SCALE_EPS)
+
+    def blend(self, parts: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """(batch, H, C, K) and the local scale (batch, C) → the point forecast and its quantiles
+        (batch, H, C, 1 + Q)."""
+        point = (parts * self.weights[:, None]).sum(-1)[..., None]
+        return torch.cat([point, point + scale[:, None, :, None] * self.offsets], dim=-1)
 
     def forward(self, x: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
         """x (batch, T, C) and the network's mask and covariates (LRUForecastNet.forward) → (batch, H, C, 1 + Q)."""
-        return self.blend(self.candidates(x, self.net(x, **inputs)[..., 0], mask=inputs.get("mask")))
+        mask = inputs.get("mask")
+        parts = self.candidates(x, self.net(x, **inputs)[..., 0], mask=mask)
+        return self.blend(parts, self.local_scale(x, mask))
 
     # ------------------------------------------------------------------ stream mode
     @property
@@ -173,7 +190,8 @@ class Blend(nn.Module):
         mask = inputs.get("mask")
         values = last_steps(fill_missing(observed_only(history, mask, "mask"), mask), self._kept).clone()
         observed = None if mask is None else mask.any(dim=1)
-        return self.blend(self.candidates(values, out[..., 0])), BlendState(state, values, observed)
+        forecast = self.blend(self.candidates(values, out[..., 0]), self.local_scale(values))
+        return forecast, BlendState(state, values, observed)
 
     def step(
         self, x_t: torch.Tensor, state: BlendState | None, stack_step=None, **inputs: torch.Tensor | None
@@ -192,7 +210,8 @@ class Blend(nn.Module):
             raise ShapeError(f"stream state {tuple(state.values.shape)} does not belong to this forecaster")
         values, x_t, observed = carry_forward(state.values, state.observed, x_t, mask_t)
         values = torch.cat([values[:, 1:], x_t[:, None]], dim=1)
-        return self.blend(self.candidates(values, out[..., 0])), BlendState(net_state, values, observed)
+        forecast = self.blend(self.candidates(values, out[..., 0]), self.local_scale(values))
+        return forecast, BlendState(net_state, values, observed)
 
 
 # ---------------------------------------------------------------------- fitting
@@ -204,7 +223,8 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     blend.eval()
     device = blend.weights.device
     penalties = _fit_linear(blend, train_set, val_set, batch_size, device)
-    parts, y, spacing = _calibration_windows(blend, val_set, batch_size, device)  # (N, H, C, K), (N, H, C)
+    # (N, H, C, K), (N, H, C), (N, C)
+    parts, y, scale, spacing = _calibration_windows(blend, val_set, batch_size, device)
     weights = simplex_least_squares(parts, y, usable=_usable(blend))
     simple, t_stat = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing)
     if not t_stat < -EVIDENCE:
@@ -212,9 +232,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         weights[:, simple] = 1.0
     blend.weights.copy_(weights)
     if blend.quantiles:
-        residual = y - (parts * weights[:, None]).sum(-1)  # (N, H, C)
-        levels = torch.tensor(blend.quantiles, dtype=residual.dtype, device=residual.device)
-        blend.offsets.copy_(torch.quantile(residual, levels, dim=0).permute(1, 2, 0))
+        _fit_offsets(blend, y - (parts * weights[:, None]).sum(-1), scale)
     part_mse = ((parts - y[..., None]) ** 2).mean(dim=(0, 1, 2))
     return {
         "ridge_penalties": penalties,
@@ -224,6 +242,22 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         # the blend's loss minus the best simple forecast's, over blocks of windows: below −EVIDENCE or not used
         "t_against_simple": t_stat,
     }
+
+
+def _fit_offsets(blend: Blend, residual: torch.Tensor, scale: torch.Tensor) -> None:
+    """The conformal offsets from the validation residuals (N, H, C), in the series' local scales (N, C) or
+    raw, whichever gives the lower interval score on validation (both cover as asked there)."""
+    levels = torch.tensor(blend.quantiles, dtype=residual.dtype, device=residual.device)
+    best = None
+    for adaptive, s in ((True, scale), (False, torch.ones_like(scale))):
+        offsets = torch.quantile(residual / s[:, None], levels, dim=0).permute(1, 2, 0)  # (H, C, Q)
+        bounds = s[:, None, :, None] * offsets  # (N, H, C, Q): the quantiles around the point forecast
+        lower, upper, target = (t.cpu().numpy() for t in (bounds[..., 0], bounds[..., -1], residual))
+        score = winkler(lower, upper, target, float(levels[-1] - levels[0]))
+        if best is None or score < best[0]:
+            best = (score, adaptive, offsets)
+    blend.adaptive.fill_(best[1])
+    blend.offsets.copy_(best[2])
 
 
 def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spacing: float) -> tuple[int, float]:
@@ -318,14 +352,15 @@ def _calibration_windows(blend: Blend, val_set, batch_size: int, device):
     keep = max(1, min(n, MAX_CALIBRATION_FLOATS // per_window))
     indices = sorted({round(i * (n - 1) / max(keep - 1, 1)) for i in range(keep)}) if keep < n else None
     spacing = (n - 1) / max(keep - 1, 1) if indices is not None else 1.0
-    parts, targets = [], []
+    parts, targets, scales = [], [], []
     for batch in _batches(val_set, batch_size, indices):
         batch = batch.to(device)
         inputs = batch_inputs(batch)
         keep = slice(None) if batch.y_mask is None else batch.y_mask.flatten(1).all(dim=1)
         parts.append(blend.candidates(batch.x, blend.net(batch.x, **inputs)[..., 0], mask=batch.mask)[keep])
         targets.append(batch.y[keep])
-    return torch.cat(parts), torch.cat(targets), spacing
+        scales.append(blend.local_scale(batch.x, batch.mask)[keep])
+    return torch.cat(parts), torch.cat(targets), torch.cat(scales), spacing
 
 
 def simplex_least_squares(parts: torch.Tensor, y: torch.Tensor, usable: list[bool]) -> torch.Tensor:
