@@ -135,7 +135,7 @@ def run_peer(name: str, series, splits, args) -> dict:
             "fit_rows": [0, fit_rows],
             "val_size": val_size,
             "max_steps": fitted.max_steps,
-            "steps_run": fitted.train_trajectories[-1][0] if fitted.train_trajectories else 0,
+            "steps_run": len(fitted.train_trajectories),  # one (global_step, loss) entry per training step
             "cross_validation": {"n_windows": n_windows, "step_size": 1, "refit": False, "use_fitted": True},
         },
         "test": metrics,
