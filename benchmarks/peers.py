@@ -2,6 +2,8 @@
 
     python3 -m venv /work/peers-venv
     /work/peers-venv/bin/pip install -c constraints.txt -e '.[peers]'   # from the repository root
+    # as run on 2026-12-06 (neuralforecast 3.3.0, torch 2.13.0+cpu), the same from a worktree:
+    # /work/peers-venv/bin/pip install -c /work/main/constraints.txt -e /work/wt-peers neuralforecast
     OMP_NUM_THREADS=1 /work/peers-venv/bin/python benchmarks/peers.py --dataset exchange_rate --horizons 96 \
         [--lookback 336] [--models nhits patchtst] [--max-steps N] [--seed 1] [--threads 1]
 
@@ -66,7 +68,8 @@ def long_frame(scaled: np.ndarray, columns: list[str]):
     )
 
 
-def build_model(name: str, lookback: int, horizon: int, args) -> object:
+def build_model(name: str, lookback: int, horizon: int, args) -> tuple[object, dict]:
+    """The neuralforecast model at its defaults but for these settings (returned beside it, for the JSON)."""
     import neuralforecast.models as nf_models
 
     settings = {"input_size": lookback, "h": horizon, "random_seed": args.seed}
@@ -74,8 +77,7 @@ def build_model(name: str, lookback: int, horizon: int, args) -> object:
         settings["max_steps"] = args.max_steps
     if args.early_stop_patience > 0:
         settings["early_stop_patience_steps"] = args.early_stop_patience
-    quiet = {"accelerator": "cpu", "devices": 1, "logger": False, "enable_progress_bar": False,
-             "enable_model_summary": False}  # fmt: skip
+    quiet = dict(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
     return getattr(nf_models, MODELS[name])(**settings, **quiet), settings
 
 
