@@ -273,12 +273,15 @@ class LRUForecaster:
         return dataclasses.replace(self.net_config, n_channels=n_channels)
 
     def _set_series_meta(self, series, time_col: str | None) -> None:
-        from lruts.data.timestamps import step_ns
+        from lruts.data.timestamps import step_ns, weekdays_only
 
         self.columns = list(series.columns)
         self.time_col = time_col or "date"
         self.freq = series.freq
-        self.step_ns = step_ns(series.freq) if series.freq else None
+        if self.freq == "1d" and weekdays_only(series.timestamps):
+            # a trading calendar, kept row by row by ingestion: it streams and is dated on business days
+            self.freq = "1b"
+        self.step_ns = step_ns(self.freq) if self.freq else None
         self.last_time = series.timestamps[-1]
 
     # ------------------------------------------------------------------ forecasting
@@ -342,12 +345,15 @@ class LRUForecaster:
         Wide: a pandas or polars DataFrame with the time column and every series (see advance()). Long:
         rows (id, time, target, every future and past covariate) of any series, in any order: per series
         its new steps in time order, a skipped step or a NaN target as missing, re-sent rows checked
-        (module docstring). Nothing is applied when a row is refused."""
+        (module docstring); future: as predict's, for the H steps after these rows. Nothing is applied when
+        a row is refused or the future covariates do not cover the horizon."""
         net = self._require_fitted()
         if self.panel is None:
             self.advance(*self.rows_to_arrays(new_rows))
             return self.predict(future)
         plan = self.panel.plan_update(new_rows)
+        # the forecast after these rows reads the covariates of the H steps after them: refuse before applying
+        self.panel.take_future(future, {i: readings[-1][0] for i, readings in plan if readings})
         self.panel.apply(net, self._stack_step(), plan)
         return self.predict(future)
 
@@ -396,20 +402,21 @@ class LRUForecaster:
             self._compiled = (self.net, CompiledStacks(self.net))
         return self._compiled[1]
 
-    def set_history(self, df: Any) -> Any:
-        """Recompute the forecast from a whole history (parallel mode) instead of updating; returns predict()."""
+    def set_history(self, df: Any, future: Any = None) -> Any:
+        """Recompute the forecast from a whole history (parallel mode) instead of updating; returns
+        predict(future)."""
         from lruts.data import load_series
 
         net = self._require_fitted()
         if self.panel is not None:
-            return self._set_panel_history(net, df)
+            return self._set_panel_history(net, df, future)
         series = load_series(df, time_col=self.time_col, target_cols=self.columns, freq=self.freq)
         self.last_time = series.timestamps[-1]
         self._consume(torch.from_numpy(self.scaler.transform(series.values).astype(np.float32)))
         self._start_record(series.values)
         return self.predict()
 
-    def _set_panel_history(self, net, df: Any) -> Any:
+    def _set_panel_history(self, net, df: Any, future: Any) -> Any:
         """set_history() on a long table: the series it holds restart from it, the others keep their
         streams. Its future covariates reaching past a series' last target are kept for the horizon."""
         from lruts.data.panel import load_panel
@@ -425,7 +432,7 @@ class LRUForecaster:
         series = [front.index(sid) for sid in panel.ids]
         self._compiled = None
         front.consume(net, panel, series)
-        return self.predict()
+        return self.predict(future)
 
     def rows_to_arrays(self, new_rows: Any) -> tuple[np.ndarray, np.ndarray]:
         """New rows (pandas or polars DataFrame) as (times (k,) datetime64[ns], values (k, n_series)) for

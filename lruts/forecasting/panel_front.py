@@ -213,6 +213,11 @@ def check_resent(recent: Recent, p: int, value: float, channel: int, where: str)
             "send only rows after the last observation"
         )
     kept = recent.values[row, channel]
+    if np.isnan(kept) and np.isfinite(value) and recent.status[row, channel] == MISSING:
+        raise DataError(
+            f"{where} arrived after that step was consumed as missing (a later row came first); a stream "
+            "cannot go back: send rows in time order across calls, or call set_history() with the full rows"
+        )
     if recent.status[row, channel] == OUTLIER or not (
         (np.isnan(kept) and np.isnan(value)) or np.isclose(kept, value, rtol=1e-9, atol=0.0)
     ):
@@ -270,6 +275,15 @@ class PanelFront:
             raw = np.concatenate([raw, cal], axis=1)
         scaled = np.nan_to_num(self.scaler.future.transform(raw.astype(np.float64)), nan=0.0)
         return torch.from_numpy(scaled.astype(np.float32))
+
+    def index(self, series_id: str) -> int:
+        """The position of series `series_id`; a DataError for an id the forecaster was not fitted on."""
+        if series_id not in self._index:
+            raise DataError(
+                f"unknown series '{series_id}'; the forecaster was fitted on {self.ids[:5]}"
+                f"{' …' if len(self.ids) > 5 else ''} ({len(self.ids)} series)"
+            )
+        return self._index[series_id]
 
     def tracks_start(self, i: int) -> np.datetime64:
         return self.tracks[i].start
@@ -345,11 +359,13 @@ class PanelFront:
         return track
 
     # ------------------------------------------------------------------ forecasting
-    def _covered_ahead(self, future) -> dict[int, np.ndarray]:
+    def _covered_ahead(self, future, last: dict[int, int] | None = None) -> dict[int, np.ndarray]:
         """Each series' `ahead` with `future`'s rows merged in (not yet stored); a DataError when a
-        series' user future covariates do not cover its horizon, naming it and the missing timestamps."""
+        series' user future covariates do not cover the horizon after its last observation (the current
+        one, or the position `last[i]` an update will reach), naming it and the missing timestamps."""
         from lruts.data.timestamps import advance
 
+        last = last or {}
         merged = {i: t.ahead for i, t in enumerate(self.tracks)}
         if future is not None:
             frame = _pandas(future, "predict(future=...)")
@@ -361,10 +377,12 @@ class PanelFront:
                 merged[i] = _set_rows(merged[i], offset[keep], block[keep])
         if self.future_names:
             for i, ahead in merged.items():
-                need = _rows(ahead, 1 + self.horizon)[1:]
+                end = last.get(i, self.tracks[i].pos)
+                skip = end - self.tracks[i].pos
+                need = _rows(ahead, skip + 1 + self.horizon)[skip + 1 :]
                 gaps = np.flatnonzero(~np.isfinite(need).all(axis=1))
                 if len(gaps):
-                    times = advance(self.tracks[i].start, self.freq, self.tracks[i].pos + 1 + gaps)
+                    times = advance(self.tracks[i].start, self.freq, end + 1 + gaps)
                     cols = [c for k, c in enumerate(self.future_names) if not np.isfinite(need[gaps, k]).all()]
                     shown = [str(t)[:19].replace("T", " ") for t in times[:5]]
                     raise DataError(
@@ -374,12 +392,15 @@ class PanelFront:
                     )
         return merged
 
+    def take_future(self, future, last: dict[int, int] | None = None) -> None:
+        """Store `future`'s covariates once they cover every series' horizon (see _covered_ahead)."""
+        for i, ahead in self._covered_ahead(future, last).items():
+            self.tracks[i].ahead = ahead
+
     @torch.no_grad()
     def forecast_array(self, net, stack_step, future=None) -> np.ndarray:
         """(n_series, H, 1 + Q) on the original scale; stores `future`'s covariates once they cover."""
-        merged = self._covered_ahead(future)
-        for i, ahead in merged.items():
-            self.tracks[i].ahead = ahead
+        self.take_future(future)
         out = []
         for i, track in enumerate(self.tracks):
             y, _ = self._run_last(net, i, track, stack_step)
@@ -447,7 +468,7 @@ class PanelFront:
         plan = []
         if frame.empty:
             return plan
-        target = _numeric(frame[self.target_col]).to_numpy(np.float64)
+        target = _numeric(frame[self.target_col]).to_numpy(np.float64, copy=True)
         target[~np.isfinite(target)] = np.nan
         past = frame[self.past_names].apply(_numeric).to_numpy(np.float64).reshape(len(frame), -1)
         fut = frame[self.future_names].apply(_numeric).to_numpy(np.float64).reshape(len(frame), -1)
