@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from lruts import DataError, LRUForecaster
+from lruts.forecasting.panel_front import calendar_features
 from lruts.training import TrainConfig
 
 H = 6
@@ -56,7 +57,12 @@ def panel():
 def fitted(panel):
     history, _, _ = panel
     fc = LRUForecaster(LOOKBACK, H, quantiles=[0.1, 0.9], train=train_config(), **SMALL)
-    fc.fit(history, id_col="unique_id", future_covariates=["x"], past_covariates=["p"], calendar=True)
+    static = pd.DataFrame({"unique_id": ["s0", "s1", "s2"], "size": [1.0, 2.0, 3.0]})
+    fc.fit(
+        history, id_col="unique_id", future_covariates=["x"], past_covariates=["p"], static_covariates=static,
+        calendar=True,
+    )  # fmt: skip
+    assert (fc.net.net.cfg.n_future, fc.net.net.cfg.n_past, fc.net.net.cfg.n_static) == (1 + 4, 1, 1)  # 4: calendar
     return fc
 
 
@@ -218,3 +224,21 @@ def test_a_stock_panel_on_business_days_streams_a_monday_after_a_friday(kind):
     days = pd.to_datetime(out["Date"]).drop_duplicates()
     assert list(days.dt.strftime("%Y-%m-%d")) == ["2019-01-01", "2019-01-02", "2019-01-03", "2019-01-04", "2019-01-07"]
     assert np.isfinite(out.select_dtypes("number").to_numpy()).all()
+
+
+def test_calendar_features_follow_the_frequency_and_reach_the_horizon():
+    monday_noon = np.array(["2024-01-01T12:00"], dtype="datetime64[ns]")
+    hourly, names = calendar_features(monday_noon, "1h")
+    assert names == [f"calendar_{c}_{f}" for c in ("time_of_day", "day_of_week") for f in ("sin", "cos")]
+    np.testing.assert_allclose(hourly[0], [0.0, -1.0, 0.0, 1.0], atol=1e-12)  # noon; Monday is phase 0
+    assert calendar_features(monday_noon, "1b")[1][0::2] == ["calendar_day_of_week_sin", "calendar_day_of_year_sin"]
+    assert calendar_features(monday_noon, "1mo")[1] == ["calendar_month_of_year_sin", "calendar_month_of_year_cos"]
+    history, _ = split(driven_panel(1), H)
+    fc = LRUForecaster(LOOKBACK, H, train=train_config(epochs=1, max_steps_per_epoch=5), **SMALL)
+    out = fc.fit(history[["unique_id", "ds", "y"]], id_col="unique_id", calendar=True).predict()  # no future= needed
+    assert len(out) == 3 * H and np.isfinite(out["forecast"]).all()
+
+
+def test_covariates_need_a_long_table():
+    with pytest.raises(DataError, match="pass id_col="):
+        LRUForecaster(LOOKBACK, H).fit(driven_panel(), time_col="ds", future_covariates=["x"])

@@ -248,6 +248,7 @@ class LRUForecaster:
         fc.scaler = scaler
         fc._set_series_meta(series, time_col)
         fc._consume(torch.from_numpy(scaler.transform(series.values).astype(np.float32)))
+        fc._outlier_rule = OutlierRule.fit(list(series.values.T), fc.outlier_z)
         fc._start_record(series.values)
         return fc
 
