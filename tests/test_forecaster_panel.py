@@ -20,7 +20,7 @@ GAFA = "/work/shared/datasets/finance/gafa_stock.csv"
 
 def train_config(**kw) -> TrainConfig:
     return TrainConfig(
-        **{**dict(epochs=6, batch_size=32, lr=2e-2, patience=0, progress=False, max_steps_per_epoch=30), **kw}
+        **{**dict(epochs=10, batch_size=32, lr=2e-2, patience=0, progress=False, max_steps_per_epoch=30), **kw}
     )
 
 
@@ -87,9 +87,10 @@ def test_future_covariate_beats_the_same_forecaster_without_it_and_seasonal_naiv
     season = history.groupby("unique_id").tail(24).groupby("unique_id").head(H)  # 24 h before each step
     naive = stream[["unique_id", "ds"]].assign(forecast=season["y"].to_numpy())
     with_cov, without_cov, seasonal = mae(out, stream), mae(without.predict(), stream), mae(naive, stream)
-    # x moves y by 3·x (σ 3) and nothing in the past tells x: without it the forecast misses by ≈ 2.4
-    assert with_cov < without_cov / 3, (with_cov, without_cov)
-    assert with_cov < seasonal / 3, (with_cov, seasonal)
+    # x moves y by 3·x (σ 3) and nothing in the past tells x: without it the forecast misses by ≈ 2.4 (the
+    # mean absolute value of 3·x), seasonal naive by ≈ 3.4; with it, by a fraction of that
+    assert with_cov < without_cov / 4, (with_cov, without_cov)
+    assert with_cov < seasonal / 4, (with_cov, seasonal)
     assert (out["forecast_q0.1"] <= out["forecast_q0.9"]).all()
 
 
