@@ -169,7 +169,9 @@ def test_resent_rows_are_ignored_and_outliers_enter_as_missing(panel, fitted):
     spike = stream.index[stream["unique_id"] == "s2"][1]
     as_nan = LRUForecaster.load_from(fitted).update(stream.assign(y=stream["y"].where(stream.index != spike)), futr)
     fc = LRUForecaster.load_from(fitted)
-    flagged = fc.update(stream.assign(y=stream["y"].where(stream.index != spike, 1e30)), future=futr)
+    spiked = stream.assign(y=stream["y"].where(stream.index != spike, 1e30))
+    flagged = fc.update(spiked, future=futr)
+    pd.testing.assert_frame_equal(fc.update(spiked.loc[[spike]]), flagged)  # the spike re-sent: ignored too
     assert [(o["id"], o["value"]) for o in fc.outliers] == [("s2", 1e30)] and fc.outliers[0]["z"] > 10
     s2 = flagged["unique_id"] == "s2"
     assert (flagged.loc[s2, "outlier_inputs"] == 1).all() and (flagged.loc[s2, "missing_inputs"] == 1).all()
@@ -199,6 +201,7 @@ def test_wide_update_takes_nan_gaps_and_flags_outliers():
     nan_row.update(rows)
     assert nan_row.missing_inputs() == {"s0": (1, 0), "s1": (2, 0), "s2": (1, 0)}
     assert nan_row.last_time == df["date"].iloc[705]
+    pd.testing.assert_frame_equal(nan_row.update(rows.iloc[::-1]), nan_row.predict())  # re-sent: ignored
     rows.loc[703, "s1"] = -1e30
     out = fc.update(rows)
     assert [(o["series"], o["value"]) for o in fc.outliers] == [("s1", -1e30)]

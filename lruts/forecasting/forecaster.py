@@ -477,14 +477,15 @@ class LRUForecaster:
         new: dict[int, np.ndarray] = {}
         for r in np.argsort(steps, kind="stable").tolist():
             k, where = int(steps[r]), f"the row at {times[r]}"
+            if k > 0 and k not in new:
+                new[k] = values[r]
+                continue
+            # a re-sent row: the same step twice in this call, or one already consumed
+            kept, status = (
+                (new[k], [OBSERVED] * len(new[k])) if k > 0 else self._recent.reading(self._recent.pos + k, where)
+            )
             for c, name in enumerate(self.columns):
-                if k in new:  # the same step twice in this call
-                    seen = Recent(new[k][None, :], np.zeros((1, len(self.columns)), np.int8), k, new[k])
-                    check_resent(seen, k, values[r, c], c, f"{where} ({name!r})")
-                elif k <= 0:
-                    check_resent(self._recent, self._recent.pos + k, values[r, c], c, f"{where} ({name!r})")
-            if k > 0:
-                new.setdefault(k, values[r])
+                check_resent(kept[c], status[c], values[r, c], f"{where} ({name!r})")
         if not new:
             return []
         if self.freq is None:  # an irregular series: the rows as given, no grid to find gaps on

@@ -174,10 +174,16 @@ class Recent:
             last[c] = history[seen[-1], c] if len(seen) else np.nan
         return cls(values, status, len(history) - 1, last)
 
-    def kept(self, p: int) -> int | None:
-        """The row of position p, or None when it is older than the record (or not yet reached)."""
+    def reading(self, p: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+        """The raw values (C,) and status (C,) kept for position p ≤ pos; a DataError when it is older
+        than the record. where: the series and time, for the message."""
         row = len(self.values) - 1 - (self.pos - p)
-        return row if 0 <= row < len(self.values) else None
+        if row < 0:
+            raise DataError(
+                f"{where}: this row is older than the last {len(self.values)} steps kept to recognise re-sent "
+                "rows; send only rows after the last observation"
+            )
+        return self.values[row], self.status[row]
 
     def push(self, values: np.ndarray, status: np.ndarray) -> None:
         self.values = np.concatenate([self.values[1:], values[None]])
@@ -203,24 +209,16 @@ class Recent:
         return cls(d["values"].numpy(), d["status"].numpy(), int(d["pos"]), d["last_observed"].numpy())
 
 
-def check_resent(recent: Recent, p: int, value: float, channel: int, where: str) -> None:
-    """A row at position p ≤ recent.pos: fine (to be ignored) when its target equals the kept one; a
-    DataError when it differs or is older than the record. where: the series and time, for the message."""
-    row = recent.kept(p)
-    if row is None:
-        raise DataError(
-            f"{where}: this row is older than the last {len(recent.values)} steps kept to recognise re-sent rows; "
-            "send only rows after the last observation"
-        )
-    kept = recent.values[row, channel]
-    if np.isnan(kept) and np.isfinite(value) and recent.status[row, channel] == MISSING:
+def check_resent(kept: float, status: int, value: float, where: str) -> None:
+    """A reading `value` for a step already consumed, whose raw value `kept` and status were recorded:
+    fine (it is ignored) when equal (NaN equals NaN); a DataError when it differs. where: the series and
+    time, for the message."""
+    if status == MISSING and np.isnan(kept) and np.isfinite(value):
         raise DataError(
             f"{where} arrived after that step was consumed as missing (a later row came first); a stream "
             "cannot go back: send rows in time order across calls, or call set_history() with the full rows"
         )
-    if recent.status[row, channel] == OUTLIER or not (
-        (np.isnan(kept) and np.isnan(value)) or np.isclose(kept, value, rtol=1e-9, atol=0.0)
-    ):
+    if not ((np.isnan(kept) and np.isnan(value)) or np.isclose(kept, value, rtol=1e-9, atol=0.0)):
         raise DataError(
             f"{where} was already received with the value {kept}, now {value}: a re-sent row must repeat it. "
             "To correct history, call set_history() with the corrected rows"
@@ -265,13 +263,13 @@ class PanelFront:
         self._index = {s: i for i, s in enumerate(self.ids)}
 
     # ------------------------------------------------------------------ inputs of one step
-    def _future_rows(self, i: int, positions: np.ndarray, raw: np.ndarray) -> torch.Tensor:
-        """Scaled future covariates (n, F) of series i at `positions`: the user's raw (n, F_user) and the
-        calendar's; unknown cells read 0 (the training mean)."""
+    def _future_rows(self, start: np.datetime64, positions: np.ndarray, raw: np.ndarray) -> torch.Tensor:
+        """Scaled future covariates (n, F) at grid `positions` of a series starting at `start`: the user's
+        raw (n, F_user) and the calendar's; unknown cells read 0 (the training mean)."""
         from lruts.data.timestamps import advance
 
         if self.calendar:
-            cal = calendar_features(advance(self.tracks_start(i), self.freq, positions), self.freq)[0]
+            cal = calendar_features(advance(start, self.freq, positions), self.freq)[0]
             raw = np.concatenate([raw, cal], axis=1)
         scaled = np.nan_to_num(self.scaler.future.transform(raw.astype(np.float64)), nan=0.0)
         return torch.from_numpy(scaled.astype(np.float32))
@@ -284,9 +282,6 @@ class PanelFront:
                 f"{' …' if len(self.ids) > 5 else ''} ({len(self.ids)} series)"
             )
         return self._index[series_id]
-
-    def tracks_start(self, i: int) -> np.datetime64:
-        return self.tracks[i].start
 
     @property
     def n_future(self) -> int:
@@ -309,7 +304,7 @@ class PanelFront:
             return None
         ahead = track.ahead if ahead is None else ahead
         raw = _rows(ahead, 1 + self.horizon)
-        return self._future_rows(i, track.pos + np.arange(1 + self.horizon), raw)[None]
+        return self._future_rows(track.start, track.pos + np.arange(1 + self.horizon), raw)[None]
 
     def _run_last(self, net, i: int, track: Track, stack_step, ahead: np.ndarray | None = None):
         last = track.last
@@ -340,7 +335,6 @@ class PanelFront:
         past = panel.past[o : o + t_len].astype(np.float64)
         track = Track(panel.starts[j], None, {}, user_future[t_len - 1 :], Recent.start(y[:, None], status[:, None],
                       self.lookback), t_len)  # fmt: skip
-        self.tracks[i] = track
         observed = ~np.isnan(y)
         track.last = self._step_inputs(i, y[-1], bool(observed[-1]), past[-1])
         if t_len > 1:
@@ -349,7 +343,7 @@ class PanelFront:
             inputs = {"mask": torch.from_numpy(observed[:n])[None, :, None]}
             if self.n_future:
                 raw = _rows(user_future, n + self.horizon)
-                inputs["future"] = self._future_rows(i, np.arange(n + self.horizon), raw)[None]
+                inputs["future"] = self._future_rows(track.start, np.arange(n + self.horizon), raw)[None]
             if self.past_names:
                 scaled = np.nan_to_num(self.scaler.past.transform(past[:n]), nan=0.0)
                 inputs["past"] = torch.from_numpy(scaled.astype(np.float32))[None]
@@ -478,10 +472,10 @@ class PanelFront:
             for p, r in zip(pos.tolist(), idx.tolist(), strict=True):
                 where = f"series '{self.ids[i]}' at {_time(track.start, self.freq, p)}"
                 if readings and readings[-1][0] == p:  # the same step twice in this call
-                    check_resent(Recent(np.array([[readings[-1][1]]]), np.zeros((1, 1), np.int8), p, np.zeros(1)),
-                                 p, target[r], 0, where)  # fmt: skip
+                    check_resent(readings[-1][1], OBSERVED, target[r], where)
                 elif p <= track.pos:
-                    check_resent(track.recent, p, target[r], 0, where)
+                    kept, status = track.recent.reading(p, where)
+                    check_resent(kept[0], status[0], target[r], where)
                 else:
                     readings.append((p, target[r], past[r], fut[r]))
             plan.append((i, readings))
