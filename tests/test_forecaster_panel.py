@@ -246,3 +246,15 @@ def test_calendar_features_follow_the_frequency_and_reach_the_horizon():
 def test_covariates_need_a_long_table():
     with pytest.raises(DataError, match="pass id_col="):
         LRUForecaster(LOOKBACK, H).fit(driven_panel(), time_col="ds", future_covariates=["x"])
+
+
+def test_fit_names_the_covariate_or_series_at_fault(panel):
+    history, _, _ = panel
+    fc = LRUForecaster(LOOKBACK, H, train=train_config(), **SMALL)
+    with pytest.raises(DataError, match=r"future covariate \['x'\] is not numeric"):
+        fc.fit(history.assign(x="high"), id_col="unique_id", future_covariates=["x"])
+    with pytest.raises(DataError, match=r"past covariates \['volume'\] are not columns"):
+        fc.fit(history, id_col="unique_id", past_covariates=["volume"])
+    twice = pd.DataFrame({"unique_id": ["s0", "s0", "s1", "s2"], "size": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(DataError, match="repeats ids"):
+        fc.fit(history, id_col="unique_id", static_covariates=twice)
