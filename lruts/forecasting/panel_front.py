@@ -298,20 +298,19 @@ class PanelFront:
             p = p.float()
         return {"x": torch.tensor([[x]], dtype=torch.float32), "mask": torch.tensor([[observed]]), "past": p}
 
-    def _future_block(self, i: int, track: Track, ahead: np.ndarray | None = None) -> torch.Tensor | None:
+    def _future_block(self, track: Track) -> torch.Tensor | None:
         """(1, 1 + H, F): the covariates of the last observation's step and of the H after it."""
         if not self.n_future:
             return None
-        ahead = track.ahead if ahead is None else ahead
-        raw = _rows(ahead, 1 + self.horizon)
+        raw = _rows(track.ahead, 1 + self.horizon)
         return self._future_rows(track.start, track.pos + np.arange(1 + self.horizon), raw)[None]
 
-    def _run_last(self, net, i: int, track: Track, stack_step, ahead: np.ndarray | None = None):
-        last = track.last
-        return net.step(
-            last["x"], track.state, stack_step, mask_t=last["mask"], future=self._future_block(i, track, ahead),
-            past_t=last["past"], static=self.static[i : i + 1] if self.static.shape[1] else None,
-        )  # fmt: skip
+    def _run_last(self, net, i: int, track: Track, stack_step):
+        """The network's step over series i's last observation: (forecast (1, H, 1, 1 + Q), state after it)."""
+        inputs = {"mask_t": track.last["mask"], "future": self._future_block(track), "past_t": track.last["past"]}
+        inputs = to_device(inputs, self.static.device)
+        static = self.static[i : i + 1] if self.static.shape[1] else None
+        return net.step(track.last["x"].to(self.static.device), track.state, stack_step, static=static, **inputs)
 
     # ------------------------------------------------------------------ consuming a whole history
     @torch.no_grad()
@@ -349,7 +348,7 @@ class PanelFront:
                 inputs["past"] = torch.from_numpy(scaled.astype(np.float32))[None]
             if self.static.shape[1]:
                 inputs["static"] = self.static[i : i + 1]
-            _, track.state = net.stream_from(x, **inputs)
+            _, track.state = net.stream_from(x.to(self.static.device), **to_device(inputs, self.static.device))
         return track
 
     # ------------------------------------------------------------------ forecasting
