@@ -202,7 +202,6 @@ BAD_UPLOADS = {
         lambda ws: _next(ws).astype({"s0": object}).assign(s0=["1.0", "oops"]).to_csv(index=False),
         "not a number",
     ),
-    "gap in time": (lambda ws: ws.frame.iloc[[START, START + 2]].to_csv(index=False), "expected"),
     "before the last observation": (lambda ws: ws.frame.iloc[START - 3 : START - 1].to_csv(index=False), "not after"),
     "unreadable time": (lambda ws: _next(ws).assign(date=["soon", "later"]).to_csv(index=False), "timestamps"),
     "binary": (lambda ws: b"\x00\x01\x02\xff\xfe" * 100, "binary.csv is not a UTF-8"),

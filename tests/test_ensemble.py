@@ -61,7 +61,7 @@ def test_ensemble_forecaster_streams_like_a_recompute_and_survives_save_and_load
 
     path = fc.save(tmp_path / "ens.lruts")
     blob = torch.load(path, weights_only=True)
-    assert blob["version"] == 4 and len(blob["members"]) == 2 and blob["ensemble"] and "blend" not in blob
+    assert blob["version"] == 5 and len(blob["members"]) == 2 and blob["ensemble"] and "blend" not in blob
     loaded = LRUForecaster.load(path)
     assert isinstance(loaded.net, ForecastEnsemble) and loaded.lookback == 48
     pd.testing.assert_frame_equal(loaded.predict(), streamed)
@@ -69,7 +69,7 @@ def test_ensemble_forecaster_streams_like_a_recompute_and_survives_save_and_load
     pd.testing.assert_frame_equal(loaded.update(nxt), fc.update(nxt), rtol=1e-5, atol=1e-5)
     single = LRUForecaster.from_trained(members()[0], scaler, series).save(tmp_path / "one.lruts")
     blob = torch.load(single, weights_only=True)
-    assert (blob["version"], len(blob["members"]), blob["ensemble"]) == (4, 1, False)
+    assert (blob["version"], len(blob["members"]), blob["ensemble"]) == (5, 1, False)
     assert isinstance(LRUForecaster.load(single).net, LRUForecastNet)
 
 

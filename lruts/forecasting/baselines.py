@@ -14,7 +14,7 @@ from lruts.forecasting.net import window_stats
 
 def season_length(freq: str | None) -> int:
     """The seasonal period in steps of a canonical frequency: a day below daily sampling (48 for "30m"), a
-    week for daily, a year for weekly and monthly data; 0 where none is known."""
+    week for daily and business days, a year for weekly and monthly data; 0 where none is known."""
     if not freq:
         return 0
     from lruts.data.timestamps import step_ns
@@ -22,6 +22,8 @@ def season_length(freq: str | None) -> int:
     if freq.endswith("mo"):
         months = int(freq[:-2])
         return 12 // months if 12 % months == 0 and months < 12 else 0
+    if freq.endswith("b"):  # business days: a week of five
+        return 5 if freq == "1b" else 0
     step, day = step_ns(freq), 86_400 * 10**9
     if step < day:
         return day // step if day % step == 0 else 0

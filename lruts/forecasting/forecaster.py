@@ -8,6 +8,17 @@ the forecast with new observations in O(1) each through the LRU's recurrent mode
     fc.advance(times, values); fc.forecast_array()   # the same with arrays, no DataFrames (the dashboard)
     fc.save("model.lruts"); LRUForecaster.load("model.lruts")   # no pickled objects in the file
 
+A long table (`fit(df, id_col=...)`: a panel of series with future, past and static covariates) is fitted
+as one global network and streamed per series: see lruts/forecasting/panel_front.py, which the
+forecaster delegates long input to.
+
+Live data (`update`, `advance`): a NaN reading, or a grid step without a row, advances the state with the
+input marked missing; a re-sent row equal to one already consumed is ignored (the raw readings of the
+last `lookback` steps are kept to tell), a conflicting one is a DataError; a reading far from both the
+training levels and the last observed value (robust z-scores above `outlier_z`, see
+panel_front.OutlierRule) enters as missing and is listed in `outliers`. `missing_inputs()` counts the
+missing (and outlier) inputs among the last `lookback` steps; a long forecast has them as columns.
+
 A forecast is defined on the whole history seen so far: the network runs over it with its state
 carried (see lruts/forecasting/net.py), so `update()` after k rows equals `set_history()` over the
 full history, to float tolerance. The network was trained on windows of `lookback` steps, and its
@@ -29,14 +40,17 @@ from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
 from lruts.forecasting.fitting import fit_forecast_net
 from lruts.forecasting.net import EnsembleState, ForecastEnsemble, ForecastNetConfig, LRUForecastNet, StreamState
+from lruts.forecasting.panel_front import MISSING, OBSERVED, OUTLIER, OutlierRule, PanelFront, Recent, check_resent
+from lruts.forecasting.panel_front import to_device as _to_device
 from lruts.io import load_torch, save_torch
 from lruts.training import TrainConfig, select_device
 
 FORMAT = "lruts-forecaster"
 # 1: one network ("net_config", the network's fields flat); 2: ensembles ("members", flat configs);
 # 3: "members" always, the network's fields nested under "network"; 4: "blend" (lruts/forecasting/blend.py)
-# when the forecast is blended. load() reads all four.
-VERSION = 4
+# when the forecast is blended; 5: "recent" and "outlier_rule" (re-sent rows, outliers), "panel" for a
+# long-fitted forecaster. load() reads all five.
+VERSION = 5
 
 
 class LRUForecaster:
@@ -49,6 +63,7 @@ class LRUForecaster:
         train: TrainConfig | None = None,
         blend: bool = True,
         fast: bool = True,
+        outlier_z: float | None = 10.0,
         **model_options: Any,
     ) -> None:
         """model_options: any field of ForecastNetConfig (normalization, channel_independent, segment,
@@ -57,7 +72,9 @@ class LRUForecaster:
         network's forecast with linear, repeat-last and seasonal-naive forecasts by weights fitted on the
         validation rows, and calibrates the quantiles there (split-conformal; lruts/forecasting/blend.py);
         blend=False: the network alone, with a quantile head. fast=False streams with the torch step only,
-        never the compiled one (`lruts.fast`); both give the same forecasts."""
+        never the compiled one (`lruts.fast`); both give the same forecasts. outlier_z: the robust z-score
+        above which a new reading is an outlier and enters as missing (panel_front.OutlierRule); None:
+        never."""
         known = ForecastNetConfig.option_names() - {"lookback", "horizon", "n_channels", "quantiles"}
         unknown = set(model_options) - known
         if unknown:
@@ -82,6 +99,11 @@ class LRUForecaster:
         self.fit_result = None
         self.fast = fast
         self._compiled: tuple[Any, Any] | None = None  # (the network, lruts.fast.CompiledStacks of it)
+        self.outlier_z = outlier_z
+        self.panel: PanelFront | None = None  # a long-fitted forecaster's series, covariates and streams
+        self._recent: Recent | None = None  # wide: the raw readings of the last `lookback` steps
+        self._outlier_rule = OutlierRule.fit([], None)
+        self._outliers: list[dict] = []
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -94,12 +116,37 @@ class LRUForecaster:
         val_fraction: float = 0.1,
         checkpoint_dir: str | Path | None = None,
         run=None,
+        id_col: str | None = None,
+        target_col: str = "y",
+        future_covariates: list[str] | tuple[str, ...] = (),
+        past_covariates: list[str] | tuple[str, ...] = (),
+        static_covariates: Any = None,
+        calendar: bool = False,
     ) -> LRUForecaster:
         """Validate `df` (the ingestion checks), train on the first 1 − val_fraction of it with early
-        stopping on the rest, then consume the whole history so `predict()` is ready."""
+        stopping on the rest, then consume the whole history so `predict()` is ready.
+
+        Wide `df`: a time column and one column per series (target_cols, default all numeric ones).
+        Long `df` (id_col given): one row per (id, time) with `target_col` and the covariates, read by
+        lruts.data.load_panel (time_col default "ds"): future_covariates are known ahead (predict reads
+        those of the horizon), past_covariates observed with the target only, static_covariates a frame
+        with one row per id or a list of columns constant per id; calendar=True adds calendar features
+        derived from the timestamps as future covariates (panel_front.calendar_features). One network is
+        trained over every series' windows (val_fraction of each series held out, at least the horizon)."""
         from lruts.data import StandardScaler, WindowDataset, load_series
 
         self.frame_kind = _frame_kind(df)
+        if id_col is not None:
+            return self._fit_panel(
+                df, id_col, time_col or "ds", target_col, list(future_covariates), list(past_covariates),
+                static_covariates, calendar, freq, val_fraction, checkpoint_dir, run,
+            )  # fmt: skip
+        if future_covariates or past_covariates or static_covariates is not None or calendar:
+            raise DataError(
+                "covariates and calendar features need a long table: pass id_col= (one row per series and time, "
+                "the target in target_col=)"
+            )
+        self.panel = None
         series = load_series(df, time_col=time_col, target_cols=target_cols, freq=freq)
         values = series.values
         n = len(values)
@@ -132,8 +179,64 @@ class LRUForecaster:
             season = season_length(series.freq)
             self.net = Blend(self.net, self.lookback, self.horizon, values.shape[1], season, self.quantiles)
             self.blend_info = fit_blend(self.net, train_set, val_set)
+        self._outlier_rule = OutlierRule.fit(list(values[:n_train].T), self.outlier_z)
         self._consume(scaled)
+        self._start_record(values)
         return self
+
+    def _fit_panel(
+        self, df, id_col, time_col, target_col, future, past, static, calendar, freq, val_fraction, checkpoint_dir, run
+    ) -> LRUForecaster:
+        """fit() on a long table (see fit)."""
+        from lruts.data.panel import load_panel
+        from lruts.data.panel_windows import panel_splits
+        from lruts.forecasting.panel_front import with_calendar
+
+        panel = load_panel(
+            df, id_col=id_col, time_col=time_col, target_col=target_col, future_covariates=future,
+            past_covariates=past, static_covariates=static, freq=freq,
+        )  # fmt: skip
+        if calendar:
+            panel = with_calendar(panel)
+        splits = panel_splits(panel, self.lookback, self.horizon, val_fraction=val_fraction)
+        missing = bool(np.isnan(panel.values).any())
+        cfg = dataclasses.replace(
+            self._net_config(1), n_future=len(panel.future_names), n_past=len(past),
+            n_static=panel.static.shape[1], missing=missing,
+        )  # fmt: skip
+        torch.manual_seed(self.train_config.seed)
+        self.net = LRUForecastNet(cfg)
+        self.net_config = cfg
+        self.fit_result = fit_forecast_net(
+            self.net, splits.train, splits.val, self.train_config, quantiles=cfg.quantiles, point=cfg.loss,
+            checkpoint_dir=checkpoint_dir, run=run,
+        )  # fmt: skip
+        if self.blend:
+            season = season_length(panel.freq)
+            self.net = Blend(self.net, self.lookback, self.horizon, 1, season, self.quantiles)
+            self.blend_info = fit_blend(self.net, splits.train, splits.val)
+        train_series = [panel.series(i)[:n] for i, n in enumerate(splits.train_lengths.tolist())]
+        static_scaled = (
+            splits.scaler.static.transform(panel.static.astype(np.float64))
+            if panel.static.shape[1]
+            else (np.zeros((len(panel), 0)))
+        )
+        self.panel = PanelFront(
+            ids=panel.ids, freq=panel.freq, id_col=id_col, time_col=time_col, target_col=target_col,
+            future_names=future, past_names=past, static_names=panel.static_names, calendar=calendar,
+            scaler=splits.scaler, static=torch.from_numpy(static_scaled.astype(np.float32)).to(self._device()),
+            outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
+            lookback=self.lookback, horizon=self.horizon,
+        )  # fmt: skip
+        self.freq, self.time_col, self.columns = panel.freq, time_col, []
+        self._compiled = None
+        self.panel.consume(self.net, panel)
+        return self
+
+    def _start_record(self, values: np.ndarray) -> None:
+        """Keep the raw readings of the last `lookback` steps of a wide history (T, C), all observed."""
+        values = np.asarray(values, dtype=np.float64)
+        self._recent = Recent.start(values, np.zeros(values.shape, np.int8), self.lookback)
 
     @classmethod
     def from_trained(
@@ -145,6 +248,8 @@ class LRUForecaster:
         fc.scaler = scaler
         fc._set_series_meta(series, time_col)
         fc._consume(torch.from_numpy(scaler.transform(series.values).astype(np.float32)))
+        fc._outlier_rule = OutlierRule.fit(list(series.values.T), fc.outlier_z)
+        fc._start_record(series.values)
         return fc
 
     @classmethod
@@ -169,17 +274,20 @@ class LRUForecaster:
         return dataclasses.replace(self.net_config, n_channels=n_channels)
 
     def _set_series_meta(self, series, time_col: str | None) -> None:
-        from lruts.data.timestamps import step_ns
+        from lruts.data.timestamps import step_ns, weekdays_only
 
         self.columns = list(series.columns)
         self.time_col = time_col or "date"
         self.freq = series.freq
-        self.step_ns = step_ns(series.freq) if series.freq else None
+        if self.freq == "1d" and weekdays_only(series.timestamps):
+            # a trading calendar, kept row by row by ingestion: it streams and is dated on business days
+            self.freq = "1b"
+        self.step_ns = step_ns(self.freq) if self.freq else None
         self.last_time = series.timestamps[-1]
 
     # ------------------------------------------------------------------ forecasting
     def _require_fitted(self) -> LRUForecastNet | ForecastEnsemble:
-        if self.net is None or self._forecast is None:
+        if self.net is None or (self._forecast is None and self.panel is None):
             raise RuntimeError("the forecaster has not been fitted: call fit(df) or LRUForecaster.load(path)")
         return self.net
 
@@ -194,39 +302,95 @@ class LRUForecaster:
         out, self._stream = self.net.stream_from(scaled[None].to(self._device()))
         self._forecast = out[0]
 
-    def predict(self) -> Any:
-        """The forecast of the next `horizon` steps after the last observation, as a DataFrame."""
-        self._require_fitted()
+    def predict(self, future: Any = None) -> Any:
+        """The forecast of the next `horizon` steps after the last observation, as a DataFrame.
+
+        Wide: a time column, then per series its forecast and its quantiles (`<series>_q<q>`). Long: one
+        row per series and step: id, time, `forecast`, `forecast_q<q>`, `missing_inputs`, `outlier_inputs`
+        (see the module docstring), the steps dated by the series' frequency (business days skip
+        weekends). future: long rows (id, time, the future covariates) covering each series' next
+        `horizon` steps, unless they were given before (in fit's table, or an earlier call)."""
+        net = self._require_fitted()
+        if self.panel is not None:
+            return self.panel.predict(net, self._stack_step(), self.quantiles, future)
+        if future is not None:
+            raise DataError("future= gives future covariates, which a forecaster fitted on a wide table has none of")
         return self._frame(self._forecast)
+
+    @property
+    def outliers(self) -> list[dict]:
+        """Every new reading the outlier rule flagged (entered as missing): id (a long table's) or series
+        (a wide table's column), time, value, z."""
+        return self.panel.outliers if self.panel is not None else self._outliers
+
+    def missing_inputs(self) -> dict[str, tuple[int, int]]:
+        """Per series: (missing inputs, of which outliers) among its last `lookback` steps."""
+        self._require_fitted()
+        if self.panel is not None:
+            counts = [t.recent.counts(t.seen) for t in self.panel.tracks]
+            return {sid: (int(m[0]), int(o[0])) for sid, (m, o) in zip(self.panel.ids, counts, strict=True)}
+        missing, outlier = self._recent.counts(self._recent.pos + 1)
+        return {c: (int(m), int(o)) for c, m, o in zip(self.columns, missing, outlier, strict=True)}
 
     def forecast_array(self) -> np.ndarray:
         """The current forecast on the original scale: (horizon, n_series, 1 + n_quantiles)."""
-        self._require_fitted()
+        net = self._require_fitted()
+        if self.panel is not None:
+            return self.panel.forecast_array(net, self._stack_step()).swapaxes(0, 1)
         out = self._forecast.cpu().numpy()  # (H, C, 1 + Q): the series on axis 1, as the scaler wants it last
         return self.scaler.inverse_transform(out.swapaxes(1, 2)).swapaxes(1, 2)
 
-    def update(self, new_rows: Any) -> Any:
-        """Advance the forecast with new observations (a pandas or polars DataFrame: the time column and
-        every series) — no refit — and return predict(). See advance()."""
-        self.advance(*self.rows_to_arrays(new_rows))
-        return self.predict()
+    def update(self, new_rows: Any, future: Any = None) -> Any:
+        """Advance the forecast with new observations — no refit — and return predict(future).
+
+        Wide: a pandas or polars DataFrame with the time column and every series (see advance()). Long:
+        rows (id, time, target, every future and past covariate) of any series, in any order: per series
+        its new steps in time order, a skipped step or a NaN target as missing, re-sent rows checked
+        (module docstring); future: as predict's, for the H steps after these rows. Nothing is applied when
+        a row is refused or the future covariates do not cover the horizon."""
+        net = self._require_fitted()
+        if self.panel is None:
+            self.advance(*self.rows_to_arrays(new_rows))
+            return self.predict(future)
+        plan = self.panel.plan_update(new_rows)
+        # the forecast after these rows reads the covariates of the H steps after them: refuse before applying
+        self.panel.take_future(future, {i: readings[-1][0] for i, readings in plan if readings})
+        self.panel.apply(net, self._stack_step(), plan)
+        return self.predict(future)
 
     @torch.no_grad()
     def advance(self, times: np.ndarray, values: np.ndarray) -> None:
         """Advance the forecast with new observations given as arrays — times (k,) datetime64, values
-        (k, n_series) on the original scale in the order of `columns` — checked as update() checks rows.
-        Each costs one recurrent step of the stack (O(1) in the history's length; with RevIN, whose
-        window statistics change with every observation, a window pass over the last `lookback`
-        observations). The new forecast is then in forecast_array() (or predict(), as a DataFrame)."""
+        (k, n_series) on the original scale in the order of `columns`, NaN where missing — checked as
+        update() checks rows: in any order, a skipped grid step or a NaN as missing, re-sent rows and
+        outliers as the module docstring says. Each step costs one recurrent step of the stack (O(1) in
+        the history's length; with RevIN, whose window statistics change with every observation, a
+        window pass over the last `lookback` observations). The new forecast is then in
+        forecast_array() (or predict(), as a DataFrame)."""
         net = self._require_fitted()
-        times, values = self._check_new(times, values)
-        scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32)).to(self._device())
+        if self.panel is not None:
+            raise DataError(
+                "a forecaster fitted on a long table advances with update(rows): id, time, target, covariates"
+            )
+        rows = self._plan_wide(times, values)
         stack_step = self._stack_step()
-        for k in range(len(scaled)):
-            out, self._stream = net.step(scaled[k : k + 1], self._stream, stack_step)
-        if len(scaled):
+        device = self._device()
+        for time, row in rows:
+            status = np.where(np.isnan(row), MISSING, OBSERVED).astype(np.int8)
+            flagged = self._outlier_rule.flags(row, self._recent.last_observed)
+            for c in np.flatnonzero(flagged).tolist():
+                z = float(self._outlier_rule.scores(row, self._recent.last_observed)[c])
+                self._outliers.append({"series": self.columns[c], "time": time, "value": float(row[c]), "z": z})
+            status[flagged] = OUTLIER
+            mask = status == OBSERVED
+            scaled = np.where(mask, self.scaler.transform(np.nan_to_num(row)[None])[0], 0.0)
+            x_t = torch.from_numpy(scaled[None].astype(np.float32)).to(device)
+            mask_t = None if mask.all() else torch.from_numpy(mask[None]).to(device)
+            out, self._stream = net.step(x_t, self._stream, stack_step, mask_t=mask_t)
+            self._recent.push(row, status)
             self._forecast = out[0]
-            self.last_time = times[-1]
+        if rows:
+            self.last_time = rows[-1][0]
 
     def _stack_step(self):
         """The compiled stack step for the current network (lruts.fast), packed on first use after the
@@ -239,15 +403,37 @@ class LRUForecaster:
             self._compiled = (self.net, CompiledStacks(self.net))
         return self._compiled[1]
 
-    def set_history(self, df: Any) -> Any:
-        """Recompute the forecast from a whole history (parallel mode) instead of updating; returns predict()."""
+    def set_history(self, df: Any, future: Any = None) -> Any:
+        """Recompute the forecast from a whole history (parallel mode) instead of updating; returns
+        predict(future)."""
         from lruts.data import load_series
 
-        self._require_fitted()
+        net = self._require_fitted()
+        if self.panel is not None:
+            return self._set_panel_history(net, df, future)
         series = load_series(df, time_col=self.time_col, target_cols=self.columns, freq=self.freq)
         self.last_time = series.timestamps[-1]
         self._consume(torch.from_numpy(self.scaler.transform(series.values).astype(np.float32)))
+        self._start_record(series.values)
         return self.predict()
+
+    def _set_panel_history(self, net, df: Any, future: Any) -> Any:
+        """set_history() on a long table: the series it holds restart from it, the others keep their
+        streams. Its future covariates reaching past a series' last target are kept for the horizon."""
+        from lruts.data.panel import load_panel
+        from lruts.forecasting.panel_front import with_calendar
+
+        front = self.panel
+        panel = load_panel(
+            df, id_col=front.id_col, time_col=front.time_col, target_col=front.target_col,
+            future_covariates=front.future_names, past_covariates=front.past_names, freq=front.freq,
+        )  # fmt: skip
+        if front.calendar:
+            panel = with_calendar(panel)
+        series = [front.index(sid) for sid in panel.ids]
+        self._compiled = None
+        front.consume(net, panel, series)
+        return self.predict(future)
 
     def rows_to_arrays(self, new_rows: Any) -> tuple[np.ndarray, np.ndarray]:
         """New rows (pandas or polars DataFrame) as (times (k,) datetime64[ns], values (k, n_series)) for
@@ -273,41 +459,79 @@ class LRUForecaster:
         # column by column: ≈1 ms per column, most of an update's time with hundreds of series
         return times, block.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
 
-    def _check_new(self, times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """New observations must be finite and continue the series: one step after the last, no gaps."""
+    def _plan_wide(self, times: np.ndarray, values: np.ndarray) -> list[tuple[np.datetime64, np.ndarray]]:
+        """New wide observations as the steps after the last one, in order: (time, values (C,) float64, NaN
+        where missing); a grid step no row was given for is all NaN; re-sent rows are checked and left out.
+        A DataError (nothing applied) for a wrong shape, a time off the grid or too old, a conflicting row."""
+        from lruts.data.timestamps import advance
+
         times = np.asarray(times).astype("datetime64[ns]", copy=False).reshape(-1)
-        values = np.asarray(values, dtype=np.float64)
+        values = np.array(values, dtype=np.float64)
         if values.shape != (len(times), len(self.columns)):
             raise DataError(
                 f"new observations: expected values of shape ({len(times)}, {len(self.columns)}) "
                 f"(one row per timestamp, one column per series {self.columns}), got {values.shape}"
             )
-        bad = ~np.isfinite(values)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise DataError(
-                f"new row at {times[r]} has a missing or non-numeric value in {self.columns[c]!r}; "
-                "fill it before update()"
+        values[~np.isfinite(values)] = np.nan
+        steps = self._steps_after_last(times)
+        new: dict[int, np.ndarray] = {}
+        for r in np.argsort(steps, kind="stable").tolist():
+            k, where = int(steps[r]), f"the row at {times[r]}"
+            if k > 0 and k not in new:
+                new[k] = values[r]
+                continue
+            # a re-sent row: the same step twice in this call, or one already consumed
+            kept, status = (
+                (new[k], [OBSERVED] * len(new[k])) if k > 0 else self._recent.reading(self._recent.pos + k, where)
             )
-        if self.step_ns:
-            expected = self.last_time + np.arange(1, len(times) + 1) * np.timedelta64(self.step_ns, "ns")
-            wrong = np.nonzero(times != expected)[0]
-            if len(wrong):
-                i = wrong[0]
+            for c, name in enumerate(self.columns):
+                check_resent(kept[c], status[c], values[r, c], f"{where} ({name!r})")
+        if not new:
+            return []
+        if self.freq is None:  # an irregular series: the rows as given, no grid to find gaps on
+            return [(times[steps == k][0], new[k]) for k in sorted(new)]
+        return [
+            (advance(self.last_time, self.freq, k)[()], new.get(k, np.full(len(self.columns), np.nan)))
+            for k in range(1, max(new) + 1)
+        ]
+
+    def _steps_after_last(self, times: np.ndarray) -> np.ndarray:
+        """Grid steps from the last observation to each of `times` (k,) int64 (≤ 0: a re-sent row); a
+        DataError for a time off the grid or older than the steps kept to recognise re-sent rows."""
+        from lruts.data.timestamps import advance, grid_position
+
+        kept = len(self._recent.values)
+        if self.freq is None:
+            later = times > self.last_time
+            if not later.all() or np.any(np.diff(times) <= np.timedelta64(0, "ns")):
+                raise DataError("new rows must come strictly after the last observation, in time order")
+            return np.arange(1, len(times) + 1)
+        origin = advance(self.last_time, self.freq, 1 - kept)
+        steps = grid_position(times, origin, self.freq)
+        if (steps < 0).any():
+            bad = times[steps < 0][0]
+            if bad < origin:
                 raise DataError(
-                    f"new row {i} has timestamp {times[i]}, expected {expected[i]} (one {self.freq} step after "
-                    f"the previous observation): rows must continue the series without gaps or duplicates"
+                    f"a new row has timestamp {bad}, older than the last {kept} steps kept to recognise re-sent "
+                    f"rows (the last observation is at {self.last_time}); send only rows after it"
                 )
-        elif np.any(np.diff(np.concatenate([[self.last_time], times])) <= np.timedelta64(0, "ns")):
-            raise DataError("new rows must come strictly after the last observation, in time order")
-        return times, values.astype(np.float32)
+            raise DataError(
+                f"a new row has timestamp {bad}, which is not a {self.freq} step after the last observation "
+                f"{self.last_time}: align the timestamps to the series' grid"
+            )
+        return steps - (kept - 1)
 
     def _frame(self, forecast: torch.Tensor) -> Any:
         import pandas as pd
 
+        from lruts.data.timestamps import advance
+
         arr = self.forecast_array()
-        step = np.timedelta64(self.step_ns or 1, "ns")
-        times = self.last_time + np.arange(1, self.horizon + 1) * step
+        steps = np.arange(1, self.horizon + 1)
+        if self.freq is None:
+            times = self.last_time + steps * np.timedelta64(1, "ns")
+        else:
+            times = advance(self.last_time, self.freq, steps)
         # one (H, C·(1+Q)) block, columns <series>, <series>_q<q>, ... (one array per column costs ≈0.1 ms each)
         names = [n for name in self.columns for n in (name, *(f"{name}_q{q:g}" for q in self.quantiles))]
         frame = pd.DataFrame(arr.reshape(self.horizon, -1), columns=names)
@@ -332,6 +556,11 @@ class LRUForecaster:
             **({"blend": net.config()} if isinstance(net, Blend) else {}),
             "train_config": asdict(self.train_config),
             "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+            "outlier_z": -1.0 if self.outlier_z is None else float(self.outlier_z),
+        }
+        if self.panel is not None:
+            return save_torch({**blob, "panel": self.panel.to_dict()}, path)
+        blob |= {
             "scaler": self.scaler.to_dict(),
             "columns": self.columns,
             "time_col": self.time_col,
@@ -339,8 +568,11 @@ class LRUForecaster:
             "step_ns": self.step_ns or 0,
             "last_time_ns": int(self.last_time.astype("datetime64[ns]").astype(np.int64)),
             "frame_kind": self.frame_kind,
-            "stream": _to_cpu(self._stream.to_dict()),
+            "stream": _to_device(self._stream.to_dict(), torch.device("cpu")),
             "forecast": self._forecast.cpu(),
+            "recent": self._recent.to_dict(),
+            "outlier_rule": self._outlier_rule.to_dict(),
+            "outliers": [{**o, "time": str(o["time"])} for o in self._outliers],
         }
         return save_torch(blob, path)
 
@@ -350,7 +582,10 @@ class LRUForecaster:
         import copy
 
         other._require_fitted()
-        return copy.copy(other)
+        fc = copy.copy(other)
+        fc._recent, fc.panel = copy.deepcopy(other._recent), copy.deepcopy(other.panel)
+        fc._outliers = list(other._outliers)
+        return fc
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto", *, fast: bool = True) -> LRUForecaster:
@@ -377,28 +612,28 @@ class LRUForecaster:
         dev = select_device(device)
         fc = cls._wrapping(net.to(dev), TrainConfig(**blob["train_config"]))
         fc.fast = fast
+        z = float(blob.get("outlier_z", -1.0))
+        fc.outlier_z = None if z < 0 else z
+        if "panel" in blob:
+            fc.panel = PanelFront.from_dict(blob["panel"], dev)
+            fc.freq, fc.time_col, fc.frame_kind = fc.panel.freq, fc.panel.time_col, fc.panel.frame_kind
+            return fc
         fc.scaler = StandardScaler.from_dict(blob["scaler"])
         fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
         fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None
         fc.last_time = np.datetime64(int(blob["last_time_ns"]), "ns")
         fc._stream = stream_state_from_dict(_to_device(blob["stream"], dev))
         fc._forecast = blob["forecast"].to(dev)
+        if "recent" in blob:
+            fc._recent = Recent.from_dict(blob["recent"])
+            fc._outlier_rule = OutlierRule.from_dict(blob["outlier_rule"])
+            fc._outliers = [{**o, "time": np.datetime64(o["time"], "ns")} for o in blob["outliers"]]
+        else:  # format ≤ 4 kept no raw readings: re-sent rows cannot be recognised, nothing is flagged
+            n = len(fc.columns)
+            fc._recent = Recent(np.full((fc.lookback, n), np.nan), np.full((fc.lookback, n), MISSING, np.int8),
+                                fc.lookback - 1, np.full(n, np.nan))  # fmt: skip
         return fc
 
 
 def _frame_kind(df: Any) -> str:
     return "polars" if type(df).__module__.startswith("polars") else "pandas"
-
-
-def _to_cpu(obj: Any) -> Any:
-    return _to_device(obj, torch.device("cpu"))
-
-
-def _to_device(obj: Any, device: torch.device) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: _to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_device(v, device) for v in obj]
-    return obj

@@ -1,0 +1,611 @@
+"""The long-format side of `LRUForecaster`: a panel of series with covariates, one global network over
+all of them, one stream per series.
+
+    fc.fit(df, id_col="unique_id", time_col="ds", target_col="y", future_covariates=["price_fc"],
+           past_covariates=["volume"], static_covariates=static_df, calendar=True)
+    fc.predict(future=futr_df)   # id, time, forecast, forecast_q<q>, missing_inputs, outlier_inputs
+    fc.update(new_rows)          # long rows of any series, in any order; gaps, NaN, re-sent rows, outliers
+
+The network is channel-independent over one channel: every series' windows are batched together, and
+its forecast reads the future covariates of the H steps after the last observation. Those may be known
+only when the forecast is asked for (`predict(future=...)`), so each series' stream keeps the network's
+state *before* its last observation and that observation's inputs, and runs the last step when the
+forecast is asked for: one step, O(1), like each new observation.
+
+Result columns: `missing_inputs` counts the series' inputs among its last `lookback` steps that were
+missing (a NaN target, a skipped step, or an outlier); `outlier_inputs` those of them that were outliers.
+
+Streams (`update`), per series:
+- a missing reading (NaN target, or a grid step no row was given for) advances the state with the input
+  marked missing; its covariates, when given, are read;
+- a row at or before the last observation is a re-sent one: ignored when its target equals the one kept
+  for that step (NaN equals NaN), a DataError when it differs; the raw targets of the last `lookback`
+  steps are kept to tell, and an older row is refused;
+- an outlier (see `OutlierRule`) enters as missing and is counted in `outlier_inputs` and listed in
+  `LRUForecaster.outliers`.
+Calendar features (`calendar=True`) are future covariates derived from the timestamps (see
+`calendar_features`), computed for the horizon too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from lruts.errors import DataError
+from lruts.forecasting.blend import stream_state_from_dict
+
+_DAY_NS = 86_400 * 10**9
+
+
+# ---------------------------------------------------------------------------------------------- calendar
+def calendar_features(ts: np.ndarray, freq: str) -> tuple[np.ndarray, list[str]]:
+    """sin/cos pairs of the cycles a series of step `freq` can show: below a day, the time of day and the
+    day of the week; daily and business days, the day of the week and of the year; weekly, the day of the
+    year; monthly and longer, the month of the year. ts (n,) datetime64 → (n, 2k) float64, names."""
+    from lruts.data.timestamps import business_days, step_ns
+
+    ts = np.asarray(ts).astype("datetime64[ns]")
+    day = ts.astype("datetime64[D]")
+    step = step_ns(freq)
+    daily_or_finer = business_days(freq) is not None or (step is not None and step <= _DAY_NS)
+    cycles = []
+    if step is not None and step < _DAY_NS:
+        cycles.append(("time_of_day", (ts - day.astype("datetime64[ns]")).astype(np.int64) / _DAY_NS))
+    if daily_or_finer:
+        cycles.append(("day_of_week", ((day.astype(np.int64) + 3) % 7) / 7))  # 1970-01-01 was a Thursday
+    if (step is not None and step >= _DAY_NS) or business_days(freq) is not None:
+        year = ts.astype("datetime64[Y]").astype("datetime64[D]")
+        cycles.append(("day_of_year", (day - year).astype(np.int64) / 365.25))
+    if step is None and business_days(freq) is None:
+        cycles.append(("month_of_year", (ts.astype("datetime64[M]").astype(np.int64) % 12) / 12))
+    columns, names = [], []
+    for name, phase in cycles:
+        columns += [np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase)]
+        names += [f"calendar_{name}_sin", f"calendar_{name}_cos"]
+    return np.stack(columns, axis=1).astype(np.float64), names
+
+
+def with_calendar(panel):
+    """The panel with calendar features appended to its future covariates, for every future row."""
+    from lruts.data.timestamps import advance
+
+    blocks = [
+        calendar_features(advance(panel.starts[i], panel.freq, np.arange(m)), panel.freq)[0]
+        for i, m in enumerate(panel.future_lengths.tolist())
+    ]
+    names = calendar_features(panel.starts[:1], panel.freq)[1]
+    future = np.concatenate([panel.future, np.concatenate(blocks).astype(np.float32)], axis=1)
+    return dataclasses.replace(panel, future=future, future_names=[*panel.future_names, *names])
+
+
+# ---------------------------------------------------------------------------------------------- outliers
+def _robust_scale(v: np.ndarray) -> float:
+    """1.4826 · the median absolute deviation of the finite values (σ for normal data); the mean absolute
+    deviation when more than half are equal; 1 for a constant or empty series."""
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return 1.0
+    dev = np.abs(v - np.median(v))
+    scale = 1.4826 * float(np.median(dev))
+    if scale == 0:
+        scale = 1.2533 * float(dev.mean())
+    return scale if scale > 0 else 1.0
+
+
+@dataclass
+class OutlierRule:
+    """A reading x of channel c is an outlier when both robust z-scores exceed `z`:
+    |x − median of the training levels| / level_scale, and |x − the last observed value| / change_scale
+    (scales: `_robust_scale` of the training levels and of their step changes). A trend (levels drift,
+    changes stay small) or a jump back to familiar levels is not flagged; a reading of 1e30 is.
+    z None: nothing is flagged."""
+
+    level_median: np.ndarray  # (C,) float64
+    level_scale: np.ndarray
+    change_scale: np.ndarray
+    z: float | None
+
+    @classmethod
+    def fit(cls, series: list[np.ndarray], z: float | None) -> OutlierRule:
+        """series: each channel's training values (NaN = missing)."""
+        observed = [s[np.isfinite(s)].astype(np.float64) for s in series]
+        return cls(
+            np.array([np.median(s) if len(s) else 0.0 for s in observed]),
+            np.array([_robust_scale(s) for s in observed]),
+            np.array([_robust_scale(np.diff(s)) for s in observed]),
+            z,
+        )
+
+    def scores(self, x: np.ndarray, last: np.ndarray, channels=slice(None)) -> np.ndarray:
+        """The smaller of the two z-scores of readings x (C,) given the last observed values (C,)."""
+        level = np.abs(x - self.level_median[channels]) / self.level_scale[channels]
+        change = np.abs(x - last) / self.change_scale[channels]
+        return np.minimum(level, np.where(np.isfinite(last), change, level))
+
+    def flags(self, x: np.ndarray, last: np.ndarray, channels=slice(None)) -> np.ndarray:
+        if self.z is None:
+            return np.zeros(np.shape(x), dtype=bool)
+        return np.isfinite(x) & (self.scores(x, last, channels) > self.z)
+
+    def to_dict(self) -> dict:
+        return {
+            "level_median": self.level_median.tolist(),
+            "level_scale": self.level_scale.tolist(),
+            "change_scale": self.change_scale.tolist(),
+            "z": -1.0 if self.z is None else float(self.z),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> OutlierRule:
+        z = float(d["z"])
+        return cls(*(np.asarray(d[k], dtype=np.float64) for k in ("level_median", "level_scale", "change_scale")),
+                   None if z < 0 else z)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- the record
+OBSERVED, MISSING, OUTLIER = 0, 1, 2
+
+
+@dataclass
+class Recent:
+    """A stream's last K grid positions: raw targets (K, C) float64 (NaN: missing), status (K, C) int8
+    (OBSERVED, MISSING, OUTLIER), the position of the last row `pos` (row K − 1), and the last observed
+    value per channel (C,) (NaN before any), which an outlier's change is measured from."""
+
+    values: np.ndarray
+    status: np.ndarray
+    pos: int
+    last_observed: np.ndarray
+
+    @classmethod
+    def start(cls, history: np.ndarray, status: np.ndarray, k: int) -> Recent:
+        """From a history (T, C) and its status (T, C): its last k rows, NaN/MISSING-padded in front."""
+        pad = max(0, k - len(history))
+        values = np.concatenate([np.full((pad, history.shape[1]), np.nan), history[-k:]]).astype(np.float64)
+        status = np.concatenate([np.full((pad, history.shape[1]), MISSING, np.int8), status[-k:]]).astype(np.int8)
+        last = np.full(history.shape[1], np.nan)
+        for c in range(history.shape[1]):
+            seen = np.flatnonzero(status[:, c] == OBSERVED)
+            last[c] = history[seen[-1], c] if len(seen) else np.nan
+        return cls(values, status, len(history) - 1, last)
+
+    def reading(self, p: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+        """The raw values (C,) and status (C,) kept for position p ≤ pos; a DataError when it is older
+        than the record. where: the series and time, for the message."""
+        row = len(self.values) - 1 - (self.pos - p)
+        if row < 0:
+            raise DataError(
+                f"{where}: this row is older than the last {len(self.values)} steps kept to recognise re-sent "
+                "rows; send only rows after the last observation"
+            )
+        return self.values[row], self.status[row]
+
+    def push(self, values: np.ndarray, status: np.ndarray) -> None:
+        self.values = np.concatenate([self.values[1:], values[None]])
+        self.status = np.concatenate([self.status[1:], status[None]])
+        self.pos += 1
+        self.last_observed = np.where(status == OBSERVED, values, self.last_observed)
+
+    def counts(self, seen: int) -> tuple[np.ndarray, np.ndarray]:
+        """Missing and outlier inputs per channel among the last min(K, seen) positions."""
+        window = self.status[-min(len(self.status), seen) :]
+        return (window != OBSERVED).sum(0), (window == OUTLIER).sum(0)
+
+    def to_dict(self) -> dict:
+        return {
+            "values": torch.from_numpy(self.values.copy()),
+            "status": torch.from_numpy(self.status.copy()),
+            "pos": int(self.pos),
+            "last_observed": torch.from_numpy(self.last_observed.copy()),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Recent:
+        return cls(d["values"].numpy(), d["status"].numpy(), int(d["pos"]), d["last_observed"].numpy())
+
+
+def check_resent(kept: float, status: int, value: float, where: str) -> None:
+    """A reading `value` for a step already consumed, whose raw value `kept` and status were recorded:
+    fine (it is ignored) when equal (NaN equals NaN); a DataError when it differs. where: the series and
+    time, for the message."""
+    if status == MISSING and np.isnan(kept) and np.isfinite(value):
+        raise DataError(
+            f"{where} arrived after that step was consumed as missing (a later row came first); a stream "
+            "cannot go back: send rows in time order across calls, or call set_history() with the full rows"
+        )
+    if not ((np.isnan(kept) and np.isnan(value)) or np.isclose(kept, value, rtol=1e-9, atol=0.0)):
+        raise DataError(
+            f"{where} was already received with the value {kept}, now {value}: a re-sent row must repeat it. "
+            "To correct history, call set_history() with the corrected rows"
+        )
+
+
+# ---------------------------------------------------------------------------------------------- the panel front
+@dataclass
+class Track:
+    """One series' stream: its grid origin, the network's state before the last observation (None when
+    that is the first), the last observation's inputs, the raw user future covariates of positions
+    pos, pos + 1, ... (ahead (n, F_user), NaN = unknown), and the record of its last readings."""
+
+    start: np.datetime64
+    state: Any
+    last: dict[str, torch.Tensor | None]
+    ahead: np.ndarray
+    recent: Recent
+    seen: int  # steps consumed, the last one included
+
+    @property
+    def pos(self) -> int:
+        return self.recent.pos
+
+
+class PanelFront:
+    """What a long-fitted LRUForecaster holds beside its network (see the module docstring)."""
+
+    def __init__(self, *, ids, freq, id_col, time_col, target_col, future_names, past_names, static_names,
+                 calendar, scaler, static, outliers, frame_kind, lookback, horizon) -> None:  # fmt: skip
+        self.ids, self.freq = list(ids), freq
+        self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
+        self.future_names, self.past_names, self.static_names = list(future_names), list(past_names), list(static_names)
+        self.calendar = calendar
+        self.scaler = scaler  # PanelScaler
+        self.static = static  # (n_series, S) float32 tensor, scaled
+        self.outlier_rule: OutlierRule = outliers
+        self.frame_kind = frame_kind
+        self.lookback, self.horizon = lookback, horizon
+        self.tracks: list[Track] = []
+        self.outliers: list[dict] = []  # every reading flagged by the outlier rule: id, time, value, z
+        self._index = {s: i for i, s in enumerate(self.ids)}
+
+    # ------------------------------------------------------------------ inputs of one step
+    def _future_rows(self, start: np.datetime64, positions: np.ndarray, raw: np.ndarray) -> torch.Tensor:
+        """Scaled future covariates (n, F) at grid `positions` of a series starting at `start`: the user's
+        raw (n, F_user) and the calendar's; unknown cells read 0 (the training mean)."""
+        from lruts.data.timestamps import advance
+
+        if self.calendar:
+            cal = calendar_features(advance(start, self.freq, positions), self.freq)[0]
+            raw = np.concatenate([raw, cal], axis=1)
+        scaled = np.nan_to_num(self.scaler.future.transform(raw.astype(np.float64)), nan=0.0)
+        return torch.from_numpy(scaled.astype(np.float32))
+
+    def index(self, series_id: str) -> int:
+        """The position of series `series_id`; a DataError for an id the forecaster was not fitted on."""
+        if series_id not in self._index:
+            raise DataError(
+                f"unknown series '{series_id}'; the forecaster was fitted on {self.ids[:5]}"
+                f"{' …' if len(self.ids) > 5 else ''} ({len(self.ids)} series)"
+            )
+        return self._index[series_id]
+
+    @property
+    def n_future(self) -> int:
+        return len(self.scaler.future.mean)
+
+    def _scale_target(self, i: int, y: np.ndarray) -> np.ndarray:
+        return (y - self.scaler.target.mean[i]) / self.scaler.target.std[i]
+
+    def _step_inputs(self, i: int, y: float, observed: bool, past: np.ndarray) -> dict[str, torch.Tensor | None]:
+        x = self._scale_target(i, y) if observed else 0.0
+        p = None
+        if len(self.past_names):
+            p = torch.from_numpy(np.nan_to_num(self.scaler.past.transform(past[None].astype(np.float64)), nan=0.0))
+            p = p.float()
+        return {"x": torch.tensor([[x]], dtype=torch.float32), "mask": torch.tensor([[observed]]), "past": p}
+
+    def _future_block(self, track: Track) -> torch.Tensor | None:
+        """(1, 1 + H, F): the covariates of the last observation's step and of the H after it."""
+        if not self.n_future:
+            return None
+        raw = _rows(track.ahead, 1 + self.horizon)
+        return self._future_rows(track.start, track.pos + np.arange(1 + self.horizon), raw)[None]
+
+    def _run_last(self, net, i: int, track: Track, stack_step):
+        """The network's step over series i's last observation: (forecast (1, H, 1, 1 + Q), state after it)."""
+        inputs = {"mask_t": track.last["mask"], "future": self._future_block(track), "past_t": track.last["past"]}
+        inputs = to_device(inputs, self.static.device)
+        static = self.static[i : i + 1] if self.static.shape[1] else None
+        return net.step(track.last["x"].to(self.static.device), track.state, stack_step, static=static, **inputs)
+
+    # ------------------------------------------------------------------ consuming a whole history
+    @torch.no_grad()
+    def consume(self, net, panel, series: list[int] | None = None) -> None:
+        """Set the streams of `panel`'s series (all; or the positions `series` of this front's ids, one per
+        panel series) from their whole histories, in parallel mode."""
+        net.eval()
+        if not self.tracks:
+            self.tracks = [None] * len(self.ids)
+        targets = range(len(panel)) if series is None else series
+        for j, i in enumerate(targets):
+            self.tracks[i] = self._consume_one(net, panel, j, i)
+
+    def _consume_one(self, net, panel, j: int, i: int) -> Track:
+        y = panel.series(j).astype(np.float64)
+        t_len = len(y)
+        status = np.where(np.isnan(y), MISSING, OBSERVED).astype(np.int8)
+        f0, m = panel.future_offsets[j], panel.future_lengths[j]
+        user_future = panel.future[f0 : f0 + m, : len(self.future_names)].astype(np.float64)
+        o = panel.offsets[j]
+        past = panel.past[o : o + t_len].astype(np.float64)
+        track = Track(panel.starts[j], None, {}, user_future[t_len - 1 :], Recent.start(y[:, None], status[:, None],
+                      self.lookback), t_len)  # fmt: skip
+        observed = ~np.isnan(y)
+        track.last = self._step_inputs(i, y[-1], bool(observed[-1]), past[-1])
+        if t_len > 1:
+            n = t_len - 1
+            x = torch.from_numpy(np.nan_to_num(self._scale_target(i, y[:n])).astype(np.float32))[None, :, None]
+            inputs = {"mask": torch.from_numpy(observed[:n])[None, :, None]}
+            if self.n_future:
+                raw = _rows(user_future, n + self.horizon)
+                inputs["future"] = self._future_rows(track.start, np.arange(n + self.horizon), raw)[None]
+            if self.past_names:
+                scaled = np.nan_to_num(self.scaler.past.transform(past[:n]), nan=0.0)
+                inputs["past"] = torch.from_numpy(scaled.astype(np.float32))[None]
+            if self.static.shape[1]:
+                inputs["static"] = self.static[i : i + 1]
+            _, track.state = net.stream_from(x.to(self.static.device), **to_device(inputs, self.static.device))
+        return track
+
+    # ------------------------------------------------------------------ forecasting
+    def _covered_ahead(self, future, last: dict[int, int] | None = None) -> dict[int, np.ndarray]:
+        """Each series' `ahead` with `future`'s rows merged in (not yet stored); a DataError when a
+        series' user future covariates do not cover the horizon after its last observation (the current
+        one, or the position `last[i]` an update will reach), naming it and the missing timestamps."""
+        from lruts.data.timestamps import advance
+
+        last = last or {}
+        merged = {i: t.ahead for i, t in enumerate(self.tracks)}
+        if future is not None:
+            frame = _pandas(future, "predict(future=...)")
+            _require_columns(frame, [self.id_col, self.time_col, *self.future_names], "the future covariates frame")
+            for i, pos, rows in self._rows_by_series(frame, "the future covariates frame"):
+                block = frame.loc[rows, self.future_names].apply(_numeric).to_numpy(np.float64)
+                offset = pos - self.tracks[i].pos
+                keep = offset > 0  # rows at or before the last observation: already consumed
+                merged[i] = _set_rows(merged[i], offset[keep], block[keep])
+        if self.future_names:
+            for i, ahead in merged.items():
+                end = last.get(i, self.tracks[i].pos)
+                skip = end - self.tracks[i].pos
+                need = _rows(ahead, skip + 1 + self.horizon)[skip + 1 :]
+                gaps = np.flatnonzero(~np.isfinite(need).all(axis=1))
+                if len(gaps):
+                    times = advance(self.tracks[i].start, self.freq, end + 1 + gaps)
+                    cols = [c for k, c in enumerate(self.future_names) if not np.isfinite(need[gaps, k]).all()]
+                    shown = [str(t)[:19].replace("T", " ") for t in times[:5]]
+                    raise DataError(
+                        f"the future covariates do not cover the horizon of series '{self.ids[i]}': {cols} missing "
+                        f"at {shown}{' …' if len(times) > 5 else ''} ({len(times)} of {self.horizon} steps); pass "
+                        f"them for the next {self.horizon} steps in predict(future=...) or update(..., future=...)"
+                    )
+        return merged
+
+    def take_future(self, future, last: dict[int, int] | None = None) -> None:
+        """Store `future`'s covariates once they cover every series' horizon (see _covered_ahead)."""
+        for i, ahead in self._covered_ahead(future, last).items():
+            self.tracks[i].ahead = ahead
+
+    @torch.no_grad()
+    def forecast_array(self, net, stack_step, future=None) -> np.ndarray:
+        """(n_series, H, 1 + Q) on the original scale; stores `future`'s covariates once they cover."""
+        self.take_future(future)
+        out = []
+        for i, track in enumerate(self.tracks):
+            y, _ = self._run_last(net, i, track, stack_step)
+            out.append(y[0, :, 0].cpu().numpy() * self.scaler.target.std[i] + self.scaler.target.mean[i])
+        return np.stack(out)
+
+    def predict(self, net, stack_step, quantiles, future=None) -> Any:
+        import pandas as pd
+
+        from lruts.data.timestamps import advance
+
+        arr = self.forecast_array(net, stack_step, future)  # (n, H, 1 + Q)
+        h = arr.shape[1]
+        times = np.concatenate([advance(t.start, self.freq, t.pos + 1 + np.arange(h)) for t in self.tracks])
+        frame = pd.DataFrame({self.id_col: np.repeat(self.ids, h), self.time_col: times})
+        frame["forecast"] = arr[..., 0].reshape(-1)
+        for k, q in enumerate(quantiles):
+            frame[f"forecast_q{q:g}"] = arr[..., 1 + k].reshape(-1)
+        counts = [t.recent.counts(t.seen) for t in self.tracks]
+        frame["missing_inputs"] = np.repeat([int(c[0][0]) for c in counts], h)
+        frame["outlier_inputs"] = np.repeat([int(c[1][0]) for c in counts], h)
+        if self.frame_kind == "polars":
+            import polars as pl
+
+            return pl.from_pandas(frame)
+        return frame
+
+    # ------------------------------------------------------------------ streaming
+    def _rows_by_series(self, frame, what: str):
+        """(series index, grid positions (k,), frame index labels (k,)) per series in `frame`, sorted by
+        time; a DataError for an unknown id or a time off the series' grid."""
+        import pandas as pd
+
+        from lruts.data.timestamps import grid_position
+
+        ids = frame[self.id_col].astype(str)
+        unknown = sorted(set(ids) - set(self._index))
+        if unknown:
+            raise DataError(
+                f"{what} names unknown series {unknown[:5]}; the forecaster was fitted on {self.ids[:5]}"
+                f"{' …' if len(self.ids) > 5 else ''} ({len(self.ids)} series)"
+            )
+        times = pd.to_datetime(frame[self.time_col]).to_numpy(dtype="datetime64[ns]")
+        out = []
+        for sid, labels in frame.groupby(ids, sort=False).groups.items():
+            i = self._index[sid]
+            idx = frame.index.get_indexer(labels)
+            pos = grid_position(times[idx], self.tracks[i].start, self.freq)
+            if (pos < 0).any():
+                bad = times[idx][pos < 0][0]
+                raise DataError(
+                    f"{what}: series '{sid}' has a row at {bad}, off its {self.freq} grid (or before it starts at "
+                    f"{self.tracks[i].start}); align the timestamps"
+                )
+            order = np.argsort(pos, kind="stable")
+            out.append((i, pos[order], np.asarray(labels)[order]))
+        return out
+
+    def plan_update(self, rows) -> list[tuple[int, list[tuple[int, float, np.ndarray, np.ndarray]]]]:
+        """Check new long rows; per series, its new readings after the last one: (position, target, past
+        (P,), user future (F,)). Re-sent rows are checked and dropped. Nothing is applied."""
+        frame = _pandas(rows, "update()")
+        needed = [self.id_col, self.time_col, self.target_col, *self.future_names, *self.past_names]
+        _require_columns(frame, needed, "new rows")
+        plan = []
+        if frame.empty:
+            return plan
+        target = _numeric(frame[self.target_col]).to_numpy(np.float64, copy=True)
+        target[~np.isfinite(target)] = np.nan
+        past = frame[self.past_names].apply(_numeric).to_numpy(np.float64).reshape(len(frame), -1)
+        fut = frame[self.future_names].apply(_numeric).to_numpy(np.float64).reshape(len(frame), -1)
+        for i, pos, labels in self._rows_by_series(frame, "new rows"):
+            idx = frame.index.get_indexer(labels)
+            track, readings = self.tracks[i], []
+            for p, r in zip(pos.tolist(), idx.tolist(), strict=True):
+                where = f"series '{self.ids[i]}' at {_time(track.start, self.freq, p)}"
+                if readings and readings[-1][0] == p:  # the same step twice in this call
+                    check_resent(readings[-1][1], OBSERVED, target[r], where)
+                elif p <= track.pos:
+                    kept, status = track.recent.reading(p, where)
+                    check_resent(kept[0], status[0], target[r], where)
+                else:
+                    readings.append((p, target[r], past[r], fut[r]))
+            plan.append((i, readings))
+        return plan
+
+    @torch.no_grad()
+    def apply(self, net, stack_step, plan) -> None:
+        """Advance each series by its planned readings, the skipped steps between them as missing."""
+        for i, readings in plan:
+            track = self.tracks[i]
+            for p, y, past, fut in readings:
+                for q in range(track.pos + 1, p + 1):
+                    given = q == p
+                    self._advance(net, stack_step, i, track, q, y if given else np.nan,
+                                  past if given else np.full(len(self.past_names), np.nan),
+                                  fut if given else None)  # fmt: skip
+
+    def _advance(self, net, stack_step, i, track: Track, q: int, y: float, past, fut) -> None:
+        _, track.state = self._run_last(net, i, track, stack_step)
+        ahead = track.ahead[1:]
+        if fut is not None and len(fut):
+            known = _rows(ahead, 1)[0]
+            ahead = _set_rows(ahead, np.array([0]), np.where(np.isfinite(fut), fut, known)[None])
+        track.ahead = ahead
+        observed = bool(np.isfinite(y))
+        status = OBSERVED if observed else MISSING
+        if observed and self.outlier_rule.flags(np.array([y]), track.recent.last_observed, [i])[0]:
+            z = float(self.outlier_rule.scores(np.array([y]), track.recent.last_observed, [i])[0])
+            self.outliers.append({"id": self.ids[i], "time": _time(track.start, self.freq, q), "value": y, "z": z})
+            observed, status = False, OUTLIER
+        track.last = self._step_inputs(i, y, observed, past)
+        track.recent.push(np.array([y]), np.array([status], np.int8))
+        track.seen += 1
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict:
+        s = self.scaler
+        return {
+            "ids": self.ids, "freq": self.freq, "id_col": self.id_col, "time_col": self.time_col,
+            "target_col": self.target_col, "future_names": self.future_names, "past_names": self.past_names,
+            "static_names": self.static_names, "calendar": self.calendar, "frame_kind": self.frame_kind,
+            "lookback": self.lookback, "horizon": self.horizon,
+            "scaler": {k: getattr(s, k).to_dict() for k in ("target", "future", "past", "static")},
+            "static": self.static.cpu(), "outlier_rule": self.outlier_rule.to_dict(),
+            "outliers": [{**o, "time": str(o["time"])} for o in self.outliers],
+            "tracks": [
+                {"start_ns": int(t.start.astype("datetime64[ns]").astype(np.int64)),
+                 "state": None if t.state is None else _cpu(t.state.to_dict()),
+                 "last": {k: v for k, v in t.last.items() if v is not None},
+                 "ahead": torch.from_numpy(t.ahead.copy()), "recent": t.recent.to_dict(), "seen": t.seen}
+                for t in self.tracks
+            ],
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict, device: torch.device) -> PanelFront:
+        from lruts.data.panel_windows import PanelScaler
+        from lruts.data.scaling import StandardScaler
+
+        scaler = PanelScaler(**{k: StandardScaler.from_dict(v) for k, v in d["scaler"].items()})
+        front = cls(
+            ids=d["ids"], freq=d["freq"], id_col=d["id_col"], time_col=d["time_col"], target_col=d["target_col"],
+            future_names=d["future_names"], past_names=d["past_names"], static_names=d["static_names"],
+            calendar=d["calendar"], scaler=scaler, static=d["static"].to(device),
+            outliers=OutlierRule.from_dict(d["outlier_rule"]), frame_kind=d["frame_kind"],
+            lookback=d["lookback"], horizon=d["horizon"],
+        )  # fmt: skip
+        front.outliers = [{**o, "time": np.datetime64(o["time"], "ns")} for o in d["outliers"]]
+        front.tracks = [
+            Track(np.datetime64(int(t["start_ns"]), "ns"),
+                  None if t["state"] is None else stream_state_from_dict(to_device(t["state"], device)),
+                  {"past": None, **{k: v.to(device) for k, v in t["last"].items()}},
+                  t["ahead"].numpy(), Recent.from_dict(t["recent"]), int(t["seen"]))
+            for t in d["tracks"]
+        ]  # fmt: skip
+        return front
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _rows(a: np.ndarray, n: int) -> np.ndarray:
+    """The first n rows of a (m, F), NaN rows appended when m < n."""
+    if len(a) >= n:
+        return a[:n]
+    return np.concatenate([a, np.full((n - len(a), a.shape[1]), np.nan)])
+
+
+def _set_rows(a: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A copy of a (m, F), grown with NaN rows as needed, with rows[k] set to values[k]."""
+    out = _rows(a, max(len(a), int(rows.max()) + 1 if len(rows) else 0)).copy()
+    out[rows] = values
+    return out
+
+
+def _time(start: np.datetime64, freq: str, p: int) -> np.datetime64:
+    from lruts.data.timestamps import advance
+
+    return advance(start, freq, p)[()]
+
+
+def _numeric(col):
+    import pandas as pd
+
+    return pd.to_numeric(col, errors="coerce")
+
+
+def _pandas(frame, what: str):
+    import pandas as pd
+
+    if hasattr(frame, "to_pandas") and not isinstance(frame, pd.DataFrame):
+        frame = frame.to_pandas()
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{what} takes a pandas or polars DataFrame, got {type(frame).__name__}")
+    return frame.reset_index(drop=True)
+
+
+def _require_columns(frame, needed: list[str], what: str) -> None:
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(f"{what} lack column(s) {missing}; expected {needed}")
+
+
+def _cpu(obj):
+    return to_device(obj, torch.device("cpu"))
+
+
+def to_device(obj, device: torch.device):
+    """Every tensor in nested dicts and lists moved to `device`."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_device(v, device) for v in obj]
+    return obj

@@ -1,0 +1,260 @@
+"""LRUForecaster on long tables: one global network over a panel of series with their own spans and
+covariates; predict(future=...) reads the horizon's covariates; update() streams rows with gaps, NaN,
+re-sent rows and outliers, and equals a recompute over the same history; save/load keeps it all; a
+stock panel on business days streams a Monday after a Friday."""
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from lruts import DataError, LRUForecaster
+from lruts.forecasting.panel_front import calendar_features
+from lruts.training import TrainConfig
+
+H = 6
+LOOKBACK = 24
+SMALL = dict(d_model=16, d_state=16, n_layers=1, segment=4, dropout=0.0)
+GAFA = "/work/shared/datasets/finance/gafa_stock.csv"
+
+
+def train_config(**kw) -> TrainConfig:
+    return TrainConfig(
+        **{**dict(epochs=10, batch_size=32, lr=2e-2, patience=0, progress=False, max_steps_per_epoch=30), **kw}
+    )
+
+
+def driven_panel(seed: int = 0) -> pd.DataFrame:
+    """Three hourly series of unequal spans (and starts), each 3·x + its level + small noise, where x is a
+    future covariate (white noise: known ahead, unpredictable from the past); p: a past covariate (noise).
+    Every series has 2·H rows more than its history: H to stream, H for the covariates after them."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k, n in enumerate([260, 300, 340]):
+        x = rng.standard_normal(n + 2 * H)
+        y = 10 * (k + 1) + 3 * x + 0.1 * rng.standard_normal(n + 2 * H)
+        ts = pd.date_range(pd.Timestamp("2021-01-01") + pd.Timedelta(hours=7 * k), periods=n + 2 * H, freq="h")
+        p = rng.standard_normal(n + 2 * H)
+        frames.append(pd.DataFrame({"unique_id": f"s{k}", "ds": ts, "y": y, "x": x, "p": p}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def split(df: pd.DataFrame, tail: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(all but the last `tail` rows of each series, those rows)."""
+    last = df.groupby("unique_id").tail(tail)
+    return df.drop(last.index).reset_index(drop=True), last.reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def panel():
+    df = driven_panel()
+    history, ahead = split(df, 2 * H)
+    stream, future = split(ahead, H)
+    return history, stream, future
+
+
+@pytest.fixture(scope="module")
+def fitted(panel):
+    history, _, _ = panel
+    fc = LRUForecaster(LOOKBACK, H, quantiles=[0.1, 0.9], train=train_config(), **SMALL)
+    static = pd.DataFrame({"unique_id": ["s0", "s1", "s2"], "size": [1.0, 2.0, 3.0]})
+    fc.fit(
+        history, id_col="unique_id", future_covariates=["x"], past_covariates=["p"], static_covariates=static,
+        calendar=True,
+    )  # fmt: skip
+    assert (fc.net.net.cfg.n_future, fc.net.net.cfg.n_past, fc.net.net.cfg.n_static) == (1 + 4, 1, 1)  # 4: calendar
+    return fc
+
+
+def mae(forecast: pd.DataFrame, truth: pd.DataFrame) -> float:
+    both = forecast.merge(truth, on=["unique_id", "ds"], validate="one_to_one")
+    assert len(both) == len(truth)
+    return float((both["forecast"] - both["y"]).abs().mean())
+
+
+def test_future_covariate_beats_the_same_forecaster_without_it_and_seasonal_naive(panel, fitted):
+    history, stream, _ = panel
+    fc = LRUForecaster.load_from(fitted)
+    out = fc.predict(future=stream.drop(columns=["y", "p"]))
+    assert list(out.columns) == [
+        "unique_id", "ds", "forecast", "forecast_q0.1", "forecast_q0.9", "missing_inputs", "outlier_inputs"
+    ]  # fmt: skip
+    # each series' horizon starts after its own last observation (unequal spans and starts)
+    for sid, rows in out.groupby("unique_id"):
+        last = history.loc[history["unique_id"] == sid, "ds"].max()
+        assert list(rows["ds"]) == list(pd.date_range(last + pd.Timedelta(hours=1), periods=H, freq="h"))
+    without = LRUForecaster(LOOKBACK, H, train=train_config(), **SMALL).fit(history, id_col="unique_id")
+    season = history.groupby("unique_id").tail(24).groupby("unique_id").head(H)  # 24 h before each step
+    naive = stream[["unique_id", "ds"]].assign(forecast=season["y"].to_numpy())
+    with_cov, without_cov, seasonal = mae(out, stream), mae(without.predict(), stream), mae(naive, stream)
+    # x moves y by 3·x (σ 3) and nothing in the past tells x: without it the forecast misses by ≈ 2.4 (the
+    # mean absolute value of 3·x), seasonal naive by ≈ 3.4; with it, by a fraction of that
+    assert with_cov < without_cov / 4, (with_cov, without_cov)
+    assert with_cov < seasonal / 4, (with_cov, seasonal)
+    assert (out["forecast_q0.1"] <= out["forecast_q0.9"]).all()
+
+
+def test_predict_needs_the_horizons_future_covariates(panel, fitted):
+    _, stream, _ = panel
+    fc = LRUForecaster.load_from(fitted)
+    with pytest.raises(DataError, match=r"do not cover the horizon of series 's0': \['x'\] missing at \['2021-01-11"):
+        fc.predict()
+    short = stream.drop(columns=["y", "p"]).groupby("unique_id").head(H - 1)
+    with pytest.raises(DataError, match=r"series 's0'.*\(1 of 6 steps\)"):
+        fc.predict(future=short)
+    with pytest.raises(DataError, match=r"lack column\(s\) \['x'\]"):
+        fc.predict(future=stream.drop(columns=["x"]))
+    with pytest.raises(DataError, match=r"unknown series \['nope'\]"):
+        fc.predict(future=stream.assign(unique_id="nope"))
+
+
+def test_update_rejects_bad_rows_and_applies_nothing(panel, fitted):
+    _, stream, future = panel
+    fc = LRUForecaster.load_from(fitted)
+    before = fc.predict(future=stream.drop(columns=["y", "p"]))
+    bad = {
+        r"lack column\(s\) \['p'\]": stream.drop(columns=["p"]),
+        r"unknown series \['s9'\]": pd.concat([stream, stream.head(1).assign(unique_id="s9")]),
+        "off its 1h grid": stream.assign(ds=stream["ds"] + pd.Timedelta(minutes=10)),
+        "already received with the value": pd.concat([stream, stream.head(1).assign(y=0.0)]),
+    }
+    for match, rows in bad.items():
+        with pytest.raises(DataError, match=match):
+            fc.update(rows, future=future)
+    pd.testing.assert_frame_equal(fc.predict(), before)
+
+
+def gappy(stream: pd.DataFrame) -> pd.DataFrame:
+    """The stream with a skipped step in s0, a NaN target in s1 (its covariates given), rows shuffled."""
+    rows = stream.drop(skipped(stream))
+    rows.loc[rows.index[(rows["unique_id"] == "s1")][3], "y"] = np.nan
+    return rows.sample(frac=1.0, random_state=0)
+
+
+def skipped(stream: pd.DataFrame):
+    return stream.index[(stream["unique_id"] == "s0")][2:3]
+
+
+def test_update_with_gaps_and_covariates_equals_a_recompute_over_the_same_history(panel, fitted):
+    history, stream, future = panel
+    rows = gappy(stream)
+    # the future covariates of every step, the skipped one's too: they are known ahead
+    futr = pd.concat([stream, future])[["unique_id", "ds", "x"]]
+    streamed = LRUForecaster.load_from(fitted)
+    burst = streamed.update(rows, future=futr)
+    recomputed = LRUForecaster.load_from(fitted)
+    no_target = stream.loc[skipped(stream)].assign(y=np.nan, p=np.nan)  # the gap, with its known covariate
+    again = recomputed.set_history(pd.concat([history, rows, no_target]), future=futr)
+    pd.testing.assert_frame_equal(burst, again, rtol=1e-4, atol=1e-4)
+    assert dict(zip(burst["unique_id"], burst["missing_inputs"], strict=False)) == {"s0": 1, "s1": 1, "s2": 0}
+    # one row at a time (in time order: a later row first makes the gap before it final) gives the same
+    one_by_one = LRUForecaster.load_from(fitted)
+    in_order = rows.sort_values("ds")
+    for k in range(len(in_order)):
+        one_by_one.update(in_order.iloc[k : k + 1], future=futr)
+    pd.testing.assert_frame_equal(one_by_one.predict(), burst, rtol=1e-5, atol=1e-5)
+    # the forecast after new rows needs the covariates of the steps after them: refused before applying
+    with pytest.raises(DataError, match=r"do not cover the horizon of series 's0'"):
+        LRUForecaster.load_from(fitted).update(stream.tail(1))
+
+
+def test_resent_rows_are_ignored_and_outliers_enter_as_missing(panel, fitted):
+    _, stream, future = panel
+    futr = future.drop(columns=["y", "p"])
+    fc = LRUForecaster.load_from(fitted)
+    first = fc.update(stream, future=futr)
+    again = fc.update(stream.iloc[::-1], future=futr)  # every row re-sent, identical: nothing changes
+    pd.testing.assert_frame_equal(again, first)
+
+    spike = stream.index[stream["unique_id"] == "s2"][1]
+    as_nan = LRUForecaster.load_from(fitted).update(stream.assign(y=stream["y"].where(stream.index != spike)), futr)
+    fc = LRUForecaster.load_from(fitted)
+    spiked = stream.assign(y=stream["y"].where(stream.index != spike, 1e30))
+    flagged = fc.update(spiked, future=futr)
+    pd.testing.assert_frame_equal(fc.update(spiked.loc[[spike]]), flagged)  # the spike re-sent: ignored too
+    assert [(o["id"], o["value"]) for o in fc.outliers] == [("s2", 1e30)] and fc.outliers[0]["z"] > 10
+    s2 = flagged["unique_id"] == "s2"
+    assert (flagged.loc[s2, "outlier_inputs"] == 1).all() and (flagged.loc[s2, "missing_inputs"] == 1).all()
+    np.testing.assert_allclose(flagged["forecast"], as_nan["forecast"], rtol=1e-5)  # the state is not poisoned
+
+
+def test_save_load_roundtrip_keeps_covariates_and_streams(tmp_path, panel, fitted):
+    _, stream, future = panel
+    futr = pd.concat([stream, future])[["unique_id", "ds", "x"]]
+    rows = gappy(stream).sort_values("ds")
+    fc = LRUForecaster.load_from(fitted)
+    fc.update(rows.head(7), future=futr)
+    loaded = LRUForecaster.load(fc.save(tmp_path / "panel.lruts"))
+    pd.testing.assert_frame_equal(loaded.predict(), fc.predict())
+    rest = rows.iloc[7:]
+    pd.testing.assert_frame_equal(loaded.update(rest), fc.update(rest))
+
+
+def test_wide_update_takes_nan_gaps_and_flags_outliers():
+    from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+    df = synthetic_frame(800)
+    fc = LRUForecaster(48, 6, train=tiny_train(), **TINY_MODEL).fit(df.iloc[:700], time_col="date")
+    rows = df.iloc[700:706].drop(index=702).copy()  # a skipped hour
+    rows.loc[703, "s1"] = np.nan
+    nan_row = LRUForecaster.load_from(fc)
+    nan_row.update(rows)
+    assert nan_row.missing_inputs() == {"s0": (1, 0), "s1": (2, 0), "s2": (1, 0)}
+    assert nan_row.last_time == df["date"].iloc[705]
+    pd.testing.assert_frame_equal(nan_row.update(rows.iloc[::-1]), nan_row.predict())  # re-sent: ignored
+    rows.loc[703, "s1"] = -1e30
+    out = fc.update(rows)
+    assert [(o["series"], o["value"]) for o in fc.outliers] == [("s1", -1e30)]
+    assert fc.missing_inputs()["s1"] == (2, 1)
+    pd.testing.assert_frame_equal(out, nan_row.predict(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["long", "wide"])
+def test_a_stock_panel_on_business_days_streams_a_monday_after_a_friday(kind):
+    stocks = pd.read_csv(GAFA, usecols=["Symbol", "Date", "Close", "Volume"])
+    stocks = stocks[stocks["Date"] >= "2017-06-01"]
+    monday = stocks[stocks["Date"] == "2018-12-31"]
+    history = stocks[stocks["Date"] < "2018-12-31"]  # ends on Friday 2018-12-28
+    fc = LRUForecaster(20, 5, train=train_config(epochs=1, max_steps_per_epoch=10), **SMALL)
+    if kind == "long":
+        fc.fit(pl.from_pandas(history), id_col="Symbol", time_col="Date", target_col="Close")
+        out = fc.update(pl.from_pandas(monday)).to_pandas()
+        assert sorted(out["Symbol"].unique()) == ["AAPL", "AMZN", "FB", "GOOG"]
+    else:
+        wide = history.pivot(index="Date", columns="Symbol", values="Close").reset_index()
+        fc.fit(wide, time_col="Date")
+        out = fc.update(monday.pivot(index="Date", columns="Symbol", values="Close").reset_index())
+    assert fc.freq == "1b"
+    days = pd.to_datetime(out["Date"]).drop_duplicates()
+    assert list(days.dt.strftime("%Y-%m-%d")) == ["2019-01-01", "2019-01-02", "2019-01-03", "2019-01-04", "2019-01-07"]
+    assert np.isfinite(out.select_dtypes("number").to_numpy()).all()
+
+
+def test_calendar_features_follow_the_frequency_and_reach_the_horizon():
+    monday_noon = np.array(["2024-01-01T12:00"], dtype="datetime64[ns]")
+    hourly, names = calendar_features(monday_noon, "1h")
+    assert names == [f"calendar_{c}_{f}" for c in ("time_of_day", "day_of_week") for f in ("sin", "cos")]
+    np.testing.assert_allclose(hourly[0], [0.0, -1.0, 0.0, 1.0], atol=1e-12)  # noon; Monday is phase 0
+    assert calendar_features(monday_noon, "1b")[1][0::2] == ["calendar_day_of_week_sin", "calendar_day_of_year_sin"]
+    assert calendar_features(monday_noon, "1mo")[1] == ["calendar_month_of_year_sin", "calendar_month_of_year_cos"]
+    history, _ = split(driven_panel(1), H)
+    fc = LRUForecaster(LOOKBACK, H, train=train_config(epochs=1, max_steps_per_epoch=5), **SMALL)
+    out = fc.fit(history[["unique_id", "ds", "y"]], id_col="unique_id", calendar=True).predict()  # no future= needed
+    assert len(out) == 3 * H and np.isfinite(out["forecast"]).all()
+
+
+def test_covariates_need_a_long_table():
+    with pytest.raises(DataError, match="pass id_col="):
+        LRUForecaster(LOOKBACK, H).fit(driven_panel(), time_col="ds", future_covariates=["x"])
+
+
+def test_fit_names_the_covariate_or_series_at_fault(panel):
+    history, _, _ = panel
+    fc = LRUForecaster(LOOKBACK, H, train=train_config(), **SMALL)
+    with pytest.raises(DataError, match=r"future covariate \['x'\] is not numeric"):
+        fc.fit(history.assign(x="high"), id_col="unique_id", future_covariates=["x"])
+    with pytest.raises(DataError, match=r"past covariates \['volume'\] are not columns"):
+        fc.fit(history, id_col="unique_id", past_covariates=["volume"])
+    twice = pd.DataFrame({"unique_id": ["s0", "s0", "s1", "s2"], "size": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(DataError, match="repeats ids"):
+        fc.fit(history, id_col="unique_id", static_covariates=twice)
