@@ -15,7 +15,6 @@ import copy
 from pathlib import Path
 
 import mlflow.pyfunc
-import numpy as np
 import pandas as pd
 
 PIP_REQUIREMENTS = ["torch>=2.2", "numba>=0.59", "numpy", "pandas", "polars", "pyarrow", "pyyaml", "tqdm"]
@@ -32,8 +31,10 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
         fc.frame_kind = "pandas"
         if model_input is None or len(model_input) == 0:
             return fc.predict()
-        first = pd.to_datetime(model_input[fc.time_col]).to_numpy(dtype="datetime64[ns]")[0]
-        if fc.step_ns and first == fc.last_time + np.timedelta64(fc.step_ns, "ns"):
+        if fc.panel is not None:  # long rows (id, time, target, covariates) of any of the panel's series
+            return fc.update(model_input)
+        first = pd.to_datetime(model_input[fc.time_col]).to_numpy(dtype="datetime64[ns]").min()
+        if first > fc.last_time:  # new rows (a skipped step or a missing value streams in as missing)
             return fc.update(model_input)
         return fc.set_history(model_input)
 
