@@ -41,3 +41,13 @@ def tiny_experiment(csv, out, **kw) -> ExperimentConfig:
         out_dir=str(out),
     )
     return ExperimentConfig(**{**settings, **kw})
+
+
+def shared_file(relative: str) -> str:
+    """A file of the shared datasets (../shared/datasets, or $LRUTS_DATA_DIRS), wherever the checkout is."""
+    from lruts.data import data_dirs
+
+    for folder in data_dirs():
+        if (folder / relative).is_file():
+            return str(folder / relative)
+    raise FileNotFoundError(f"{relative} is in none of the data directories {data_dirs()}: set LRUTS_DATA_DIRS")

@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from forecast_fixtures import shared_file
 
 from lruts.data import load_panel, load_series, panel_splits
 from lruts.data.timestamps import advance, grid_position, infer_freq, parse_freq
 from lruts.errors import DataError
 from pipelines import ingest as ingest_cli
 
-GAFA = "/work/shared/datasets/finance/gafa_stock.csv"
-AUS_RETAIL = "/work/shared/datasets/panel/aus_retail.csv"
+GAFA = shared_file("finance/gafa_stock.csv")
+AUS_RETAIL = shared_file("panel/aus_retail.csv")
 
 
 def synthetic_long(n_series: int = 6, seed: int = 0, nan_share: float = 0.05) -> pl.DataFrame:

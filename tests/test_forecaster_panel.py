@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from forecast_fixtures import shared_file
 
 from lruts import DataError, LRUForecaster
 from lruts.forecasting.panel_front import calendar_features
@@ -15,7 +16,7 @@ from lruts.training import TrainConfig
 H = 6
 LOOKBACK = 24
 SMALL = dict(d_model=16, d_state=16, n_layers=1, segment=4, dropout=0.0)
-GAFA = "/work/shared/datasets/finance/gafa_stock.csv"
+GAFA = shared_file("finance/gafa_stock.csv")
 
 
 def train_config(**kw) -> TrainConfig:
