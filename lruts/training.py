@@ -83,6 +83,14 @@ class FitResult:
         return sum(h["epoch_seconds"] for h in self.history[: self.resumed_after])
 
 
+def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
+    """A tqdm progress bar (leave=False unless given) shown only when asked for and a terminal is attached:
+    redirected to a file, its carriage-return updates would flood the log."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=None if enabled else True, **{"leave": False, **kwargs})
+
+
 def select_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -273,15 +281,10 @@ class Trainer:
         )
 
     def _train_epoch(self, net, train_set, opt, sched, epoch: int, steps: int) -> float:
-        from tqdm.auto import tqdm
-
         net.train()
         total, count = 0.0, 0
-        bar = tqdm(
-            total=steps,
-            desc=f"epoch {epoch}/{self.cfg.epochs}",
-            leave=False,
-            disable=not (self.cfg.progress and self.is_main),
+        bar = progress_bar(
+            total=steps, desc=f"epoch {epoch}/{self.cfg.epochs}", enabled=self.cfg.progress and self.is_main
         )
         for i, batch in enumerate(self._train_loader(train_set, epoch)):
             if i >= steps:

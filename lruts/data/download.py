@@ -33,7 +33,7 @@ ELECTRICITY_STANDARD_FIRST_DATE = "2016-07-01 02:00:00"
 def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float = 30.0) -> Path:
     """Download `url` to `dest` with a tqdm progress bar; verify `sha256` when known. Atomic: a partial
     download never appears under `dest`. Raises DataError on a checksum mismatch."""
-    from tqdm.auto import tqdm
+    from lruts.training import progress_bar
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + f".part{os.getpid()}")
@@ -41,7 +41,7 @@ def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
                 while block := resp.read(1 << 20):
                     out.write(block)
                     h.update(block)

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from lruts.forecasting import metrics
-from lruts.training import make_loader
+from lruts.training import make_loader, progress_bar
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -42,13 +42,11 @@ def predict_windows(
     model: Model, dataset: Dataset, *, batch_size: int = 256, device: str | torch.device = "cpu", progress: bool = False
 ) -> Predictions:
     """Run `model` over every window batch (lruts.data.WindowBatch) of `dataset`, no window dropped, order kept."""
-    from tqdm.auto import tqdm
-
     if isinstance(model, nn.Module):
         model.eval()
     preds, trues = [], []
     loader = make_loader(dataset, batch_size, shuffle=False)
-    for batch in tqdm(loader, desc="evaluating", leave=False, disable=not progress):
+    for batch in progress_bar(loader, desc="evaluating", enabled=progress):
         preds.append(model(batch.x.to(device)).float().cpu().numpy())
         trues.append(batch.y.numpy())
     pred, true = np.concatenate(preds), np.concatenate(trues)
