@@ -618,4 +618,6 @@ def batch_inputs(batch: WindowBatch) -> dict[str, torch.Tensor]:
 
 def last_steps(x: torch.Tensor, n: int) -> torch.Tensor:
     """The last n steps of x: (batch, T, C) → (batch, n, C), the first step repeated in front if T < n."""
-    return F.pad(x.transpose(1, 2), (max(0, n - x.shape[1]), 0), mode="replicate")[..., -n:].transpose(1, 2)
+    if x.shape[1] >= n:  # a view: the padding below costs a copy on every streamed observation
+        return x[:, x.shape[1] - n :]
+    return F.pad(x.transpose(1, 2), (n - x.shape[1], 0), mode="replicate").transpose(1, 2)
