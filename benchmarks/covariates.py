@@ -2,6 +2,9 @@
 
     LRUTS_DATA_DIRS=/work/shared/datasets OMP_NUM_THREADS=1 python benchmarks/covariates.py \
         [--lookback 168] [--horizon 24] [--days 7] [--epochs 10] [--steps-per-epoch 60] [--seeds 0 1 2]
+    # with neuralforecast's NHITS too (its optional `peers` install, see benchmarks/peers.py):
+    LRUTS_DATA_DIRS=/work/shared/datasets OMP_NUM_THREADS=1 PYTHONPATH=. /work/peers-venv/bin/python \
+        benchmarks/covariates.py --nhits [--nhits-steps 500]
 
 The data: covariates/electricity_short.csv (hourly price `y` of one market, `Exogenous1`, `Exogenous2`: the
 day-ahead load and generation forecasts, so known for the next day). The backtest: one origin per day at
@@ -17,7 +20,11 @@ every origin and step; for the LRUs, of the mean forecast over the seeds (each s
 - ridge + covariates: y's next `horizon` values regressed on its last `lookback` values and the
   `horizon` rows of both covariates (numpy closed form on standardised features), fitted on every
   window before the first origin; the penalty is the one of a grid with the lowest MAE on the last 20% of
-  those windows (fitted on the first 80%), then refitted on all of them.
+  those windows (fitted on the first 80%), then refitted on all of them;
+- NHITS + covariates (`--nhits`): neuralforecast's NHITS with the two covariates as `futr_exog_list`,
+  input_size = lookback, h = horizon, scaler_type "robust" (as neuralforecast's own example on this data),
+  `--nhits-steps` training steps, its other settings at their defaults; fitted once on the rows before the
+  first origin, then `predict(df=rows before the origin, futr_df=the day's covariates)` at each origin.
 
 Each LRU is run twice: with the library's default blend=True (the network blended with linear, repeat-last
 and seasonal-naive forecasts by weights fitted on the validation rows; the mean weights are printed) and
@@ -80,6 +87,27 @@ def lru_forecasts(
     return np.stack(out), note
 
 
+def nhits_forecasts(df: pd.DataFrame, origins: list[int], args, seed: int) -> tuple[np.ndarray, str]:
+    """(len(origins), horizon) forecasts of NHITS with the covariates (module docstring), and a note."""
+    from neuralforecast import NeuralForecast
+    from neuralforecast.models import NHITS
+
+    model = NHITS(
+        h=args.horizon, input_size=args.lookback, futr_exog_list=COVARIATES, scaler_type="robust",
+        max_steps=args.nhits_steps, random_seed=seed, accelerator="cpu", devices=1, logger=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    nf = NeuralForecast(models=[model], freq="h")
+    t = time.perf_counter()
+    nf.fit(df.iloc[: origins[0]])
+    fit_s = time.perf_counter() - t
+    out = []
+    for o in origins:
+        futr = df.iloc[o : o + args.horizon][["unique_id", "ds", *COVARIATES]]
+        out.append(nf.predict(df=df.iloc[:o], futr_df=futr)["NHITS"].to_numpy())
+    return np.stack(out), f"fit {fit_s:.0f} s, {args.nhits_steps} steps"
+
+
 def ridge_forecasts(df: pd.DataFrame, origins: list[int], lookback: int, horizon: int) -> tuple[np.ndarray, float]:
     """(len(origins), horizon) forecasts of the ridge model (module docstring) and its chosen penalty."""
     y = df["y"].to_numpy(np.float64)
@@ -119,6 +147,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--steps-per-epoch", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--nhits", action="store_true", help="also neuralforecast's NHITS (needs neuralforecast)")
+    ap.add_argument("--nhits-steps", type=int, default=500)
     args = ap.parse_args()
 
     import torch
@@ -143,6 +173,11 @@ def main() -> None:
             per_seed = " / ".join(f"{np.abs(pred - truth).mean():.3f}" for pred, _ in runs)
             mean = np.mean([pred for pred, _ in runs], axis=0)  # MAE below: of the seeds' mean forecast
             rows.append((name, mean, f"seeds {per_seed}; seed {args.seeds[0]}: {runs[0][1]}"))
+    if args.nhits:
+        runs = [nhits_forecasts(df, origins, args, seed) for seed in args.seeds]
+        per_seed = " / ".join(f"{np.abs(pred - truth).mean():.3f}" for pred, _ in runs)
+        rows.append(("NHITS + covariates", np.mean([pred for pred, _ in runs], axis=0),
+                     f"seeds {per_seed}; seed {args.seeds[0]}: {runs[0][1]}"))  # fmt: skip
     seasonal = np.stack([df["y"].to_numpy()[o - 24 : o - 24 + h] for o in origins])
     rows.append(("seasonal naive (24 h)", seasonal, ""))
     pred, penalty = ridge_forecasts(df, origins, args.lookback, h)
