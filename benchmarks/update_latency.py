@@ -1,0 +1,99 @@
+"""One series' `update()` with covariates: milliseconds per observation after 1k and 10k steps of history.
+
+    OMP_NUM_THREADS=1 python benchmarks/update_latency.py [--histories 1000 10000] [--observations 200]
+
+A long-fitted LRUForecaster (the project's default architecture, lookback 168, horizon 24, quantiles
+0.1/0.9, blend on; two future covariates and calendar features; trained for a few steps only: the timing
+does not depend on the weights' values) on one synthetic hourly series. For each history length it is
+positioned by set_history() over that many rows, with the future covariates of every later step given
+then (as a day-ahead feed would have them), and then receives `--observations` more rows:
+  one row   update(one long row) per observation: DataFrame in, the new forecast out as a DataFrame;
+  block     update(`--block` rows) per call, the time divided by the rows (what a catch-up after an outage
+            or a batch feed costs per observation).
+Median wall and CPU (process time, all threads) milliseconds per observation, after `--warm` untimed
+calls. Each observation is one recurrent step of the stack, O(1) in the history's length: the columns for
+1k and 10k should agree. Target (issue 17): ≤ 1 ms per observation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+
+from lruts import LRUForecaster
+from lruts.training import TrainConfig
+
+LOOKBACK, HORIZON = 168, 24
+COVARIATES = ["load_fc", "wind_fc"]
+
+
+def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
+    """One hourly series driven by two known-ahead covariates, daily cycle and noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    load = np.sin(2 * np.pi * t / 24) + 0.3 * rng.standard_normal(n)
+    wind = rng.standard_normal(n)
+    y = 50 + 10 * load - 5 * wind + rng.standard_normal(n)
+    ds = pd.date_range("2020-01-01", periods=n, freq="h")
+    return pd.DataFrame({"id": "s0", "ds": ds, "y": y, "load_fc": load, "wind_fc": wind})
+
+
+def timed(call) -> tuple[float, float]:
+    """(wall ms, CPU ms) of call()."""
+    w, c = time.perf_counter(), time.process_time()
+    call()
+    return 1e3 * (time.perf_counter() - w), 1e3 * (time.process_time() - c)
+
+
+def measure(fitted: LRUForecaster, df: pd.DataFrame, history: int, rows: int, block: int, warm: int) -> dict:
+    """Median ms per observation of update() over `rows` rows after `history` rows, one row and `block`
+    rows at a time."""
+    future = df[["id", "ds", *COVARIATES]]
+    out = {}
+    for mode, size in (("one row", 1), ("block", block)):
+        fc = LRUForecaster.load_from(fitted)
+        fc.set_history(df.iloc[:history], future=future.iloc[history:])
+        calls = [df.iloc[s : s + size] for s in range(history, history + (warm + rows // size) * size, size)]
+        for call in calls[:warm]:
+            fc.update(call)
+        times = [timed(lambda f=fc, c=call: f.update(c)) for call in calls[warm:]]
+        out[mode] = (statistics.median(t[0] for t in times) / size, statistics.median(t[1] for t in times) / size)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--histories", type=int, nargs="+", default=[1_000, 10_000])
+    ap.add_argument("--observations", type=int, default=200, help="observations timed per history and mode")
+    ap.add_argument("--block", type=int, default=50, help="rows per update() call in the block mode")
+    ap.add_argument("--warm", type=int, default=5, help="untimed calls first (compilation, caches)")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    longest = max(args.histories) + (args.warm + 1) * args.block + args.observations + 2 * HORIZON
+    df = synthetic(longest)
+    train = TrainConfig(epochs=1, max_steps_per_epoch=5, progress=False, device="cpu")
+    fitted = LRUForecaster(LOOKBACK, HORIZON, quantiles=[0.1, 0.9], train=train)
+    fitted.fit(df.iloc[:1_000], id_col="id", time_col="ds", target_col="y", future_covariates=COVARIATES,
+               calendar=True)  # fmt: skip
+    cfg = fitted.net_config.network
+    print(f"one hourly series, future covariates {COVARIATES} + calendar; lookback {LOOKBACK}, horizon {HORIZON}, "
+          f"quantiles 0.1/0.9, blend on; network d_model {cfg.d_model}, d_state {cfg.d_state}, "
+          f"{cfg.n_layers} layers; torch threads 1\n")  # fmt: skip
+    results = {h: measure(fitted, df, h, args.observations, args.block, args.warm) for h in args.histories}
+    print("| update() | " + " | ".join(f"history {h:,}: wall / CPU ms per obs" for h in args.histories) + " |")
+    print("|---|" + "---:|" * len(args.histories))
+    for mode in ("one row", f"block of {args.block}"):
+        key = "one row" if mode == "one row" else "block"
+        cells = " | ".join(f"{results[h][key][0]:.3f} / {results[h][key][1]:.3f}" for h in args.histories)
+        print(f"| {mode} | {cells} |")
+
+
+if __name__ == "__main__":
+    main()
