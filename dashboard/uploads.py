@@ -24,7 +24,8 @@ SUFFIXES = (".csv", ".tsv", ".txt")
 
 def save_upload(data: bytes, filename: str) -> Path:
     """Write an upload to <data home>/uploads/<sanitised name>-<content hash><suffix>; DataError if too big."""
-    from lruts.data.ingest import output_dir, safe_name
+    from lruts.data.ingest import output_dir
+    from lruts.io import safe_name
 
     if len(data) > MAX_UPLOAD_MB << 20:
         raise DataError(f"{filename} is {len(data) / (1 << 20):.1f} MB; the limit is {MAX_UPLOAD_MB} MB")

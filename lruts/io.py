@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -74,3 +75,12 @@ def read_yaml_mapping(path: str | Path, what: str, example: str) -> dict[str, An
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must hold a mapping of {what}, got {type(values).__name__}")
     return values
+
+
+def safe_name(name: str, default: str = "dataset") -> str:
+    """A user-given name as a file or folder name that cannot leave its folder: an existing file's path
+    becomes its stem; only [A-Za-z0-9._-] is kept (anything else → "_"), no leading or trailing ".", "_"
+    or "-", at most 100 characters; `default` when nothing is left."""
+    if Path(name).suffix and Path(name).is_file():
+        name = Path(name).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:100] or default

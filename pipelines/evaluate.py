@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     from lruts.errors import LrutsError
     from lruts.forecasting.baselines import season_length
     from lruts.forecasting.evaluation import predict_windows, rolling_origin, score
-    from lruts.forecasting.experiment import baseline_models, safe_name
+    from lruts.forecasting.experiment import baseline_models
     from lruts.forecasting.forecaster import LRUForecaster
     from lruts.forecasting.metrics import naive_scale
-    from lruts.io import save_json
+    from lruts.io import safe_name, save_json
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:

@@ -27,6 +27,7 @@ from lruts.data.files import data_home, resolve_raw, sha256_of
 from lruts.data.registry import DatasetSpec, get_spec
 from lruts.data.report import IngestReport
 from lruts.errors import DataError
+from lruts.io import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,6 @@ class IngestResult:
     parquet: Path
     report: IngestReport
     reused: bool  # True when an up-to-date Parquet file was found and nothing was re-read
-
-
-def safe_name(name: str) -> str:
-    """A file-name stem that cannot leave its folder: [A-Za-z0-9._-] only, no leading dot, ≤ 100 chars."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:100]
-    return stem or "series"
 
 
 def output_dir(dest_dir: str | os.PathLike | None) -> Path:

@@ -7,9 +7,11 @@ series = load_series(df)                        # a polars/pandas DataFrame: val
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,39 +79,23 @@ def read_parquet_series(path: Path, *, name: str, freq: str, split: str, report:
     return Series(name, timestamps, values, cols, freq, split, report)
 
 
-def load_series(
-    source: str | os.PathLike | object,
-    *,
-    time_col: str | None = None,
-    target_cols: list[str] | tuple[str, ...] | None = None,
-    freq: str | None = None,
-    fill: str | None = None,
-    force: bool = False,
-    dest_dir: str | os.PathLike | None = None,
-    name: str | None = None,
-    regular: bool | None = None,
-    id_col: str | None = None,
-    drop_constant: bool = False,
-    exact_rows: bool | None = None,
-    split: str | None = None,
-) -> Series:
+FRAME_OPTIONS = ("time_col", "target_cols", "freq", "fill", "regular", "id_col")  # ingest's that a DataFrame takes
+
+
+def load_series(source: str | os.PathLike | object, *, split: str | None = None, **options: Any) -> Series:
     """A named dataset, a file path, or a polars/pandas DataFrame as a validated `Series`.
 
-    Names and paths go through `ingest` (options as there) and are read from the resulting Parquet;
-    DataFrames are validated in memory with the same steps and nothing is written. `split` overrides the
-    split rule (default: the dataset's, "ratio" for everything else).
+    options: `ingest`'s (time_col, target_cols, freq, fill, force, dest_dir, name, regular, id_col,
+    drop_constant, exact_rows). Names and paths go through `ingest` and are read from the resulting
+    Parquet; DataFrames are validated in memory with the same steps and nothing is written. `split`
+    overrides the split rule (default: the dataset's, "ratio" for everything else).
     """
-    opts = dict(time_col=time_col, target_cols=target_cols, freq=freq, fill=fill, regular=regular, id_col=id_col)
+    known = set(inspect.signature(ingest).parameters) - {"source"}
+    unknown = set(options) - known
+    if unknown:
+        raise TypeError(f"load_series() got unknown option(s) {sorted(unknown)}; choose from {sorted(known)}")
     if isinstance(source, str | os.PathLike):
-        result = ingest(
-            source,
-            force=force,
-            dest_dir=dest_dir,
-            name=name,
-            drop_constant=drop_constant,
-            exact_rows=exact_rows,
-            **opts,
-        )
+        result = ingest(source, **options)
         spec = get_spec(str(source)) if isinstance(source, str) and not Path(source).is_file() else None
         rule = split or (spec.split if spec else "ratio")
         return read_parquet_series(
@@ -117,11 +103,11 @@ def load_series(
         )
     return _series_from_frame(
         source,
-        name=name or "dataframe",
+        name=options.get("name") or "dataframe",
         split=split or "ratio",
-        drop_constant=drop_constant,
-        exact_rows=bool(exact_rows),
-        **opts,
+        drop_constant=bool(options.get("drop_constant")),
+        exact_rows=bool(options.get("exact_rows")),
+        **{k: options.get(k) for k in FRAME_OPTIONS},
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_o
 from lruts.forecasting.fitting import fit_forecast_net
 from lruts.forecasting.losses import forecast_loss
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
-from lruts.io import save_json
+from lruts.io import safe_name, save_json
 from lruts.tracking import NullRun, Run, TrackingConfig, load_tracking_config, start_run
 from lruts.training import FitResult, TrainConfig, distributed_context
 
@@ -170,14 +169,6 @@ class HorizonResult:
     run_id: str | None
     out_dir: str
     members: list[FitResult] = field(default_factory=list)  # an ensemble's: each member's own fit
-
-
-def safe_name(name: str) -> str:
-    """A dataset name or file path as a label safe for file paths and registry names (a file: its stem)."""
-    if Path(name).suffix and Path(name).is_file():
-        name = Path(name).stem
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")
-    return cleaned or "dataset"
 
 
 def build_net(cfg: ExperimentConfig, horizon: int, n_channels: int) -> LRUForecastNet:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from lruts.errors import ConfigError
-from lruts.forecasting.experiment import ExperimentConfig, safe_name, train_and_evaluate
+from lruts.forecasting.experiment import ExperimentConfig, train_and_evaluate
+from lruts.io import safe_name
 from lruts.tracking import TrackingConfig, load_tracking_config, start_run
 
 log = logging.getLogger("lruts")
