@@ -2,8 +2,7 @@
 
 glibc serves every allocation above a few MB with a fresh mmap and returns it on free, so each new
 activation tensor is page-faulted in again, 4 KB at a time. For the LRU scan's (batch, L, N) outputs
-that costs more than the scan itself (measured on a 2-core VM: ≈1 µs per page, ~3× the kernel time
-at L = 4096; see benchmarks/scan.py). `retain_freed_memory()` makes glibc keep freed memory in its
+that can cost more than the scan itself (benchmarks/scan.py; docs/experiments.md, "Scan kernel"). `retain_freed_memory()` makes glibc keep freed memory in its
 heap for reuse — the behaviour PyTorch CPU users usually get by preloading jemalloc or tcmalloc.
 The price: the process's resident memory stays at its peak instead of shrinking after a spike.
 The pipelines' long jobs and the benchmarks call it; the library never does on its own.

@@ -15,8 +15,8 @@ so one kernel serves both directions and both passes.
 
 Backends, chosen per call (`backend="auto"`, or forced with `backend="numba"` / `"torch"`):
 - CPU: a numba-compiled sequential kernel. On a CPU a sequential scan is memory-bound and a
-  log-depth scan only adds work (measured: torch-op Hillis–Steele/Blelloch scans were no faster
-  than a Python loop over time, and up to 7× slower); numba gives a compiled loop that runs at
+  log-depth scan only adds work (torch-op Hillis–Steele/Blelloch scans do more memory traffic than
+  one pass; docs/experiments.md, "Why these backends and settings"); numba gives a compiled loop that runs at
   memory bandwidth, installs from PyPI as a wheel, and needs no compiler on the user's machine.
   On this hardware the prefetcher only follows ascending streams, so scans that walk time
   backwards copy each block of `_STAGE` time steps into a cache-resident buffer first.
@@ -195,8 +195,8 @@ def _use_threads() -> bool:
     """Whether to run the threaded kernel, on as many threads as torch uses (one knob for both).
 
     With torch on one thread (torchrun's default per process, or a user's choice) the serial kernel
-    runs, so no OpenMP team of more threads is started for it: two 1-thread trainers on 2 cores whose
-    pools spun at barriers were measured >5× slower per epoch than one alone.
+    runs, so no OpenMP team of more threads is started for it: thread pools spinning at barriers would
+    take the cores another 1-thread trainer on the same machine needs.
     """
     threads = min(torch.get_num_threads(), _nb.config.NUMBA_NUM_THREADS)
     if threads <= 1:
@@ -238,8 +238,8 @@ if _nb is not None:
                 while t1 > 0:
                     t0 = max(0, t1 - stage)
                     m = t1 - t0
-                    # explicit element loops: numba's row slice assignment (bb[r, :] = b[i, t]) ran
-                    # these copies 2-3x slower than plain loops (measured, one thread)
+                    # explicit element loops: numba compiles row slice assignment (bb[r, :] = b[i, t])
+                    # to slower code than plain loops for these short copies
                     for r in range(m):  # stage inputs ascending
                         for k in range(n2):
                             bb[r, k] = b[i, t0 + r, k]
