@@ -2,10 +2,11 @@
 
 glibc serves every allocation above a few MB with a fresh mmap and returns it on free, so each new
 activation tensor is page-faulted in again, 4 KB at a time. For the LRU scan's (batch, L, N) outputs
-that can cost more than the scan itself (benchmarks/scan.py; docs/experiments.md, "Scan kernel"). `retain_freed_memory()` makes glibc keep freed memory in its
-heap for reuse — the behaviour PyTorch CPU users usually get by preloading jemalloc or tcmalloc.
-The price: the process's resident memory stays at its peak instead of shrinking after a spike.
-The pipelines' long jobs and the benchmarks call it; the library never does on its own.
+that can cost more than the scan itself (benchmarks/scan.py; docs/experiments.md, "Scan kernel").
+`retain_freed_memory()` makes glibc keep freed memory in its heap for reuse, the behaviour PyTorch CPU
+users usually get by preloading jemalloc or tcmalloc. The price: the process's resident memory stays
+at its peak instead of shrinking after a spike. The pipelines' long jobs and the benchmarks call it;
+the library never does on its own.
 """
 
 from __future__ import annotations
