@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import torch
+from torch.utils.data import Dataset
 
 
 @dataclass
@@ -33,3 +34,18 @@ class WindowBatch:
         return WindowBatch(
             **{k: None if v is None else v.to(device, non_blocking=non_blocking) for k, v in moved.items()}
         )
+
+
+class BatchedWindows(Dataset):
+    """A window dataset whose batched `__getitems__(indices)` builds the WindowBatch itself (one gather
+    instead of one item at a time); item i is a batch of one, and the loader's collate passes batches on."""
+
+    def __getitems__(self, indices: list[int]) -> WindowBatch:
+        raise NotImplementedError
+
+    def __getitem__(self, i: int) -> WindowBatch:
+        return self.__getitems__([i])
+
+    @staticmethod
+    def collate(batch: WindowBatch) -> WindowBatch:
+        return batch

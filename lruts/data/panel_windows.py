@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lruts.data.batch import WindowBatch
+from lruts.data.batch import BatchedWindows, WindowBatch
 from lruts.data.panel import Panel, _few
 from lruts.data.scaling import StandardScaler
 from lruts.errors import DataError
@@ -88,7 +88,7 @@ def fit_panel_scaler(panel: Panel, train_lengths: np.ndarray) -> PanelScaler:
                        StandardScaler(*static))  # fmt: skip
 
 
-class PanelWindows(Dataset):
+class PanelWindows(BatchedWindows):
     """Windows of `panel` starting at local rows lo[i] .. hi[i] - L - H of each series i (stride apart),
     skipping windows whose targets are all missing. Item w: x (L, 1), y (H, 1) of series `series_of(w)`."""
 
@@ -196,15 +196,6 @@ class PanelWindows(Dataset):
             mask=observed[:, :L],
             y_mask=observed[:, L:],
         )
-
-    def __getitem__(self, i: int) -> WindowBatch:
-        """Window i as a batch of one."""
-        return self.__getitems__([i])
-
-    @staticmethod
-    def collate(batch: WindowBatch) -> WindowBatch:
-        """The loader's collate: __getitems__ has already built the batch."""
-        return batch
 
     def __repr__(self) -> str:
         return (

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lruts.data.batch import WindowBatch
+from lruts.data.batch import BatchedWindows, WindowBatch
 from lruts.data.scaling import StandardScaler
 from lruts.data.series import Series
 from lruts.errors import DataError
@@ -68,7 +68,7 @@ def apply_transform(values: np.ndarray, timestamps: np.ndarray, transform: str |
     return out.astype(np.float32), timestamps[1:]
 
 
-class WindowDataset(Dataset):
+class WindowDataset(BatchedWindows):
     """Sliding windows over rows [start, stop) of a shared (T, C) float32 tensor, scaled on read.
 
     Window w starts at row s = start + w·stride; its item is x = rows [s, s+L), y = rows [s+L, s+L+H),
@@ -166,15 +166,6 @@ class WindowDataset(Dataset):
                 values *= self._inv_std
         values = torch.from_numpy(values)
         return WindowBatch(x=values[:, : self.lookback], y=values[:, self.lookback :])
-
-    def __getitem__(self, i: int) -> WindowBatch:
-        """Item i as a batch of one: x (1, L, C), y (1, H, C)."""
-        return self.__getitems__([i])
-
-    @staticmethod
-    def collate(batch: WindowBatch) -> WindowBatch:
-        """The loader's collate: __getitems__ has already built the batch."""
-        return batch
 
     def __repr__(self) -> str:
         layout = "channel-independent" if self.channel_independent else "multivariate"
