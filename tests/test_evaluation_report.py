@@ -4,6 +4,7 @@ results table puts a run's numbers next to the published ones."""
 import json
 import math
 
+import numpy as np
 import pytest
 from forecast_fixtures import synthetic_frame, tiny_experiment
 
@@ -161,3 +162,27 @@ def test_ratio_compares_the_lru_with_the_best_baseline_or_peer_over_the_same_hor
     assert "| grid | 96 | 0.140 | NHITS (peer) | 0.070 | 2.000 |" in out  # the peer is the best other
     assert "| walk | 96 192 | 0.150 | repeat-last | 0.120 | 1.250 |" in out  # the half-run peer is left out
     assert out.strip().endswith("worst ratio: 2.000 (grid, against NHITS (peer))")
+
+
+def test_predict_windows_gives_a_model_the_batch_covariates_and_mask():
+    import polars as pl
+    import torch
+
+    from lruts.data import load_panel, panel_splits
+    from lruts.forecasting.evaluation import predict_windows
+
+    rng = np.random.default_rng(0)
+    n = 120
+    hours = (np.datetime64("2020-01-01T00", "h") + np.arange(n)).astype("datetime64[ns]")
+    df = pl.DataFrame({"id": "a", "ds": hours, "y": rng.normal(size=n), "temp": rng.normal(size=n)})
+    panel = load_panel(df, id_col="id", time_col="ds", target_col="y", future_covariates=["temp"])
+    splits = panel_splits(panel, 16, 4)
+
+    class ReadsTheHorizonsCovariate(torch.nn.Module):
+        def forward(self, x, *, future=None, mask=None):
+            assert mask is not None and mask.shape == x.shape
+            return future[:, -4:, :1, None]  # (B, H, 1, 1): the covariate of each forecast step
+
+    preds = predict_windows(ReadsTheHorizonsCovariate(), splits.val)
+    batch = splits.val.__getitems__(list(range(len(splits.val))))
+    np.testing.assert_allclose(preds.pred[..., 0], batch.future_covariates[:, -4:, :1].numpy())

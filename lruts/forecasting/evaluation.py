@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from lruts.forecasting import metrics
+from lruts.forecasting.net import batch_inputs
 from lruts.training import make_loader, progress_bar
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -41,13 +42,15 @@ class Predictions:
 def predict_windows(
     model: Model, dataset: Dataset, *, batch_size: int = 256, device: str | torch.device = "cpu", progress: bool = False
 ) -> Predictions:
-    """Run `model` over every window batch (lruts.data.WindowBatch) of `dataset`, no window dropped, order kept."""
+    """Run `model` over every window batch (lruts.data.WindowBatch) of `dataset`, no window dropped, order kept;
+    the batch's mask and covariates, when it has them, go to the model too (net.batch_inputs)."""
     if isinstance(model, nn.Module):
         model.eval()
     preds, trues = [], []
     loader = make_loader(dataset, batch_size, shuffle=False)
     for batch in progress_bar(loader, desc="evaluating", enabled=progress):
-        preds.append(model(batch.x.to(device)).float().cpu().numpy())
+        inputs = batch.to(device)
+        preds.append(model(inputs.x, **batch_inputs(inputs)).float().cpu().numpy())
         trues.append(batch.y.numpy())
     pred, true = np.concatenate(preds), np.concatenate(trues)
     if len(pred) != len(dataset):
