@@ -63,6 +63,9 @@ def test_split_conformal_intervals_reach_their_nominal_coverage_on_fresh_data():
         assert abs(below.float().mean().item() - q) < 0.03
     assert info["val_mse"]["seasonal_naive"] > info["val_mse"]["linear"]  # the noise averages out linearly
     assert set(info["val_mse"]) == set(CANDIDATES)
+    # on validation the blend is never worse than the simple forecasts, nor, once trusted, than any part
+    assert info["val_mse_blend"] <= min(info["val_mse"][k] for k in ("repeat_last", "seasonal_naive")) + 1e-6
+    assert info["t_against_simple"] < -2 and info["val_mse_blend"] <= min(info["val_mse"].values()) + 1e-6
 
 
 def random_walk_frame(n: int, seed: int) -> pd.DataFrame:

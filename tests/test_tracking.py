@@ -1,11 +1,13 @@
 """MLflow tracking end to end (a real embedded sqlite store), a dead server detected before any
 training, logging failures that never crash a run, and an Optuna study with a pruned trial."""
 
+import json
 import logging
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import forecast_fixtures as fixtures
 import mlflow
@@ -55,6 +57,9 @@ def test_run_is_fully_recorded_and_the_model_loads_and_predicts(store):
     name = "lruts-forecaster-toy-H12"
     champion = client.get_model_version_by_alias(name, "champion")
     assert champion.run_id == result.run_id
+    # the champion is judged on what the user's forecast (the blend) scored on validation
+    blend = json.loads((Path(result.out_dir) / "results.json").read_text())["blend"]
+    assert run.data.metrics["val_loss_best"] == pytest.approx(blend["val_mse_blend"])
     model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     from lruts import LRUForecaster
 

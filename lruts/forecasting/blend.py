@@ -231,10 +231,12 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         weights = torch.zeros_like(weights)
         weights[:, simple] = 1.0
     blend.weights.copy_(weights)
+    residual = y - (parts * weights[:, None]).sum(-1)
     if blend.quantiles:
-        _fit_offsets(blend, y - (parts * weights[:, None]).sum(-1), scale)
+        _fit_offsets(blend, residual, scale)
     part_mse = ((parts - y[..., None]) ** 2).mean(dim=(0, 1, 2))
     return {
+        "val_mse_blend": float(residual.pow(2).mean()),  # what registration compares for a blended forecaster
         "ridge_penalties": penalties,
         "weights": {name: [round(float(w), 4) for w in weights[:, k]] for k, name in enumerate(CANDIDATES)},
         "val_mse": {name: float(part_mse[k]) for k, name in enumerate(CANDIDATES) if _usable(blend)[k]},

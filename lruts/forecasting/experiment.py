@@ -398,7 +398,8 @@ def run_experiment(
             forecaster = _forecaster(trained.net, splits, series)
             forecaster.save(out / "forecaster.lruts")
             if track and cfg.register:
-                _register(run, forecaster, tracking, name, horizon, fit.best_val_loss)
+                val_loss = trained.blend.get("val_mse_blend", fit.best_val_loss)  # what the user's forecast scored
+                _register(run, forecaster, tracking, name, horizon, val_loss)
             results.append(
                 HorizonResult(horizon, test, baselines, fit, minutes, run.run_id, str(out), members=trained.members)
             )
