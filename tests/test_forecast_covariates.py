@@ -45,10 +45,18 @@ def inputs(batch=2, steps=21, channels=3, horizon=5, seed=0):
 
 def window(net, d, t):
     """The window pass over the first t steps of the synthetic inputs."""
-    h = net.cfg.horizon
-    return net(
-        d["x"][:, :t], mask=d["mask"][:, :t], future=d["future"][:, : t + h], past=d["past"][:, :t], static=d["static"]
-    )
+    return net(d["x"][:, :t], **history_inputs(d, t, net.cfg.horizon))
+
+
+def history_inputs(d: dict, end: int, h: int) -> dict:
+    """The mask and covariates of the first `end` steps (the future covariates H steps further)."""
+    return dict(mask=d["mask"][:, :end], future=d["future"][:, : end + h], past=d["past"][:, :end], static=d["static"])
+
+
+def step_inputs(d: dict, t: int, h: int) -> dict:
+    """What a stream step at t reads: its mask and past covariates, the future covariates of t … t + H."""
+    future = d["future"][:, t : t + 1 + h]
+    return dict(mask_t=d["mask"][:, t], future=future, past_t=d["past"][:, t], static=d["static"])
 
 
 @pytest.mark.parametrize("linear_skip", [False, True])
@@ -59,23 +67,10 @@ def test_stream_with_gaps_and_covariates_equals_the_window_pass(linear_skip, anc
     d, h = inputs(), net.cfg.horizon
     with torch.no_grad():
         for start in (1, 6):
-            forecast, state = net.stream_from(
-                d["x"][:, :start],
-                mask=d["mask"][:, :start],
-                future=d["future"][:, : start + h],
-                past=d["past"][:, :start],
-                static=d["static"],
-            )
+            forecast, state = net.stream_from(d["x"][:, :start], **history_inputs(d, start, h))
             torch.testing.assert_close(forecast, window(net, d, start), rtol=1e-10, atol=1e-10)
             for t in range(start, 21):
-                forecast, state = net.step(
-                    d["x"][:, t],
-                    state,
-                    mask_t=d["mask"][:, t],
-                    future=d["future"][:, t : t + 1 + h],
-                    past_t=d["past"][:, t],
-                    static=d["static"],
-                )
+                forecast, state = net.step(d["x"][:, t], state, **step_inputs(d, t, h))
                 torch.testing.assert_close(forecast, window(net, d, t + 1), rtol=1e-10, atol=1e-10)
         assert torch.isfinite(forecast).all()
 
@@ -212,29 +207,10 @@ def test_blend_stream_with_gaps_and_covariates_equals_its_window_pass():
         blend.offsets.copy_(torch.randn(5, 3, 2, generator=g))
     d, h = inputs(), 5
     with torch.no_grad():
-        forecast, state = blend.stream_from(
-            d["x"][:, :3],
-            mask=d["mask"][:, :3],
-            future=d["future"][:, : 3 + h],
-            past=d["past"][:, :3],
-            static=d["static"],
-        )
+        forecast, state = blend.stream_from(d["x"][:, :3], **history_inputs(d, 3, h))
         for t in range(3, 21):
-            forecast, state = blend.step(
-                d["x"][:, t],
-                state,
-                mask_t=d["mask"][:, t],
-                future=d["future"][:, t : t + 1 + h],
-                past_t=d["past"][:, t],
-                static=d["static"],
-            )
-            expected = blend(
-                d["x"][:, : t + 1],
-                mask=d["mask"][:, : t + 1],
-                future=d["future"][:, : t + 1 + h],
-                past=d["past"][:, : t + 1],
-                static=d["static"],
-            )
+            forecast, state = blend.step(d["x"][:, t], state, **step_inputs(d, t, h))
+            expected = blend(d["x"][:, : t + 1], **history_inputs(d, t + 1, h))
             torch.testing.assert_close(forecast, expected, rtol=1e-10, atol=1e-10)
         assert torch.isfinite(forecast).all()
 
