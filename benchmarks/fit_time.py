@@ -1,0 +1,114 @@
+"""Time to a good forecast: LRUForecaster at its defaults against neuralforecast's NHITS at its defaults on one
+univariate series a user brings, forecasting at every day boundary of its last days.
+
+    OMP_NUM_THREADS=1 /work/peers-venv/bin/python benchmarks/fit_time.py \
+        [--path FILE --time-col date --column MT_001] [--lookback 336] [--horizon 48] [--origins 219] \
+        [--every 24] [--models lruts nhits] [--seed 0]
+
+Default series: the first client of electricity_6clients.csv (hourly kWh; found through LRUTS_DATA_DIRS),
+which no default of lruts was chosen on. The last `origins` × `every` rows are held out; both models fit
+on the rows before (each holding out its own validation rows from them the way it does by default:
+lruts its last 10%, NHITS none, since its defaults have no early stopping), then forecast `horizon` steps at
+every `every`-th row of the held-out part: lruts by `update()` with the new rows (no refit, O(1) per row),
+NHITS by `predict(df=<the history up to the origin>)`. MAE and MSE on the original scale over every origin
+and step, and the wall seconds of fit and of all forecasts.
+
+Its own optional install (the `peers` extra, see benchmarks/peers.py), never a runtime dependency of lruts
+and not in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+
+from lruts.data import load_series
+
+
+def series_frame(args) -> tuple[pd.DataFrame, str]:
+    """date, y: the chosen column of the file, as lruts reads it (validated, sorted)."""
+    series = load_series(args.path, time_col=args.time_col)
+    column = args.column or series.columns[0]
+    values = series.values[:, series.columns.index(column)]
+    return pd.DataFrame({"date": pd.to_datetime(series.timestamps), "y": values.astype(np.float64)}), series.freq
+
+
+def origins(n: int, args) -> list[int]:
+    """Row positions at which a forecast is made: every `every` rows of the held-out tail."""
+    first = n - args.origins * args.every
+    return [o for o in range(first, n - args.horizon + 1, args.every)]
+
+
+def run_lruts(frame: pd.DataFrame, cut: list[int], args) -> tuple[np.ndarray, float, float]:
+    from lruts import LRUForecaster
+
+    t0 = time.perf_counter()
+    fc = LRUForecaster(args.lookback, args.horizon).fit(frame.iloc[: cut[0]], time_col="date")
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    preds, at = [], cut[0]
+    for origin in cut:
+        if origin > at:
+            fc.update(frame.iloc[at:origin])
+            at = origin
+        preds.append(fc.forecast_array()[:, 0, 0])
+    return np.stack(preds), fit_s, time.perf_counter() - t0
+
+
+def run_nhits(frame: pd.DataFrame, cut: list[int], args, freq: str) -> tuple[np.ndarray, float, float]:
+    from neuralforecast import NeuralForecast
+    from neuralforecast.models import NHITS
+
+    long = frame.rename(columns={"date": "ds"}).assign(unique_id="series")[["unique_id", "ds", "y"]]
+    pd_freq = {"1h": "h", "30m": "30min", "15m": "15min", "10m": "10min", "1d": "D"}.get(freq, freq)
+    t0 = time.perf_counter()
+    nf = NeuralForecast(models=[NHITS(h=args.horizon, input_size=args.lookback, random_seed=args.seed)], freq=pd_freq)
+    nf.fit(long.iloc[: cut[0]])
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    preds = [nf.predict(df=long.iloc[:origin])["NHITS"].to_numpy() for origin in cut]
+    return np.stack(preds), fit_s, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--path", default="electricity", help="a file or a registered dataset name")
+    ap.add_argument("--time-col", default=None)
+    ap.add_argument("--column", default=None, help="the series (default: the file's first value column)")
+    ap.add_argument("--lookback", type=int, default=336)
+    ap.add_argument("--horizon", type=int, default=48)
+    ap.add_argument("--origins", type=int, default=219, help="forecast origins in the held-out tail")
+    ap.add_argument("--every", type=int, default=24, help="rows between origins (a day of hourly rows)")
+    ap.add_argument("--models", nargs="+", default=["lruts", "nhits"], choices=["lruts", "nhits"])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+
+    frame, freq = series_frame(args)
+    cut = origins(len(frame), args)
+    true = np.stack([frame["y"].to_numpy()[o : o + args.horizon] for o in cut])
+    season = {"1h": 168, "30m": 336, "15m": 672, "10m": 1008, "1d": 7}.get(freq)
+    rows = []
+    if season:
+        naive = np.stack([frame["y"].to_numpy()[o - season : o - season + args.horizon] for o in cut])
+        rows.append(("weekly seasonal naive", naive, 0.0, 0.0))
+    for model in args.models:
+        pred, fit_s, predict_s = run_lruts(frame, cut, args) if model == "lruts" else run_nhits(frame, cut, args, freq)
+        rows.append((model, pred, fit_s, predict_s))
+    print(
+        f"{args.path} [{args.column or 'first column'}], {len(frame)} rows, step {freq}, lookback {args.lookback}, "
+        f"horizon {args.horizon}, {len(cut)} origins every {args.every} rows (first at row {cut[0]})\n"
+    )
+    print("| model | MAE | MSE | fit s | all forecasts s |\n|---|---|---|---|---|")
+    for name, pred, fit_s, predict_s in rows:
+        err = pred - true
+        print(f"| {name} | {np.abs(err).mean():.2f} | {np.square(err).mean():.1f} | {fit_s:.0f} | {predict_s:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
