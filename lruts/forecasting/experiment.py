@@ -250,7 +250,8 @@ def with_dataset_defaults(cfg: ExperimentConfig) -> ExperimentConfig:
     if out.id_col is None and out.features == "M" and (covariates or cfg.target is not None):
         raise ConfigError(
             f"'{cfg.dataset}' is read as a wide table, every column a target: covariates and --target need a long "
-            "table (--id-col COLUMN) or, on a wide table, the MS setting (--features MS)"
+            "table (--id-col COLUMN; pipelines.train also takes a wide table's --features MS: its last column the "
+            "target, the others past covariates)"
         )
     if out.id_col is not None and out.features == "MS":
         raise ConfigError("--features MS turns a wide table into one series with covariates; drop --id-col, or MS")
