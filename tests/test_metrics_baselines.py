@@ -57,6 +57,7 @@ def test_panel_mase_is_per_series_on_its_own_scale_and_leaves_masked_targets_out
     m = score(p, scaler, naive_scale=np.array([0.5, 10.0]))
     assert m["mase"] == pytest.approx(1.5) and m["mase_median"] == pytest.approx(1.5)
     assert m["mae"] == pytest.approx(1.0)  # 5 observed targets, each 1 off (scaled)
+    assert [r["mse"] for r in rolling_origin(p, 1)] == pytest.approx([1.0, 1.0, 1.0])  # window 2: not (1 + 9²) / 2
 
 
 def test_baselines_forecast_what_they_claim():

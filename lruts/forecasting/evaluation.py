@@ -136,15 +136,13 @@ def score(
 
 
 def rolling_origin(p: Predictions, stride: int) -> list[dict[str, float]]:
-    """Backtest table: the test windows whose origins are `stride` steps apart (from the first), one
-    row per origin with its MSE and MAE on scaled values."""
+    """Backtest table: the test windows whose origins are `stride` steps apart (from the first; a panel's
+    windows are numbered series by series), one row per origin with its MSE and MAE on scaled values over
+    its observed targets (a panel window has at least one: PanelWindows skips the others)."""
     rows = []
     for i in range(0, len(p.pred), stride):
-        rows.append(
-            {
-                "origin": i,
-                "mse": metrics.mse(p.pred[i, ..., 0], p.true[i]),
-                "mae": metrics.mae(p.pred[i, ..., 0], p.true[i]),
-            }
-        )
+        pred, true = p.pred[i, ..., 0], p.true[i]
+        if p.mask is not None:
+            pred, true = pred[p.mask[i]], true[p.mask[i]]
+        rows.append({"origin": i, "mse": metrics.mse(pred, true), "mae": metrics.mae(pred, true)})
     return rows
