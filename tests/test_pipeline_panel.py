@@ -132,3 +132,17 @@ def test_cli_refuses_bad_covariates_with_one_line_and_exit_code_2(tmp_path, caps
     assert err.startswith("error: ") and says in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert not list(tmp_path.glob("**/results.json"))
+
+
+def test_ingest_keeps_covariates_as_covariates_and_reports_them(tmp_path, capsys, monkeypatch):
+    from pipelines import ingest
+
+    monkeypatch.setenv("LRUTS_DATA_HOME", str(tmp_path / "home"))
+    csv = tmp_path / "sensors.csv"
+    long_frame().to_csv(csv, index=False)
+    args = ["--path", str(csv), "--id-col", "unique_id", "--target", "y", "--future-covariates", "temp"]
+    assert ingest.main(args) == 0
+    out = capsys.readouterr().out
+    assert "3 series, step 1h" in out and "target 'y', one series per 'unique_id'" in out
+    assert "future covariates: temp" in out
+    assert not list(tmp_path.glob("**/*.parquet"))  # the pipelines read the file itself
