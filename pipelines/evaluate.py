@@ -14,6 +14,10 @@ window (the protocol), MASE and sMAPE on the original scale, and a rolling-origi
 `--backtest-stride` steps apart). Beside them, MSE/MAE over the test windows PatchTST's code scores (it
 drops the last partial batch of 128; lruts.forecasting.evaluation), to compare with its published
 numbers like for like.
+
+A panel (a registered panel dataset such as electricity_prices, or a run trained with --id-col or
+--features MS) is scored as its training run split it: the run's own settings are read from the
+results.json beside its forecaster, every series' test windows are scored, MASE per series.
 """
 
 from __future__ import annotations
@@ -76,34 +80,42 @@ def main(argv: list[str] | None = None) -> int:
 
     import logging
 
-    from lruts.data import load_series, make_splits
     from lruts.errors import LrutsError
-    from lruts.forecasting.baselines import season_length
     from lruts.forecasting.evaluation import predict_windows, rolling_origin, score
-    from lruts.forecasting.experiment import baseline_models
+    from lruts.forecasting.experiment import (
+        ExperimentConfig,
+        baseline_models,
+        load_data,
+        naive_scales,
+        per_series_mase,
+        protocol_splits,
+        with_dataset_defaults,
+    )
     from lruts.forecasting.forecaster import LRUForecaster
-    from lruts.forecasting.metrics import naive_scale
     from lruts.io import safe_name, save_json
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    try:
-        series = load_series(args.dataset)
-    except LrutsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    season = season_length(series.freq) or None
     rows, everything = [], {}
     for h in args.horizons:
-        splits = make_splits(series, args.lookback, h)
-        lo, hi = splits.borders["train"]
-        scale = naive_scale(series.values[lo:hi], season or 1)
-        models, windows = {}, {}
         model_file = Path(args.runs) / safe_name(args.dataset) / f"L{args.lookback}-H{h}" / "forecaster.lruts"
-        if model_file.exists():
-            fc = LRUForecaster.load(model_file, device="cpu")
+        try:
+            fc = LRUForecaster.load(model_file, device="cpu") if model_file.exists() else None
+            # a panel is split as its run split it; a wide table, or a dataset without a run, by its defaults
+            cfg = ExperimentConfig(dataset=args.dataset)
+            if fc is not None and fc.panel is not None:
+                cfg = _run_config(model_file.with_name("results.json"), args.dataset)
+            cfg = with_dataset_defaults(cfg)
+            series = load_data(cfg)
+            splits = protocol_splits(cfg, series, args.lookback, h)
+        except LrutsError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        scale = naive_scales(splits, series)
+        models, windows = {}, {}
+        if fc is not None:
             models["LRU"] = fc.net
             if fc.lookback != args.lookback:  # an ensemble with a longer member: the same targets, longer inputs
-                windows["LRU"] = make_splits(series, fc.lookback, h).test
+                windows["LRU"] = protocol_splits(cfg, series, fc.lookback, h).test
         else:
             print(
                 f"(no trained LRU at {model_file}: run pipelines.train --dataset {args.dataset} "
@@ -121,17 +133,22 @@ def main(argv: list[str] | None = None) -> int:
             bt = rolling_origin(preds, args.backtest_stride or h)
             bt_mse = [r["mse"] for r in bt]
             rows.append((h, name, m, len(bt), min(bt_mse), max(bt_mse)))
-            everything[f"H{h}/{name}"] = {"metrics": m, "backtest": bt}
+            everything[f"H{h}/{name}"] = {
+                "metrics": m,
+                "mase_per_series": per_series_mase(preds, splits, series),
+                "backtest": bt,
+            }
     print(f"\n{args.dataset}, lookback {args.lookback}; every test window; MSE/MAE scaled, MASE/sMAPE original scale")
     print(
-        "| horizon | model | MSE | MAE | MASE | sMAPE % | windows | MSE / MAE on PatchTST's windows | "
+        "| horizon | model | MSE | MAE | MASE mean / median | sMAPE % | windows | MSE / MAE on PatchTST's windows | "
         "backtest origins | origin MSE min–max |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     nan = float("nan")
     for h, name, m, n_bt, lo_bt, hi_bt in rows:
         print(
-            f"| {h} | {name} | {m['mse']:.3f} | {m['mae']:.3f} | {m.get('mase', nan):.3f} | "
+            f"| {h} | {name} | {m['mse']:.3f} | {m['mae']:.3f} | {m.get('mase', nan):.3f} / "
+            f"{m.get('mase_median', nan):.3f} | "
             f"{m['smape']:.1f} | {int(m['windows'])} | "
             f"{m.get('mse_patchtst_windows', nan):.3f} / {m.get('mae_patchtst_windows', nan):.3f} | "
             f"{n_bt} | {lo_bt:.3f}–{hi_bt:.3f} |"
@@ -139,6 +156,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         save_json(everything, args.out)
     return 0
+
+
+def _run_config(results: Path, dataset: str):
+    """The experiment settings a training run saved in its results.json (its data columns and split)."""
+    import json
+
+    from lruts.errors import DataError
+    from lruts.forecasting.experiment import ExperimentConfig
+
+    if not results.is_file():
+        raise DataError(f"{results} is missing: the panel run's settings are read from it; re-run pipelines.train")
+    config = dict(json.loads(results.read_text())["config"])
+    for key in ("horizon", "n_series", "rows"):  # what the run added to its settings
+        config.pop(key, None)
+    return ExperimentConfig.from_dict({**config, "dataset": dataset})
 
 
 if __name__ == "__main__":

@@ -5,11 +5,17 @@
     python -m pipelines.ingest --path my.csv --time-col when --freq 1h [--targets a,b] [--fill interpolate]
     python -m pipelines.ingest --path stocks.csv --id-col Symbol --targets Close   # long: one series per id
     python -m pipelines.ingest --list                    # named datasets and where their files are
+    python -m pipelines.ingest --path prices.csv --id-col unique_id --target y --future-covariates Exogenous1 day_0
+    python -m pipelines.ingest --dataset electricity_prices   # a registered panel: its declared covariates
 
 A long table (--id-col) keeps each series' outages and the time before it starts or after it ends
 missing (fill 'mask'; another --fill fills inside each series' span only) and reports every series'
-span and missing steps. Prints the ingest report (rows, span, step, gaps, repairs, warnings); it is
-also saved as data/<name>.report.json. Exit status 2 with a one-line message on a data problem.
+span and missing steps. A panel with covariates (--target or a covariate flag, or a dataset the
+registry declares a panel) is read as pipelines.train reads it: one target per series, its covariates
+kept as covariates (not as more targets); it is checked and reported (series, spans, missing steps,
+each covariate's missing cells), and no Parquet is written: the pipelines read the file itself.
+Prints the ingest report (rows, span, step, gaps, repairs, warnings); it is also saved as
+data/<name>.report.json. Exit status 2 with a one-line message on a data problem.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--time-col", help="time column (default: 'date'-like name, else the first column)")
     ap.add_argument("--targets", help="comma-separated value columns to keep (default: every numeric column)")
     ap.add_argument("--id-col", help="long format: one series per value of this column, each on its own span")
+    ap.add_argument("--target", help="a panel's target column (default: the registry's, else 'y'): one series per id")
+    ap.add_argument("--future-covariates", nargs="*", metavar="COL", help="a panel's columns known ahead")
+    ap.add_argument("--past-covariates", nargs="*", metavar="COL", help="a panel's columns observed up to now")
+    ap.add_argument("--static-covariates", nargs="*", metavar="COL", help="a panel's columns constant per series")
     ap.add_argument("--freq", help="step, e.g. 1h, 15m, 10min, 1d, 7d, 1mo (default: inferred)")
     ap.add_argument(
         "--fill",
@@ -55,10 +65,37 @@ def _list() -> int:
     return 0
 
 
+def _is_panel(source: str, args: argparse.Namespace) -> bool:
+    from lruts.data.registry import get_spec
+
+    spec = get_spec(source)
+    given = (args.target, args.future_covariates, args.past_covariates, args.static_covariates)
+    return (spec is not None and spec.panel) or any(v is not None for v in given)
+
+
+def _report_panel(source: str, args: argparse.Namespace) -> None:
+    """Read `source` as a panel with its covariates (the flags, else the registry's) and print its report."""
+    from lruts.forecasting.experiment import ExperimentConfig, load_data, with_dataset_defaults
+
+    cfg = with_dataset_defaults(
+        ExperimentConfig(
+            dataset=source, id_col=args.id_col, target=args.target, time_col=args.time_col,
+            future_covariates=args.future_covariates, past_covariates=args.past_covariates,
+            static_covariates=args.static_covariates,
+        )
+    )  # fmt: skip
+    panel = load_data(cfg)
+    print(panel.report.summary())
+    print(f"  target '{cfg.target}', one series per '{cfg.id_col}'")
+    for kind, names in (("future", panel.future_names), ("past", panel.past_names), ("static", panel.static_names)):
+        if names:
+            print(f"  {kind} covariates: {', '.join(names)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from lruts.data import DATASETS, ingest, resolve_raw
-    from lruts.errors import DataError
+    from lruts.errors import DataError, LrutsError
 
     if args.list:
         return _list()
@@ -86,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for source in sources:
         try:
+            if _is_panel(source, args):
+                _report_panel(source, args)
+                continue
             result = ingest(source, **options)
-        except DataError as e:
+        except LrutsError as e:
             print(f"error: {e}", file=sys.stderr)
             status = 2
             continue

@@ -5,6 +5,9 @@
     python -m pipelines.train --config runs/tune/ETTh1/best.yaml   # re-train a tuned configuration
     python -m pipelines.train --dataset ETTh1 --resume             # continue from the last checkpoint
     python -m pipelines.train --dataset ETTh1 --member dropout=0.6 --member lookback=512   # a 2-model ensemble
+    python -m pipelines.train --dataset electricity_prices --lookback 168 --horizons 24     # a panel with covariates
+    python -m pipelines.train --dataset my.csv --id-col unique_id --target y --future-covariates temp   # a long file
+    python -m pipelines.train --dataset ETTh1 --features MS        # OT the target, the six loads past covariates
     torchrun --nproc_per_node=2 -m pipelines.train --dataset ETTh1 # distributed data parallel
 
 A config file (YAML: the fields of lruts.forecasting.experiment.ExperimentConfig) sets the defaults;
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"\n{cfg.dataset}, lookback {cfg.lookback} (test: every window, scaled values)")
     print(
-        "| horizon | MSE | MAE | MASE | sMAPE % | repeat-last MSE | seasonal-naive MSE | DLinear MSE "
+        "| horizon | MSE | MAE | MASE mean / median | sMAPE % | repeat-last MSE | seasonal-naive MSE | DLinear MSE "
         "| epochs | minutes |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -119,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         b = r.baselines
         sn, dl = (b.get(k, {}).get("mse", float("nan")) for k in ("seasonal_naive", "dlinear"))
         print(
-            f"| {r.horizon} | {r.test['mse']:.3f} | {r.test['mae']:.3f} | {r.test.get('mase', float('nan')):.3f} | "
+            f"| {r.horizon} | {r.test['mse']:.3f} | {r.test['mae']:.3f} | {r.test.get('mase', float('nan')):.3f} / "
+            f"{r.test.get('mase_median', float('nan')):.3f} | "
             f"{r.test['smape']:.1f} | {b['repeat_last']['mse']:.3f} | {sn:.3f} | {dl:.3f} | {r.fit.epochs_run} | "
             f"{r.minutes:.1f} |"
         )

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from lruts.data import StandardScaler, WindowDataset
+from lruts.data.panel_windows import PanelScaler
 from lruts.forecasting import metrics
 from lruts.forecasting.baselines import DLinear, PatchTST, RepeatLast, SeasonalNaive
-from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_origin, score
+from lruts.forecasting.evaluation import Predictions, mase_per_series, predict_windows, rolling_origin, score
 
 
 @pytest.fixture
@@ -35,9 +36,28 @@ def test_mase_by_its_definition():
     assert scale.tolist() == [(2 + 1 + 3) / 3, 0.0]
     pred = np.array([[[2.0, 1.0]], [[4.0, 3.0]]])
     true = np.array([[[1.0, 0.0]], [[1.0, 0.0]]])
-    # series 0: MAE (1 + 3) / 2 = 2, divided by its naive MAE 2 → 1; series 1 (constant) is left out
-    assert metrics.mase(pred, true, scale) == pytest.approx(1.0)
+    # series 0: MAE (1 + 3) / 2 = 2, divided by its naive MAE 2 → 1; series 1 (constant) has none
+    identity = StandardScaler(np.zeros(2), np.ones(2))
+    per_series = mase_per_series(Predictions(pred[..., None], true), identity, scale)
+    assert per_series[0] == pytest.approx(1.0) and np.isnan(per_series[1])
+    assert score(Predictions(pred[..., None], true), identity, naive_scale=scale)["mase"] == pytest.approx(1.0)
     assert metrics.coverage(np.zeros(4), np.ones(4), np.array([0.5, 1.5, -1, 1.0])) == 0.5
+
+
+def test_panel_mase_is_per_series_on_its_own_scale_and_leaves_masked_targets_out():
+    # three windows (H = 2) of two panel series; series 1's levels are 10x series 0's, and so is its scale
+    scaler = PanelScaler(StandardScaler(np.array([0.0, 100.0]), np.array([1.0, 10.0])), *[None] * 3)
+    pred = np.array([[1.0, 1.0], [0.0, 0.0], [2.0, 9.0]])[..., None, None]
+    true = np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0]])[..., None]
+    mask = np.array([[True, True], [True, True], [True, False]])[..., None]  # window 2's second target: missing
+    p = Predictions(pred, true, mask, series=np.array([0, 0, 1]))
+    per_series = mase_per_series(p, scaler, naive_scale=np.array([0.5, 10.0]))
+    # series 0: MAE 1 / 0.5 = 2; series 1: |2 - 1| · 10 = 10 on the original scale / 10 = 1 (the 9 is missing)
+    assert per_series.tolist() == pytest.approx([2.0, 1.0])
+    m = score(p, scaler, naive_scale=np.array([0.5, 10.0]))
+    assert m["mase"] == pytest.approx(1.5) and m["mase_median"] == pytest.approx(1.5)
+    assert m["mae"] == pytest.approx(1.0)  # 5 observed targets, each 1 off (scaled)
+    assert [r["mse"] for r in rolling_origin(p, 1)] == pytest.approx([1.0, 1.0, 1.0])  # window 2: not (1 + 9²) / 2
 
 
 def test_baselines_forecast_what_they_claim():

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILE = "data.yaml"
 DEFAULT_DATA_DIRS = ("../shared/datasets",)
-_SUBFOLDERS = ("", "forecasting", "finance", "raw")
+_SUBFOLDERS = ("", "forecasting", "finance", "covariates", "panel", "raw")
 
 
 def data_home() -> Path:

@@ -21,19 +21,24 @@ different levels, say a corner shop and a supermarket, learns shapes, not levels
 each series' mean and std, channel = series index, to unscale its forecast), covariates globally per
 column (a temperature means the same in every series), static covariates over the series.
 
-Split per series by time, like the protocol: the last max(horizon, ceil(val_fraction · length)) rows of
-each series are validation, its windows looking back `lookback` rows into the training rows.
+Split per series by time, like the protocol: the last max(horizon, ceil(test_fraction · length)) rows of
+each series are test (with test_fraction > 0; the pipelines' protocol), the max(horizon, ceil(val_fraction ·
+length)) rows before them validation, the rest training; val and test windows look back `lookback` rows
+across their border. `borders` (train_end, val_end, test_end) instead gives every series the same row
+borders: a one-series panel made from a protocol dataset (ETT's "MS" setting) keeps the protocol's.
 
-A series too short for one training window and one validation window (length < lookback + horizon +
-its validation rows) is refused with a message naming it, not padded: a padded window trains on
-lookbacks that are mostly padding, and the forecast of such a series would rest on fewer observations
-than the model was built for, which the user should decide about (shorter lookback, or drop the series).
+A series too short for one training window (training rows < lookback + horizon) is refused with a message
+naming it, not padded: a padded window trains on lookbacks that are mostly padding, and the forecast of
+such a series would rest on fewer observations than the model was built for, which the user should decide
+about (shorter lookback, or drop the series). drop_short=True (the pipelines) decides for them: such a
+series gets no window in any split and is listed in `dropped`; it stays in the panel, so a forecaster
+still streams and forecasts it with the global model.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -206,7 +211,9 @@ class PanelWindows(BatchedWindows):
 
 @dataclass
 class PanelSplits:
-    """train/val windows over one panel; train_lengths[i]: training rows of series i (the scaler's)."""
+    """train/val(/test) windows over one panel; train_lengths[i]: training rows of series i (the scaler's);
+    val_ends[i]: the row where its test rows start (its length without a test split); dropped: the ids of
+    the series too short for a training window (drop_short), which have no windows."""
 
     train: PanelWindows
     val: PanelWindows
@@ -215,28 +222,61 @@ class PanelSplits:
     panel: Panel
     lookback: int
     horizon: int
+    test: PanelWindows | None = None
+    val_ends: np.ndarray | None = None
+    dropped: list[str] = field(default_factory=list)
 
 
 def panel_splits(
-    panel: Panel, lookback: int, horizon: int, *, val_fraction: float = 0.2, stride: int = 1, eval_stride: int = 1
+    panel: Panel,
+    lookback: int,
+    horizon: int,
+    *,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    borders: tuple[int, int, int] | None = None,
+    drop_short: bool = False,
+    stride: int = 1,
+    eval_stride: int = 1,
 ) -> PanelSplits:
     """Split each series by time (see the module docstring) and fit the scaler on the training rows."""
-    if not 0 < val_fraction < 1:
-        raise DataError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    n_val = np.maximum(horizon, np.ceil(val_fraction * panel.lengths)).astype(np.int64)
-    train_lengths = panel.lengths - n_val
+    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 - val_fraction:
+        raise DataError(
+            f"val_fraction must be in (0, 1) and test_fraction in [0, 1 - val_fraction), got {val_fraction}, "
+            f"{test_fraction}"
+        )
+    if borders is not None:
+        train_end, val_end, test_end = borders
+        if (panel.lengths < test_end).any():
+            i = int(np.argmax(panel.lengths < test_end))
+            raise DataError(f"series '{panel.ids[i]}' has {panel.lengths[i]} rows; the protocol needs {test_end}")
+        train_lengths = np.full(len(panel), train_end, dtype=np.int64)
+        val_ends, test_ends = np.full_like(train_lengths, val_end), np.full_like(train_lengths, test_end)
+    else:
+        n_test = np.maximum(horizon, np.ceil(test_fraction * panel.lengths)) if test_fraction else 0
+        test_ends = panel.lengths.copy()
+        val_ends = (test_ends - n_test).astype(np.int64)
+        train_lengths = (val_ends - np.maximum(horizon, np.ceil(val_fraction * panel.lengths))).astype(np.int64)
     short = np.flatnonzero(train_lengths < lookback + horizon)
-    if len(short):
+    dropped = [panel.ids[i] for i in short.tolist()]
+    if len(short) and (not drop_short or len(short) == len(panel)):
         names = [f"{panel.ids[i]} ({panel.lengths[i]} steps)" for i in short.tolist()]
-        need = lookback + horizon + max(horizon, math.ceil(val_fraction * (lookback + 2 * horizon)))
+        held = 1 - val_fraction - test_fraction
+        need = math.ceil((lookback + horizon) / held) if borders is None else lookback + horizon
         raise DataError(
             f"series {_few(names)} are too short for lookback {lookback} + horizon {horizon} and their validation "
-            f"rows (about {need} steps needed); use a shorter lookback or drop them"
+            f"and test rows (about {need} steps needed); use a shorter lookback or drop them"
         )
+    if len(short):  # no window in any split, and no rows in the scaler's statistics
+        train_lengths[short], val_ends[short], test_ends[short] = 0, 0, 0
     scaler = fit_panel_scaler(panel, train_lengths)
-    zero = np.zeros_like(train_lengths)
-    train = PanelWindows(panel, zero, train_lengths, lookback, horizon, scaler, stride=stride, split="train")
-    val = PanelWindows(
-        panel, train_lengths - lookback, panel.lengths, lookback, horizon, scaler, stride=eval_stride, split="val"
+    lo = np.maximum(train_lengths - lookback, 0)
+    train = PanelWindows(
+        panel, np.zeros_like(train_lengths), train_lengths, lookback, horizon, scaler, stride=stride, split="train"
     )
-    return PanelSplits(train, val, scaler, train_lengths, panel, lookback, horizon)
+    val = PanelWindows(panel, lo, val_ends, lookback, horizon, scaler, stride=eval_stride, split="val")
+    test = None
+    if test_fraction or borders is not None:
+        test_lo = np.maximum(val_ends - lookback, 0)
+        test = PanelWindows(panel, test_lo, test_ends, lookback, horizon, scaler, stride=eval_stride, split="test")
+    return PanelSplits(train, val, scaler, train_lengths, panel, lookback, horizon, test, val_ends, dropped)

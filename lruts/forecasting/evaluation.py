@@ -32,10 +32,15 @@ PATCHTST_TEST_BATCH = 128  # PatchTST's scripts/PatchTST/etth1.sh, ettm1.sh: --b
 
 @dataclass
 class Predictions:
-    """Forecasts and actuals for every window of a split, scaled: (windows, H, C[, 1 + Q])."""
+    """Forecasts and actuals for every window of a split, scaled: (windows, H, C[, 1 + Q]).
+
+    mask: (windows, H, C) bool, True where the target was observed (None: all were); series: (windows,)
+    the panel series of each window (None: a wide table, whose series are the C columns)."""
 
     pred: np.ndarray
     true: np.ndarray
+    mask: np.ndarray | None = None
+    series: np.ndarray | None = None
 
 
 @torch.no_grad()
@@ -46,57 +51,98 @@ def predict_windows(
     the batch's mask and covariates, when it has them, go to the model too (net.batch_inputs)."""
     if isinstance(model, nn.Module):
         model.eval()
-    preds, trues = [], []
+    preds, trues, masks = [], [], []
     loader = make_loader(dataset, batch_size, shuffle=False)
     for batch in progress_bar(loader, desc="evaluating", enabled=progress):
         inputs = batch.to(device)
         preds.append(model(inputs.x, **batch_inputs(inputs)).float().cpu().numpy())
         trues.append(batch.y.numpy())
+        masks.append(None if batch.y_mask is None else batch.y_mask.numpy())
     pred, true = np.concatenate(preds), np.concatenate(trues)
     if len(pred) != len(dataset):
         raise AssertionError(f"evaluated {len(pred)} windows, the split has {len(dataset)}")
-    return Predictions(pred, true)
+    mask = None
+    if any(m is not None for m in masks):
+        mask = np.concatenate([np.ones(t.shape, bool) if m is None else m for m, t in zip(masks, trues, strict=True)])
+    series = dataset.series_of(np.arange(len(dataset))) if hasattr(dataset, "series_of") else None
+    return Predictions(pred, true, mask, series)
+
+
+def original_scale(p: Predictions, scaler, values: np.ndarray) -> np.ndarray:
+    """Scaled values (windows, H, C) of `p`'s windows on the original scale: a panel's (scaler.target, one
+    mean and std per series) by each window's series, a wide table's by column."""
+    if p.series is None:
+        return scaler.inverse_transform(values)
+    target = scaler.target
+    return values * target.std[p.series][:, None, None] + target.mean[p.series][:, None, None]
+
+
+def mase_per_series(p: Predictions, scaler, naive_scale: np.ndarray) -> np.ndarray:
+    """Each series' MASE: its MAE over its test windows' observed targets on the original scale, divided
+    by its own in-sample seasonal-naive MAE (`naive_scale`, (n_series,)); (n_series,), NaN for a series
+    with no scored target or a zero scale."""
+    err = np.abs(original_scale(p, scaler, p.pred[..., 0]) - original_scale(p, scaler, p.true))
+    observed = np.ones(err.shape, bool) if p.mask is None else p.mask
+    err = np.where(observed, err, 0.0)
+    if p.series is None:  # wide: series = columns
+        total, count = err.sum(axis=(0, 1)), observed.sum(axis=(0, 1))
+    else:
+        total = np.bincount(p.series, err.sum(axis=(1, 2)), minlength=len(naive_scale))
+        count = np.bincount(p.series, observed.sum(axis=(1, 2)), minlength=len(naive_scale))
+    ok = (count > 0) & (naive_scale > 0)
+    out = np.full(len(naive_scale), np.nan)
+    out[ok] = total[ok] / count[ok] / naive_scale[ok]
+    return out
 
 
 def score(
     p: Predictions, scaler, *, naive_scale: np.ndarray | None = None, quantiles: list[float] | None = None
 ) -> dict[str, float]:
     """Protocol metrics on scaled values (and over the windows PatchTST scores: module docstring),
-    then MASE/sMAPE on the original scale.
+    then MASE/sMAPE on the original scale; targets the mask marks missing count in none of them.
 
-    naive_scale: per-series in-sample seasonal-naive MAE on the original training rows (for MASE).
-    quantiles: with ≥ 2 levels, the coverage and the interval (Winkler) score of [lowest, highest], on
-    scaled values, are reported too."""
+    scaler: a wide table's StandardScaler, or a panel's PanelScaler. naive_scale: per-series in-sample
+    seasonal-naive MAE on the original training rows: "mase" and "mase_median" are the mean and median of
+    the series' MASEs (mase_per_series). quantiles: with ≥ 2 levels, the coverage and the interval
+    (Winkler) score of [lowest, highest], on scaled values, are reported too."""
+
+    def kept(a: np.ndarray) -> np.ndarray:  # the observed targets (a flat array), or all of them as they are
+        return a if p.mask is None else a[p.mask[: len(a)]]
+
     point = p.pred[..., 0]
-    out = {"mse": metrics.mse(point, p.true), "mae": metrics.mae(point, p.true), "windows": float(len(point))}
+    out = {"mse": metrics.mse(kept(point), kept(p.true)), "mae": metrics.mae(kept(point), kept(p.true))}
+    out["windows"] = float(len(point))
     scored = len(point) - len(point) % PATCHTST_TEST_BATCH  # the windows in full batches (module docstring)
-    if scored:
-        out["mse_patchtst_windows"] = metrics.mse(point[:scored], p.true[:scored])
-        out["mae_patchtst_windows"] = metrics.mae(point[:scored], p.true[:scored])
-    orig_pred = scaler.inverse_transform(point)
-    orig_true = scaler.inverse_transform(p.true)
-    out["smape"] = metrics.smape(orig_pred, orig_true)
+    if scored and p.series is None:
+        out["mse_patchtst_windows"] = metrics.mse(kept(point[:scored]), kept(p.true[:scored]))
+        out["mae_patchtst_windows"] = metrics.mae(kept(point[:scored]), kept(p.true[:scored]))
+    orig_pred = original_scale(p, scaler, point)
+    orig_true = original_scale(p, scaler, p.true)
+    out["smape"] = metrics.smape(kept(orig_pred), kept(orig_true))
     if naive_scale is not None:
-        out["mase"] = metrics.mase(orig_pred, orig_true, naive_scale)
+        per_series = mase_per_series(p, scaler, naive_scale)
+        if np.isfinite(per_series).any():
+            out["mase"] = float(np.nanmean(per_series))
+            out["mase_median"] = float(np.nanmedian(per_series))
+        else:
+            out["mase"] = float("nan")
     if quantiles and len(quantiles) >= 2:
-        lo, hi = p.pred[..., 1], p.pred[..., len(quantiles)]
+        lo, hi = kept(p.pred[..., 1]), kept(p.pred[..., len(quantiles)])
         nominal = quantiles[-1] - quantiles[0]
-        out[f"coverage_{quantiles[0]:g}_{quantiles[-1]:g}"] = metrics.coverage(lo, hi, p.true)
+        out[f"coverage_{quantiles[0]:g}_{quantiles[-1]:g}"] = metrics.coverage(lo, hi, kept(p.true))
         out["nominal_coverage"] = nominal
-        out["winkler"] = metrics.winkler(lo, hi, p.true, nominal)
+        out["winkler"] = metrics.winkler(lo, hi, kept(p.true), nominal)
     return out
 
 
 def rolling_origin(p: Predictions, stride: int) -> list[dict[str, float]]:
-    """Backtest table: the test windows whose origins are `stride` steps apart (from the first), one
-    row per origin with its MSE and MAE on scaled values."""
+    """Backtest table: the test windows whose origins are `stride` steps apart (from the first; a panel's
+    windows are numbered series by series), one row per origin with its MSE and MAE on scaled values over
+    its observed targets (a panel window has at least one: PanelWindows skips the others)."""
     rows = []
     for i in range(0, len(p.pred), stride):
-        rows.append(
-            {
-                "origin": i,
-                "mse": metrics.mse(p.pred[i, ..., 0], p.true[i]),
-                "mae": metrics.mae(p.pred[i, ..., 0], p.true[i]),
-            }
-        )
+        pred, true = p.pred[i, ..., 0], p.true[i]
+        if p.mask is not None:
+            pred, true = pred[p.mask[i]], true[p.mask[i]]
+        rows.append({"origin": i, "mse": metrics.mse(pred, true), "mae": metrics.mae(pred, true)})
     return rows

@@ -3,6 +3,13 @@ window (with baselines through the same harness) → track in MLflow → registe
 
 `pipelines.train` parses flags into an `ExperimentConfig` and calls `run_experiment`; `pipelines.tune`
 calls `train_and_evaluate` for each trial.
+
+The data is a wide table (every column a target, one network over them: `load_series`, `make_splits`) or
+a panel (`load_panel`: a long table with `id_col`, or a wide table in the "MS" setting, its target one
+series and its other columns past covariates): one global network over the series, which read their
+covariates and missing-value masks, each series split by time into train / val / test (`protocol_splits`).
+Both go through the same training, blending, scoring and baselines; a panel's MASE is per series, each on
+its own training rows' seasonal-naive scale.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -21,7 +28,7 @@ import torch
 from lruts.errors import ConfigError
 from lruts.forecasting.baselines import DLinear, PatchTST, RepeatLast, SeasonalNaive, season_length
 from lruts.forecasting.blend import Blend, fit_blend
-from lruts.forecasting.evaluation import Predictions, predict_windows, rolling_origin, score
+from lruts.forecasting.evaluation import Predictions, mase_per_series, predict_windows, rolling_origin, score
 from lruts.forecasting.fitting import fit_forecast_net
 from lruts.forecasting.losses import forecast_loss
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
@@ -38,6 +45,20 @@ DATA_SIZES = ("lookback", "horizon", "n_channels", "quantiles")
 @dataclass
 class ExperimentConfig:
     dataset: str = "electricity"  # a registered dataset name (see pipelines.ingest --list) or a CSV/Parquet path
+    # a long table (one row per series and time): its series id column (default: the registry's for a panel
+    # dataset; none: a wide table, every column a target)
+    id_col: str | None = None
+    target: str | None = None  # a long table's target column (default: the registry's, else "y"); with MS: the target
+    time_col: str | None = None  # a long table's time column (default: the registry's, else "ds")
+    # columns known ahead, read for the forecast's horizon too (default: the registry's)
+    future_covariates: list[str] | None = None
+    # columns observed only up to the forecast's start (default: the registry's; MS: every non-target column)
+    past_covariates: list[str] | None = None
+    static_covariates: list[str] | None = None  # columns constant per series (default: the registry's)
+    calendar: bool | None = None  # calendar features of the timestamps as future covariates (default: the registry's)
+    # a wide table's setting: M, every column a target; MS, one target (the last column, or --target) whose
+    # other columns are past covariates: a one-series panel, split at the dataset's protocol borders
+    features: Literal["M", "MS"] = "M"
     lookback: int = 336  # L: steps of history the model reads
     horizons: list[int] = field(default_factory=lambda: [96])  # one model per horizon
     # quantile levels to forecast, e.g. 0.1 0.9 (with blend: split-conformal on validation; else a quantile head)
@@ -171,13 +192,152 @@ class HorizonResult:
     members: list[FitResult] = field(default_factory=list)  # an ensemble's: each member's own fit
 
 
-def build_net(cfg: ExperimentConfig, horizon: int, n_channels: int) -> LRUForecastNet:
+def build_net(cfg: ExperimentConfig, horizon: int, data) -> LRUForecastNet:
+    """The network for `data` (a Series: one channel per column; a Panel: one channel, its covariates and,
+    when a target is missing anywhere, the missing-value input)."""
     torch.manual_seed(cfg.train.seed)
+    sizes: dict[str, Any] = {"n_channels": n_channels(data)}
+    if is_panel(data):
+        sizes |= {
+            "n_future": len(data.future_names),
+            "n_past": len(data.past_names),
+            "n_static": data.static.shape[1],
+            "missing": bool(np.isnan(data.values).any()),
+        }
     return LRUForecastNet(
-        dataclasses.replace(
-            cfg.model, lookback=cfg.lookback, horizon=horizon, n_channels=n_channels, quantiles=cfg.net_quantiles
-        )
+        dataclasses.replace(cfg.model, lookback=cfg.lookback, horizon=horizon, quantiles=cfg.net_quantiles, **sizes)
     )
+
+
+def is_panel(data) -> bool:
+    from lruts.data.panel import Panel
+
+    return isinstance(data, Panel)
+
+
+def n_channels(data) -> int:
+    """The network's channels: a wide table's columns; a panel's 1 (its series are batched windows)."""
+    return 1 if is_panel(data) else data.values.shape[1]
+
+
+def with_dataset_defaults(cfg: ExperimentConfig) -> ExperimentConfig:
+    """`cfg` with the long-format settings it leaves unset (None) taken from the registry (a panel dataset's
+    id, time, target and covariate columns) or the defaults; a ConfigError for settings that do not fit
+    together."""
+    from lruts.data.registry import get_spec
+
+    spec = get_spec(cfg.dataset)
+    declared = spec if spec is not None and spec.panel else None
+
+    def pick(given, name: str, default):
+        if given is not None:
+            return given
+        return getattr(declared, name) if declared is not None else default
+
+    id_col = pick(cfg.id_col, "id_col", None)
+    target = cfg.target if cfg.target is not None else (declared.target_cols[0] if declared is not None else None)
+    out = dataclasses.replace(
+        cfg,
+        id_col=id_col,
+        target=target if target is not None or id_col is None else "y",
+        time_col=pick(cfg.time_col, "time_col", "ds" if id_col is not None else None),
+        future_covariates=list(pick(cfg.future_covariates, "future_covariates", [])),
+        past_covariates=list(pick(cfg.past_covariates, "past_covariates", [])),
+        static_covariates=list(pick(cfg.static_covariates, "static_covariates", [])),
+        calendar=bool(pick(cfg.calendar, "calendar", False)),
+    )
+    covariates = out.future_covariates or out.past_covariates or out.static_covariates or out.calendar
+    if out.id_col is None and out.features == "M" and (covariates or cfg.target is not None):
+        raise ConfigError(
+            f"'{cfg.dataset}' is read as a wide table, every column a target: covariates and --target need a long "
+            "table (--id-col COLUMN; pipelines.train also takes a wide table's --features MS: its last column the "
+            "target, the others past covariates)"
+        )
+    if out.id_col is not None and out.features == "MS":
+        raise ConfigError("--features MS turns a wide table into one series with covariates; drop --id-col, or MS")
+    if out.features == "MS" and out.static_covariates:
+        raise ConfigError("--features MS makes one series: static covariates do not apply; drop --static-covariates")
+    if (out.id_col is not None or out.features == "MS") and out.ensemble:
+        raise ConfigError("an ensemble trains on wide tables only; remove the ensemble members for a panel")
+    return out
+
+
+def load_data(cfg: ExperimentConfig):
+    """The experiment's data (cfg as with_dataset_defaults leaves it): a Series for a wide table, a Panel
+    for a long one or the MS setting (DataError for unknown or text covariate columns)."""
+    from lruts.data import load_panel, load_series
+    from lruts.data.registry import get_spec
+
+    if cfg.id_col is None and cfg.features == "M":
+        return load_series(cfg.dataset)
+    if cfg.id_col is not None:
+        from lruts.data import resolve_raw
+
+        panel = load_panel(
+            resolve_raw(cfg.dataset) if get_spec(cfg.dataset) else cfg.dataset,
+            id_col=cfg.id_col,
+            time_col=cfg.time_col,
+            target_col=cfg.target,
+            future_covariates=cfg.future_covariates,
+            past_covariates=cfg.past_covariates,
+            static_covariates=cfg.static_covariates or None,
+        )
+    else:
+        panel = _one_series_panel(load_series(cfg.dataset), cfg)
+    if cfg.calendar:
+        from lruts.forecasting.panel_front import with_calendar
+
+        panel = with_calendar(panel)
+    log.info("panel: %s", panel.report.summary())
+    return panel
+
+
+def _one_series_panel(series, cfg: ExperimentConfig):
+    """The MS setting: a wide table as a one-series panel, its target the last column (or cfg.target), the
+    other columns past covariates (or cfg.past_covariates) unless named as future covariates."""
+    import polars as pl
+
+    from lruts.data import load_panel
+
+    target = cfg.target or series.columns[-1]
+    if target not in series.columns:
+        raise ConfigError(f"--target '{target}' is not a column of '{cfg.dataset}'; columns are: {series.columns}")
+    past = cfg.past_covariates or [c for c in series.columns if c not in (target, *cfg.future_covariates)]
+    frame = pl.DataFrame({"series": [target] * len(series.values), "date": series.timestamps})
+    frame = frame.with_columns(pl.Series(c, series.values[:, j]) for j, c in enumerate(series.columns))
+    return load_panel(
+        frame, id_col="series", time_col="date", target_col=target, future_covariates=cfg.future_covariates,
+        past_covariates=past, freq=series.freq,
+    )  # fmt: skip
+
+
+# a panel's protocol, per series: like the wide tables' ratio rule, 70 / 10 / 20 (each at least a horizon)
+PANEL_VAL_FRACTION, PANEL_TEST_FRACTION = 0.1, 0.2
+
+
+def protocol_splits(cfg: ExperimentConfig, data, lookback: int, horizon: int):
+    """train / val / test splits of `data`: a wide table's by the protocol (make_splits); a panel's per series
+    by time (its series too short for a training window dropped, with a log line); the MS setting's at the
+    dataset's protocol borders (ETT: 12 / 4 / 4 months)."""
+    from lruts.data import make_splits, panel_splits, split_borders
+    from lruts.data.registry import get_spec
+
+    if not is_panel(data):
+        return make_splits(data, lookback, horizon)
+    if cfg.features == "MS":
+        spec = get_spec(cfg.dataset)
+        b = split_borders(int(data.lengths[0]), lookback, spec.split if spec else "ratio")
+        borders = (b["train"][1], b["val"][1], b["test"][1])
+        return panel_splits(data, lookback, horizon, borders=borders)
+    splits = panel_splits(
+        data, lookback, horizon, val_fraction=PANEL_VAL_FRACTION, test_fraction=PANEL_TEST_FRACTION, drop_short=True
+    )
+    if splits.dropped:
+        log.warning(
+            "dropped %d series too short for lookback %d + horizon %d and their validation and test rows: %s",
+            len(splits.dropped), lookback, horizon, ", ".join(splits.dropped),
+        )  # fmt: skip
+    return splits
 
 
 def train_and_evaluate(
@@ -192,20 +352,19 @@ def train_and_evaluate(
     evaluate_test: bool = True,
 ) -> TrainedModel:
     """Train one model (or an ensemble) on the protocol's train split (early stopping on val), blend it with
-    the simple forecasts on val (cfg.blend), and score every test window."""
-    from lruts.data import make_splits
-
+    the simple forecasts on val (cfg.blend), and score every test window. `series`: load_data(cfg)'s, a
+    Series or a Panel."""
     if cfg.ensemble:
         net, splits, fit, members = _train_ensemble(
             cfg, series, horizon, run=run, checkpoint_dir=checkpoint_dir, resume=resume
         )
     else:
-        splits = make_splits(series, cfg.lookback, horizon)
+        splits = protocol_splits(cfg, series, cfg.lookback, horizon)
         net, fit = _train_net(cfg, series, horizon, splits, run, checkpoint_dir, resume, on_epoch_end)
         members = []
     chosen = {}
     if cfg.blend:
-        net = Blend(net, splits.lookback, horizon, series.values.shape[1], season_length(series.freq), cfg.quantiles)
+        net = Blend(net, splits.lookback, horizon, n_channels(series), season_length(series.freq), cfg.quantiles)
         chosen = fit_blend(net, splits.train, splits.val)
         log.info("blend on validation: MSE %s", ", ".join(f"{k} {v:.4f}" for k, v in chosen["val_mse"].items()))
     return TrainedModel(net, splits, fit, *_test_scores(net, splits, series, cfg, evaluate_test), members, chosen)
@@ -213,7 +372,7 @@ def train_and_evaluate(
 
 def _train_net(cfg, series, horizon: int, splits, run, checkpoint_dir, resume, on_epoch_end=None):
     """One network trained on `splits` (early stopping on val): (net, its FitResult)."""
-    net = build_net(cfg, horizon, series.values.shape[1])
+    net = build_net(cfg, horizon, series)
     fit = fit_forecast_net(
         net,
         splits.train,
@@ -235,7 +394,7 @@ def _test_scores(net, splits, series, cfg: ExperimentConfig, evaluate_test: bool
     if not evaluate_test or distributed_context()[0] != 0:
         return {}, None
     preds = predict_windows(net, splits.test, device=net.head.weight.device, progress=cfg.train.progress)
-    test = score(preds, splits.scaler, naive_scale=_naive_scale(splits, series), quantiles=list(cfg.quantiles))
+    test = score(preds, splits.scaler, naive_scale=naive_scales(splits, series), quantiles=list(cfg.quantiles))
     return test, preds
 
 
@@ -290,11 +449,41 @@ class PrefixedRun:
         self.run.log_metrics({self.prefix + k: v for k, v in metrics.items()}, step=step)
 
 
-def _naive_scale(splits, series) -> np.ndarray:
+def naive_scales(splits, series) -> np.ndarray:
+    """Each series' in-sample seasonal-naive MAE on its own training rows, original scale: (n_series,); a
+    panel series' over its observed pairs (NaN when it has none)."""
     from lruts.forecasting.metrics import naive_scale
 
-    lo, hi = splits.borders["train"]
-    return naive_scale(series.values[lo:hi], season_length(series.freq) or 1)
+    season = season_length(series.freq) or 1
+    if not is_panel(series):
+        lo, hi = splits.borders["train"]
+        return naive_scale(series.values[lo:hi], season)
+    out = np.full(len(series), np.nan)
+    for i, n in enumerate(splits.train_lengths.tolist()):
+        y = series.series(i)[:n].astype(np.float64)
+        change = np.abs(y[season:] - y[:-season])
+        if np.isfinite(change).any():
+            out[i] = np.nanmean(change)
+    return out
+
+
+def per_series_mase(preds: Predictions, splits, series) -> dict[str, float]:
+    """Each series' MASE on the test windows, by series name (a panel's ids, a wide table's columns)."""
+    names = series.ids if is_panel(series) else series.columns
+    values = mase_per_series(preds, splits.scaler, naive_scales(splits, series))
+    return {name: float(v) for name, v in zip(names, values, strict=True) if np.isfinite(v)}
+
+
+class TargetOnly(torch.nn.Module):
+    """A baseline on panel windows: it reads the target's lookback (missing steps at 0, the series' training
+    mean) and none of the batch's covariates or masks."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, **_inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
 
 
 DLINEAR_LRS = (5e-3, 1e-3, 1e-4)  # DLinear's reference lr and two lower ones; the best on validation is kept
@@ -313,6 +502,7 @@ def baseline_models(
     trainer with its script's recipe: Adam (AdamW without weight decay), lr 1e-4 for 4 epochs then × 0.9 per
     epoch, batch 128, at most patchtst_epochs epochs; early stopping after 10 without a better validation
     loss (its scripts wait 100: by then the lr has shrunk 0.9^10-fold)."""
+    panel = is_panel(series)
     models: dict[str, torch.nn.Module] = {"repeat_last": RepeatLast(horizon)}
     season = season_length(series.freq) or None
     if season and season <= lookback:
@@ -321,7 +511,7 @@ def baseline_models(
         best = (math.inf, None)
         for lr in DLINEAR_LRS:
             torch.manual_seed(0)
-            dlinear = DLinear(lookback, horizon)
+            dlinear = TargetOnly(DLinear(lookback, horizon)) if panel else DLinear(lookback, horizon)
             cfg = TrainConfig(epochs=dlinear_epochs, lr=lr, weight_decay=0.0, patience=3, progress=False)
             fit = fit_forecast_net(dlinear, splits.train, splits.val, cfg, distributed=False)  # rank 0 alone
             log.info("DLinear baseline, lr %g: best val %.4f (epoch %d)", lr, fit.best_val_loss, fit.best_epoch)
@@ -330,18 +520,18 @@ def baseline_models(
         models["dlinear"] = best[1].eval()
     if patchtst_epochs:
         torch.manual_seed(0)
-        patchtst = PatchTST(lookback, horizon)
+        patchtst = TargetOnly(PatchTST(lookback, horizon)) if panel else PatchTST(lookback, horizon)
         recipe = {"lr": 1e-4, "weight_decay": 0.0, "batch_size": 128, "epoch_decay": 0.9, "hold_epochs": 4}
         cfg = TrainConfig(epochs=patchtst_epochs, patience=10, **recipe)
         fit = fit_forecast_net(patchtst, splits.train, splits.val, cfg, distributed=False)
         log.info("PatchTST baseline: best val %.4f (epoch %d)", fit.best_val_loss, fit.best_epoch)
         models["patchtst"] = patchtst.eval()
-    return models
+    return {name: TargetOnly(m) if panel and not isinstance(m, TargetOnly) else m for name, m in models.items()}
 
 
 def evaluate_baselines(splits, series, horizon: int, lookback: int) -> dict[str, dict[str, float]]:
     """The baselines' protocol metrics on the same test windows as the LRU."""
-    scale = _naive_scale(splits, series)
+    scale = naive_scales(splits, series)
     models = baseline_models(splits, series, horizon, lookback)
     return {
         name: score(predict_windows(m, splits.test), splits.scaler, naive_scale=scale) for name, m in models.items()
@@ -352,11 +542,10 @@ def run_experiment(
     cfg: ExperimentConfig, *, resume: bool = False, tracking: TrackingConfig | None = None
 ) -> list[HorizonResult]:
     """Train, evaluate, track and register one model per horizon; write results.json per horizon."""
-    from lruts.data import load_series, make_splits
-
     rank, _ = distributed_context()
     tracking = tracking or (load_tracking_config() if cfg.track else None)
-    series = load_series(cfg.dataset)
+    cfg = with_dataset_defaults(cfg)
+    series = load_data(cfg)
     name = safe_name(cfg.dataset)
     results = []
     for horizon in cfg.horizons:
@@ -364,7 +553,8 @@ def run_experiment(
         folder = f"L{cfg.lookback}-H{horizon}" + (f"-{safe_name(cfg.tag)}" if cfg.tag else "")
         out = Path(cfg.out_dir) / name / folder  # a tagged (quick) run never overwrites a protocol run's files
         run_name = f"{name}-{folder}"
-        config = {**cfg.to_dict(), "horizon": horizon, "n_series": series.values.shape[1], "rows": len(series.values)}
+        n_series = len(series) if is_panel(series) else series.values.shape[1]
+        config = {**cfg.to_dict(), "horizon": horizon, "n_series": n_series, "rows": len(series.values)}
         track = cfg.track and rank == 0
         with start_run(
             tracking.experiment if track else "", run_name=run_name, config=config, tracking=tracking, enabled=track
@@ -374,7 +564,7 @@ def run_experiment(
             if rank != 0:
                 continue
             # an ensemble's splits have its longest member's lookback; the baselines keep the config's
-            base = splits if splits.lookback == cfg.lookback else make_splits(series, cfg.lookback, horizon)
+            base = splits if splits.lookback == cfg.lookback else protocol_splits(cfg, series, cfg.lookback, horizon)
             baselines = evaluate_baselines(base, series, horizon, cfg.lookback)
             run.log_metrics({f"test_{k}": v for k, v in test.items()})
             for b, m in baselines.items():
@@ -385,17 +575,20 @@ def run_experiment(
             summary = {
                 "config": config,
                 "test": test,
+                "mase_per_series": per_series_mase(preds, splits, series),
                 "baselines": baselines,
                 "fit": {**asdict(fit), "members": [asdict(m) for m in trained.members]},
                 "blend": trained.blend,
                 "backtest": backtest,
                 "minutes": minutes,
                 "run_id": run.run_id,
+                **({"dropped_series": splits.dropped} if is_panel(series) else {}),
             }
             save_json(summary, out / "results.json")
-            save_json(splits.scaler.to_dict(), out / "scaler.json")
+            if not is_panel(series):  # a panel's scaler is saved in its forecaster
+                save_json(splits.scaler.to_dict(), out / "scaler.json")
             _log_artifacts(run, out, splits, series, preds, horizon)
-            forecaster = _forecaster(trained.net, splits, series)
+            forecaster = _forecaster(trained.net, splits, series, cfg)
             forecaster.save(out / "forecaster.lruts")
             if track and cfg.register:
                 val_loss = trained.blend.get("val_mse_blend", fit.best_val_loss)  # what the user's forecast scored
@@ -406,9 +599,11 @@ def run_experiment(
     return results
 
 
-def _forecaster(net, splits, series):
+def _forecaster(net, splits, series, cfg: ExperimentConfig):
     from lruts.forecasting.forecaster import LRUForecaster
 
+    if is_panel(series):
+        return LRUForecaster.from_trained_panel(net, splits, cfg.future_covariates, calendar=cfg.calendar)
     return LRUForecaster.from_trained(net, splits.scaler, series)
 
 
@@ -421,17 +616,19 @@ def _log_artifacts(run: Run, out: Path, splits, series, preds: Predictions, hori
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    run.log_artifact(out / "scaler.json")
+    if (out / "scaler.json").exists():
+        run.log_artifact(out / "scaler.json")
     run.log_artifact(out / "results.json")
     i = len(preds.pred) - 1
     x = splits.test[i].x[0]
-    c = series.values.shape[1] - 1  # the last column: the target in the ETT/TSLib layouts ("OT")
+    c = n_channels(series) - 1  # the last column: the target in the ETT/TSLib layouts ("OT")
+    name = series.ids[preds.series[i]] if is_panel(series) else series.columns[c]
     fig, ax = plt.subplots(figsize=(10, 3.5))
     lb = x.shape[0]
     ax.plot(range(lb), x[:, c].numpy(), color="0.4", label="history")
     ax.plot(range(lb, lb + horizon), preds.true[i, :, c], color="k", label="actual")
     ax.plot(range(lb, lb + horizon), preds.pred[i, :, c, 0], color="C1", label="forecast")
-    ax.set_title(f"{series.name}: {series.columns[c]}, last test window (scaled)")
+    ax.set_title(f"{'panel' if is_panel(series) else series.name}: {name}, last test window (scaled)")
     ax.legend(loc="upper left")
     fig.tight_layout()
     run.log_figure(fig, "forecast_vs_actual.png")

@@ -215,6 +215,14 @@ class LRUForecaster:
             season = season_length(panel.freq)
             self.net = Blend(self.net, self.lookback, self.horizon, 1, season, self.quantiles)
             self.blend_info = fit_blend(self.net, splits.train, splits.val)
+        self._adopt_panel(splits, future, calendar)
+        return self
+
+    def _adopt_panel(self, splits, future_names: list[str], calendar: bool) -> None:
+        """Take the fitted network's panel (splits.panel: its series, covariates, scaler) as this forecaster's
+        and consume every series' whole history. future_names: the user's future covariates (the panel's
+        without the calendar's)."""
+        panel = splits.panel
         train_series = [panel.series(i)[:n] for i, n in enumerate(splits.train_lengths.tolist())]
         static_scaled = (
             splits.scaler.static.transform(panel.static.astype(np.float64))
@@ -222,16 +230,16 @@ class LRUForecaster:
             else (np.zeros((len(panel), 0)))
         )
         self.panel = PanelFront(
-            ids=panel.ids, freq=panel.freq, id_col=id_col, time_col=time_col, target_col=target_col,
-            future_names=future, past_names=past, static_names=panel.static_names, calendar=calendar,
-            scaler=splits.scaler, static=torch.from_numpy(static_scaled.astype(np.float32)).to(self._device()),
+            ids=panel.ids, freq=panel.freq, id_col=panel.id_col, time_col=panel.time_col,
+            target_col=panel.target_col, future_names=future_names, past_names=panel.past_names,
+            static_names=panel.static_names, calendar=calendar, scaler=splits.scaler,
+            static=torch.from_numpy(static_scaled.astype(np.float32)).to(self._device()),
             outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
             lookback=self.lookback, horizon=self.horizon,
         )  # fmt: skip
-        self.freq, self.time_col, self.columns = panel.freq, time_col, []
+        self.freq, self.time_col, self.columns = panel.freq, panel.time_col, []
         self._compiled = None
         self.panel.consume(self.net, panel)
-        return self
 
     def _start_record(self, values: np.ndarray) -> None:
         """Keep the raw readings of the last `lookback` steps of a wide history (T, C), all observed."""
@@ -250,6 +258,16 @@ class LRUForecaster:
         fc._consume(torch.from_numpy(scaler.transform(series.values).astype(np.float32)))
         fc._outlier_rule = OutlierRule.fit(list(series.values.T), fc.outlier_z)
         fc._start_record(series.values)
+        return fc
+
+    @classmethod
+    def from_trained_panel(
+        cls, net: LRUForecastNet | Blend, splits, future_names: list[str], *, calendar: bool = False
+    ) -> LRUForecaster:
+        """Wrap a network trained on a panel's windows elsewhere (the protocol pipeline): `splits` are its
+        PanelSplits (panel and scaler), future_names the user's future covariates; consume every series."""
+        fc = cls._wrapping(net)
+        fc._adopt_panel(splits, list(future_names), calendar)
         return fc
 
     @classmethod

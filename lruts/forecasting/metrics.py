@@ -28,14 +28,6 @@ def naive_scale(train: np.ndarray, season: int = 1) -> np.ndarray:
     return np.mean(np.abs(train[season:] - train[:-season]), axis=0)
 
 
-def mase(pred: np.ndarray, true: np.ndarray, scale: np.ndarray) -> float:
-    """Mean absolute scaled error: MAE per series divided by that series' naive in-sample MAE, averaged.
-    Series whose scale is 0 (constant in training) are left out."""
-    err = np.mean(np.abs(pred - true), axis=tuple(range(pred.ndim - 1)))
-    ok = scale > 0
-    return float(np.mean(err[ok] / scale[ok])) if ok.any() else float("nan")
-
-
 def coverage(lower: np.ndarray, upper: np.ndarray, true: np.ndarray) -> float:
     """Fraction of actual values inside [lower, upper]."""
     return float(np.mean((true >= lower) & (true <= upper)))

@@ -39,6 +39,20 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
         return fc.set_history(model_input)
 
 
+def _input_example(forecaster) -> pd.DataFrame:
+    """The input columns, no rows (rows are optional): a wide forecaster's time + series; a long-fitted one's
+    id, time, target and covariates."""
+    if forecaster.panel is None:
+        example = forecaster.predict().head(0)
+        return example[[forecaster.time_col, *forecaster.columns]].astype(dict.fromkeys(forecaster.columns, "float64"))
+    front = forecaster.panel
+    values = [front.target_col, *front.future_names, *front.past_names]
+    return pd.DataFrame(
+        {front.id_col: pd.Series(dtype=str), front.time_col: pd.Series(dtype="datetime64[ns]")}
+        | {c: pd.Series(dtype="float64") for c in values}
+    )
+
+
 def log_forecaster(run, forecaster, *, name: str = "model", registered_model: str | None = None):
     """Log `forecaster` as a pyfunc model in the active run (never raising: see tracking.Run).
 
@@ -48,8 +62,7 @@ def log_forecaster(run, forecaster, *, name: str = "model", registered_model: st
 
     from mlflow.models import infer_signature
 
-    example = forecaster.predict().head(0)  # the input columns: time + series (rows are optional)
-    example = example[[forecaster.time_col, *forecaster.columns]].astype(dict.fromkeys(forecaster.columns, "float64"))
+    example = _input_example(forecaster)
     signature = infer_signature(example, forecaster.predict())
     with tempfile.TemporaryDirectory() as tmp:
         path = forecaster.save(Path(tmp) / "forecaster.lruts")

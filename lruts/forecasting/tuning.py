@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lruts.errors import ConfigError
-from lruts.forecasting.experiment import ExperimentConfig, train_and_evaluate
+from lruts.forecasting.experiment import ExperimentConfig, load_data, train_and_evaluate, with_dataset_defaults
 from lruts.io import safe_name
 from lruts.tracking import TrackingConfig, load_tracking_config, start_run
 
@@ -103,8 +103,6 @@ def tune(
     import optuna
     import yaml
 
-    from lruts.data import load_series
-
     if base.ensemble:
         raise ConfigError(
             "tuning searches one model per trial and prunes on its epochs: remove `ensemble` from the config "
@@ -123,7 +121,8 @@ def tune(
     )
     for params in enqueue or []:
         study.enqueue_trial(params)
-    series = load_series(base.dataset)
+    base = with_dataset_defaults(base)  # a panel's columns resolved once: every trial reads the same data
+    series = load_data(base)
     space = space or SPACE
     if base.track:
         tracking = tracking or load_tracking_config()
