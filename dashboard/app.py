@@ -243,7 +243,7 @@ def metrics_tab(live: LiveStream, results: dict | None, series: list[str]) -> No
     else:
         st.info("This model has no results.json (metrics are written by `python -m pipelines.train`).")
     st.subheader("Live, this session")
-    if live.score.pairs:
+    if live.score.pairs.any():
         table = live.score.table(live.fc.columns, live.fc.quantiles)
         st.dataframe(table[table["series"].isin(series)] if series else table, hide_index=True)
         st.caption("Every forecast step issued in this session against the observation that arrived; original scale.")
