@@ -111,6 +111,12 @@ def read_rows(data: bytes, filename: str, fc: LRUForecaster) -> pd.DataFrame:
         raise DataError(str(e).replace(path.name, filename)) from None
     finally:
         path.unlink(missing_ok=True)
+    junk = {c: n for c, n in raw.junk_cells.items() if c in columns_of(fc) and n}
+    if junk:
+        raise DataError(
+            f"{filename}: {sum(junk.values())} value(s) that are not numbers (per column: {junk}); "
+            "leave a cell empty for a missing value"
+        )
     return _rows_frame(raw.frame, fc, filename)
 
 
