@@ -324,7 +324,7 @@ def panel_controls(live: PanelStream, chosen: list[str]) -> None:
     c1, c2, c3, c4 = st.columns([1.2, 1, 1.2, 1])
     step = c1.button("Next row", key="panel_step", type="primary", disabled=left == 0)
     burst = c2.number_input("Rows per series", 1, 1000, 24, key="panel_burst_k", label_visibility="collapsed")
-    play = c3.button("Replay rows", key="panel_burst", disabled=left == 0)
+    play = c3.button(f"Replay {burst} rows per series", key="panel_burst", disabled=left == 0)
     reset = c4.button("Reset stream", key="panel_reset")
     with st.expander(f"Upload rows ({', '.join(columns_of(live.fc))}): CSV or Parquet"):
         st.caption("Rows of any series, in time order per series; an empty target is a missing reading. The rows "
