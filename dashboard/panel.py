@@ -202,10 +202,15 @@ class PanelStream:
         return report
 
     def _merged(self, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        """Each series in `rows`: its known rows with `rows` laid over them (the new ones win)."""
+        """Each series in `rows`: its known rows with `rows` laid over them (the new ones win), and the
+        target of a step the rows skip (streamed as missing) blanked, so the history drawn is what was streamed."""
         out = {}
         for sid, part in rows.groupby(self.id_col, sort=False):
-            both = pd.concat([part, self.by_id.get(str(sid), part.iloc[:0])], ignore_index=True)
+            known = self.by_id.get(str(sid), part.iloc[:0])
+            t = known[self.time_col]
+            after = max(part[self.time_col].min(), self.last_time(str(sid)))
+            skipped = known[(t > after) & (t < part[self.time_col].max()) & ~t.isin(part[self.time_col])]
+            both = pd.concat([part, skipped.assign(**{self.target_col: np.nan}), known], ignore_index=True)
             both = both.drop_duplicates(self.time_col, keep="first").sort_values(self.time_col, kind="stable")
             out[str(sid)] = both.reset_index(drop=True)
         return out

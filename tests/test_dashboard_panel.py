@@ -130,6 +130,10 @@ def test_uploaded_rows_with_a_gap_a_nan_and_a_resent_row_stream_one_at_a_time_an
     np.testing.assert_allclose(forecast["y"], expected["forecast"], rtol=1e-4, atol=1e-4)
     assert pd.Timestamp(forecast["x"][0]) == new["ds"].iloc[-1] + pd.Timedelta(hours=1)
     assert "2 of the forecast's last 24 inputs missing" in " ".join(c.value for c in at.caption)
+    drawn = traces(at, 0, "history")[0]
+    drawn = pd.Series(drawn["y"], index=pd.to_datetime(drawn["x"]), dtype=float)
+    assert drawn.loc[new["ds"]].isna().tolist() == [False, True, False]  # the NaN reading
+    assert np.isnan(drawn.loc[held_out(env, "s1")["ds"].iloc[1]])  # the skipped hour: drawn as streamed, missing
 
 
 def test_a_bad_row_is_refused_with_the_forecasters_message_and_the_stream_is_unchanged(env):
