@@ -3,7 +3,10 @@
     streamlit run dashboard/app.py          # from the repository root (reads .streamlit/config.toml)
 
 Models come from the MLflow registry (by alias or version) or from local checkpoints written by
-`python -m pipelines.train` (runs/, or $LRUTS_RUNS_DIR). Weights are loaded once per server process
+`python -m pipelines.train` (runs/, or $LRUTS_RUNS_DIR). A forecaster fitted on a long table (a panel of
+series with covariates) opens in the panel view: pick series, see their covariates beside the forecast,
+stream rows with covariates (dashboard/panel.py); `python -m dashboard.demo` (or the sidebar's button)
+builds one from the shared electricity data. Weights are loaded once per server process
 and shared (st.cache_resource); each browser session streams on its own copy of the state
 (st.session_state), so sessions never disturb each other. This file only lays out the page: finding
 models, streaming and checking uploads are dashboard/catalog.py, live.py and uploads.py, over lruts.
@@ -28,8 +31,10 @@ from dashboard.catalog import (
     registered_models,
     registry_problem,
 )
-from dashboard.charts import backtest_figure, forecast_figure
+from dashboard.charts import backtest_figure, forecast_figure, panel_figure
+from dashboard.demo import build_demo, demo_dir, demo_files
 from dashboard.live import LiveStream, Recompute, rows_frame
+from dashboard.panel import PanelStream, columns_of, known_rows, read_rows
 from dashboard.uploads import MAX_UPLOAD_MB, SUFFIXES, new_rows
 from lruts import LRUForecaster
 from lruts.data import load_series, split_borders
@@ -91,7 +96,25 @@ def positioned(
     return fc, recompute
 
 
+@st.cache_resource(show_spinner="Reading the panel…", max_entries=8)
+def load_known(_fc: LRUForecaster, model_key: tuple, dataset: str, future: str | None, stamp: float) -> pd.DataFrame:
+    """The rows known for a long-fitted model (dataset + future file). The other arguments: the cache key."""
+    return known_rows(_fc, dataset, future)
+
+
 # ---------------------------------------------------------------------------------------------- choosing
+
+
+def demo_button(runs: Path) -> None:
+    """Offer to build the demo panel forecaster when its data is there and it is not built yet."""
+    if demo_files() is None or (demo_dir(runs) / "forecaster.lruts").is_file():
+        return
+    st.sidebar.caption("A forecaster of hourly electricity prices with two day-ahead covariates, trained here "
+                       "in about a minute (`python -m dashboard.demo`).")  # fmt: skip
+    if st.sidebar.button("Build the demo panel forecaster", key="build_demo"):
+        with st.spinner("Training the demo forecaster on electricity_short…"):
+            build_demo(runs)
+        st.rerun()
 
 
 def choose_model() -> tuple[tuple, str, LRUForecaster, dict | None]:
@@ -103,12 +126,14 @@ def choose_model() -> tuple[tuple, str, LRUForecaster, dict | None]:
     if problem:
         sb.warning(f"MLflow registry not available, showing local checkpoints only: {problem}")
     runs = default_runs_dir()
+    demo_button(runs)
     local = local_models(runs)
     datasets = sorted({m.dataset for m in registry} | {m.dataset for m in local})
     if not datasets:
         st.info(
             "No trained forecaster found (MLflow registry or "
-            f"{runs}). Train one, e.g. `python -m pipelines.train --dataset ETTh1 --lookback 96 --horizons 24`."
+            f"{runs}). Train one, e.g. `python -m pipelines.train --dataset ETTh1 --lookback 96 --horizons 24`, "
+            "or build the demo panel forecaster (sidebar)."
         )
         st.stop()
     dataset = sb.selectbox("Dataset", datasets, key="dataset")
@@ -243,7 +268,7 @@ def metrics_tab(live: LiveStream, results: dict | None, series: list[str]) -> No
     else:
         st.info("This model has no results.json (metrics are written by `python -m pipelines.train`).")
     st.subheader("Live, this session")
-    if live.score.pairs:
+    if live.score.pairs.any():
         table = live.score.table(live.fc.columns, live.fc.quantiles)
         st.dataframe(table[table["series"].isin(series)] if series else table, hide_index=True)
         st.caption("Every forecast step issued in this session against the observation that arrived; original scale.")
@@ -268,6 +293,111 @@ def backtest_tab(live: LiveStream, results: dict | None) -> None:
     st.dataframe(table, hide_index=True)
 
 
+# ---------------------------------------------------------------------------------------------- panel view
+
+MULTISELECT_MAX = 50  # more series than this: one at a time, from a searchable list
+
+
+def panel_stream(model_key: tuple, dataset: str, fc: LRUForecaster, results: dict | None) -> PanelStream:
+    """This session's stream over a long-fitted forecaster (st.session_state)."""
+    future = (results or {}).get("config", {}).get("future")
+    stamp = max((Path(f).stat().st_mtime for f in (dataset, future) if f and Path(f).is_file()), default=0.0)
+    key = (model_key, dataset, future, stamp)
+    live = st.session_state.get("panel_live")
+    if live is None or st.session_state.get("panel_live_key") != key:
+        live = PanelStream(fc, load_known(fc, model_key, dataset, future, stamp))
+        st.session_state["panel_live"], st.session_state["panel_live_key"] = live, key
+    return live
+
+
+def pick_series(live: PanelStream, dataset: str) -> list[str]:
+    ids = live.ids
+    if len(ids) <= MULTISELECT_MAX:
+        return st.sidebar.multiselect("Series", ids, default=ids[:1], key=f"panel_series:{dataset}")
+    sid = st.sidebar.selectbox(f"Series (type to search {len(ids):,})", ids, key=f"panel_series:{dataset}")
+    return [sid] if sid is not None else []
+
+
+def panel_controls(live: PanelStream, chosen: list[str]) -> None:
+    """Replay the chosen series' held-out rows, or upload rows; each row goes through update()."""
+    left = sum(len(live.held_out(sid)) for sid in chosen)
+    c1, c2, c3, c4 = st.columns([1.2, 1, 1.2, 1])
+    step = c1.button("Next row", key="panel_step", type="primary", disabled=left == 0)
+    burst = c2.number_input("Rows per series", 1, 1000, 24, key="panel_burst_k", label_visibility="collapsed")
+    play = c3.button(f"Replay {burst} rows per series", key="panel_burst", disabled=left == 0)
+    reset = c4.button("Reset stream", key="panel_reset")
+    with st.expander(f"Upload rows ({', '.join(columns_of(live.fc))}): CSV or Parquet"):
+        st.caption("Rows of any series, in time order per series; an empty target is a missing reading. The rows "
+                   "after a series' last target give the future covariates of the next forecast.")  # fmt: skip
+        up = st.file_uploader(f"Long rows (≤ {MAX_UPLOAD_MB} MB)", type=[x.lstrip(".") for x in SUFFIXES],
+                              key="panel_upload", max_upload_size=MAX_UPLOAD_MB)  # fmt: skip
+        add = st.button("Stream the uploaded rows", key="panel_add", disabled=up is None)
+    if reset:
+        st.session_state.pop("panel_live")
+        st.rerun()
+    try:
+        if step or play:
+            report = live.replay(chosen, 1 if step else int(burst))
+            st.success(f"Replayed: {report.summary()}")
+        if add and up is not None:
+            report = live.push(read_rows(up.getvalue(), up.name, live.fc))
+            st.success(f"{up.name}: {report.summary()}")
+    except DataError as e:
+        st.error(f"Rows rejected, the stream is unchanged. {e}")
+
+
+def panel_tab(live: PanelStream, chosen: list[str], shown: int) -> None:
+    panel_controls(live, chosen)
+    fc = live.fc
+    if live.forecast_problem:
+        st.warning(
+            f"No forecast yet: {live.forecast_problem}. Upload rows that carry them (after the series' last "
+            "reading, with an empty target)."
+        )
+    if not chosen:
+        st.info("Pick at least one series in the sidebar.")
+        return
+    for sid in chosen:
+        forecast = live.forecast(sid)
+        missing = int(forecast["missing_inputs"].iloc[0]) if "missing_inputs" in forecast and len(forecast) else 0
+        st.caption(
+            f"**{sid}** · last observation {pd.Timestamp(live.last_time(sid))} · {len(live.held_out(sid)):,} "
+            f"held-out row(s) left to replay · {missing} of the forecast's last {fc.lookback} inputs missing"
+        )
+        fig = panel_figure(live.history(sid, shown), forecast, live.actuals(sid), live.covariates(sid, shown),
+                           title=sid, time_col=fc.panel.time_col, target_col=fc.panel.target_col,
+                           quantiles=fc.quantiles)  # fmt: skip
+        st.plotly_chart(fig, key=f"panel_chart:{sid}", config={"displaylogo": False})
+        with st.expander(f"{sid}: forecast table"):
+            st.dataframe(forecast, hide_index=True)
+    if live.reports:
+        with st.expander(f"Stream log ({len(live.reports)} push(es))"):
+            st.dataframe(pd.DataFrame([{"rows": r.rows, "steps": r.steps, "missing": r.missing,
+                                        "re-sent ignored": r.resent, "outliers": len(r.outliers)}
+                                       for r in live.reports]), hide_index=True)  # fmt: skip
+    if fc.outliers:
+        with st.expander(f"Outliers flagged ({len(fc.outliers)}), entered as missing"):
+            st.dataframe(pd.DataFrame(fc.outliers), hide_index=True)
+
+
+def panel_page(model_key: tuple, dataset: str, fc: LRUForecaster, results: dict | None) -> None:
+    try:
+        live = panel_stream(model_key, dataset, fc, results)
+    except (LrutsError, OSError) as e:
+        st.error(str(e))
+        st.stop()
+    chosen = pick_series(live, dataset)
+    shown = st.sidebar.slider("History shown (steps)", fc.horizon, max(4000, 8 * fc.horizon),
+                              max(4 * fc.horizon, fc.lookback), key="history_shown")  # fmt: skip
+    p = fc.panel
+    st.sidebar.caption(
+        f"{len(p.ids):,} series · lookback {fc.lookback} · horizon {fc.horizon} · step {fc.freq} · "
+        f"future covariates {p.future_names or '–'}{' + calendar' if p.calendar else ''} · "
+        f"past covariates {p.past_names or '–'}"
+    )
+    panel_tab(live, chosen, shown)
+
+
 # ---------------------------------------------------------------------------------------------- page
 
 
@@ -276,6 +406,9 @@ def main() -> None:
     st.title("LRU forecasts")
     try:
         model_key, dataset, fc, results = choose_model()
+        if fc.panel is not None:
+            panel_page(model_key, dataset, fc, results)
+            return
         live = live_stream(model_key, dataset, fc)
     except (LrutsError, OSError) as e:
         st.error(str(e))

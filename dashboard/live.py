@@ -34,32 +34,38 @@ class Recompute:
 
 class LiveScore:
     """Errors of the forecasts issued in this session against the observations that arrived after them:
-    each (forecast step, actual) pair counts once, on the original scale, per series."""
+    each (forecast step, actual) pair counts once, on the original scale, per series. Forecast steps are
+    matched to arrivals by time, so a skipped step scores nothing, and a missing reading (NaN) is left
+    out of its series' score."""
 
     def __init__(self, horizon: int, n_series: int) -> None:
-        self.pending: deque[tuple[int, np.ndarray]] = deque(maxlen=horizon)  # (issued after arrival i, (H, C, 1+Q))
-        self.arrived = 0
+        # (times (H,), forecast (H, C, 1+Q)) of the last H forecasts: 35 MB for 321 series, H=96
+        self.pending: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=horizon)
         self.abs_err = np.zeros(n_series)
         self.sq_err = np.zeros(n_series)
         self.inside = np.zeros(n_series)
-        self.pairs = 0
+        self.pairs = np.zeros(n_series, dtype=np.int64)
 
-    def issue(self, forecast: np.ndarray) -> None:
-        self.pending.append((self.arrived, forecast.astype(np.float32)))  # H of them: 35 MB for 321 series, H=96
+    def issue(self, times: np.ndarray, forecast: np.ndarray) -> None:
+        """times (H,) datetime64: the steps of forecast (H, C, 1 + Q)."""
+        self.pending.append((np.asarray(times, "datetime64[ns]"), forecast.astype(np.float32)))
 
-    def observe(self, actual: np.ndarray) -> None:
-        self.arrived += 1
-        for issued, forecast in self.pending:
-            err = forecast[self.arrived - issued - 1, :, 0] - actual
+    def observe(self, time: np.datetime64, actual: np.ndarray) -> None:
+        """actual (C,) at `time`, NaN where a series' reading is missing."""
+        seen = np.isfinite(actual)
+        for times, forecast in self.pending:
+            k = int(np.searchsorted(times, np.datetime64(time, "ns")))
+            if k == len(times) or times[k] != time:
+                continue
+            err = np.where(seen, forecast[k, :, 0] - actual, 0.0)
             self.abs_err += np.abs(err)
             self.sq_err += err**2
             if forecast.shape[-1] > 2:  # an interval: lowest and highest quantile
-                lo, hi = forecast[self.arrived - issued - 1, :, 1], forecast[self.arrived - issued - 1, :, -1]
-                self.inside += (actual >= lo) & (actual <= hi)
-            self.pairs += 1
+                self.inside += seen & (actual >= forecast[k, :, 1]) & (actual <= forecast[k, :, -1])
+            self.pairs += seen
 
     def table(self, columns: list[str], quantiles: list[float]) -> pd.DataFrame:
-        n = max(self.pairs, 1)
+        n = np.where(self.pairs > 0, self.pairs, np.nan)  # a series nothing was scored for: NaN, not 0
         out = pd.DataFrame({"series": columns, "MAE": self.abs_err / n, "MSE": self.sq_err / n, "pairs": self.pairs})
         if len(quantiles) >= 2:
             out[f"coverage {quantiles[0]:g}–{quantiles[-1]:g}"] = self.inside / n
@@ -77,7 +83,7 @@ class LiveStream:
         self.update_cpu_ms: list[float] = []  # CPU time of the process during each update
         self.recomputed = initial
         self.score = LiveScore(self.fc.horizon, len(self.fc.columns))
-        self.score.issue(self.fc.forecast_array())
+        self.score.issue(self._forecast_times(self.fc), self.fc.forecast_array())
         self._base: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ arrivals
@@ -118,13 +124,21 @@ class LiveStream:
             forecasts.append(fc.forecast_array())  # and the new forecast
             elapsed.append(1e3 * (time.perf_counter() - t0))
             cpu.append(1e3 * (time.process_time() - c0))
+            forecasts[-1] = (self._forecast_times(fc), forecasts[-1])
         self.fc = fc
-        for actual, forecast in zip(np.asarray(values, np.float64), forecasts, strict=True):
-            self.score.observe(actual)
-            self.score.issue(forecast)
+        for t, actual, issued in zip(times, np.asarray(values, np.float64), forecasts, strict=True):
+            self.score.observe(t, actual)
+            self.score.issue(*issued)
         self.arrived.append((np.asarray(times, "datetime64[ns]"), np.asarray(values, np.float32)))
         self.update_ms += elapsed
         self.update_cpu_ms += cpu
+
+    @staticmethod
+    def _forecast_times(fc: LRUForecaster) -> np.ndarray:
+        """(H,) the steps of fc's current forecast."""
+        from lruts.data.timestamps import advance
+
+        return advance(fc.last_time, fc.freq, np.arange(1, fc.horizon + 1))
 
     # ------------------------------------------------------------------ full recompute
     def recompute(self) -> Recompute:

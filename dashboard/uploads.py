@@ -19,7 +19,7 @@ import pandas as pd
 from lruts.errors import DataError
 
 MAX_UPLOAD_MB = 5  # also server.maxUploadSize in .streamlit/config.toml
-SUFFIXES = (".csv", ".tsv", ".txt")
+SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
 
 
 def save_upload(data: bytes, filename: str) -> Path:

@@ -265,18 +265,59 @@ def test_a_positioned_forecaster_keeps_only_its_state_not_the_history(env):
     assert states and all(s.untyped_storage().nbytes() == s.numel() * s.element_size() for s in states)
 
 
+def _hours(first: int, n: int = 2) -> np.ndarray:
+    return np.datetime64("2020-01-01T00", "ns") + np.arange(first, first + n) * np.timedelta64(1, "h")
+
+
 def test_live_score_counts_every_forecast_step_against_the_observation_that_arrived():
     from dashboard.live import LiveScore
 
     score = LiveScore(horizon=2, n_series=1)
-    # forecasts: (H=2, C=1, point + 0.1 and 0.9 quantiles)
-    score.issue(np.array([[[1.0, 0.0, 2.0]], [[2.0, 1.0, 3.0]]]))  # made before the first arrival
-    score.observe(np.array([1.5]))  # scores the first forecast's step 1: error -0.5, inside [0, 2]
-    score.issue(np.array([[[3.0, 2.0, 4.0]], [[4.0, 3.0, 5.0]]]))
-    score.observe(np.array([5.0]))  # first forecast's step 2 (2 vs 5, outside), second's step 1 (3 vs 5, outside)
-    score.issue(np.array([[[9.0, 9.0, 9.0]], [[9.0, 9.0, 9.0]]]))
+    # forecasts: (H=2, C=1, point + 0.1 and 0.9 quantiles), issued for the two hours after the last arrival
+    score.issue(_hours(1), np.array([[[1.0, 0.0, 2.0]], [[2.0, 1.0, 3.0]]]))  # made before the first arrival
+    score.observe(_hours(1)[0], np.array([1.5]))  # scores the first forecast's step 1: error -0.5, inside [0, 2]
+    score.issue(_hours(2), np.array([[[3.0, 2.0, 4.0]], [[4.0, 3.0, 5.0]]]))
+    score.observe(_hours(2)[0], np.array([5.0]))  # first forecast's step 2 (2 vs 5), second's step 1 (3 vs 5)
+    score.issue(_hours(3), np.array([[[9.0, 9.0, 9.0]], [[9.0, 9.0, 9.0]]]))
     table = score.table(["s"], [0.1, 0.9])
     assert table["pairs"].iloc[0] == 3
     assert table["MAE"].iloc[0] == pytest.approx((0.5 + 3 + 2) / 3)
     assert table["MSE"].iloc[0] == pytest.approx((0.25 + 9 + 4) / 3)
     assert table["coverage 0.1–0.9"].iloc[0] == pytest.approx(1 / 3)
+
+
+def test_live_score_leaves_nan_arrivals_out_and_matches_steps_by_time_across_a_gap():
+    from dashboard.live import LiveScore
+
+    score = LiveScore(horizon=3, n_series=2)
+    forecast = np.array([[[1.0, 10.0]], [[2.0, 20.0]], [[3.0, 30.0]]]).transpose(0, 2, 1)  # (H=3, C=2, 1)
+    score.issue(_hours(1, 3), forecast)
+    score.observe(_hours(1)[0], np.array([np.nan, 11.0]))  # series 0 missing: not an error of 1, not a crash
+    # hour 2 skipped (a gap): the forecast's step 3 is scored against hour 3, not against the second arrival
+    score.observe(_hours(3)[0], np.array([4.0, np.nan]))
+    table = score.table(["a", "b"], [])
+    assert table["pairs"].tolist() == [1, 1]
+    assert table["MAE"].tolist() == pytest.approx([1.0, 1.0])  # |3 − 4| and |10 − 11|
+    empty = LiveScore(horizon=1, n_series=1)
+    empty.issue(_hours(1, 1), np.ones((1, 1, 1)))
+    empty.observe(_hours(1)[0], np.array([np.nan]))
+    assert empty.table(["a"], []).isna()["MAE"].all()  # nothing scored: no MAE, rather than 0
+
+
+def test_streaming_a_gap_and_a_nan_reading_keeps_the_live_score_finite(env):
+    from dashboard.live import LiveStream
+    from lruts import LRUForecaster
+    from lruts.data import load_series
+
+    ws = env
+    fc = LRUForecaster.load(ws.checkpoint, device="cpu")
+    fc.set_history(ws.frame.iloc[:START])
+    live = LiveStream(fc, load_series(str(ws.csv)), START)
+    rows = ws.frame.iloc[START : START + 4].drop(index=START + 1).copy()  # hour START + 1 skipped
+    rows.loc[START + 2, "s0"] = np.nan
+    live.push(rows)
+    table = live.score.table(fc.columns, fc.quantiles)
+    # arrivals at START, START + 2, START + 3 meet 1, 2 and 3 earlier forecasts (the one made after the skipped
+    # hour was never issued); s0's NaN at START + 2 is left out of its 2 pairs
+    assert table["pairs"].tolist() == [4, 6, 6]
+    assert np.isfinite(table["MAE"]).all()

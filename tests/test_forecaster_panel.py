@@ -259,3 +259,14 @@ def test_fit_names_the_covariate_or_series_at_fault(panel):
     twice = pd.DataFrame({"unique_id": ["s0", "s0", "s1", "s2"], "size": [1.0, 2.0, 3.0, 4.0]})
     with pytest.raises(DataError, match="repeats ids"):
         fc.fit(history, id_col="unique_id", static_covariates=twice)
+
+
+def test_a_resent_row_of_the_fitted_history_is_ignored_though_the_history_was_kept_in_float32(panel, fitted):
+    history, stream, _ = panel
+    fc = LRUForecaster.load_from(fitted)
+    last = history.groupby("unique_id").tail(1)  # float64 values, as the user's own table holds them
+    future = stream[["unique_id", "ds", "x"]]
+    before = fc.predict(future=future)
+    pd.testing.assert_frame_equal(fc.update(last, future=future), before)
+    with pytest.raises(DataError, match="already received"):
+        fc.update(last.assign(y=last["y"] + 1e-3))

@@ -218,7 +218,8 @@ def check_resent(kept: float, status: int, value: float, where: str) -> None:
             f"{where} arrived after that step was consumed as missing (a later row came first); a stream "
             "cannot go back: send rows in time order across calls, or call set_history() with the full rows"
         )
-    if not ((np.isnan(kept) and np.isnan(value)) or np.isclose(kept, value, rtol=1e-9, atol=0.0)):
+    # equal in float32: the history a forecaster was fitted on is kept as float32, the user's row may be float64
+    if not ((np.isnan(kept) and np.isnan(value)) or np.float32(kept) == np.float32(value)):
         raise DataError(
             f"{where} was already received with the value {kept}, now {value}: a re-sent row must repeat it. "
             "To correct history, call set_history() with the corrected rows"
