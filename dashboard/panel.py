@@ -84,16 +84,27 @@ def _rows_frame(frame, fc: LRUForecaster, what: str) -> pd.DataFrame:
 
 
 def known_rows(fc: LRUForecaster, dataset: str, future: str | None = None) -> pd.DataFrame:
-    """The rows the dashboard knows for a long-fitted forecaster: the dataset's (a CSV/Parquet path), then
+    """The rows the dashboard knows for a long-fitted forecaster: the dataset's (a registered name or a CSV/Parquet
+    path; a one-series model of a wide file, as the MS setting trains, reads it as that series), then
     the future file's (future covariates after the dataset; its target, if any, is ignored)."""
     from pathlib import Path
 
+    from lruts.data import resolve_raw
     from lruts.data.read import read_any
+    from lruts.data.registry import get_spec
 
     p = fc.panel
-    frames = [_rows_frame(read_any(Path(dataset), time_col=p.time_col, id_col=p.id_col).frame, fc, dataset)]
+
+    def rows(source: str) -> pd.DataFrame:
+        frame = read_any(resolve_raw(source, download=False) if get_spec(source) else Path(source), time_col=p.time_col)
+        frame = frame.frame.to_pandas()
+        if p.id_col not in frame.columns and len(p.ids) == 1:  # one series of a wide file (the MS setting)
+            frame[p.id_col] = p.ids[0]
+        return _rows_frame(frame, fc, source)
+
+    frames = [rows(dataset)]
     if future:
-        extra = _rows_frame(read_any(Path(future), time_col=p.time_col, id_col=p.id_col).frame, fc, future)
+        extra = rows(future)
         frames.append(extra.assign(**{p.target_col: np.nan}))
     rows = pd.concat(frames, ignore_index=True).drop_duplicates([p.id_col, p.time_col], keep="first")
     return rows.sort_values([p.id_col, p.time_col], kind="stable").reset_index(drop=True)

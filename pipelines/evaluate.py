@@ -36,6 +36,7 @@ class EvaluateConfig:
     dataset: str | None = None  # a registered dataset name or a CSV/Parquet path
     lookback: int = 336  # the LRU's lookback: its model is read from runs/<dataset>/L<lookback>-H<h>/
     horizons: list[int] = field(default_factory=lambda: [96])  # scored one by one
+    features: Literal["M", "MS"] = "M"  # MS: the run trained with --features MS (runs/<dataset>-MS/...)
     runs: str = "runs"  # where pipelines.train wrote its models
     # the baselines scored beside the LRU (patchtst: tens of minutes per horizon on a CPU)
     baselines: list[Literal["repeat_last", "seasonal_naive", "dlinear", "patchtst"]] = field(
@@ -89,19 +90,22 @@ def main(argv: list[str] | None = None) -> int:
         naive_scales,
         per_series_mase,
         protocol_splits,
+        run_label,
         with_dataset_defaults,
     )
     from lruts.forecasting.forecaster import LRUForecaster
-    from lruts.io import safe_name, save_json
+    from lruts.io import save_json
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     rows, everything = [], {}
     for h in args.horizons:
-        model_file = Path(args.runs) / safe_name(args.dataset) / f"L{args.lookback}-H{h}" / "forecaster.lruts"
+        model_file = (
+            Path(args.runs) / run_label(args.dataset, args.features) / f"L{args.lookback}-H{h}" / "forecaster.lruts"
+        )
         try:
             fc = LRUForecaster.load(model_file, device="cpu") if model_file.exists() else None
             # a panel is split as its run split it; a wide table, or a dataset without a run, by its defaults
-            cfg = ExperimentConfig(dataset=args.dataset)
+            cfg = ExperimentConfig(dataset=args.dataset, features=args.features)
             if fc is not None and fc.panel is not None:
                 cfg = _run_config(model_file.with_name("results.json"), args.dataset)
             cfg = with_dataset_defaults(cfg)

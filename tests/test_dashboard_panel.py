@@ -209,3 +209,27 @@ def test_the_demo_forecaster_builds_from_the_shared_data_and_the_catalog_finds_i
     fc = LRUForecaster.load(path)
     assert fc.panel.future_names == ["Exogenous1", "Exogenous2"] and fc.panel.calendar
     assert len(fc.predict()) == fc.horizon  # the held-out week's covariates are known: a forecast is ready
+
+
+def test_known_rows_read_a_registered_dataset_and_a_wide_file_of_a_one_series_model(tmp_path, monkeypatch):
+    """A run of pipelines.train names its data as the registry does (electricity_prices), and an MS run's data is
+    a wide file without an id column: the panel view reads both."""
+    from dashboard.panel import known_rows
+
+    frame = driven_panel()
+    one = frame[frame["unique_id"] == "s0"]
+    fc = LRUForecaster(LOOKBACK, H, **SMALL, train=TrainConfig(epochs=1, patience=0, progress=False,
+                                                              max_steps_per_epoch=2))  # fmt: skip
+    fc.fit(one, id_col="unique_id", future_covariates=["x"], past_covariates=["p"])
+    wide = tmp_path / "wide.csv"
+    one.drop(columns="unique_id").to_csv(wide, index=False)
+    rows = known_rows(fc, str(wide))
+    assert (rows["unique_id"] == "s0").all() and len(rows) == len(one)
+    np.testing.assert_allclose(rows["y"], one["y"])
+
+    data = tmp_path / "data"
+    (data / "covariates").mkdir(parents=True)
+    prices = pd.DataFrame({"unique_id": "s0", "ds": one["ds"], "y": one["y"], "x": one["x"], "p": one["p"]})
+    prices.to_csv(data / "covariates" / "electricity_short.csv", index=False)
+    monkeypatch.setenv("LRUTS_DATA_DIRS", str(data))
+    assert len(known_rows(fc, "electricity_prices")) == len(one)

@@ -93,13 +93,18 @@ def test_ms_setting_is_one_series_with_the_other_columns_as_past_covariates(tmp_
     args = ["--dataset", str(csv), "--features", "MS", "--lookback", str(L), "--horizons", str(H),
             "--out", str(tmp_path / "runs"), *TINY, *QUICK]  # fmt: skip
     assert train.main(args) == 0
-    out = tmp_path / "runs" / "ett_like" / f"L{L}-H{H}"
+    out = tmp_path / "runs" / "ett_like-MS" / f"L{L}-H{H}"  # never the multivariate run's folder
     saved = json.loads((out / "results.json").read_text())
     # the protocol's ratio borders (70 / 10 / 20 of the rows), as the wide table's own splits
     assert saved["test"]["windows"] == n - (n - int(0.2 * n)) - H + 1
     assert list(saved["mase_per_series"]) == ["OT"] and saved["config"]["n_series"] == 1
     fc = LRUForecaster.load(out / "forecaster.lruts", device="cpu")
     assert fc.panel.target_col == "OT" and fc.panel.past_names == ["load_a", "load_b"]
+    scored = tmp_path / "scored.json"
+    args = ["--dataset", str(csv), "--features", "MS", "--lookback", str(L), "--horizons", str(H),
+            "--runs", str(tmp_path / "runs"), "--baselines", "repeat_last", "--out", str(scored)]  # fmt: skip
+    assert evaluate.main(args) == 0
+    assert json.loads(scored.read_text())[f"H{H}/LRU"]["metrics"]["mse"] == pytest.approx(saved["test"]["mse"])
 
 
 def test_registered_panel_defaults_apply_and_flags_override_them():

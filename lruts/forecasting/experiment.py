@@ -81,6 +81,12 @@ class ExperimentConfig:
         self.quantiles = sorted(float(q) for q in self.quantiles)  # the network's quantile outputs are in order
 
     @property
+    def run_label(self) -> str:
+        """The runs folder's name of this experiment's data: the dataset's, with "-MS" for the MS setting (another
+        task on the same file: its models never share a folder or a registered name with the multivariate ones)."""
+        return run_label(self.dataset, self.features)
+
+    @property
     def net_quantiles(self) -> list[float]:
         """The network's own quantile outputs: none when the blend calibrates the quantiles instead."""
         return [] if self.blend else list(self.quantiles)
@@ -119,6 +125,11 @@ class ExperimentConfig:
             return cls.from_dict(d)
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
+
+
+def run_label(dataset: str, features: str = "M") -> str:
+    """See ExperimentConfig.run_label."""
+    return safe_name(dataset) + ("-MS" if features == "MS" else "")
 
 
 def _check_known(section: str, given: Any, known: Any) -> None:
@@ -546,7 +557,7 @@ def run_experiment(
     tracking = tracking or (load_tracking_config() if cfg.track else None)
     cfg = with_dataset_defaults(cfg)
     series = load_data(cfg)
-    name = safe_name(cfg.dataset)
+    name = cfg.run_label
     results = []
     for horizon in cfg.horizons:
         t0 = time.perf_counter()

@@ -109,7 +109,7 @@ def tune(
             "(tune the members' settings, then list them as ensemble members for pipelines.train)"
         )
     horizon = horizon or base.horizons[0]
-    study_name = study_name or f"{safe_name(base.dataset)}-L{base.lookback}-H{horizon}"
+    study_name = study_name or f"{base.run_label}-L{base.lookback}-H{horizon}"
     study_dir = Path(base.out_dir) / "tune" / safe_name(study_name)
     study = optuna.create_study(
         study_name=study_name,
