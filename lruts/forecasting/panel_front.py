@@ -230,7 +230,12 @@ def check_resent(kept: float, status: int, value: float, where: str) -> None:
 class Track:
     """One series' stream: its grid origin, the network's state before the last observation (None when
     that is the first), the last observation's inputs, the raw user future covariates of positions
-    pos, pos + 1, ... (ahead (n, F_user), NaN = unknown), and the record of its last readings."""
+    pos, pos + 1, ... (ahead (n, F_user), NaN = unknown), and the record of its last readings.
+
+    `after` is the state after the last observation once a forecast has run that step (None before):
+    the next observation starts from it instead of running the step again. It reads only the covariates
+    of the last observation's own step, which no later call changes; the forecast also reads the H after
+    it, which may still arrive, so the forecast is not kept."""
 
     start: np.datetime64
     state: Any
@@ -238,6 +243,7 @@ class Track:
     ahead: np.ndarray
     recent: Recent
     seen: int  # steps consumed, the last one included
+    after: Any = None
 
     @property
     def pos(self) -> int:
@@ -305,12 +311,15 @@ class PanelFront:
         raw = _rows(track.ahead, 1 + self.horizon)
         return self._future_rows(track.start, track.pos + np.arange(1 + self.horizon), raw)[None]
 
-    def _run_last(self, net, i: int, track: Track, stack_step):
-        """The network's step over series i's last observation: (forecast (1, H, 1, 1 + Q), state after it)."""
+    def _run_last(self, net, i: int, track: Track, stack_step) -> torch.Tensor:
+        """The network's step over series i's last observation: its forecast (1, H, 1, 1 + Q); the state
+        after it is kept in track.after."""
         inputs = {"mask_t": track.last["mask"], "future": self._future_block(track), "past_t": track.last["past"]}
         inputs = to_device(inputs, self.static.device)
         static = self.static[i : i + 1] if self.static.shape[1] else None
-        return net.step(track.last["x"].to(self.static.device), track.state, stack_step, static=static, **inputs)
+        y, track.after = net.step(track.last["x"].to(self.static.device), track.state, stack_step, static=static,
+                                  **inputs)  # fmt: skip
+        return y
 
     # ------------------------------------------------------------------ consuming a whole history
     @torch.no_grad()
@@ -396,7 +405,7 @@ class PanelFront:
         self.take_future(future)
         out = []
         for i, track in enumerate(self.tracks):
-            y, _ = self._run_last(net, i, track, stack_step)
+            y = self._run_last(net, i, track, stack_step)
             out.append(y[0, :, 0].cpu().numpy() * self.scaler.target.std[i] + self.scaler.target.mean[i])
         return np.stack(out)
 
@@ -496,7 +505,9 @@ class PanelFront:
                                   fut if given else None)  # fmt: skip
 
     def _advance(self, net, stack_step, i, track: Track, q: int, y: float, past, fut) -> None:
-        _, track.state = self._run_last(net, i, track, stack_step)
+        if track.after is None:
+            self._run_last(net, i, track, stack_step)
+        track.state, track.after = track.after, None
         ahead = track.ahead[1:]
         if fut is not None and len(fut):
             known = _rows(ahead, 1)[0]
