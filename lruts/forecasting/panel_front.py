@@ -372,8 +372,9 @@ class PanelFront:
         if future is not None:
             frame = _pandas(future, "predict(future=...)")
             _require_columns(frame, [self.id_col, self.time_col, *self.future_names], "the future covariates frame")
+            given = _floats(frame, self.future_names)
             for i, pos, rows in self._rows_by_series(frame, "the future covariates frame"):
-                block = frame.loc[rows, self.future_names].apply(_numeric).to_numpy(np.float64)
+                block = given[rows]
                 offset = pos - self.tracks[i].pos
                 keep = offset > 0  # rows at or before the last observation: already consumed
                 merged[i] = _set_rows(merged[i], offset[keep], block[keep])
@@ -432,16 +433,18 @@ class PanelFront:
 
     # ------------------------------------------------------------------ streaming
     def _rows_by_series(self, frame, what: str):
-        """(series index, grid positions (k,), frame index labels (k,)) per series in `frame`, sorted by
-        time; a DataError for an unknown id or a time off the series' grid."""
+        """(series index, grid positions (k,), row positions in `frame` (k,)) per series in `frame`, in the
+        order of their first rows, each sorted by time; a DataError for an unknown id or a time off the
+        series' grid."""
         import pandas as pd
 
         from lruts.data.timestamps import grid_position
 
-        ids = frame[self.id_col].astype(str)
-        single = len(ids) and (ids.iloc[0] == ids).all()  # one series' rows: no grouping (a live feed's case)
-        unknown = sorted({ids.iloc[0]} if single else set(ids)) if len(ids) else []
-        unknown = [u for u in unknown if u not in self._index]
+        # grouped in Python: a live feed's few rows cost microseconds this way, pandas' grouping a millisecond
+        rows_of: dict[str, list[int]] = {}
+        for r, sid in enumerate(frame[self.id_col].tolist()):
+            rows_of.setdefault(str(sid), []).append(r)
+        unknown = sorted(u for u in rows_of if u not in self._index)
         if unknown:
             raise DataError(
                 f"{what} names unknown series {unknown[:5]}; the forecaster was fitted on {self.ids[:5]}"
@@ -450,10 +453,9 @@ class PanelFront:
         col = frame[self.time_col]  # already datetimes: skip to_datetime's parsing machinery (≈ 1 ms a call)
         times = (col if pd.api.types.is_datetime64_dtype(col) else pd.to_datetime(col)).to_numpy("datetime64[ns]")
         out = []
-        groups = {ids.iloc[0]: frame.index} if single else frame.groupby(ids, sort=False).groups
-        for sid, labels in groups.items():
+        for sid, rows in rows_of.items():
             i = self._index[sid]
-            idx = frame.index.get_indexer(labels)
+            idx = np.asarray(rows)
             pos = grid_position(times[idx], self.tracks[i].start, self.freq)
             if (pos < 0).any():
                 bad = times[idx][pos < 0][0]
@@ -462,7 +464,7 @@ class PanelFront:
                     f"{self.tracks[i].start}); align the timestamps"
                 )
             order = np.argsort(pos, kind="stable")
-            out.append((i, pos[order], np.asarray(labels)[order]))
+            out.append((i, pos[order], idx[order]))
         return out
 
     def plan_update(self, rows) -> list[tuple[int, list[tuple[int, float, np.ndarray, np.ndarray]]]]:
@@ -474,23 +476,28 @@ class PanelFront:
         plan = []
         if frame.empty:
             return plan
-        target = _floats(frame, [self.target_col])[:, 0].copy()
+        n_past = len(self.past_names)
+        values = _floats(frame, [self.target_col, *self.past_names, *self.future_names])  # read once
+        target = values[:, 0].copy()
         target[~np.isfinite(target)] = np.nan
-        past, fut = _floats(frame, self.past_names), _floats(frame, self.future_names)
-        for i, pos, labels in self._rows_by_series(frame, "new rows"):
-            idx = frame.index.get_indexer(labels)
+        past, fut = values[:, 1 : 1 + n_past], values[:, 1 + n_past :]
+        for i, pos, idx in self._rows_by_series(frame, "new rows"):
             track, readings = self.tracks[i], []
             for p, r in zip(pos.tolist(), idx.tolist(), strict=True):
-                where = f"series '{self.ids[i]}' at {_time(track.start, self.freq, p)}"
                 if readings and readings[-1][0] == p:  # the same step twice in this call
-                    check_resent(readings[-1][1], OBSERVED, target[r], where)
+                    check_resent(readings[-1][1], OBSERVED, target[r], self._where(i, p))
                 elif p <= track.pos:
+                    where = self._where(i, p)
                     kept, status = track.recent.reading(p, where)
                     check_resent(kept[0], status[0], target[r], where)
                 else:
                     readings.append((p, target[r], past[r], fut[r]))
             plan.append((i, readings))
         return plan
+
+    def _where(self, i: int, p: int) -> str:
+        """Series i at grid position p, for a message."""
+        return f"series '{self.ids[i]}' at {_time(self.tracks[i].start, self.freq, p)}"
 
     @torch.no_grad()
     def apply(self, net, stack_step, plan) -> None:
@@ -588,21 +595,14 @@ def _time(start: np.datetime64, freq: str, p: int) -> np.datetime64:
     return advance(start, freq, p)[()]
 
 
-def _numeric(col):
-    import pandas as pd
-
-    return pd.to_numeric(col, errors="coerce")
-
-
 def _floats(frame, columns: list[str]) -> np.ndarray:
     """frame[columns] as a (rows, len(columns)) float64 array, anything not a number as NaN (numeric
     columns without the per-column conversion, which costs ≈ 1 ms a call)."""
     import pandas as pd
 
-    as_numbers = [
-        (col if pd.api.types.is_numeric_dtype(col) else _numeric(col)).to_numpy(np.float64, na_value=np.nan)
-        for col in (frame[c] for c in columns)
-    ]
+    numeric = [col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
+               for col in (frame[c] for c in columns)]  # fmt: skip
+    as_numbers = [col.to_numpy(np.float64, na_value=np.nan) for col in numeric]
     return np.stack(as_numbers, axis=1) if as_numbers else np.empty((len(frame), 0))
 
 
@@ -613,7 +613,7 @@ def _pandas(frame, what: str):
         frame = frame.to_pandas()
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{what} takes a pandas or polars DataFrame, got {type(frame).__name__}")
-    return frame.reset_index(drop=True)
+    return frame
 
 
 def _require_columns(frame, needed: list[str], what: str) -> None:
