@@ -11,8 +11,8 @@ Raw numeric size: every number of the long table as float32 (target + two covari
            read straight from the dataset: the panel's bytes plus the peak of every allocation made
            while cutting (tracemalloc), as a multiple of the raw size
   loader   the same through make_loader(train, batch, shuffle=True): windows/s delivered to the loop, and
-           its peak, which adds torch's RandomSampler (a Python list of every window index, ≈36 bytes
-           a window: the same for WindowDataset)
+           its peak: the Python allocations (tracemalloc) plus the sampler's permutation of every window
+           index (a torch tensor, 4 bytes a window, which tracemalloc does not see)
 """
 
 from __future__ import annotations
@@ -81,14 +81,15 @@ def main() -> None:
     peak = tracemalloc.get_traced_memory()[1]
 
     tracemalloc.reset_peak()
-    it = iter(make_loader(splits.train, args.batch, shuffle=True))
+    loader = make_loader(splits.train, args.batch, shuffle=True)
+    it = iter(loader)
     next(it)  # warm-up
     t = time.perf_counter()
     n = 0
     for _, batch in zip(range(args.batches), it, strict=False):
         n += len(batch)
     rate = n / (time.perf_counter() - t)
-    loader_peak = tracemalloc.get_traced_memory()[1]
+    loader_peak = tracemalloc.get_traced_memory()[1] + loader.sampler.nbytes
     tracemalloc.stop()
 
     mb = 1 << 20

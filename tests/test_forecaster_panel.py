@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+import torch
 from forecast_fixtures import shared_file
 
 from lruts import DataError, LRUForecaster
@@ -157,6 +158,23 @@ def test_update_with_gaps_and_covariates_equals_a_recompute_over_the_same_histor
     # the forecast after new rows needs the covariates of the steps after them: refused before applying
     with pytest.raises(DataError, match=r"do not cover the horizon of series 's0'"):
         LRUForecaster.load_from(fitted).update(stream.tail(1))
+
+
+def test_a_forecast_between_updates_leaves_the_stream_exactly_as_without_it(panel, fitted):
+    # a forecast keeps the state after the last observation, which the next update starts from instead of
+    # running that step again: the numbers must be the very ones of a stream that never forecast in between
+    _, stream, future = panel
+    futr = pd.concat([stream, future])[["unique_id", "ds", "x"]]
+    in_order = gappy(stream).sort_values("ds")
+    one_call = LRUForecaster.load_from(fitted)
+    one_call.update(in_order.iloc[:-1], future=futr)
+    one_call.update(in_order.iloc[-1:])
+    one_by_one = LRUForecaster.load_from(fitted)
+    for k in range(len(in_order)):
+        one_by_one.update(in_order.iloc[k : k + 1], future=futr)
+    for a, b in zip(one_call.panel.tracks, one_by_one.panel.tracks, strict=True):
+        torch.testing.assert_close(a.state.to_dict(), b.state.to_dict(), rtol=0, atol=0)
+    pd.testing.assert_frame_equal(one_by_one.predict(), one_call.predict(), check_exact=True)
 
 
 def test_resent_rows_are_ignored_and_outliers_enter_as_missing(panel, fitted):

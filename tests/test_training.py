@@ -8,7 +8,7 @@ from lruts.data import WindowBatch, WindowDataset
 from lruts.forecasting.losses import forecast_loss
 from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet
 from lruts.io import load_torch
-from lruts.training import TrainConfig, Trainer
+from lruts.training import PermutationSampler, TrainConfig, Trainer, make_loader
 
 
 def datasets(lookback=48, horizon=12):
@@ -285,3 +285,25 @@ def test_the_trainer_moves_a_named_batch_and_tuples_lists_and_dicts_of_tensors()
         moved = trainer.to_device(batch)
         assert type(moved) is type(batch) and all(t.is_meta for t in moved)
     assert all(t.is_meta for t in trainer.to_device({"x": x, "mask": y > 0}).values())
+
+
+@pytest.mark.parametrize("n", [1, 7, 200_001])  # 200,001: several chunks, the last one short
+@pytest.mark.parametrize("seed", [0, 11])
+def test_permutation_sampler_draws_random_samplers_order(n, seed):
+    ours = PermutationSampler(n, torch.Generator().manual_seed(seed))
+    torchs = torch.utils.data.RandomSampler(range(n), generator=torch.Generator().manual_seed(seed))
+    assert len(ours) == n
+    assert list(ours) == list(torchs)
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_shuffled_loader_batches_equal_torchs_shuffled_loader(drop_last):
+    data = torch.utils.data.TensorDataset(torch.arange(1000))
+    ours = make_loader(data, 32, shuffle=True, seed=5, drop_last=drop_last)
+    torchs = torch.utils.data.DataLoader(
+        data, 32, shuffle=True, generator=torch.Generator().manual_seed(5), drop_last=drop_last
+    )
+    assert isinstance(ours.sampler, PermutationSampler)
+    ours_batches, torchs_batches = [b[0].tolist() for b in ours], [b[0].tolist() for b in torchs]
+    assert ours_batches[0] != list(range(32))  # shuffled
+    assert ours_batches == torchs_batches

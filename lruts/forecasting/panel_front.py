@@ -231,7 +231,12 @@ def check_resent(kept: float, status: int, value: float, where: str) -> None:
 class Track:
     """One series' stream: its grid origin, the network's state before the last observation (None when
     that is the first), the last observation's inputs, the raw user future covariates of positions
-    pos, pos + 1, ... (ahead (n, F_user), NaN = unknown), and the record of its last readings."""
+    pos, pos + 1, ... (ahead (n, F_user), NaN = unknown), and the record of its last readings.
+
+    `after` is the state after the last observation once a forecast has run that step (None before):
+    the next observation starts from it instead of running the step again. It reads only the covariates
+    of the last observation's own step, which no later call changes; the forecast also reads the H after
+    it, which may still arrive, so the forecast is not kept."""
 
     start: np.datetime64
     state: Any
@@ -239,6 +244,7 @@ class Track:
     ahead: np.ndarray
     recent: Recent
     seen: int  # steps consumed, the last one included
+    after: Any = None
 
     @property
     def pos(self) -> int:
@@ -306,12 +312,15 @@ class PanelFront:
         raw = _rows(track.ahead, 1 + self.horizon)
         return self._future_rows(track.start, track.pos + np.arange(1 + self.horizon), raw)[None]
 
-    def _run_last(self, net, i: int, track: Track, stack_step):
-        """The network's step over series i's last observation: (forecast (1, H, 1, 1 + Q), state after it)."""
+    def _run_last(self, net, i: int, track: Track, stack_step) -> torch.Tensor:
+        """The network's step over series i's last observation: its forecast (1, H, 1, 1 + Q); the state
+        after it is kept in track.after."""
         inputs = {"mask_t": track.last["mask"], "future": self._future_block(track), "past_t": track.last["past"]}
         inputs = to_device(inputs, self.static.device)
         static = self.static[i : i + 1] if self.static.shape[1] else None
-        return net.step(track.last["x"].to(self.static.device), track.state, stack_step, static=static, **inputs)
+        y, track.after = net.step(track.last["x"].to(self.static.device), track.state, stack_step, static=static,
+                                  **inputs)  # fmt: skip
+        return y
 
     # ------------------------------------------------------------------ consuming a whole history
     @torch.no_grad()
@@ -364,8 +373,9 @@ class PanelFront:
         if future is not None:
             frame = _pandas(future, "predict(future=...)")
             _require_columns(frame, [self.id_col, self.time_col, *self.future_names], "the future covariates frame")
+            given = _floats(frame, self.future_names)
             for i, pos, rows in self._rows_by_series(frame, "the future covariates frame"):
-                block = frame.loc[rows, self.future_names].apply(_numeric).to_numpy(np.float64)
+                block = given[rows]
                 offset = pos - self.tracks[i].pos
                 keep = offset > 0  # rows at or before the last observation: already consumed
                 merged[i] = _set_rows(merged[i], offset[keep], block[keep])
@@ -397,7 +407,7 @@ class PanelFront:
         self.take_future(future)
         out = []
         for i, track in enumerate(self.tracks):
-            y, _ = self._run_last(net, i, track, stack_step)
+            y = self._run_last(net, i, track, stack_step)
             out.append(y[0, :, 0].cpu().numpy() * self.scaler.target.std[i] + self.scaler.target.mean[i])
         return np.stack(out)
 
@@ -424,16 +434,18 @@ class PanelFront:
 
     # ------------------------------------------------------------------ streaming
     def _rows_by_series(self, frame, what: str):
-        """(series index, grid positions (k,), frame index labels (k,)) per series in `frame`, sorted by
-        time; a DataError for an unknown id or a time off the series' grid."""
+        """(series index, grid positions (k,), row positions in `frame` (k,)) per series in `frame`, in the
+        order of their first rows, each sorted by time; a DataError for an unknown id or a time off the
+        series' grid."""
         import pandas as pd
 
         from lruts.data.timestamps import grid_position
 
-        ids = frame[self.id_col].astype(str)
-        single = len(ids) and (ids.iloc[0] == ids).all()  # one series' rows: no grouping (a live feed's case)
-        unknown = sorted({ids.iloc[0]} if single else set(ids)) if len(ids) else []
-        unknown = [u for u in unknown if u not in self._index]
+        # grouped in Python: a live feed's few rows cost microseconds this way, pandas' grouping a millisecond
+        rows_of: dict[str, list[int]] = {}
+        for r, sid in enumerate(frame[self.id_col].tolist()):
+            rows_of.setdefault(str(sid), []).append(r)
+        unknown = sorted(u for u in rows_of if u not in self._index)
         if unknown:
             raise DataError(
                 f"{what} names unknown series {unknown[:5]}; the forecaster was fitted on {self.ids[:5]}"
@@ -442,10 +454,9 @@ class PanelFront:
         col = frame[self.time_col]  # already datetimes: skip to_datetime's parsing machinery (≈ 1 ms a call)
         times = (col if pd.api.types.is_datetime64_dtype(col) else pd.to_datetime(col)).to_numpy("datetime64[ns]")
         out = []
-        groups = {ids.iloc[0]: frame.index} if single else frame.groupby(ids, sort=False).groups
-        for sid, labels in groups.items():
+        for sid, rows in rows_of.items():
             i = self._index[sid]
-            idx = frame.index.get_indexer(labels)
+            idx = np.asarray(rows)
             pos = grid_position(times[idx], self.tracks[i].start, self.freq)
             if (pos < 0).any():
                 bad = times[idx][pos < 0][0]
@@ -454,7 +465,7 @@ class PanelFront:
                     f"{self.tracks[i].start}); align the timestamps"
                 )
             order = np.argsort(pos, kind="stable")
-            out.append((i, pos[order], np.asarray(labels)[order]))
+            out.append((i, pos[order], idx[order]))
         return out
 
     def plan_update(self, rows) -> list[tuple[int, list[tuple[int, float, np.ndarray, np.ndarray]]]]:
@@ -466,23 +477,28 @@ class PanelFront:
         plan = []
         if frame.empty:
             return plan
-        target = _floats(frame, [self.target_col])[:, 0].copy()
+        n_past = len(self.past_names)
+        values = _floats(frame, [self.target_col, *self.past_names, *self.future_names])  # read once
+        target = values[:, 0].copy()
         target[~np.isfinite(target)] = np.nan
-        past, fut = _floats(frame, self.past_names), _floats(frame, self.future_names)
-        for i, pos, labels in self._rows_by_series(frame, "new rows"):
-            idx = frame.index.get_indexer(labels)
+        past, fut = values[:, 1 : 1 + n_past], values[:, 1 + n_past :]
+        for i, pos, idx in self._rows_by_series(frame, "new rows"):
             track, readings = self.tracks[i], []
             for p, r in zip(pos.tolist(), idx.tolist(), strict=True):
-                where = f"series '{self.ids[i]}' at {_time(track.start, self.freq, p)}"
                 if readings and readings[-1][0] == p:  # the same step twice in this call
-                    check_resent(readings[-1][1], OBSERVED, target[r], where)
+                    check_resent(readings[-1][1], OBSERVED, target[r], self._where(i, p))
                 elif p <= track.pos:
+                    where = self._where(i, p)
                     kept, status = track.recent.reading(p, where)
                     check_resent(kept[0], status[0], target[r], where)
                 else:
                     readings.append((p, target[r], past[r], fut[r]))
             plan.append((i, readings))
         return plan
+
+    def _where(self, i: int, p: int) -> str:
+        """Series i at grid position p, for a message."""
+        return f"series '{self.ids[i]}' at {_time(self.tracks[i].start, self.freq, p)}"
 
     @torch.no_grad()
     def apply(self, net, stack_step, plan) -> None:
@@ -497,7 +513,9 @@ class PanelFront:
                                   fut if given else None)  # fmt: skip
 
     def _advance(self, net, stack_step, i, track: Track, q: int, y: float, past, fut) -> None:
-        _, track.state = self._run_last(net, i, track, stack_step)
+        if track.after is None:
+            self._run_last(net, i, track, stack_step)
+        track.state, track.after = track.after, None
         ahead = track.ahead[1:]
         if fut is not None and len(fut):
             known = _rows(ahead, 1)[0]
@@ -578,21 +596,14 @@ def _time(start: np.datetime64, freq: str, p: int) -> np.datetime64:
     return advance(start, freq, p)[()]
 
 
-def _numeric(col):
-    import pandas as pd
-
-    return pd.to_numeric(col, errors="coerce")
-
-
 def _floats(frame, columns: list[str]) -> np.ndarray:
     """frame[columns] as a (rows, len(columns)) float64 array, anything not a number as NaN (numeric
     columns without the per-column conversion, which costs ≈ 1 ms a call)."""
     import pandas as pd
 
-    as_numbers = [
-        (col if pd.api.types.is_numeric_dtype(col) else _numeric(col)).to_numpy(np.float64, na_value=np.nan)
-        for col in (frame[c] for c in columns)
-    ]
+    numeric = [col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
+               for col in (frame[c] for c in columns)]  # fmt: skip
+    as_numbers = [col.to_numpy(np.float64, na_value=np.nan) for col in numeric]
     return np.stack(as_numbers, axis=1) if as_numbers else np.empty((len(frame), 0))
 
 
@@ -603,7 +614,7 @@ def _pandas(frame, what: str):
         frame = frame.to_pandas()
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{what} takes a pandas or polars DataFrame, got {type(frame).__name__}")
-    return frame.reset_index(drop=True)
+    return frame
 
 
 def _require_columns(frame, needed: list[str], what: str) -> None:
