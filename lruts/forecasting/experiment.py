@@ -29,7 +29,7 @@ from lruts.errors import ConfigError
 from lruts.forecasting.baselines import DLinear, PatchTST, RepeatLast, SeasonalNaive, season_length
 from lruts.forecasting.blend import Blend, fit_blend
 from lruts.forecasting.evaluation import Predictions, mase_per_series, predict_windows, rolling_origin, score
-from lruts.forecasting.fitting import fit_forecast_net
+from lruts.forecasting.fitting import fit_forecast_net, forecaster_training
 from lruts.forecasting.losses import forecast_loss
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 from lruts.io import safe_name, save_json
@@ -67,7 +67,7 @@ class ExperimentConfig:
     blend: bool = True
     # the forecaster's architecture; its sizes (lookback, horizon, series, quantiles) are the experiment's
     model: ForecastNetConfig = field(default_factory=ForecastNetConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, patience=3, lr=5e-4, lr_factor=0.5))
+    train: TrainConfig = field(default_factory=forecaster_training)
     out_dir: str = "runs"  # output folder
     track: bool = True  # log to MLflow
     register: bool = True  # register the model in MLflow (when tracking)

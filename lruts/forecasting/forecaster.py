@@ -38,7 +38,7 @@ import torch
 from lruts.errors import DataError
 from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
-from lruts.forecasting.fitting import fit_forecast_net
+from lruts.forecasting.fitting import fit_forecast_net, forecaster_training
 from lruts.forecasting.net import EnsembleState, ForecastEnsemble, ForecastNetConfig, LRUForecastNet, StreamState
 from lruts.forecasting.panel_front import MISSING, OBSERVED, OUTLIER, OutlierRule, PanelFront, Recent, check_resent
 from lruts.forecasting.panel_front import to_device as _to_device
@@ -68,7 +68,8 @@ class LRUForecaster:
     ) -> None:
         """model_options: any field of ForecastNetConfig (normalization, channel_independent, segment,
         ...) or, flat, of its network's DeepLRUConfig (d_model, d_state, n_layers, r_min, r_max, norm,
-        dropout, ...); n_channels is taken from the data at fit(). blend=True (the default) blends the
+        dropout, ...); n_channels is taken from the data at fit(). train: the training budget (default
+        fitting.forecaster_training(): at most 10 epochs of 300 batches of 128 windows, early stopping). blend=True (the default) blends the
         network's forecast with linear, repeat-last and seasonal-naive forecasts by weights fitted on the
         validation rows, and calibrates the quantiles there (split-conformal; lruts/forecasting/blend.py);
         blend=False: the network alone, with a quantile head. fast=False streams with the torch step only,
@@ -84,7 +85,7 @@ class LRUForecaster:
         self.blend = blend
         net_quantiles = [] if blend else self.quantiles
         self.net_config = ForecastNetConfig(lookback, horizon, quantiles=net_quantiles).with_options(model_options)
-        self.train_config = train or TrainConfig()
+        self.train_config = train or forecaster_training()
         self.net: LRUForecastNet | ForecastEnsemble | Blend | None = None
         self.blend_info: dict[str, Any] = {}  # what fit chose for the blend (weights, validation MSEs)
         self.scaler = None
