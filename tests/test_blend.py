@@ -115,16 +115,44 @@ def test_blended_stream_equals_a_recompute_over_the_whole_history(kind):
             torch.testing.assert_close(out, blend(x[:, :12]))
         for t in range(12, 30):
             out, state = blend.step(x[:, t], state)
-            torch.testing.assert_close(out, blend.stream_from(x[:, : t + 1])[0])
+            # the point forecast is the history's; the intervals also what the stream has seen since it started
+            torch.testing.assert_close(out[..., 0], blend.stream_from(x[:, : t + 1])[0][..., 0])
     assert len(CANDIDATES) == blend.weights.shape[1]
+
+
+@pytest.mark.parametrize("kind", ["anchor", "ensemble"])
+def test_the_harness_replays_the_intervals_the_stream_issues(kind):
+    blend, lookback, horizon = blend_of(kind), 12, 5
+    x = torch.randn(40, 3, dtype=torch.float64)
+    x[20, 1] = torch.nan  # a missing value updates nothing
+    observed, filled = torch.isfinite(x), x.nan_to_num()
+    origins = range(lookback, len(x) - horizon + 1)  # histories x[:t]: the value at t − 1 is the origin's
+    with torch.no_grad():
+        out, state = blend.stream_from(filled[None, :lookback])
+        streamed = [out[0]]
+        for t in origins[1:]:
+            out, state = blend.step(filled[t - 1][None], state, mask_t=observed[t - 1][None])
+            streamed.append(out[0])
+        # what the harness has: each origin's forecast from its history with the validation offsets, its local
+        # scale, and the targets after it
+        fixed = torch.stack([blend.stream_from(filled[None, :t], mask=observed[None, :t])[0][0] for t in origins])
+        scale = torch.cat([blend.local_scale(filled[None, :t], observed[None, :t]) for t in origins])
+        y, y_observed = (torch.stack([v[t : t + horizon] for t in origins]) for v in (filled, observed))
+        replayed = blend.replay(fixed, scale, y, y_observed)
+    torch.testing.assert_close(replayed, torch.stack(streamed))
+    torch.testing.assert_close(replayed[..., 0], fixed[..., 0])  # the point forecast is unchanged
+    assert not torch.allclose(replayed[-1], fixed[-1])  # and the offsets did move
 
 
 def test_a_blended_forecaster_saves_loads_and_streams_like_the_original(tmp_path):
     df = random_walk_frame(700, seed=2)
     fc = LRUForecaster(32, 8, quantiles=[0.1, 0.9], train=tiny_train(), **TINY_MODEL).fit(df.iloc[:600])
     assert isinstance(fc.net, Blend) and set(fc.blend_info["weights"]) == set(CANDIDATES)
+    fc.update(df.iloc[600:610])  # saved mid-stream: the quantile tracker has moved
     loaded = LRUForecaster.load(fc.save(tmp_path / "fc.lruts"))
     pd.testing.assert_frame_equal(loaded.predict(), fc.predict())
-    pd.testing.assert_frame_equal(loaded.update(df.iloc[600:620]), fc.update(df.iloc[600:620]), rtol=1e-5, atol=1e-5)
+    pd.testing.assert_frame_equal(loaded.update(df.iloc[610:620]), fc.update(df.iloc[610:620]), rtol=1e-5, atol=1e-5)
+    # a recompute from the history gives the same point forecast; its tracker restarts from validation
     recomputed = LRUForecaster.load_from(fc).set_history(df.iloc[:620])
-    pd.testing.assert_frame_equal(fc.predict(), recomputed, rtol=1e-4, atol=1e-4)
+    pd.testing.assert_frame_equal(fc.predict()[["date", "price"]], recomputed[["date", "price"]], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(fc.predict()["price_q0.9"], recomputed["price_q0.9"])
