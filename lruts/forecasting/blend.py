@@ -235,7 +235,7 @@ class Blend(nn.Module):
         """The quantile tracker's step η (H, C): TRACKING_RATE × the validation interval's width in the
         offsets' units (a single quantile has no width: its offset stays)."""
         if len(self.quantiles) < 2:
-            return torch.zeros_like(self.offsets[..., 0])
+            return self.offsets.new_zeros(self.offsets.shape[:2])
         return self.tracking_rate * (self.offsets[..., -1] - self.offsets[..., 0])
 
     def _levels(self, like: torch.Tensor) -> torch.Tensor:
