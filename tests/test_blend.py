@@ -197,3 +197,12 @@ def test_a_blended_forecaster_saves_loads_and_streams_like_the_original(tmp_path
     recomputed = LRUForecaster.load_from(fc).set_history(df.iloc[:620])
     pd.testing.assert_frame_equal(fc.predict()[["date", "price"]], recomputed[["date", "price"]], rtol=1e-4, atol=1e-4)
     assert not np.allclose(fc.predict()["price_q0.9"], recomputed["price_q0.9"])
+
+
+def test_a_blend_saved_before_the_choice_of_units_loads_with_raw_offsets():
+    blend = blend_of("anchor")
+    state = {k: v for k, v in blend.state_dict().items() if k != "adaptive"}
+    fresh = blend_of("anchor")
+    fresh.load_state_dict(state)
+    assert not fresh.adaptive
+    torch.testing.assert_close(fresh.local_scale(torch.randn(2, 12, 3, dtype=torch.float64)), torch.ones(2, 3).double())

@@ -179,6 +179,11 @@ class Blend(nn.Module):
         self.register_buffer("adaptive", torch.tensor(True))  # conformal residuals in local scales (or raw)
         self.tracking_rate = TRACKING_RATE  # 0: the validation offsets throughout (plain split conformal)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        # a blend saved before the choice of units had its offsets in raw units
+        state_dict.setdefault(prefix + "adaptive", torch.tensor(False))
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
     @property
     def head(self) -> nn.Linear:  # where the weights live (LRUForecaster._device)
         return self.net.head
