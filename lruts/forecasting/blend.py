@@ -25,7 +25,9 @@
   PID control", its P part): each observed value y_t updates, per series c and level τ, the offset of
   every horizon step h whose forecast, issued h steps earlier, it completes:
       r_τ[h, c] ← r_τ[h, c] + η[h, c]·(τ − 1{y_t ≤ q_τ})      (a miss widens, a hit narrows)
-  with η = TRACKING_RATE × the width of the validation interval at (h, c) in the offsets' units. Chosen
+  with η[h, c] = TRACKING_RATE × the width of the validation interval at (h, c) in the offsets' units / h:
+  step h learns of its misses h steps late, and h updates pile up before the first one shows, so a step
+  not divided by the delay overshoots and swings at long horizons (its Winkler score grows). Chosen
   over ACI (Gibbs & Candès 2021), which tracks the level α_t and reads a quantile of a fixed residual
   set: when the residuals' scale itself moves (a level that grew, a calmer or wilder year) no level of
   the validation set fits and ACI's α_t saturates at 0 or 1, while the tracked offset moves to wherever
@@ -83,10 +85,10 @@ SCALE_EPS = 1e-6  # keeps the local scale of a flat window positive
 MAX_SERIES_MAPS = 64  # above this many series only the shared linear map: one (L+1)² Gram matrix per series
 RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the Gram matrix's mean diagonal / 1e3
 MAX_CALIBRATION_FLOATS = 2**25  # validation windows kept for the weights and residuals: ≤ 128 MB of forecasts
-# the quantile tracker's step, as a fraction of the validation interval's width (module doc); one value for
-# every dataset, chosen by replaying the tracker over the second half of each dataset's validation windows
-# with offsets fitted on the first half (docs/guide.md, intervals)
-TRACKING_RATE = 0.01
+# the quantile tracker's step × its delay, as a fraction of the validation interval's width (module doc); one
+# value for every dataset: the lowest mean interval score over the second half of each dataset's validation
+# windows, the tracker replayed there from offsets fitted on the first half (docs/guide.md)
+TRACKING_RATE = 0.3
 
 
 @dataclass
@@ -238,10 +240,12 @@ class Blend(nn.Module):
     @property
     def rates(self) -> torch.Tensor:
         """The quantile tracker's step η (H, C): TRACKING_RATE × the validation interval's width in the
-        offsets' units (a single quantile has no width: its offset stays)."""
+        offsets' units / the horizon step (its feedback's delay; a single quantile has no width: its
+        offset stays)."""
         if len(self.quantiles) < 2:
             return self.offsets.new_zeros(self.offsets.shape[:2])
-        return self.tracking_rate * (self.offsets[..., -1] - self.offsets[..., 0])
+        delay = torch.arange(1, self.horizon + 1, dtype=self.offsets.dtype, device=self.offsets.device)
+        return self.tracking_rate * (self.offsets[..., -1] - self.offsets[..., 0]) / delay[:, None]
 
     def _levels(self, like: torch.Tensor) -> torch.Tensor:
         return torch.tensor(self.quantiles, dtype=like.dtype, device=like.device)
