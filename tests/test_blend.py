@@ -205,3 +205,29 @@ def test_a_blend_saved_before_the_choice_of_units_loads_with_raw_offsets():
     fresh.load_state_dict(state)
     assert not fresh.adaptive
     torch.testing.assert_close(fresh.local_scale(torch.randn(2, 12, 3, dtype=torch.float64)), torch.ones(2, 3).double())
+
+
+def test_update_row_by_row_issues_the_intervals_the_harness_replays(tmp_path):
+    from forecast_fixtures import synthetic_frame
+
+    lookback, horizon = 48, 12
+    df = synthetic_frame(1400)
+    fc = LRUForecaster(lookback, horizon, quantiles=[0.1, 0.9], train=tiny_train(), **TINY_MODEL)
+    fc.fit(df.iloc[:1200])
+    streamed = [fc.forecast_array()]
+    for i in range(1200, 1300):
+        fc.update(df.iloc[i : i + 1])
+        streamed.append(fc.forecast_array())
+        if i == 1250:  # saved and loaded mid-stream: the tracker goes with it
+            fc = LRUForecaster.load(fc.save(tmp_path / "mid.lruts"))
+    # the stream's forecasts (origin, H, C, 1 + Q) on the scale the harness scores
+    streamed = fc.scaler.transform(np.stack(streamed).swapaxes(2, 3)).swapaxes(2, 3)
+    scaled = torch.from_numpy(fc.scaler.transform(df[fc.columns].to_numpy()).astype(np.float32))
+    origins = range(1200, 1301)  # the histories' lengths
+    scale = torch.cat([fc.net.local_scale(scaled[None, :t]) for t in origins])
+    y = torch.stack([scaled[t : t + horizon] for t in origins])
+    with torch.no_grad():
+        replayed = fc.net.replay(torch.from_numpy(streamed).float(), scale, y, torch.ones_like(y, dtype=torch.bool))
+        validation = torch.from_numpy(streamed[..., :1]).float() + scale[:, None, :, None] * fc.net.offsets
+    np.testing.assert_allclose(replayed.numpy(), streamed, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(streamed[-1, ..., 1:], validation[-1].numpy(), atol=1e-3)  # the offsets moved
