@@ -38,8 +38,8 @@
 
 A stream keeps the last max(L, m) observations for the simple forecasts beside the network's own stream
 state: O(L·H) per observation, independent of the history's length, and equal to the window pass; and
-the bounds of the last H forecasts for the tracker, O(H²·C·Q) memory, O(H·C·Q) comparisons per
-observation (and one copy of those bounds: a step never changes the state it was given). A stream
+the bounds of the last H forecasts for the tracker, O(H²·C·Q) memory, O(H·C·Q) work per observation
+(a step never changes the state it was given). A stream
 started from a history (`stream_from`) starts its tracker from the validation offsets.
 
 Masks and covariates go to the network; the simple forecasts read the values with the missing ones
@@ -93,13 +93,16 @@ TRACKING_RATE = 0.3
 
 @dataclass
 class Calibration:
-    """A stream's quantile tracker: the offsets now (batch, H, C, Q), and the bounds of the forecasts
-    issued over the last H steps by when they fall due: issued[:, d, h] (batch, H, H, C, Q) is the τ-bound
-    for the value d + 1 steps ahead from the forecast at horizon step h (issued h − d steps ago; NaN where
-    no forecast was issued)."""
+    """A stream's quantile tracker: the offsets now (batch, H, C, Q), and the τ-bounds of the forecasts
+    issued at the last H origins, oldest first, H tensors (batch, H, C, Q) (NaN where none was issued).
+    A step makes a new tuple and leaves the tensors as they were: no copy of the H² bounds."""
 
     offsets: torch.Tensor
-    issued: torch.Tensor
+    issued: tuple[torch.Tensor, ...]
+
+    def due(self) -> torch.Tensor:
+        """The bounds for the value observed now (batch, H, C, Q): row h from the forecast issued h + 1 steps ago."""
+        return torch.stack([self.issued[-1 - h][:, h] for h in range(len(self.issued))], dim=1)
 
 
 def track(
@@ -135,12 +138,12 @@ class BlendState:
         if self.observed is not None:
             d["observed"] = self.observed
         if self.calibration is not None:
-            d |= {"offsets": self.calibration.offsets, "issued": self.calibration.issued}
+            d |= {"offsets": self.calibration.offsets, "issued": torch.stack(self.calibration.issued, dim=1)}
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> BlendState:
-        calibration = Calibration(d["offsets"], d["issued"]) if "offsets" in d else None
+        calibration = Calibration(d["offsets"], d["issued"].unbind(1)) if "offsets" in d else None
         return cls(net_stream_state(d["net"]), d["values"], d.get("observed"), calibration)
 
 
@@ -255,18 +258,14 @@ class Blend(nn.Module):
     ) -> tuple[torch.Tensor, Calibration]:
         """The forecast (batch, H, C, 1 + Q) issued with the tracked offsets, after the new value y (batch, C)
         observed where `observed` (batch, C) bool updated them, and the tracker after it (a new one)."""
-        batch, h = parts.shape[0], self.horizon
         if calibration is None:
-            offsets = self.offsets.expand(batch, -1, -1, -1)
-            issued = parts.new_full((batch, h, *self.offsets.shape), math.nan)
-            calibration = Calibration(offsets, issued)
+            none = parts.new_full((parts.shape[0], *self.offsets.shape), math.nan)
+            calibration = Calibration(self.offsets.expand_as(none), (none,) * self.horizon)
         offsets = calibration.offsets
         if y is not None:
-            offsets = track(offsets, calibration.issued[:, 0], y, observed, self.rates, self._levels(offsets))
+            offsets = track(offsets, calibration.due(), y, observed, self.rates, self._levels(offsets))
         forecast = self.blend(parts, scale, offsets)
-        issued = torch.cat([calibration.issued[:, 1:], torch.full_like(calibration.issued[:, :1], math.nan)], dim=1)
-        issued.diagonal(dim1=1, dim2=2).copy_(forecast[..., 1:].permute(0, 2, 3, 1))
-        return forecast, Calibration(offsets, issued)
+        return forecast, Calibration(offsets, (*calibration.issued[1:], forecast[..., 1:].clone()))
 
     @torch.no_grad()
     def replay(self, forecast: torch.Tensor, scale: torch.Tensor, y: torch.Tensor, observed: torch.Tensor):
