@@ -63,8 +63,9 @@ def predict_windows(
             observed.append(torch.isfinite(batch.y) if batch.y_mask is None else batch.y_mask & torch.isfinite(batch.y))
     pred, true = torch.cat(preds), torch.cat(trues)
     if online and len(pred):
-        pred = model.to("cpu").replay(pred, torch.cat(scales), true.float(), torch.cat(observed)).float()
-        model.to(device)
+        here = model.offsets.device
+        replayed = model.replay(*(t.to(here) for t in (pred, torch.cat(scales), true.float(), torch.cat(observed))))
+        pred = replayed.float().cpu()
     if len(pred) != len(dataset):
         raise AssertionError(f"evaluated {len(pred)} windows, the split has {len(dataset)}")
     return Predictions(pred.numpy(), true.numpy())
