@@ -28,7 +28,9 @@ from lruts import LRUForecaster
 class Recompute:
     steps: int  # length of the history recomputed from
     ms: float  # wall time of set_history over it (parallel mode)
-    max_abs_diff: float | None  # largest |incremental − recomputed| over the forecast, None if not compared
+    # largest |incremental − recomputed| over the point forecast (a recompute restarts the intervals' tracker,
+    # lruts/forecasting/blend.py), None if not compared
+    max_abs_diff: float | None
     cpu_ms: float | None = None  # CPU time of the process meanwhile (all threads): robust to a busy machine
 
 
@@ -148,7 +150,7 @@ class LiveStream:
         t0, c0 = time.perf_counter(), time.process_time()
         fc.set_history(history)
         ms, cpu_ms = 1e3 * (time.perf_counter() - t0), 1e3 * (time.process_time() - c0)
-        diff = float(np.max(np.abs(fc.forecast_array() - self.fc.forecast_array())))
+        diff = float(np.max(np.abs(fc.forecast_array()[..., 0] - self.fc.forecast_array()[..., 0])))
         self.recomputed = Recompute(len(history), ms, diff, cpu_ms)
         return self.recomputed
 

@@ -10,6 +10,7 @@ from forecast_fixtures import TINY_MODEL, tiny_train
 from lruts import LRUForecaster
 from lruts.data import WindowDataset
 from lruts.forecasting.blend import CANDIDATES, Blend, fit_blend, simplex_least_squares
+from lruts.forecasting.evaluation import predict_windows
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 
 
@@ -68,6 +69,45 @@ def test_split_conformal_intervals_reach_their_nominal_coverage_on_fresh_data():
     assert info["t_against_simple"] < -2 and info["val_mse_blend"] <= min(info["val_mse"].values()) + 1e-6
 
 
+def cycle_with_noise(n: int, rng: np.random.Generator, noise) -> np.ndarray:
+    """A daily cycle whose steps dominate the local scale (module doc of blend.py), plus Gaussian noise of
+    level `noise` (n,): a change of the noise barely moves the local scale, so only tracking can follow it."""
+    t = np.arange(n)[:, None]
+    return 3 * np.sin(2 * np.pi * t / 24) * np.arange(1, 3) + rng.normal(0, 1, (n, 2)) * noise[:, None]
+
+
+def interval_coverage(pred: np.ndarray, true: np.ndarray) -> float:
+    return float(((true >= pred[..., 1]) & (true <= pred[..., 2])).mean())
+
+
+@pytest.mark.parametrize("shift", [1.0, 2.0])
+def test_online_intervals_hold_their_coverage_when_the_noise_level_changes(shift):
+    rng = np.random.default_rng(0)
+    lookback, horizon, n = 48, 12, 12000
+    torch.manual_seed(0)
+    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 2).with_options(TINY_MODEL)).eval()
+    blend = Blend(net, lookback, horizon, 2, season=24, quantiles=[0.1, 0.9])
+    level = np.full(1500, 0.2)
+    fit_blend(blend, *(windows(cycle_with_noise(1500, rng, level), lookback, horizon) for _ in range(2)))
+    # the test period: the noise level times `shift` from its middle on
+    test = windows(cycle_with_noise(n, rng, np.where(np.arange(n) < n // 2, 0.2, 0.2 * shift)), lookback, horizon)
+    later = slice(n // 2, None)  # the windows whose targets are all in the second half
+    online = predict_windows(blend, test)
+    blend.tracking_rate = 0.0
+    fixed = predict_windows(blend, test)
+    np.testing.assert_array_equal(online.pred[..., 0], fixed.pred[..., 0])  # the point forecast is unchanged
+    coverage = interval_coverage(online.pred[later], online.true[later])
+    # each tracker's miss rate over its n updates is (r_start − r_end)/(η·n) from nominal (blend.py). Doubled
+    # noise moves an offset by about half the validation width w, η = TRACKING_RATE·w/h: over the ≈ 6,000
+    # later windows that is ≤ h/(2·0.3·6000) ≤ 0.004 per level at h ≤ 12, so the ±0.03 is the offsets'
+    # own fluctuation and the targets' sampling error (±0.021 for split conformal, the test above)
+    assert abs(coverage - 0.8) < 0.03, coverage
+    if shift > 1:  # split conformal with the validation offsets does not follow
+        assert interval_coverage(fixed.pred[later], fixed.true[later]) < 0.7
+    else:
+        assert abs(interval_coverage(fixed.pred[later], fixed.true[later]) - 0.8) < 0.03
+
+
 def random_walk_frame(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
@@ -108,6 +148,7 @@ def blend_of(kind: str) -> Blend:
 @pytest.mark.parametrize("kind", ["anchor", "revin", "ensemble"])
 def test_blended_stream_equals_a_recompute_over_the_whole_history(kind):
     blend = blend_of(kind)
+    blend.tracking_rate = 0.0  # the validation offsets held: a stream's tracker is the next test's
     x = torch.randn(2, 30, 3, dtype=torch.float64)
     with torch.no_grad():
         out, state = blend.stream_from(x[:, :12])
@@ -119,12 +160,74 @@ def test_blended_stream_equals_a_recompute_over_the_whole_history(kind):
     assert len(CANDIDATES) == blend.weights.shape[1]
 
 
+@pytest.mark.parametrize("kind", ["anchor", "ensemble"])
+def test_the_harness_replays_the_intervals_the_stream_issues(kind):
+    blend, lookback, horizon = blend_of(kind), 12, 5
+    x = torch.randn(40, 3, dtype=torch.float64)
+    x[20, 1] = torch.nan  # a missing value updates nothing
+    observed, filled = torch.isfinite(x), x.nan_to_num()
+    origins = range(lookback, len(x) - horizon + 1)  # histories x[:t]: the value at t − 1 is the origin's
+    with torch.no_grad():
+        out, state = blend.stream_from(filled[None, :lookback])
+        streamed = [out[0]]
+        for t in origins[1:]:
+            out, state = blend.step(filled[t - 1][None], state, mask_t=observed[t - 1][None])
+            streamed.append(out[0])
+        # what the harness has: each origin's forecast from its history with the validation offsets, its local
+        # scale, and the targets after it
+        fixed = torch.stack([blend.stream_from(filled[None, :t], mask=observed[None, :t])[0][0] for t in origins])
+        scale = torch.cat([blend.local_scale(filled[None, :t], observed[None, :t]) for t in origins])
+        y, y_observed = (torch.stack([v[t : t + horizon] for t in origins]) for v in (filled, observed))
+        replayed = blend.replay(fixed, scale, y, y_observed)
+    torch.testing.assert_close(replayed, torch.stack(streamed))
+    torch.testing.assert_close(replayed[..., 0], fixed[..., 0])  # the point forecast is unchanged
+    assert not torch.allclose(replayed[-1], fixed[-1])  # and the offsets did move
+
+
 def test_a_blended_forecaster_saves_loads_and_streams_like_the_original(tmp_path):
     df = random_walk_frame(700, seed=2)
     fc = LRUForecaster(32, 8, quantiles=[0.1, 0.9], train=tiny_train(), **TINY_MODEL).fit(df.iloc[:600])
     assert isinstance(fc.net, Blend) and set(fc.blend_info["weights"]) == set(CANDIDATES)
+    fc.update(df.iloc[600:610])  # saved mid-stream: the quantile tracker has moved
     loaded = LRUForecaster.load(fc.save(tmp_path / "fc.lruts"))
     pd.testing.assert_frame_equal(loaded.predict(), fc.predict())
-    pd.testing.assert_frame_equal(loaded.update(df.iloc[600:620]), fc.update(df.iloc[600:620]), rtol=1e-5, atol=1e-5)
+    pd.testing.assert_frame_equal(loaded.update(df.iloc[610:620]), fc.update(df.iloc[610:620]), rtol=1e-5, atol=1e-5)
+    # a recompute from the history gives the same point forecast; its tracker restarts from validation
     recomputed = LRUForecaster.load_from(fc).set_history(df.iloc[:620])
-    pd.testing.assert_frame_equal(fc.predict(), recomputed, rtol=1e-4, atol=1e-4)
+    pd.testing.assert_frame_equal(fc.predict()[["date", "price"]], recomputed[["date", "price"]], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(fc.predict()["price_q0.9"], recomputed["price_q0.9"])
+
+
+def test_a_blend_saved_before_the_choice_of_units_loads_with_raw_offsets():
+    blend = blend_of("anchor")
+    state = {k: v for k, v in blend.state_dict().items() if k != "adaptive"}
+    fresh = blend_of("anchor")
+    fresh.load_state_dict(state)
+    assert not fresh.adaptive
+    torch.testing.assert_close(fresh.local_scale(torch.randn(2, 12, 3, dtype=torch.float64)), torch.ones(2, 3).double())
+
+
+def test_update_row_by_row_issues_the_intervals_the_harness_replays(tmp_path):
+    from forecast_fixtures import synthetic_frame
+
+    lookback, horizon = 48, 12
+    df = synthetic_frame(1400)
+    fc = LRUForecaster(lookback, horizon, quantiles=[0.1, 0.9], train=tiny_train(), **TINY_MODEL)
+    fc.fit(df.iloc[:1200])
+    streamed = [fc.forecast_array()]
+    for i in range(1200, 1300):
+        fc.update(df.iloc[i : i + 1])
+        streamed.append(fc.forecast_array())
+        if i == 1250:  # saved and loaded mid-stream: the tracker goes with it
+            fc = LRUForecaster.load(fc.save(tmp_path / "mid.lruts"))
+    # the stream's forecasts (origin, H, C, 1 + Q) on the scale the harness scores
+    streamed = fc.scaler.transform(np.stack(streamed).swapaxes(2, 3)).swapaxes(2, 3)
+    scaled = torch.from_numpy(fc.scaler.transform(df[fc.columns].to_numpy()).astype(np.float32))
+    origins = range(1200, 1301)  # the histories' lengths
+    scale = torch.cat([fc.net.local_scale(scaled[None, :t]) for t in origins])
+    y = torch.stack([scaled[t : t + horizon] for t in origins])
+    with torch.no_grad():
+        replayed = fc.net.replay(torch.from_numpy(streamed).float(), scale, y, torch.ones_like(y, dtype=torch.bool))
+        validation = torch.from_numpy(streamed[..., :1]).float() + scale[:, None, :, None] * fc.net.offsets
+    np.testing.assert_allclose(replayed.numpy(), streamed, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(streamed[-1, ..., 1:], validation[-1].numpy(), atol=1e-3)  # the offsets moved

@@ -57,7 +57,12 @@ def live(at: AppTest):
 
 
 def assert_forecasts_close(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), rtol=1e-4, atol=1e-4)
+    """The forecasts of a stream and of a recompute from its history: their quantile columns differ once the
+    stream's interval tracker has moved (a recompute restarts it, lruts/forecasting/blend.py)."""
+    points = [c for c in a.columns if "_q" not in c]
+    pd.testing.assert_frame_equal(
+        a[points].reset_index(drop=True), b[points].reset_index(drop=True), rtol=1e-4, atol=1e-4
+    )
 
 
 # ---------------------------------------------------------------------------------------------- browsing

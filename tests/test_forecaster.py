@@ -47,7 +47,10 @@ def test_update_after_k_rows_equals_recompute_from_whole_history(fitted):
     streamed = fc.update(df.iloc[1200:1237])  # 37 rows: crosses several patch boundaries (P = 8)
     assert not streamed["s0"].equals(before["s0"])
     recomputed = LRUForecaster.load_from(fc).set_history(df.iloc[:1237])
-    pd.testing.assert_frame_equal(streamed, recomputed, rtol=1e-4, atol=1e-4)
+    # the forecasts are the history's; the intervals also what the stream has seen since it started (its
+    # quantile tracker, lruts/forecasting/blend.py), which a recompute restarts
+    points = ["date", "s0", "s1", "s2"]
+    pd.testing.assert_frame_equal(streamed[points], recomputed[points], rtol=1e-4, atol=1e-4)
     # one row at a time gives the same as a burst
     one_by_one = LRUForecaster.load_from(fc)
     one_by_one.set_history(df.iloc[:1200])

@@ -21,9 +21,26 @@
   interval [q_0.1, q_0.9] covers 80% of validation outcomes per step and series, and of future ones as
   far as they resemble them in that unit: an interval widens when its series turns volatile. Quantile
   heads trained with a pinball loss have no such guarantee.
+- Intervals stay calibrated online by quantile tracking (Angelopoulos, Barber & Bates 2023, "Conformal
+  PID control", its P part): each observed value y_t updates, per series c and level τ, the offset of
+  every horizon step h whose forecast, issued h steps earlier, it completes:
+      r_τ[h, c] ← r_τ[h, c] + η[h, c]·(τ − 1{y_t ≤ q_τ})      (a miss widens, a hit narrows)
+  with η[h, c] = TRACKING_RATE × the width of the validation interval at (h, c) in the offsets' units / h:
+  step h learns of its misses h steps late, and h updates pile up before the first one shows, so a step
+  not divided by the delay overshoots and swings at long horizons (its Winkler score grows). Chosen
+  over ACI (Gibbs & Candès 2021), which tracks the level α_t and reads a quantile of a fixed residual
+  set: when the residuals' scale itself moves (a level that grew, a calmer or wilder year) no level of
+  the validation set fits and ACI's α_t saturates at 0 or 1, while the tracked offset moves to wherever
+  the new quantile lies. Whatever the data, Σ_t (1{y_t ≤ q_τ,t} − τ) = (r_0 − r_T)/η: a tracker's miss
+  rate stays within |r_T − r_0|/(η·T) of nominal. The window pass (`forward`, what fit_blend calibrates
+  on) uses the validation offsets; a stream and the evaluation harness (`replay`) the tracked ones. The
+  value at time t updates the offsets before the forecast issued at t is.
 
 A stream keeps the last max(L, m) observations for the simple forecasts beside the network's own stream
-state: O(L·H) per observation, independent of the history's length, and equal to the window pass.
+state: O(L·H) per observation, independent of the history's length, and equal to the window pass; and
+the bounds of the last H forecasts for the tracker, O(H²·C·Q) memory, O(H·C·Q) work per observation
+(a step never changes the state it was given). A stream
+started from a history (`stream_from`) starts its tracker from the validation offsets.
 
 Masks and covariates go to the network; the simple forecasts read the values with the missing ones
 carried forward (the network's fill), and the weights and offsets are fitted on the validation windows
@@ -57,7 +74,7 @@ from lruts.forecasting.net import stream_state_from_dict as net_stream_state
 if TYPE_CHECKING:
     from lruts.data.batch import WindowBatch
 
-__all__ = ["CANDIDATES", "Blend", "BlendState", "fit_blend", "stream_state_from_dict"]
+__all__ = ["CANDIDATES", "Blend", "BlendState", "Calibration", "fit_blend", "stream_state_from_dict", "track"]
 
 CANDIDATES = ("network", "linear", "linear_per_series", "repeat_last", "seasonal_naive")
 SIMPLE = ("repeat_last", "seasonal_naive")  # forecasts with nothing fitted: the blend must beat them clearly
@@ -68,24 +85,66 @@ SCALE_EPS = 1e-6  # keeps the local scale of a flat window positive
 MAX_SERIES_MAPS = 64  # above this many series only the shared linear map: one (L+1)² Gram matrix per series
 RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the Gram matrix's mean diagonal / 1e3
 MAX_CALIBRATION_FLOATS = 2**25  # validation windows kept for the weights and residuals: ≤ 128 MB of forecasts
+# the quantile tracker's step × its delay, as a fraction of the validation interval's width (module doc); one
+# value for every dataset: the lowest mean interval score over the second half of each dataset's validation
+# windows, the tracker replayed there from offsets fitted on the first half (docs/guide.md)
+TRACKING_RATE = 0.3
+
+
+@dataclass
+class Calibration:
+    """A stream's quantile tracker: the offsets now (batch, H, C, Q), and the τ-bounds of the forecasts
+    issued at the last H origins, oldest first, H tensors (batch, H, C, Q) (NaN where none was issued).
+    A step makes a new tuple and leaves the tensors as they were: no copy of the H² bounds."""
+
+    offsets: torch.Tensor
+    issued: tuple[torch.Tensor, ...]
+
+    def due(self) -> torch.Tensor:
+        """The bounds for the value observed now (batch, H, C, Q): row h from the forecast issued h + 1 steps ago."""
+        return torch.stack([self.issued[-1 - h][:, h] for h in range(len(self.issued))], dim=1)
+
+
+def track(
+    offsets: torch.Tensor,
+    due: torch.Tensor,
+    y: torch.Tensor,
+    observed: torch.Tensor,
+    rates: torch.Tensor,
+    levels: torch.Tensor,
+) -> torch.Tensor:
+    """One observation's quantile-tracking update (module doc): offsets (..., H, C, Q); due (..., H, C, Q)
+    the bounds that fall due now, row h from the forecast issued h + 1 steps ago (NaN: none); y (..., C)
+    and observed (..., C) bool: the new value and whether it was observed; rates η (H, C); levels τ (Q,).
+    A missing value, or a bound never issued, updates nothing."""
+    below = (y[..., None, :, None] <= due).to(offsets.dtype)
+    active = torch.isfinite(due) & observed[..., None, :, None]
+    return offsets + torch.where(active, rates[..., None] * (levels - below), 0.0)
 
 
 @dataclass
 class BlendState:
     """A blended stream: the network's stream state, the last max(L, m) observations (batch, K, C) with
-    missing ones carried forward, and which series have been observed (batch, C), None while all were."""
+    missing ones carried forward, which series have been observed (batch, C), None while all were, and
+    the quantile tracker (None: it starts from the validation offsets, as in a file saved without it)."""
 
     net: StreamState | object  # an ensemble's: EnsembleState
     values: torch.Tensor
     observed: torch.Tensor | None = None
+    calibration: Calibration | None = None
 
     def to_dict(self) -> dict[str, object]:
         d = {"net": self.net.to_dict(), "values": self.values}
-        return d if self.observed is None else {**d, "observed": self.observed}
+        if self.observed is not None:
+            d["observed"] = self.observed
+        if self.calibration is not None:
+            d |= {"offsets": self.calibration.offsets, "issued": torch.stack(self.calibration.issued, dim=1)}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> BlendState:
-        return cls(net_stream_state(d["net"]), d["values"], d.get("observed"))
+        calibration = Calibration(d["offsets"], d["issued"].unbind(1)) if "offsets" in d else None
+        return cls(net_stream_state(d["net"]), d["values"], d.get("observed"), calibration)
 
 
 def stream_state_from_dict(d: dict) -> BlendState | StreamState | object:
@@ -123,6 +182,12 @@ class Blend(nn.Module):
         self.register_buffer("weights", weights)
         self.register_buffer("offsets", torch.zeros(horizon, n_channels, len(self.quantiles)))
         self.register_buffer("adaptive", torch.tensor(True))  # conformal residuals in local scales (or raw)
+        self.tracking_rate = TRACKING_RATE  # 0: the validation offsets throughout (plain split conformal)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        # a blend saved before the choice of units had its offsets in raw units
+        state_dict.setdefault(prefix + "adaptive", torch.tensor(False))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @property
     def head(self) -> nn.Linear:  # where the weights live (LRUForecaster._device)
@@ -167,11 +232,60 @@ class Blend(nn.Module):
             return torch.ones_like(x[:, 0])
         return torch.sqrt(torch.diff(x, dim=1).pow(2).mean(dim=1) + SCALE_EPS)
 
-    def blend(self, parts: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """(batch, H, C, K) and the local scale (batch, C) → the point forecast and its quantiles
-        (batch, H, C, 1 + Q)."""
+    def blend(self, parts: torch.Tensor, scale: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, H, C, K), the local scale (batch, C) and the offsets ((batch,) H, C, Q; default the
+        validation ones) → the point forecast and its quantiles (batch, H, C, 1 + Q)."""
         point = (parts * self.weights[:, None]).sum(-1)[..., None]
-        return torch.cat([point, point + scale[:, None, :, None] * self.offsets], dim=-1)
+        offsets = self.offsets if offsets is None else offsets
+        return torch.cat([point, point + scale[:, None, :, None] * offsets], dim=-1)
+
+    # ------------------------------------------------------------------ online calibration
+    @property
+    def rates(self) -> torch.Tensor:
+        """The quantile tracker's step η (H, C): TRACKING_RATE × the validation interval's width in the
+        offsets' units / the horizon step (its feedback's delay; a single quantile has no width: its
+        offset stays)."""
+        if len(self.quantiles) < 2:
+            return self.offsets.new_zeros(self.offsets.shape[:2])
+        delay = torch.arange(1, self.horizon + 1, dtype=self.offsets.dtype, device=self.offsets.device)
+        return self.tracking_rate * (self.offsets[..., -1] - self.offsets[..., 0]) / delay[:, None]
+
+    def _levels(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(self.quantiles, dtype=like.dtype, device=like.device)
+
+    def _calibrated(
+        self, parts: torch.Tensor, scale: torch.Tensor, calibration: Calibration | None, y=None, observed=None
+    ) -> tuple[torch.Tensor, Calibration]:
+        """The forecast (batch, H, C, 1 + Q) issued with the tracked offsets, after the new value y (batch, C)
+        observed where `observed` (batch, C) bool updated them, and the tracker after it (a new one)."""
+        if calibration is None:
+            none = parts.new_full((parts.shape[0], *self.offsets.shape), math.nan)
+            calibration = Calibration(self.offsets.expand_as(none), (none,) * self.horizon)
+        offsets = calibration.offsets
+        if y is not None:
+            offsets = track(offsets, calibration.due(), y, observed, self.rates, self._levels(offsets))
+        forecast = self.blend(parts, scale, offsets)
+        return forecast, Calibration(offsets, (*calibration.issued[1:], forecast[..., 1:].clone()))
+
+    @torch.no_grad()
+    def replay(self, forecast: torch.Tensor, scale: torch.Tensor, y: torch.Tensor, observed: torch.Tensor):
+        """The intervals a stream issues over windows at consecutive origins of one series: forecast
+        (N, H, C, 1 + Q) from the window pass, scale (N, C) their local scales, y (N, H, C) their targets,
+        observed (N, H, C) bool → the forecasts with the quantiles the stream started at the first origin
+        issues (the same point forecasts). Window k's value at its origin is window k − 1's first target."""
+        out = forecast.clone()
+        point, quantiles = out[..., :1], out[..., 1:]
+        offsets, rates, levels = self.offsets, self.rates, self._levels(forecast)
+        steps = torch.arange(self.horizon, device=forecast.device)
+        for k in range(len(out)):
+            if k:
+                # the forecasts completed by the value at origin k: window k − 1 − h's at step h
+                issued = k - 1 - steps
+                due = quantiles[issued.clamp(min=0), steps]
+                due = torch.where((issued >= 0)[:, None, None], due, math.nan)
+                offsets = track(offsets, due, y[k - 1, 0], observed[k - 1, 0], rates, levels)
+            quantiles[k] = point[k] + scale[k][None, :, None] * offsets
+        return out
 
     def forward(self, x: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
         """x (batch, T, C) and the network's mask and covariates (LRUForecastNet.forward) → (batch, H, C, 1 + Q)."""
@@ -190,14 +304,14 @@ class Blend(nn.Module):
         mask = inputs.get("mask")
         values = last_steps(fill_missing(observed_only(history, mask, "mask"), mask), self._kept).clone()
         observed = None if mask is None else mask.any(dim=1)
-        forecast = self.blend(self.candidates(values, out[..., 0]), self.local_scale(values))
-        return forecast, BlendState(state, values, observed)
+        forecast, calibration = self._calibrated(self.candidates(values, out[..., 0]), self.local_scale(values), None)
+        return forecast, BlendState(state, values, observed, calibration)
 
     def step(
         self, x_t: torch.Tensor, state: BlendState | None, stack_step=None, **inputs: torch.Tensor | None
     ) -> tuple[torch.Tensor, BlendState]:
         """Advance by one observation x_t (batch, C), with the network's mask_t and covariates
-        (LRUForecastNet.step): the network's step and the last observations."""
+        (LRUForecastNet.step): the network's step, the last observations and the quantile tracker."""
         out, net_state = self.net.step(x_t, None if state is None else state.net, stack_step, **inputs)
         mask_t = inputs.get("mask_t")
         if state is None:
@@ -208,10 +322,13 @@ class Blend(nn.Module):
             )
         elif state.values.shape[1:] != (self._kept, x_t.shape[1]):
             raise ShapeError(f"stream state {tuple(state.values.shape)} does not belong to this forecaster")
+        seen = torch.isfinite(x_t) if mask_t is None else mask_t & torch.isfinite(x_t)
+        y_t = x_t
         values, x_t, observed = carry_forward(state.values, state.observed, x_t, mask_t)
         values = torch.cat([values[:, 1:], x_t[:, None]], dim=1)
-        forecast = self.blend(self.candidates(values, out[..., 0]), self.local_scale(values))
-        return forecast, BlendState(net_state, values, observed)
+        parts, scale = self.candidates(values, out[..., 0]), self.local_scale(values)
+        forecast, calibration = self._calibrated(parts, scale, state.calibration, y_t, seen)
+        return forecast, BlendState(net_state, values, observed, calibration)
 
 
 # ---------------------------------------------------------------------- fitting

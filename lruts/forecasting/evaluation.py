@@ -8,7 +8,9 @@ stacks the batches, so the last n mod 128 windows (ETTh1: 97 / 1 / 113 / 113 at 
 / 720) are never scored. `score` reports the protocol's MSE/MAE over every window, and beside them the
 same over the windows PatchTST scores, to compare like with like.
 
-A model here is anything mapping x: (batch, L, C) scaled → (batch, H, C, 1 + Q).
+A model here is anything mapping x: (batch, L, C) scaled → (batch, H, C, 1 + Q). A blended forecaster's
+intervals are scored as its stream issues them (blend.py, online calibration): over a split's windows in
+time order, starting from the validation offsets at the first window's origin.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from lruts.data import WindowDataset
 from lruts.forecasting import metrics
+from lruts.forecasting.blend import Blend
 from lruts.forecasting.net import batch_inputs
 from lruts.training import make_loader, progress_bar
 
@@ -48,22 +52,34 @@ def predict_windows(
     model: Model, dataset: Dataset, *, batch_size: int = 256, device: str | torch.device = "cpu", progress: bool = False
 ) -> Predictions:
     """Run `model` over every window batch (lruts.data.WindowBatch) of `dataset`, no window dropped, order kept;
-    the batch's mask and covariates, when it has them, go to the model too (net.batch_inputs)."""
+    the batch's mask and covariates, when it has them, go to the model too (net.batch_inputs). A Blend over
+    one series' consecutive windows gets the intervals its stream would issue (Blend.replay)."""
     if isinstance(model, nn.Module):
         model.eval()
-    preds, trues, masks = [], [], []
+    online = isinstance(model, Blend) and _consecutive_windows(dataset)
+    preds, trues, masks, scales, observed = [], [], [], [], []
     loader = make_loader(dataset, batch_size, shuffle=False)
     for batch in progress_bar(loader, desc="evaluating", enabled=progress):
         inputs = batch.to(device)
-        preds.append(model(inputs.x, **batch_inputs(inputs)).float().cpu().numpy())
-        trues.append(batch.y.numpy())
-        masks.append(None if batch.y_mask is None else batch.y_mask.numpy())
-    pred, true = np.concatenate(preds), np.concatenate(trues)
+        preds.append(model(inputs.x, **batch_inputs(inputs)).float().cpu())
+        trues.append(batch.y)
+        masks.append(batch.y_mask)
+        if online:
+            scales.append(model.local_scale(inputs.x, inputs.mask).float().cpu())
+            observed.append(torch.isfinite(batch.y) if batch.y_mask is None else batch.y_mask & torch.isfinite(batch.y))
+    pred, true = torch.cat(preds), torch.cat(trues)
+    if online and len(pred):
+        here = model.offsets.device
+        replayed = model.replay(*(t.to(here) for t in (pred, torch.cat(scales), true.float(), torch.cat(observed))))
+        pred = replayed.float().cpu()
     if len(pred) != len(dataset):
         raise AssertionError(f"evaluated {len(pred)} windows, the split has {len(dataset)}")
-    mask = None
+    pred, true = pred.numpy(), true.numpy()
+    mask = None  # every target observed, unless a batch says otherwise
     if any(m is not None for m in masks):
-        mask = np.concatenate([np.ones(t.shape, bool) if m is None else m for m, t in zip(masks, trues, strict=True)])
+        mask = np.concatenate(
+            [np.ones(t.shape, bool) if m is None else m.numpy() for m, t in zip(masks, trues, strict=True)]
+        )
     series = dataset.series_of(np.arange(len(dataset))) if hasattr(dataset, "series_of") else None
     return Predictions(pred, true, mask, series)
 
@@ -93,6 +109,11 @@ def mase_per_series(p: Predictions, scaler, naive_scale: np.ndarray) -> np.ndarr
     out = np.full(len(naive_scale), np.nan)
     out[ok] = total[ok] / count[ok] / naive_scale[ok]
     return out
+
+
+def _consecutive_windows(dataset: Dataset) -> bool:
+    """Whether `dataset`'s windows are one series' at consecutive origins (what a stream issues)."""
+    return isinstance(dataset, WindowDataset) and dataset.stride == 1 and not dataset.channel_independent
 
 
 def score(
