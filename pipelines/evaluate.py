@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         models.update({name: m for name, m in baselines.items() if name in args.baselines})
         for name, model in models.items():
             preds = predict_windows(model, windows.get(name, splits.test))
-            m = score(preds, splits.scaler, naive_scale=scale)
+            quantiles = fc.quantiles if name == "LRU" else None  # the forecaster's interval: coverage, Winkler
+            m = score(preds, splits.scaler, naive_scale=scale, quantiles=quantiles)
             bt = rolling_origin(preds, args.backtest_stride or h)
             bt_mse = [r["mse"] for r in bt]
             rows.append((h, name, m, len(bt), min(bt_mse), max(bt_mse)))
@@ -145,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.dataset}, lookback {args.lookback}; every test window; MSE/MAE scaled, MASE/sMAPE original scale")
     print(
         "| horizon | model | MSE | MAE | MASE mean / median | sMAPE % | windows | MSE / MAE on PatchTST's windows | "
-        "backtest origins | origin MSE min–max |"
+        "backtest origins | origin MSE min–max | interval coverage / Winkler |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     nan = float("nan")
     for h, name, m, n_bt, lo_bt, hi_bt in rows:
         print(
@@ -155,11 +156,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{m.get('mase_median', nan):.3f} | "
             f"{m['smape']:.1f} | {int(m['windows'])} | "
             f"{m.get('mse_patchtst_windows', nan):.3f} / {m.get('mae_patchtst_windows', nan):.3f} | "
-            f"{n_bt} | {lo_bt:.3f}–{hi_bt:.3f} |"
+            f"{n_bt} | {lo_bt:.3f}–{hi_bt:.3f} | "
+            + (f"{_coverage(m):.3f} / {m['winkler']:.2f} |" if "winkler" in m else "– |")
         )
     if args.out:
         save_json(everything, args.out)
     return 0
+
+
+def _coverage(metrics: dict[str, float]) -> float:
+    """The interval's empirical coverage (score names it by its levels: coverage_0.1_0.9)."""
+    return next(v for k, v in metrics.items() if k.startswith("coverage_"))
 
 
 def _run_config(results: Path, dataset: str):
