@@ -6,12 +6,13 @@ predict(df):
 - empty df → the forecast after the history stored with the model;
 - rows that continue the stored history (first timestamp one step after it) → advanced through the
   recurrent mode, O(1) per row, then forecast; the stored state is not changed between requests;
+- a long-fitted forecaster: long rows of any of its series (a skipped step or an empty target streams in
+  as missing); a series' rows after its last target give the future covariates of the horizon to come;
 - any other rows → taken as a whole new history (recomputed in parallel mode), then forecast.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -27,16 +28,31 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
         self.forecaster = LRUForecaster.load(context.artifacts["forecaster"], device="cpu")
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        fc = copy.copy(self.forecaster)  # update() rebinds state; the served model stays unchanged
+        from lruts.forecasting.forecaster import LRUForecaster
+
+        fc = LRUForecaster.load_from(self.forecaster)  # its own stream state: the served model stays unchanged
         fc.frame_kind = "pandas"
         if model_input is None or len(model_input) == 0:
             return fc.predict()
         if fc.panel is not None:  # long rows (id, time, target, covariates) of any of the panel's series
-            return fc.update(model_input)
+            rows, future = split_future(model_input, fc.panel)
+            future = future if len(future) else None
+            return fc.update(rows, future=future) if len(rows) else fc.predict(future)
         first = pd.to_datetime(model_input[fc.time_col]).to_numpy(dtype="datetime64[ns]").min()
         if first > fc.last_time:  # new rows (a skipped step or a missing value streams in as missing)
             return fc.update(model_input)
         return fc.set_history(model_input)
+
+
+def split_future(rows: pd.DataFrame, front) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long rows → (observed rows, future-covariate rows): a series' rows after its last target in `rows`
+    (target empty) carry the covariates of the horizon to come, as in fit's table; a series whose rows have no
+    target at all gives only future covariates."""
+    times = pd.to_datetime(rows[front.time_col])
+    observed = rows[front.target_col].notna()
+    last = times.where(observed).groupby(rows[front.id_col]).transform("max")  # NaT: no target in `rows`
+    future = ~observed & (last.isna() | (times > last))
+    return rows[~future], rows[future]
 
 
 def _input_example(forecaster) -> pd.DataFrame:
