@@ -231,3 +231,36 @@ def test_update_row_by_row_issues_the_intervals_the_harness_replays(tmp_path):
         validation = torch.from_numpy(streamed[..., :1]).float() + scale[:, None, :, None] * fc.net.offsets
     np.testing.assert_allclose(replayed.numpy(), streamed, rtol=1e-4, atol=1e-4)
     assert not np.allclose(streamed[-1, ..., 1:], validation[-1].numpy(), atol=1e-3)  # the offsets moved
+
+
+def test_a_panels_test_windows_replay_each_series_own_stream():
+    """Windows of a panel come series by series: each series' intervals start from the validation offsets,
+    as its own stream's do, and then move with its own values only."""
+    from lruts.data import load_panel, panel_splits
+
+    lookback, horizon = 24, 6
+    rng = np.random.default_rng(5)
+    frames = [
+        pd.DataFrame(
+            {
+                "unique_id": f"s{k}",
+                "ds": pd.date_range("2022-01-01", periods=n, freq="h"),
+                "y": np.cumsum(rng.standard_normal(n)) * (1 + 2 * k),
+            }
+        )
+        for k, n in enumerate([260, 300])
+    ]
+    df = pd.concat(frames, ignore_index=True)
+    fc = LRUForecaster(lookback, horizon, quantiles=[0.1, 0.9], train=tiny_train(), **TINY_MODEL)
+    fc.fit(df, id_col="unique_id")
+    panel = load_panel(df, id_col="unique_id", time_col="ds", target_col="y")
+    test = panel_splits(panel, lookback, horizon, val_fraction=0.1, test_fraction=0.2).test
+    online = predict_windows(fc.net, test)
+    fc.net.tracking_rate = 0.0
+    fixed = predict_windows(fc.net, test)
+    np.testing.assert_array_equal(online.pred[..., 0], fixed.pred[..., 0])  # the point forecasts are the same
+    firsts = np.flatnonzero(np.diff(test.series_of(np.arange(len(test))), prepend=-1))
+    assert len(firsts) == 2
+    for first in firsts:  # each series' stream starts from the validation offsets
+        np.testing.assert_allclose(online.pred[first], fixed.pred[first], rtol=1e-6)
+        assert not np.allclose(online.pred[first + 40 : first + 45], fixed.pred[first + 40 : first + 45])  # then move

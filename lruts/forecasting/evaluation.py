@@ -56,7 +56,8 @@ def predict_windows(
     one series' consecutive windows gets the intervals its stream would issue (Blend.replay)."""
     if isinstance(model, nn.Module):
         model.eval()
-    online = isinstance(model, Blend) and _consecutive_windows(dataset)
+    runs = _stream_runs(dataset) if isinstance(model, Blend) else None
+    online = runs is not None
     preds, trues, masks, scales, observed = [], [], [], [], []
     loader = make_loader(dataset, batch_size, shuffle=False)
     for batch in progress_bar(loader, desc="evaluating", enabled=progress):
@@ -70,8 +71,10 @@ def predict_windows(
     pred, true = torch.cat(preds), torch.cat(trues)
     if online and len(pred):
         here = model.offsets.device
-        replayed = model.replay(*(t.to(here) for t in (pred, torch.cat(scales), true.float(), torch.cat(observed))))
-        pred = replayed.float().cpu()
+        scale, seen = torch.cat(scales), torch.cat(observed)
+        for run in runs:  # each series' windows, as its own stream issues them
+            parts = (pred[run], scale[run], true[run].float(), seen[run])
+            pred[run] = model.replay(*(t.to(here) for t in parts)).float().cpu()
     if len(pred) != len(dataset):
         raise AssertionError(f"evaluated {len(pred)} windows, the split has {len(dataset)}")
     pred, true = pred.numpy(), true.numpy()
@@ -111,9 +114,17 @@ def mase_per_series(p: Predictions, scaler, naive_scale: np.ndarray) -> np.ndarr
     return out
 
 
-def _consecutive_windows(dataset: Dataset) -> bool:
-    """Whether `dataset`'s windows are one series' at consecutive origins (what a stream issues)."""
-    return isinstance(dataset, WindowDataset) and dataset.stride == 1 and not dataset.channel_independent
+def _stream_runs(dataset: Dataset) -> list[torch.Tensor] | None:
+    """The window indices of each series at consecutive origins (what one stream issues), or None when the
+    windows are not (a stride > 1, channel-independent samples)."""
+    if isinstance(dataset, WindowDataset):
+        usable = dataset.stride == 1 and not dataset.channel_independent
+        return [torch.arange(len(dataset))] if usable else None
+    if getattr(dataset, "stride", None) == 1 and hasattr(dataset, "series_of"):  # a panel's: series by series
+        series = torch.from_numpy(np.asarray(dataset.series_of(np.arange(len(dataset)))))
+        counts = torch.unique_consecutive(series, return_counts=True)[1].tolist()
+        return list(torch.split(torch.arange(len(dataset)), counts))
+    return None
 
 
 def score(
