@@ -41,7 +41,7 @@ from lruts.errors import DataError
 from lruts.forecasting.blend import stream_state_from_dict
 
 _DAY_NS = 86_400 * 10**9
-CALENDAR_AHEAD = 8  # a stream dates its calendar features this many times 1 + H steps at once
+GRID_AHEAD = 8  # a stream dates its steps (and their calendar features) this many times 1 + H at once
 
 
 # ---------------------------------------------------------------------------------------------- calendar
@@ -268,11 +268,8 @@ class PanelFront:
         self.tracks: list[Track] = []
         self.outliers: list[dict] = []  # every reading flagged by the outlier rule: id, time, value, z
         self._index = {s: i for i, s in enumerate(self.ids)}
-        # per series, derived from its grid alone: (start, first position, calendar features from there on)
-        # and (start, last position, the forecast's times); and the forecast frame's id column per horizon
-        self._calendar: dict[int, tuple[np.datetime64, int, np.ndarray]] = {}
-        self._times: dict[int, tuple[np.datetime64, int, np.ndarray]] = {}
-        self._id_column: dict[int, Any] = {}
+        self._grids: dict[int, tuple] = {}  # per series: what _grid() last dated
+        self._id_column: dict[int, Any] = {}  # the forecast frame's id column per horizon
 
     # ------------------------------------------------------------------ inputs of one step
     def _future_rows(self, start: np.datetime64, positions: np.ndarray, raw: np.ndarray) -> torch.Tensor:
@@ -314,21 +311,23 @@ class PanelFront:
             return None
         raw = _rows(track.ahead, 1 + self.horizon)
         if self.calendar:
-            raw = np.concatenate([raw, self._calendar_rows(i, track)], axis=1)
+            raw = np.concatenate([raw, self._grid(i, track)[1]], axis=1)
         scaled = np.nan_to_num(self.scaler.future.transform(raw.astype(np.float64)), nan=0.0)
         return torch.from_numpy(scaled.astype(np.float32))[None]
 
-    def _calendar_rows(self, i: int, track: Track) -> np.ndarray:
-        """Series i's calendar features at positions pos, ..., pos + H, computed CALENDAR_AHEAD · (1 + H)
-        positions at a time: a stream's step slices them instead of dating its 1 + H steps."""
-        start, first, features = self._calendar.get(i, (None, 0, np.empty((0, 0))))
+    def _grid(self, i: int, track: Track) -> tuple[np.ndarray, np.ndarray | None]:
+        """Series i's times at grid positions pos, ..., pos + H (1 + H,) and their calendar features
+        (1 + H, f) (None without), dated GRID_AHEAD · (1 + H) positions at a time: a stream's step slices
+        them instead of dating its steps anew."""
+        start, first, times, features = self._grids.get(i, (None, 0, np.empty(0, "datetime64[ns]"), None))
         n = 1 + self.horizon
-        if start != track.start or not first <= track.pos <= first + len(features) - n:
+        if start != track.start or not first <= track.pos <= first + len(times) - n:
             first = track.pos
-            features = calendar_features(advance(track.start, self.freq, first + np.arange(CALENDAR_AHEAD * n)),
-                                         self.freq)[0]  # fmt: skip
-            self._calendar[i] = (track.start, first, features)
-        return features[track.pos - first : track.pos - first + n]
+            times = advance(track.start, self.freq, first + np.arange(GRID_AHEAD * n))
+            features = calendar_features(times, self.freq)[0] if self.calendar else None
+            self._grids[i] = (track.start, first, times, features)
+        k = track.pos - first
+        return times[k : k + n], None if features is None else features[k : k + n]
 
     def _run_last(self, net, i: int, track: Track, stack_step) -> torch.Tensor:
         """The network's step over series i's last observation: its forecast (1, H, 1, 1 + Q); the state
@@ -388,10 +387,9 @@ class PanelFront:
         merged = {i: t.ahead for i, t in enumerate(self.tracks)}
         if future is not None:
             frame = _pandas(future, "predict(future=...)")
-            what = "the future covariates frame"
-            cols = _columns(frame, [self.id_col, self.time_col, *self.future_names], what)
-            given = _floats([cols[c] for c in self.future_names], len(frame))
-            for i, pos, rows in self._rows_by_series(cols[self.id_col], cols[self.time_col], what):
+            _require_columns(frame, [self.id_col, self.time_col, *self.future_names], "the future covariates frame")
+            given = _floats(frame, self.future_names)
+            for i, pos, rows in self._rows_by_series(frame, "the future covariates frame"):
                 block = given[rows]
                 offset = pos - self.tracks[i].pos
                 keep = offset > 0  # rows at or before the last observation: already consumed
@@ -435,7 +433,7 @@ class PanelFront:
         h = arr.shape[1]
         if h not in self._id_column:  # the dtype pandas gives the ids, chosen once
             self._id_column[h] = pd.Series(np.repeat(self.ids, h)).array
-        times = np.concatenate([self._forecast_times(i, t, h) for i, t in enumerate(self.tracks)])
+        times = np.concatenate([self._grid(i, t)[0][1:] for i, t in enumerate(self.tracks)])
         counts = np.array([[c[0] for c in t.recent.counts(t.seen)] for t in self.tracks], np.int64)  # (n, 2)
         columns = {self.id_col: self._id_column[h].copy(), self.time_col: times, "forecast": arr[..., 0].reshape(-1)}
         for k, q in enumerate(quantiles):
@@ -450,26 +448,18 @@ class PanelFront:
             return pl.from_pandas(frame)
         return frame
 
-    def _forecast_times(self, i: int, track: Track, h: int) -> np.ndarray:
-        """The h forecast steps' times after series i's last observation (the last call's while it holds)."""
-        start, pos, times = self._times.get(i, (None, -1, None))
-        if start != track.start or pos != track.pos or len(times) != h:
-            times = advance(track.start, self.freq, track.pos + 1 + np.arange(h))
-            self._times[i] = (track.start, track.pos, times)
-        return times
-
     # ------------------------------------------------------------------ streaming
-    def _rows_by_series(self, ids, times, what: str):
-        """(series index, grid positions (k,), row positions (k,)) per series among the rows whose id and
-        time columns are `ids` and `times` (pandas Series), in the order of their first rows, each sorted
-        by time; a DataError for an unknown id or a time off the series' grid."""
+    def _rows_by_series(self, frame, what: str):
+        """(series index, grid positions (k,), row positions in `frame` (k,)) per series in `frame`, in the
+        order of their first rows, each sorted by time; a DataError for an unknown id or a time off the
+        series' grid."""
         import pandas as pd
 
         from lruts.data.timestamps import grid_position
 
         # grouped in Python: a live feed's few rows cost microseconds this way, pandas' grouping a millisecond
         rows_of: dict[str, list[int]] = {}
-        for r, sid in enumerate(ids.tolist()):
+        for r, sid in enumerate(frame[self.id_col].tolist()):
             rows_of.setdefault(str(sid), []).append(r)
         unknown = sorted(u for u in rows_of if u not in self._index)
         if unknown:
@@ -477,8 +467,8 @@ class PanelFront:
                 f"{what} names unknown series {unknown[:5]}; the forecaster was fitted on {self.ids[:5]}"
                 f"{' …' if len(self.ids) > 5 else ''} ({len(self.ids)} series)"
             )
-        # already datetimes: skip to_datetime's parsing machinery (≈ 1 ms a call)
-        times = (times if pd.api.types.is_datetime64_dtype(times) else pd.to_datetime(times)).to_numpy("datetime64[ns]")
+        col = frame[self.time_col]  # already datetimes: skip to_datetime's parsing machinery (≈ 1 ms a call)
+        times = (col if pd.api.types.is_datetime64_dtype(col) else pd.to_datetime(col)).to_numpy("datetime64[ns]")
         out = []
         for sid, rows in rows_of.items():
             i = self._index[sid]
@@ -499,16 +489,16 @@ class PanelFront:
         (P,), user future (F,)). Re-sent rows are checked and dropped. Nothing is applied."""
         frame = _pandas(rows, "update()")
         needed = [self.id_col, self.time_col, self.target_col, *self.future_names, *self.past_names]
-        cols = _columns(frame, needed, "new rows")
+        _require_columns(frame, needed, "new rows")
         plan = []
         if frame.empty:
             return plan
         n_past = len(self.past_names)
-        values = _floats([cols[c] for c in (self.target_col, *self.past_names, *self.future_names)], len(frame))
+        values = _floats(frame, [self.target_col, *self.past_names, *self.future_names])  # read once
         target = values[:, 0].copy()
         target[~np.isfinite(target)] = np.nan
         past, fut = values[:, 1 : 1 + n_past], values[:, 1 + n_past :]
-        for i, pos, idx in self._rows_by_series(cols[self.id_col], cols[self.time_col], "new rows"):
+        for i, pos, idx in self._rows_by_series(frame, "new rows"):
             track, readings = self.tracks[i], []
             for p, r in zip(pos.tolist(), idx.tolist(), strict=True):
                 if readings and readings[-1][0] == p:  # the same step twice in this call
@@ -620,14 +610,15 @@ def _time(start: np.datetime64, freq: str, p: int) -> np.datetime64:
     return advance(start, freq, p)[()]
 
 
-def _floats(columns: list, rows: int) -> np.ndarray:
-    """Columns (pandas Series of one frame of `rows` rows) as a (rows, len(columns)) float64 array, anything
-    not a number as NaN (numeric columns without the per-column conversion, which costs ≈ 1 ms a call)."""
+def _floats(frame, columns: list[str]) -> np.ndarray:
+    """frame[columns] as a (rows, len(columns)) float64 array, anything not a number as NaN (numeric
+    columns without the per-column conversion, which costs ≈ 1 ms a call)."""
     import pandas as pd
 
-    numeric = [col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce") for col in columns]
+    numeric = [col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
+               for col in (frame[c] for c in columns)]  # fmt: skip
     as_numbers = [col.to_numpy(np.float64, na_value=np.nan) for col in numeric]
-    return np.stack(as_numbers, axis=1) if as_numbers else np.empty((rows, 0))
+    return np.stack(as_numbers, axis=1) if as_numbers else np.empty((len(frame), 0))
 
 
 def _pandas(frame, what: str):
@@ -640,15 +631,10 @@ def _pandas(frame, what: str):
     return frame
 
 
-def _columns(frame, needed: list[str], what: str) -> dict:
-    """frame's columns `needed` by name (pandas Series), read in one pass (a lookup by name costs ≈ 20 µs
-    a column, a live feed's row a few of them); a DataError naming the missing ones."""
-    wanted = set(needed)
-    cols = {name: col for name, col in frame.items() if name in wanted}
-    missing = [c for c in needed if c not in cols]
+def _require_columns(frame, needed: list[str], what: str) -> None:
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DataError(f"{what} lack column(s) {missing}; expected {needed}")
-    return cols
 
 
 def _cpu(obj):
