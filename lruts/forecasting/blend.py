@@ -303,6 +303,14 @@ class Blend(nn.Module):
     def _levels(self, like: torch.Tensor) -> torch.Tensor:
         return torch.tensor(self.quantiles, dtype=like.dtype, device=like.device)
 
+    def _tracking(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rates, levels) for offsets like `like`, kept while the offsets, the rate and the dtype hold: a
+        stream's step would otherwise rebuild them from scratch (half a dozen small tensors)."""
+        key = (self.tracking_rate, self.offsets._version, self.offsets.data_ptr(), like.dtype, like.device)
+        if getattr(self, "_tracking_cache", (None,))[0] != key:
+            self._tracking_cache = (key, self.rates, self._levels(like))
+        return self._tracking_cache[1:]
+
     def _calibrated(
         self, parts: torch.Tensor, scale: torch.Tensor, calibration: Calibration | None, y=None, observed=None
     ) -> tuple[torch.Tensor, Calibration]:
@@ -312,7 +320,7 @@ class Blend(nn.Module):
             calibration = Calibration.start(self.offsets.expand(parts.shape[0], *self.offsets.shape))
         offsets = calibration.offsets
         if y is not None:
-            offsets = track(offsets, calibration.due(), y, observed, self.rates, self._levels(offsets))
+            offsets = track(offsets, calibration.due(), y, observed, *self._tracking(offsets))
         forecast = self.blend(parts, scale, offsets)
         return forecast, calibration.issue(offsets, forecast[..., 1:])
 
