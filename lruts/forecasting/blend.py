@@ -112,10 +112,10 @@ class Calibration:
     t: int
 
     @classmethod
-    def start(cls, offsets: torch.Tensor) -> Calibration:
-        """Nothing issued yet: offsets (batch, H, C, Q)."""
+    def start(cls, offsets: torch.Tensor, dtype: torch.dtype) -> Calibration:
+        """Nothing issued yet: offsets (batch, H, C, Q); dtype: the forecasts'."""
         b, h = offsets.shape[:2]
-        return cls(offsets, _Ring(offsets.new_full((b, h + 1, *offsets.shape[1:]), math.nan), 0), 0)
+        return cls(offsets, _Ring(offsets.new_full((b, h + 1, *offsets.shape[1:]), math.nan, dtype=dtype), 0), 0)
 
     @classmethod
     def from_issued(cls, offsets: torch.Tensor, issued: torch.Tensor) -> Calibration:
@@ -317,7 +317,7 @@ class Blend(nn.Module):
         """The forecast (batch, H, C, 1 + Q) issued with the tracked offsets, after the new value y (batch, C)
         observed where `observed` (batch, C) bool updated them, and the tracker after it (a new one)."""
         if calibration is None:
-            calibration = Calibration.start(self.offsets.expand(parts.shape[0], *self.offsets.shape))
+            calibration = Calibration.start(self.offsets.expand(parts.shape[0], *self.offsets.shape), parts.dtype)
         offsets = calibration.offsets
         if y is not None:
             offsets = track(offsets, calibration.due(), y, observed, *self._tracking(offsets))
