@@ -9,6 +9,7 @@ from forecast_fixtures import TINY_MODEL, tiny_train
 
 from lruts import LRUForecaster
 from lruts.data import WindowDataset
+from lruts.errors import ShapeError
 from lruts.forecasting.blend import CANDIDATES, Blend, fit_blend, simplex_least_squares
 from lruts.forecasting.evaluation import predict_windows
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
@@ -182,6 +183,23 @@ def test_the_harness_replays_the_intervals_the_stream_issues(kind):
     torch.testing.assert_close(replayed, torch.stack(streamed))
     torch.testing.assert_close(replayed[..., 0], fixed[..., 0])  # the point forecast is unchanged
     assert not torch.allclose(replayed[-1], fixed[-1])  # and the offsets did move
+
+
+def test_two_streams_from_one_state_agree_and_a_state_stepped_past_is_refused():
+    blend = blend_of("anchor")
+    x = torch.randn(1, 30, 3, dtype=torch.float64)
+    with torch.no_grad():
+        _, start = blend.stream_from(x[:, :12])
+        branches = [blend.step(x[:, 12], start)[1] for _ in range(2)]  # the second shares nothing it writes
+        runs = [[], []]
+        for t in range(13, 30):  # interleaved: each branch writes its tracker's ring in turn
+            for k in range(2):
+                y, branches[k] = blend.step(x[:, t], branches[k])
+                runs[k].append(y)
+        torch.testing.assert_close(torch.stack(runs[0]), torch.stack(runs[1]))
+        assert torch.isfinite(torch.stack(runs[0])).all()
+        with pytest.raises(ShapeError, match="stepped past"):  # its ring holds later forecasts now
+            blend.step(x[:, 12], start)
 
 
 def test_a_blended_forecaster_saves_loads_and_streams_like_the_original(tmp_path):

@@ -38,8 +38,8 @@
 
 A stream keeps the last max(L, m) observations for the simple forecasts beside the network's own stream
 state: O(L·H) per observation, independent of the history's length, and equal to the window pass; and
-the bounds of the last H forecasts for the tracker, O(H²·C·Q) memory, O(H·C·Q) work per observation
-(a step never changes the state it was given). A stream
+the bounds of the last H forecasts for the tracker in a ring (Calibration), O(H²·C·Q) memory, one
+gather and one write of O(H·C·Q) per observation (a step leaves what the state it was given reads). A stream
 started from a history (`stream_from`) starts its tracker from the validation offsets.
 
 Masks and covariates go to the network; the simple forecasts read the values with the missing ones
@@ -91,18 +91,68 @@ MAX_CALIBRATION_FLOATS = 2**25  # validation windows kept for the weights and re
 TRACKING_RATE = 0.3
 
 
+class _Ring:
+    """The bounds of the forecasts issued at consecutive origins (batch, H + 1, H, C, Q), origin s in slot
+    s mod (H + 1), NaN where none was issued; `frontier`: the origin the next in-place write is for."""
+
+    def __init__(self, bounds: torch.Tensor, frontier: int) -> None:
+        self.bounds, self.frontier = bounds, frontier
+
+
 @dataclass
 class Calibration:
     """A stream's quantile tracker: the offsets now (batch, H, C, Q), and the τ-bounds of the forecasts
-    issued at the last H origins, oldest first, H tensors (batch, H, C, Q) (NaN where none was issued).
-    A step makes a new tuple and leaves the tensors as they were: no copy of the H² bounds."""
+    issued at the last H origins, in a ring shared with the stream's later states; `t` origins have
+    been issued. H + 1 slots: issuing writes the slot of origin t − H − 1, which state t no longer reads,
+    so a step leaves the state it was given as it was without copying the H² bounds. A second step
+    from the same state (a sibling) copies the ring first."""
 
     offsets: torch.Tensor
-    issued: tuple[torch.Tensor, ...]
+    ring: _Ring
+    t: int
+
+    @classmethod
+    def start(cls, offsets: torch.Tensor, dtype: torch.dtype) -> Calibration:
+        """Nothing issued yet: offsets (batch, H, C, Q); dtype: the forecasts'."""
+        b, h = offsets.shape[:2]
+        return cls(offsets, _Ring(offsets.new_full((b, h + 1, *offsets.shape[1:]), math.nan, dtype=dtype), 0), 0)
+
+    @classmethod
+    def from_issued(cls, offsets: torch.Tensor, issued: torch.Tensor) -> Calibration:
+        """offsets (batch, H, C, Q) and the bounds of the last H forecasts (batch, H, H, C, Q), oldest first."""
+        h = issued.shape[1]
+        return cls(offsets, _Ring(torch.cat([issued, torch.full_like(issued[:, :1], math.nan)], dim=1), h), h)
+
+    @property
+    def horizon(self) -> int:
+        return self.offsets.shape[1]
+
+    def _slots(self, origins: torch.Tensor) -> torch.Tensor:
+        """The ring's slots of these origins; a ShapeError when a later state has overwritten them."""
+        if self.ring.frontier > self.t + 1:
+            raise ShapeError(
+                "this stream state was stepped past by a later state sharing its interval tracker: step the "
+                "latest state, or copy.deepcopy() a state before stepping it twice"
+            )
+        return origins % (self.horizon + 1)
+
+    def issued(self) -> torch.Tensor:
+        """The bounds of the last H forecasts (batch, H, H, C, Q), oldest first."""
+        return self.ring.bounds[:, self._slots(torch.arange(self.t - self.horizon, self.t))]
 
     def due(self) -> torch.Tensor:
         """The bounds for the value observed now (batch, H, C, Q): row h from the forecast issued h + 1 steps ago."""
-        return torch.stack([self.issued[-1 - h][:, h] for h in range(len(self.issued))], dim=1)
+        steps = torch.arange(self.horizon, device=self.offsets.device)
+        return self.ring.bounds[:, self._slots(self.t - 1 - steps), steps]
+
+    def issue(self, offsets: torch.Tensor, bounds: torch.Tensor) -> Calibration:
+        """The tracker after issuing a forecast with these offsets and τ-bounds (batch, H, C, Q)."""
+        ring = self.ring
+        if ring.frontier != self.t:  # a sibling issued first: this branch gets its own ring
+            ring = _Ring(ring.bounds[:, self._slots(torch.arange(self.horizon + 1))], self.t)  # a copy
+        ring.bounds[:, self.t % (self.horizon + 1)] = bounds
+        ring.frontier = self.t + 1
+        return Calibration(offsets, ring, self.t + 1)
 
 
 def track(
@@ -138,12 +188,12 @@ class BlendState:
         if self.observed is not None:
             d["observed"] = self.observed
         if self.calibration is not None:
-            d |= {"offsets": self.calibration.offsets, "issued": torch.stack(self.calibration.issued, dim=1)}
+            d |= {"offsets": self.calibration.offsets, "issued": self.calibration.issued()}
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> BlendState:
-        calibration = Calibration(d["offsets"], d["issued"].unbind(1)) if "offsets" in d else None
+        calibration = Calibration.from_issued(d["offsets"], d["issued"]) if "offsets" in d else None
         return cls(net_stream_state(d["net"]), d["values"], d.get("observed"), calibration)
 
 
@@ -253,19 +303,26 @@ class Blend(nn.Module):
     def _levels(self, like: torch.Tensor) -> torch.Tensor:
         return torch.tensor(self.quantiles, dtype=like.dtype, device=like.device)
 
+    def _tracking(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rates, levels) for offsets like `like`, kept while the offsets, the rate and the dtype hold: a
+        stream's step would otherwise rebuild them from scratch (half a dozen small tensors)."""
+        key = (self.tracking_rate, self.offsets._version, self.offsets.data_ptr(), like.dtype, like.device)
+        if getattr(self, "_tracking_cache", (None,))[0] != key:
+            self._tracking_cache = (key, self.rates, self._levels(like))
+        return self._tracking_cache[1:]
+
     def _calibrated(
         self, parts: torch.Tensor, scale: torch.Tensor, calibration: Calibration | None, y=None, observed=None
     ) -> tuple[torch.Tensor, Calibration]:
         """The forecast (batch, H, C, 1 + Q) issued with the tracked offsets, after the new value y (batch, C)
         observed where `observed` (batch, C) bool updated them, and the tracker after it (a new one)."""
         if calibration is None:
-            none = parts.new_full((parts.shape[0], *self.offsets.shape), math.nan)
-            calibration = Calibration(self.offsets.expand_as(none), (none,) * self.horizon)
+            calibration = Calibration.start(self.offsets.expand(parts.shape[0], *self.offsets.shape), parts.dtype)
         offsets = calibration.offsets
         if y is not None:
-            offsets = track(offsets, calibration.due(), y, observed, self.rates, self._levels(offsets))
+            offsets = track(offsets, calibration.due(), y, observed, *self._tracking(offsets))
         forecast = self.blend(parts, scale, offsets)
-        return forecast, Calibration(offsets, (*calibration.issued[1:], forecast[..., 1:].clone()))
+        return forecast, calibration.issue(offsets, forecast[..., 1:])
 
     @torch.no_grad()
     def replay(self, forecast: torch.Tensor, scale: torch.Tensor, y: torch.Tensor, observed: torch.Tensor):

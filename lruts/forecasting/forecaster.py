@@ -603,6 +603,7 @@ class LRUForecaster:
         other._require_fitted()
         fc = copy.copy(other)
         fc._recent, fc.panel = copy.deepcopy(other._recent), copy.deepcopy(other.panel)
+        fc._stream = copy.deepcopy(other._stream)  # its interval tracker's ring is written in place
         fc._outliers = list(other._outliers)
         return fc
 

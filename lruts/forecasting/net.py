@@ -285,9 +285,13 @@ class LRUForecastNet(nn.Module):
         shared = [c for c in (future, past) if c is not None]
         if not self.cfg.channel_independent:
             return torch.cat(per_series + shared, dim=-1) if len(per_series) + len(shared) > 1 else u
-        seq = torch.stack(per_series, dim=-1).permute(0, 2, 1, 3).reshape(-1, u.shape[1], len(per_series))
+        # the single-part, single-series and single-covariate cases skip a copy each (a stream's step is
+        # made of such small operations)
+        seq = per_series[0][..., None] if len(per_series) == 1 else torch.stack(per_series, dim=-1)
+        seq = seq.permute(0, 2, 1, 3).reshape(-1, u.shape[1], len(per_series))
         if shared:
-            seq = torch.cat([seq, torch.cat(shared, dim=-1).repeat_interleave(u.shape[2], dim=0)], dim=-1)
+            shared = shared[0] if len(shared) == 1 else torch.cat(shared, dim=-1)
+            seq = torch.cat([seq, shared if u.shape[2] == 1 else shared.repeat_interleave(u.shape[2], dim=0)], dim=-1)
         return seq
 
     def _per_sequence(self, static: torch.Tensor) -> torch.Tensor:
@@ -322,7 +326,8 @@ class LRUForecastNet(nn.Module):
             else out.reshape(batch, cfg.horizon, cfg.n_channels, self.n_out)
         )
         if extra is not None:  # moves the point forecast; the quantiles below are offsets from it
-            out = torch.cat([out[..., :1] + extra[..., None], out[..., 1:]], dim=-1)
+            point = out[..., :1] + extra[..., None]
+            out = torch.cat([point, out[..., 1:]], dim=-1) if self.n_out > 1 else point
         if cfg.normalization == "revin":
             out = (out - self.revin_bias[:, None]) / (self.revin_weight[:, None] + 1e-10)
             out = out * scale[:, None, :, None]

@@ -36,10 +36,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from lruts.data.timestamps import advance
 from lruts.errors import DataError
 from lruts.forecasting.blend import stream_state_from_dict
 
 _DAY_NS = 86_400 * 10**9
+GRID_AHEAD = 8  # a stream dates its steps (and their calendar features) this many times 1 + H at once
 
 
 # ---------------------------------------------------------------------------------------------- calendar
@@ -72,8 +74,6 @@ def calendar_features(ts: np.ndarray, freq: str) -> tuple[np.ndarray, list[str]]
 
 def with_calendar(panel):
     """The panel with calendar features appended to its future covariates, for every future row."""
-    from lruts.data.timestamps import advance
-
     blocks = [
         calendar_features(advance(panel.starts[i], panel.freq, np.arange(m)), panel.freq)[0]
         for i, m in enumerate(panel.future_lengths.tolist())
@@ -268,13 +268,13 @@ class PanelFront:
         self.tracks: list[Track] = []
         self.outliers: list[dict] = []  # every reading flagged by the outlier rule: id, time, value, z
         self._index = {s: i for i, s in enumerate(self.ids)}
+        self._grids: dict[int, tuple] = {}  # per series: what _grid() last dated
+        self._id_column: dict[int, Any] = {}  # the forecast frame's id column per horizon
 
     # ------------------------------------------------------------------ inputs of one step
     def _future_rows(self, start: np.datetime64, positions: np.ndarray, raw: np.ndarray) -> torch.Tensor:
         """Scaled future covariates (n, F) at grid `positions` of a series starting at `start`: the user's
         raw (n, F_user) and the calendar's; unknown cells read 0 (the training mean)."""
-        from lruts.data.timestamps import advance
-
         if self.calendar:
             cal = calendar_features(advance(start, self.freq, positions), self.freq)[0]
             raw = np.concatenate([raw, cal], axis=1)
@@ -305,17 +305,34 @@ class PanelFront:
             p = p.float()
         return {"x": torch.tensor([[x]], dtype=torch.float32), "mask": torch.tensor([[observed]]), "past": p}
 
-    def _future_block(self, track: Track) -> torch.Tensor | None:
-        """(1, 1 + H, F): the covariates of the last observation's step and of the H after it."""
+    def _future_block(self, i: int, track: Track) -> torch.Tensor | None:
+        """(1, 1 + H, F): the covariates of series i's last observation's step and of the H after it."""
         if not self.n_future:
             return None
         raw = _rows(track.ahead, 1 + self.horizon)
-        return self._future_rows(track.start, track.pos + np.arange(1 + self.horizon), raw)[None]
+        if self.calendar:
+            raw = np.concatenate([raw, self._grid(i, track)[1]], axis=1)
+        scaled = np.nan_to_num(self.scaler.future.transform(raw.astype(np.float64)), nan=0.0)
+        return torch.from_numpy(scaled.astype(np.float32))[None]
+
+    def _grid(self, i: int, track: Track) -> tuple[np.ndarray, np.ndarray | None]:
+        """Series i's times at grid positions pos, ..., pos + H (1 + H,) and their calendar features
+        (1 + H, f) (None without), dated GRID_AHEAD · (1 + H) positions at a time: a stream's step slices
+        them instead of dating its steps anew."""
+        start, first, times, features = self._grids.get(i, (None, 0, np.empty(0, "datetime64[ns]"), None))
+        n = 1 + self.horizon
+        if start != track.start or not first <= track.pos <= first + len(times) - n:
+            first = track.pos
+            times = advance(track.start, self.freq, first + np.arange(GRID_AHEAD * n))
+            features = calendar_features(times, self.freq)[0] if self.calendar else None
+            self._grids[i] = (track.start, first, times, features)
+        k = track.pos - first
+        return times[k : k + n], None if features is None else features[k : k + n]
 
     def _run_last(self, net, i: int, track: Track, stack_step) -> torch.Tensor:
         """The network's step over series i's last observation: its forecast (1, H, 1, 1 + Q); the state
         after it is kept in track.after."""
-        inputs = {"mask_t": track.last["mask"], "future": self._future_block(track), "past_t": track.last["past"]}
+        inputs = {"mask_t": track.last["mask"], "future": self._future_block(i, track), "past_t": track.last["past"]}
         inputs = to_device(inputs, self.static.device)
         static = self.static[i : i + 1] if self.static.shape[1] else None
         y, track.after = net.step(track.last["x"].to(self.static.device), track.state, stack_step, static=static,
@@ -366,8 +383,6 @@ class PanelFront:
         """Each series' `ahead` with `future`'s rows merged in (not yet stored); a DataError when a
         series' user future covariates do not cover the horizon after its last observation (the current
         one, or the position `last[i]` an update will reach), naming it and the missing timestamps."""
-        from lruts.data.timestamps import advance
-
         last = last or {}
         merged = {i: t.ahead for i, t in enumerate(self.tracks)}
         if future is not None:
@@ -414,18 +429,19 @@ class PanelFront:
     def predict(self, net, stack_step, quantiles, future=None) -> Any:
         import pandas as pd
 
-        from lruts.data.timestamps import advance
-
         arr = self.forecast_array(net, stack_step, future)  # (n, H, 1 + Q)
         h = arr.shape[1]
-        times = np.concatenate([advance(t.start, self.freq, t.pos + 1 + np.arange(h)) for t in self.tracks])
-        counts = [t.recent.counts(t.seen) for t in self.tracks]
-        columns = {self.id_col: np.repeat(self.ids, h), self.time_col: times, "forecast": arr[..., 0].reshape(-1)}
+        if h not in self._id_column:  # the dtype pandas gives the ids, chosen once
+            self._id_column[h] = pd.Series(np.repeat(self.ids, h)).array
+        times = np.concatenate([self._grid(i, t)[0][1:] for i, t in enumerate(self.tracks)])
+        counts = np.array([[c[0] for c in t.recent.counts(t.seen)] for t in self.tracks], np.int64)  # (n, 2)
+        columns = {self.id_col: self._id_column[h].copy(), self.time_col: times, "forecast": arr[..., 0].reshape(-1)}
         for k, q in enumerate(quantiles):
             columns[f"forecast_q{q:g}"] = arr[..., 1 + k].reshape(-1)
-        columns["missing_inputs"] = np.repeat([int(c[0][0]) for c in counts], h)
-        columns["outlier_inputs"] = np.repeat([int(c[1][0]) for c in counts], h)
-        frame = pd.DataFrame(columns)  # in one go: inserting columns one by one costs ≈ 0.5 ms each
+        columns["missing_inputs"] = np.repeat(counts[:, 0], h)
+        columns["outlier_inputs"] = np.repeat(counts[:, 1], h)
+        # in one go, on fresh arrays (the ids' a copy: a user's edit must not reach the next frame)
+        frame = pd.DataFrame(columns, copy=False)
         if self.frame_kind == "polars":
             import polars as pl
 
@@ -591,8 +607,6 @@ def _set_rows(a: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray
 
 
 def _time(start: np.datetime64, freq: str, p: int) -> np.datetime64:
-    from lruts.data.timestamps import advance
-
     return advance(start, freq, p)[()]
 
 
