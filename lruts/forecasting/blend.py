@@ -49,6 +49,7 @@ whose targets were all observed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -129,12 +130,15 @@ class Calibration:
 
     def _slots(self, origins: torch.Tensor) -> torch.Tensor:
         """The ring's slots of these origins; a ShapeError when a later state has overwritten them."""
+        self._check_current()
+        return origins % (self.horizon + 1)
+
+    def _check_current(self) -> None:
         if self.ring.frontier > self.t + 1:
             raise ShapeError(
                 "this stream state was stepped past by a later state sharing its interval tracker: step the "
                 "latest state, or copy.deepcopy() a state before stepping it twice"
             )
-        return origins % (self.horizon + 1)
 
     def issued(self) -> torch.Tensor:
         """The bounds of the last H forecasts (batch, H, H, C, Q), oldest first."""
@@ -142,8 +146,9 @@ class Calibration:
 
     def due(self) -> torch.Tensor:
         """The bounds for the value observed now (batch, H, C, Q): row h from the forecast issued h + 1 steps ago."""
-        steps = torch.arange(self.horizon, device=self.offsets.device)
-        return self.ring.bounds[:, self._slots(self.t - 1 - steps), steps]
+        self._check_current()
+        bounds = self.ring.bounds  # (batch, H + 1, H, C, Q)
+        return bounds.flatten(1, 2).index_select(1, _due_rows(self.horizon, self.t % (self.horizon + 1), bounds.device))
 
     def issue(self, offsets: torch.Tensor, bounds: torch.Tensor) -> Calibration:
         """The tracker after issuing a forecast with these offsets and τ-bounds (batch, H, C, Q)."""
@@ -153,6 +158,14 @@ class Calibration:
         ring.bounds[:, self.t % (self.horizon + 1)] = bounds
         ring.frontier = self.t + 1
         return Calibration(offsets, ring, self.t + 1)
+
+
+@functools.cache
+def _due_rows(horizon: int, phase: int, device: torch.device) -> torch.Tensor:
+    """Where Calibration.due() reads in a ring's bounds flattened to (batch, (H + 1)·H, C, Q) at an origin t with
+    t mod (H + 1) = phase: step h of the forecast issued at t − 1 − h. Kept: a stream reads one every step."""
+    steps = torch.arange(horizon, device=device)
+    return (phase - 1 - steps) % (horizon + 1) * horizon + steps
 
 
 def track(
@@ -303,7 +316,8 @@ class Blend(nn.Module):
         every part but the network's is linear in them. Equal up to rounding; a stream's step is made of
         small operations, and this is three instead of two dozen."""
         network_weight, maps, bias = self._folded(values)
-        return torch.addcmul(torch.einsum("bkc,ckh->bhc", values, maps) + bias, network_weight, network)
+        per_series = torch.matmul(values.permute(2, 0, 1), maps).permute(1, 2, 0)  # (C, B, K) @ (C, K, H)
+        return torch.addcmul(per_series + bias, network_weight, network)
 
     def _folded(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(the network's weight (H, 1), maps (C, K, H), bias (H, C)) of _stream_point, in like's dtype and
