@@ -333,7 +333,7 @@ class Blend(nn.Module):
         forecast Σ_i (v[K − L + i] − last)·map[i] + map[L] + last; repeat-last: last; seasonal naive at step
         h: v[K − m + h mod m] (without a season: repeat-last)."""
         k, lookback, h = self._kept, self.lookback, self.horizon
-        w = self.weights.double()  # (H, K candidates)
+        w = self.weights.double()  # (H, 5): a weight per candidate (CANDIDATES)
         maps = w.new_zeros(self.n_channels, k, h)
         bias = w.new_zeros(h, self.n_channels)
 
