@@ -146,6 +146,28 @@ def blend_of(kind: str) -> Blend:
     return blend
 
 
+@pytest.mark.parametrize("season", [0, 7])
+@pytest.mark.parametrize("series_maps", [True, False])
+def test_a_streams_folded_blend_equals_the_blend_of_its_candidates(season, series_maps, monkeypatch):
+    # a stream's step blends with one affine map folded from the weights and linear maps; it must follow
+    # weights written in place after its first use (fit_blend, loading)
+    from lruts.forecasting import blend as blend_module
+
+    monkeypatch.setattr(blend_module, "MAX_SERIES_MAPS", 3 if series_maps else 2)
+    torch.manual_seed(0)
+    net = LRUForecastNet(ForecastNetConfig(12, 5, 3, segment=4).with_options({"d_model": 8, "d_state": 4}))
+    blend = Blend(net, 12, 5, 3, season=season, quantiles=[0.2, 0.8]).double()
+    assert len(blend.series_maps) == (3 if series_maps else 0)
+    values, network = torch.randn(2, 12, 3, dtype=torch.float64), torch.randn(2, 5, 3, dtype=torch.float64)
+    for _ in range(2):
+        with torch.no_grad():
+            blend.weights.copy_(torch.softmax(torch.randn(5, len(CANDIDATES)), dim=-1))
+            torch.nn.init.normal_(blend.shared_map, std=0.1)
+            torch.nn.init.normal_(blend.series_maps, std=0.1)
+        folded = blend._stream_point(values, network)
+        torch.testing.assert_close(folded, blend._point(blend.candidates(values, network)), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("kind", ["anchor", "revin", "ensemble"])
 def test_blended_stream_equals_a_recompute_over_the_whole_history(kind):
     blend = blend_of(kind)

@@ -49,6 +49,7 @@ whose targets were all observed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -129,12 +130,15 @@ class Calibration:
 
     def _slots(self, origins: torch.Tensor) -> torch.Tensor:
         """The ring's slots of these origins; a ShapeError when a later state has overwritten them."""
+        self._check_current()
+        return origins % (self.horizon + 1)
+
+    def _check_current(self) -> None:
         if self.ring.frontier > self.t + 1:
             raise ShapeError(
                 "this stream state was stepped past by a later state sharing its interval tracker: step the "
                 "latest state, or copy.deepcopy() a state before stepping it twice"
             )
-        return origins % (self.horizon + 1)
 
     def issued(self) -> torch.Tensor:
         """The bounds of the last H forecasts (batch, H, H, C, Q), oldest first."""
@@ -142,8 +146,9 @@ class Calibration:
 
     def due(self) -> torch.Tensor:
         """The bounds for the value observed now (batch, H, C, Q): row h from the forecast issued h + 1 steps ago."""
-        steps = torch.arange(self.horizon, device=self.offsets.device)
-        return self.ring.bounds[:, self._slots(self.t - 1 - steps), steps]
+        self._check_current()
+        bounds = self.ring.bounds  # (batch, H + 1, H, C, Q)
+        return bounds.flatten(1, 2).index_select(1, _due_rows(self.horizon, self.t % (self.horizon + 1), bounds.device))
 
     def issue(self, offsets: torch.Tensor, bounds: torch.Tensor) -> Calibration:
         """The tracker after issuing a forecast with these offsets and τ-bounds (batch, H, C, Q)."""
@@ -153,6 +158,14 @@ class Calibration:
         ring.bounds[:, self.t % (self.horizon + 1)] = bounds
         ring.frontier = self.t + 1
         return Calibration(offsets, ring, self.t + 1)
+
+
+@functools.cache
+def _due_rows(horizon: int, phase: int, device: torch.device) -> torch.Tensor:
+    """Where Calibration.due() reads in a ring's bounds flattened to (batch, (H + 1)·H, C, Q) at an origin t with
+    t mod (H + 1) = phase: step h of the forecast issued at t − 1 − h. Kept: a stream reads one every step."""
+    steps = torch.arange(horizon, device=device)
+    return (phase - 1 - steps) % (horizon + 1) * horizon + steps
 
 
 def track(
@@ -285,9 +298,62 @@ class Blend(nn.Module):
     def blend(self, parts: torch.Tensor, scale: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, H, C, K), the local scale (batch, C) and the offsets ((batch,) H, C, Q; default the
         validation ones) → the point forecast and its quantiles (batch, H, C, 1 + Q)."""
-        point = (parts * self.weights[:, None]).sum(-1)[..., None]
+        return self._with_bounds(self._point(parts), scale, offsets)
+
+    def _point(self, parts: torch.Tensor) -> torch.Tensor:
+        """(batch, H, C, K) → the blend's point forecast (batch, H, C)."""
+        return (parts * self.weights[:, None]).sum(-1)
+
+    def _with_bounds(self, point: torch.Tensor, scale: torch.Tensor, offsets: torch.Tensor | None) -> torch.Tensor:
+        """The point forecast (batch, H, C) → with its quantiles (batch, H, C, 1 + Q) (see blend())."""
+        point = point[..., None]
         offsets = self.offsets if offsets is None else offsets
         return torch.cat([point, point + scale[:, None, :, None] * offsets], dim=-1)
+
+    def _stream_point(self, values: torch.Tensor, network: torch.Tensor) -> torch.Tensor:
+        """The blend's point forecast (batch, H, C) from a stream's kept values (batch, K, C) and the
+        network's forecast (batch, H, C): blend(candidates(...)) as one affine map of the values, since
+        every part but the network's is linear in them. Equal up to rounding; a stream's step is made of
+        small operations, and this is three instead of two dozen."""
+        network_weight, maps, bias = self._folded(values)
+        per_series = torch.matmul(values.permute(2, 0, 1), maps).permute(1, 2, 0)  # (C, B, K) @ (C, K, H)
+        return torch.addcmul(per_series + bias, network_weight, network)
+
+    def _folded(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(the network's weight (H, 1), maps (C, K, H), bias (H, C)) of _stream_point, in like's dtype and
+        device, kept while the weights and linear maps hold (fit_blend and loading write them in place)."""
+        key = (*((t._version, t.data_ptr()) for t in (self.weights, self.shared_map, self.series_maps)),
+               like.dtype, like.device)  # fmt: skip
+        if getattr(self, "_folded_cache", (None,))[0] != key:
+            self._folded_cache = (key, *(t.to(like) for t in self._fold()))
+        return self._folded_cache[1:]
+
+    def _fold(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """_folded's map in float64. Over the kept values v (K, per series) with last = v[K − 1]: linear
+        forecast Σ_i (v[K − L + i] − last)·map[i] + map[L] + last; repeat-last: last; seasonal naive at step
+        h: v[K − m + h mod m] (without a season: repeat-last)."""
+        k, lookback, h = self._kept, self.lookback, self.horizon
+        w = self.weights.double()  # (H, 5): a weight per candidate (CANDIDATES)
+        maps = w.new_zeros(self.n_channels, k, h)
+        bias = w.new_zeros(h, self.n_channels)
+
+        def add_linear(ridge: torch.Tensor, weight: torch.Tensor) -> None:  # ridge (C or 1, L + 1, H)
+            maps[:, k - lookback :] += weight * ridge[:, :lookback]
+            maps[:, -1] += weight * (1 - ridge[:, :lookback].sum(1))
+            bias.add_((weight * ridge[:, lookback]).T)
+
+        add_linear(self.shared_map.double()[None], w[:, 1])
+        if len(self.series_maps):
+            add_linear(self.series_maps.double(), w[:, 2])
+        else:
+            maps[:, -1] += w[:, 2]
+        maps[:, -1] += w[:, 3]
+        if self.season:
+            steps = torch.arange(h, device=w.device)
+            maps[:, k - self.season + steps % self.season, steps] += w[:, 4]
+        else:
+            maps[:, -1] += w[:, 4]
+        return w[:, :1], maps, bias
 
     # ------------------------------------------------------------------ online calibration
     @property
@@ -312,16 +378,17 @@ class Blend(nn.Module):
         return self._tracking_cache[1:]
 
     def _calibrated(
-        self, parts: torch.Tensor, scale: torch.Tensor, calibration: Calibration | None, y=None, observed=None
+        self, point: torch.Tensor, scale: torch.Tensor, calibration: Calibration | None, y=None, observed=None
     ) -> tuple[torch.Tensor, Calibration]:
-        """The forecast (batch, H, C, 1 + Q) issued with the tracked offsets, after the new value y (batch, C)
-        observed where `observed` (batch, C) bool updated them, and the tracker after it (a new one)."""
+        """The forecast (batch, H, C, 1 + Q) of the point forecast (batch, H, C) issued with the tracked offsets,
+        after the new value y (batch, C) observed where `observed` (batch, C) bool updated them, and the tracker
+        after it (a new one)."""
         if calibration is None:
-            calibration = Calibration.start(self.offsets.expand(parts.shape[0], *self.offsets.shape), parts.dtype)
+            calibration = Calibration.start(self.offsets.expand(point.shape[0], *self.offsets.shape), point.dtype)
         offsets = calibration.offsets
         if y is not None:
             offsets = track(offsets, calibration.due(), y, observed, *self._tracking(offsets))
-        forecast = self.blend(parts, scale, offsets)
+        forecast = self._with_bounds(point, scale, offsets)
         return forecast, calibration.issue(offsets, forecast[..., 1:])
 
     @torch.no_grad()
@@ -361,7 +428,8 @@ class Blend(nn.Module):
         mask = inputs.get("mask")
         values = last_steps(fill_missing(observed_only(history, mask, "mask"), mask), self._kept).clone()
         observed = None if mask is None else mask.any(dim=1)
-        forecast, calibration = self._calibrated(self.candidates(values, out[..., 0]), self.local_scale(values), None)
+        point = self._point(self.candidates(values, out[..., 0]))
+        forecast, calibration = self._calibrated(point, self.local_scale(values), None)
         return forecast, BlendState(state, values, observed, calibration)
 
     def step(
@@ -383,8 +451,8 @@ class Blend(nn.Module):
         y_t = x_t
         values, x_t, observed = carry_forward(state.values, state.observed, x_t, mask_t)
         values = torch.cat([values[:, 1:], x_t[:, None]], dim=1)
-        parts, scale = self.candidates(values, out[..., 0]), self.local_scale(values)
-        forecast, calibration = self._calibrated(parts, scale, state.calibration, y_t, seen)
+        point, scale = self._stream_point(values, out[..., 0]), self.local_scale(values)
+        forecast, calibration = self._calibrated(point, scale, state.calibration, y_t, seen)
         return forecast, BlendState(net_state, values, observed, calibration)
 
 

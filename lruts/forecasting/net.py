@@ -605,6 +605,8 @@ def carry_forward(
         return values, x_t, None
     mask_t = torch.ones_like(x_t, dtype=torch.bool) if mask_t is None else mask_t
     observed = torch.ones_like(mask_t) if observed is None else observed
+    if bool(observed.all()):  # no reading can be a series' first: skip the pass over the kept values
+        return values, torch.where(mask_t, x_t, values[:, -1]), observed
     values = torch.where((mask_t & ~observed)[:, None], x_t[:, None], values)
     return values, torch.where(mask_t, x_t, values[:, -1]), observed | mask_t
 
