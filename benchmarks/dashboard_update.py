@@ -48,10 +48,15 @@ def build(n_series: int, history: int, observations: int, args):
     columns = [f"s{j}" for j in range(n_series)]
     series = Series("bench", stamps, values.astype(np.float32), columns, "1h")
     torch.manual_seed(0)
-    cfg = ForecastNetConfig(args.lookback, args.horizon, n_series, quantiles=args.quantiles).with_options(
+    net_quantiles = [] if args.blend else args.quantiles  # with the blend, the quantiles are its calibrated ones
+    cfg = ForecastNetConfig(args.lookback, args.horizon, n_series, quantiles=net_quantiles).with_options(
         model_options(args)
     )
     net = LRUForecastNet(cfg).eval()
+    if args.blend:  # the default forecaster's blend (its weights' values do not change the work per step)
+        from lruts.forecasting.blend import Blend
+
+        net = Blend(net, args.lookback, args.horizon, n_series, 24, args.quantiles).eval()
     past = Series("bench", stamps[:history], series.values[:history], columns, "1h")
     fc = LRUForecaster.from_trained(net, StandardScaler.fit(past.values), past)
     return fc, series
@@ -111,6 +116,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--history", type=int, default=10_000, help="observations consumed before streaming")
     ap.add_argument("--series", type=int, nargs="+", default=[1, 321])
+    ap.add_argument("--blend", action="store_true", help="the network inside the blend, as LRUForecaster fits it")
     ap.add_argument("--observations", type=int, default=300, help="observations streamed and timed")
     ap.add_argument("--repeats", type=int, default=2, help="full recomputes timed (the best is reported)")
     ap.add_argument("--lookback", type=int, default=336)
