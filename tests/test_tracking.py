@@ -185,3 +185,13 @@ def test_optuna_study_prunes_a_bad_trial_logs_nested_runs_and_writes_a_retrainab
     # the study resumes from its storage
     again = tune(base, 1, space=space, pruner=pruner, study_name="t")
     assert len(again.trials) == 4
+
+
+def test_the_search_never_tries_a_patch_longer_than_the_lookback():
+    from lruts.errors import ConfigError
+    from lruts.forecasting.tuning import SPACE, fit_to_lookback
+
+    assert fit_to_lookback(SPACE, 24)["model.segment"] == ("categorical", [8, 16, 24])
+    assert fit_to_lookback(SPACE, 336)["model.segment"] == SPACE["model.segment"]
+    with pytest.raises(ConfigError, match="lookback 4 is shorter than every patch length"):
+        fit_to_lookback(SPACE, 4)

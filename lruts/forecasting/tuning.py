@@ -73,6 +73,20 @@ def apply(cfg: ExperimentConfig, params: dict[str, Any]) -> ExperimentConfig:
     )
 
 
+def fit_to_lookback(space: dict[str, tuple], lookback: int) -> dict[str, tuple]:
+    """`space` without the patch lengths longer than the lookback, which no trial could build a network with."""
+    spec = space.get("model.segment")
+    if spec is None or spec[0] != "categorical":
+        return space
+    choices = [p for p in spec[1] if p <= lookback]
+    if not choices:
+        raise ConfigError(
+            f"lookback {lookback} is shorter than every patch length the search tries ({spec[1]}): "
+            "use a longer --lookback"
+        )
+    return {**space, "model.segment": ("categorical", choices)}
+
+
 def suggest(trial, space: dict[str, tuple]) -> dict[str, Any]:
     params = {}
     for key, spec in space.items():
@@ -123,7 +137,7 @@ def tune(
         study.enqueue_trial(params)
     base = with_dataset_defaults(base)  # a panel's columns resolved once: every trial reads the same data
     series = load_data(base)
-    space = space or SPACE
+    space = fit_to_lookback(space or SPACE, base.lookback)
     if base.track:
         tracking = tracking or load_tracking_config()
 
