@@ -67,7 +67,11 @@ def run_nhits(frame: pd.DataFrame, cut: list[int], args, freq: str) -> tuple[np.
     pd_freq = {"1h": "h", "30m": "30min", "15m": "15min", "10m": "10min", "1d": "D"}.get(freq, freq)
     t0 = time.perf_counter()
     nf = NeuralForecast(
-        models=[NHITS(h=args.horizon, input_size=args.lookback, random_seed=args.seed, enable_progress_bar=False)],
+        models=[
+            NHITS(
+                h=args.horizon, input_size=args.lookback, random_seed=args.seed, enable_progress_bar=False, logger=False
+            )
+        ],
         freq=pd_freq,
     )
     nf.fit(long.iloc[: cut[0]])
