@@ -22,6 +22,7 @@ import pandas as pd
 
 from lruts import LRUForecaster
 from lruts.errors import DataError
+from lruts.forecasting.panel_front import split_future
 
 
 @dataclass
@@ -190,11 +191,11 @@ class PanelStream:
         merged = self._merged(rows)
         report, outliers_before = StreamReport(), len(fc.outliers)
         forecast = None
+        readings = split_future(rows, fc.panel)[0].index  # after a series' last target: future covariates only
         for sid, part in rows.groupby(self.id_col, sort=False):
             sid = str(sid)
             fc.panel.index(sid)
-            observed = np.flatnonzero(np.isfinite(part[self.target_col].to_numpy(np.float64)))
-            stream = part.iloc[: observed[-1] + 1] if len(observed) else part.iloc[:0]
+            stream = part[part.index.isin(readings)]
             for r in range(len(stream)):
                 row = stream.iloc[r : r + 1]
                 t, before = row[self.time_col].iloc[0], _position(fc, sid)

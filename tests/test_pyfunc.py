@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from lruts import LRUForecaster
-from lruts.forecasting.pyfunc import ForecasterModel, split_future
+from lruts.forecasting.panel_front import split_future
+from lruts.forecasting.pyfunc import ForecasterModel
 from lruts.training import TrainConfig
 
 H, L = 4, 16

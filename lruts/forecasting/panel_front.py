@@ -592,6 +592,19 @@ class PanelFront:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def split_future(rows, front: PanelFront):
+    """Long pandas rows → (observed rows, future-covariate rows): a series' rows after its last target in `rows`
+    (target empty) carry the covariates of the horizon to come, as in fit's table; a series whose rows have no
+    target at all gives only future covariates."""
+    import pandas as pd
+
+    times = pd.to_datetime(rows[front.time_col])
+    observed = rows[front.target_col].notna()
+    last = times.where(observed).groupby(rows[front.id_col]).transform("max")  # NaT: no target in `rows`
+    future = ~observed & (last.isna() | (times > last))
+    return rows[~future], rows[future]
+
+
 def _rows(a: np.ndarray, n: int) -> np.ndarray:
     """The first n rows of a (m, F), NaN rows appended when m < n."""
     if len(a) >= n:

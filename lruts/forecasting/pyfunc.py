@@ -35,6 +35,8 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
         if model_input is None or len(model_input) == 0:
             return fc.predict()
         if fc.panel is not None:  # long rows (id, time, target, covariates) of any of the panel's series
+            from lruts.forecasting.panel_front import split_future
+
             rows, future = split_future(model_input, fc.panel)
             future = future if len(future) else None
             return fc.update(rows, future=future) if len(rows) else fc.predict(future)
@@ -42,17 +44,6 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
         if first > fc.last_time:  # new rows (a skipped step or a missing value streams in as missing)
             return fc.update(model_input)
         return fc.set_history(model_input)
-
-
-def split_future(rows: pd.DataFrame, front) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Long rows → (observed rows, future-covariate rows): a series' rows after its last target in `rows`
-    (target empty) carry the covariates of the horizon to come, as in fit's table; a series whose rows have no
-    target at all gives only future covariates."""
-    times = pd.to_datetime(rows[front.time_col])
-    observed = rows[front.target_col].notna()
-    last = times.where(observed).groupby(rows[front.id_col]).transform("max")  # NaT: no target in `rows`
-    future = ~observed & (last.isna() | (times > last))
-    return rows[~future], rows[future]
 
 
 def _input_example(forecaster) -> pd.DataFrame:
