@@ -46,9 +46,8 @@ import numpy as np
 
 from lruts.data import load_series, make_splits
 from lruts.errors import ConfigError, DataError
-from lruts.forecasting.baselines import SEASON
 from lruts.forecasting.evaluation import Predictions, score
-from lruts.forecasting.metrics import naive_scale
+from lruts.forecasting.experiment import naive_scales
 from lruts.io import save_json
 
 MODELS = {"nhits": "NHITS", "patchtst": "PatchTST"}  # flag -> neuralforecast class
@@ -121,7 +120,7 @@ def run_peer(name: str, series, splits, args) -> dict:
     metrics = score(
         Predictions(pred[..., None].astype(np.float32), true.astype(np.float32)),
         splits.scaler,
-        naive_scale=naive_scale(series.values[:train_end], SEASON.get(series.freq, 1)),
+        naive_scale=naive_scales(splits, series),
     )
     return {
         "dataset": series.name,
@@ -158,7 +157,7 @@ def check_windows(cutoffs: np.ndarray, true: np.ndarray, splits, test_start: int
     expected = test_start + lookback - 1 + np.arange(n)
     if not (cutoffs == expected[None, :]).all():
         raise AssertionError("neuralforecast's cutoffs are not lruts's test windows")
-    ours = np.stack([splits.test[w][1].numpy() for w in range(n)])
+    ours = splits.test.__getitems__(list(range(n))).y.numpy()
     if not np.allclose(true, ours, atol=1e-5):
         raise AssertionError(f"targets differ from lruts's test split (max |Δ| {np.abs(true - ours).max():.2e})")
 
