@@ -11,7 +11,7 @@ import torch
 from forecast_fixtures import shared_file
 
 from lruts import DataError, LRUForecaster
-from lruts.forecasting.panel_front import calendar_features
+from lruts.forecasting.panel_front import CELLWISE_ROWS, calendar_features, read_long_rows
 from lruts.training import TrainConfig
 
 H = 6
@@ -290,3 +290,28 @@ def test_a_resent_row_of_the_fitted_history_is_ignored_though_the_history_was_ke
     pd.testing.assert_frame_equal(fc.update(last, future=future), before)
     with pytest.raises(DataError, match="already received"):
         fc.update(last.assign(y=last["y"] + 1e-3))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        {
+            "id": ["a", "b"],
+            "ds": pd.to_datetime(["2021-01-01 00:00", "2021-01-01 01:00"]),
+            "y": [1.5, np.nan],
+            "x": [2, 3],
+        },
+        {"id": [7], "ds": ["2021-01-01 02:00"], "y": ["n/a"], "x": [np.int8(4)]},  # text time and value
+        {"id": ["a"], "ds": pd.to_datetime(["2021-01-01 02:00"]).tz_localize("UTC"), "y": [1.0], "x": [True]},
+    ],
+)
+def test_a_few_rows_read_cell_by_cell_give_what_the_column_reader_gives(rows):
+    # a live feed's row or two is read cell by cell (faster); the numbers must be the column reader's
+    few = pd.DataFrame(rows)
+    many = pd.concat([few] * (CELLWISE_ROWS // len(few) + 1), ignore_index=True)
+    assert len(many) > CELLWISE_ROWS
+    small, large = read_long_rows(few, "id", "ds", ["y", "x"]), read_long_rows(many, "id", "ds", ["y", "x"])
+    assert small.ids == large.ids[: len(few)] and all(isinstance(i, str) for i in small.ids)
+    np.testing.assert_array_equal(small.times, large.times[: len(few)])
+    np.testing.assert_array_equal(small.values, large.values[: len(few)])
+    assert small.times.dtype == np.dtype("datetime64[ns]") and small.values.dtype == np.float64
