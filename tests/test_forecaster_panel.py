@@ -11,7 +11,15 @@ import torch
 from forecast_fixtures import shared_file
 
 from lruts import DataError, LRUForecaster
-from lruts.forecasting.panel_front import CELLWISE_ROWS, calendar_features, read_long_rows
+from lruts.forecasting.panel_front import (
+    CELLWISE_ROWS,
+    MISSING,
+    OBSERVED,
+    PanelFront,
+    Recent,
+    calendar_features,
+    read_long_rows,
+)
 from lruts.training import TrainConfig
 
 H = 6
@@ -315,3 +323,43 @@ def test_a_few_rows_read_cell_by_cell_give_what_the_column_reader_gives(rows):
     np.testing.assert_array_equal(small.times, large.times[: len(few)])
     np.testing.assert_array_equal(small.values, large.values[: len(few)])
     assert small.times.dtype == np.dtype("datetime64[ns]") and small.values.dtype == np.float64
+
+
+@pytest.mark.parametrize("length", [3, 40])
+def test_a_streams_record_starts_from_a_history_shorter_or_longer_than_it_keeps(length):
+    # the last observed value (what an outlier's change is measured from) is the history's, however far back
+    history = np.arange(length, dtype=np.float64)[:, None] + 100
+    status = np.full((length, 1), OBSERVED, np.int8)
+    status[-2:] = MISSING
+    record = Recent.start(history, status, k=10)
+    assert record.last_observed[0] == history[-3, 0] and record.pos == length - 1
+    assert record.values.shape == (10, 1) and (record.status[-2:] == MISSING).all()
+    kept = min(length, 10)
+    np.testing.assert_array_equal(record.values[-kept:], history[-kept:])
+    assert np.isnan(record.values[: 10 - kept]).all() and (record.status[: 10 - kept] == MISSING).all()
+
+
+def test_a_panel_forecast_steps_only_the_series_whose_inputs_changed(tmp_path, panel, fitted, monkeypatch):
+    # one new row costs one step of its series, not one per series of the panel; the others' forecasts are
+    # the ones issued before, which are what a stream loaded from disk (keeping none) computes again
+    _, stream, future = panel
+    fc = LRUForecaster.load_from(fitted)
+    before = fc.update(stream, future=future.drop(columns=["y", "p"]))
+    stepped = []
+    step = PanelFront._run_last
+    monkeypatch.setattr(
+        PanelFront, "_run_last", lambda self, net, i, *a: stepped.append(self.ids[i]) or step(self, net, i, *a)
+    )
+    s1 = future[future["unique_id"] == "s1"]
+    beyond = pd.DataFrame({"unique_id": ["s1"], "ds": [s1["ds"].max() + pd.Timedelta(hours=1)], "x": [0.5]})
+    after = fc.update(s1.head(1), future=beyond)  # the covariate of the step its horizon now reaches
+    assert stepped == ["s1"]
+    pd.testing.assert_frame_equal(
+        after[after["unique_id"] != "s1"], before[before["unique_id"] != "s1"], check_exact=True
+    )
+    stepped.clear()
+    pd.testing.assert_frame_equal(fc.predict(), after, check_exact=True)
+    assert stepped == []
+    loaded = LRUForecaster.load(fc.save(tmp_path / "panel.lruts"))
+    pd.testing.assert_frame_equal(loaded.predict(), after, check_exact=True)
+    assert sorted(stepped) == ["s0", "s1", "s2"]

@@ -166,13 +166,13 @@ class Recent:
     @classmethod
     def start(cls, history: np.ndarray, status: np.ndarray, k: int) -> Recent:
         """From a history (T, C) and its status (T, C): its last k rows, NaN/MISSING-padded in front."""
-        pad = max(0, k - len(history))
-        values = np.concatenate([np.full((pad, history.shape[1]), np.nan), history[-k:]]).astype(np.float64)
-        status = np.concatenate([np.full((pad, history.shape[1]), MISSING, np.int8), status[-k:]]).astype(np.int8)
         last = np.full(history.shape[1], np.nan)
         for c in range(history.shape[1]):
             seen = np.flatnonzero(status[:, c] == OBSERVED)
             last[c] = history[seen[-1], c] if len(seen) else np.nan
+        pad = max(0, k - len(history))
+        values = np.concatenate([np.full((pad, history.shape[1]), np.nan), history[-k:]]).astype(np.float64)
+        status = np.concatenate([np.full((pad, history.shape[1]), MISSING, np.int8), status[-k:]]).astype(np.int8)
         return cls(values, status, len(history) - 1, last)
 
     def reading(self, p: int, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -228,6 +228,16 @@ def check_resent(kept: float, status: int, value: float, where: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the panel front
+class Issued(NamedTuple):
+    """A series' forecast as issued: (H, 1 + Q) on the original scale, its steps' times (H,), and how many
+    of the inputs it read were missing and, of those, outliers."""
+
+    values: np.ndarray
+    times: np.ndarray
+    missing: int
+    outliers: int
+
+
 @dataclass
 class Track:
     """One series' stream: its grid origin, the network's state before the last observation (None when
@@ -236,8 +246,9 @@ class Track:
 
     `after` is the state after the last observation once a forecast has run that step (None before):
     the next observation starts from it instead of running the step again. It reads only the covariates
-    of the last observation's own step, which no later call changes; the forecast also reads the H after
-    it, which may still arrive, so the forecast is not kept."""
+    of the last observation's own step, which no later call changes. `issued` is the forecast that step
+    issued, kept until a new observation or new future covariates of the series: a forecast of a panel
+    steps only the series that changed."""
 
     start: np.datetime64
     state: Any
@@ -246,6 +257,7 @@ class Track:
     recent: Recent
     seen: int  # steps consumed, the last one included
     after: Any = None
+    issued: Issued | None = None
 
     @property
     def pos(self) -> int:
@@ -381,20 +393,23 @@ class PanelFront:
 
     # ------------------------------------------------------------------ forecasting
     def _covered_ahead(self, future, last: dict[int, int] | None = None) -> dict[int, np.ndarray]:
-        """Each series' `ahead` with `future`'s rows merged in (not yet stored); a DataError when a
-        series' user future covariates do not cover the horizon after its last observation (the current
-        one, or the position `last[i]` an update will reach), naming it and the missing timestamps."""
+        """The `ahead` of each series `future` has rows for, with them merged in (not yet stored); a
+        DataError when the user future covariates of a series whose forecast will run (one given rows here,
+        one an update moves to position `last[i]`, one without a kept forecast) do not cover the horizon
+        after its last observation, naming it and the missing timestamps."""
         last = last or {}
-        merged = {i: t.ahead for i, t in enumerate(self.tracks)}
+        merged = {}
         if future is not None:
             given = self._read(future, self.future_names, "the future covariates frame", "predict(future=...)")
             for i, pos, rows in self._rows_by_series(given, "the future covariates frame"):
                 block = given.values[rows]
                 offset = pos - self.tracks[i].pos
                 keep = offset > 0  # rows at or before the last observation: already consumed
-                merged[i] = _set_rows(merged[i], offset[keep], block[keep])
+                merged[i] = _set_rows(self.tracks[i].ahead, offset[keep], block[keep])
         if self.future_names:
-            for i, ahead in merged.items():
+            stale = {i for i, t in enumerate(self.tracks) if t.issued is None}
+            for i in sorted(stale | set(merged) | set(last)):
+                ahead = merged.get(i, self.tracks[i].ahead)
                 end = last.get(i, self.tracks[i].pos)
                 skip = end - self.tracks[i].pos
                 need = _rows(ahead, skip + 1 + self.horizon)[skip + 1 :]
@@ -413,17 +428,19 @@ class PanelFront:
     def take_future(self, future, last: dict[int, int] | None = None) -> None:
         """Store `future`'s covariates once they cover every series' horizon (see _covered_ahead)."""
         for i, ahead in self._covered_ahead(future, last).items():
-            self.tracks[i].ahead = ahead
+            self.tracks[i].ahead, self.tracks[i].issued = ahead, None
 
     @torch.inference_mode()
     def forecast_array(self, net, stack_step, future=None) -> np.ndarray:
         """(n_series, H, 1 + Q) on the original scale; stores `future`'s covariates once they cover."""
         self.take_future(future)
-        out = []
         for i, track in enumerate(self.tracks):
-            y = self._run_last(net, i, track, stack_step)
-            out.append(y[0, :, 0].cpu().numpy() * self.scaler.target.std[i] + self.scaler.target.mean[i])
-        return np.stack(out)
+            if track.issued is None:
+                y = self._run_last(net, i, track, stack_step)[0, :, 0].cpu().numpy()
+                missing, outliers = (int(c[0]) for c in track.recent.counts(track.seen))
+                y = y * self.scaler.target.std[i] + self.scaler.target.mean[i]
+                track.issued = Issued(y, self._grid(i, track)[0][1:], missing, outliers)
+        return np.stack([track.issued.values for track in self.tracks])
 
     def predict(self, net, stack_step, quantiles, future=None) -> Any:
         import pandas as pd
@@ -432,13 +449,13 @@ class PanelFront:
         h = arr.shape[1]
         if h not in self._id_column:  # the dtype pandas gives the ids, chosen once
             self._id_column[h] = pd.Series(np.repeat(self.ids, h)).array
-        times = np.concatenate([self._grid(i, t)[0][1:] for i, t in enumerate(self.tracks)])
-        counts = np.array([[c[0] for c in t.recent.counts(t.seen)] for t in self.tracks], np.int64)  # (n, 2)
+        issued = [t.issued for t in self.tracks]
+        times = np.concatenate([f.times for f in issued])
         columns = {self.id_col: self._id_column[h].copy(), self.time_col: times, "forecast": arr[..., 0].reshape(-1)}
         for k, q in enumerate(quantiles):
             columns[f"forecast_q{q:g}"] = arr[..., 1 + k].reshape(-1)
-        columns["missing_inputs"] = np.repeat(counts[:, 0], h)
-        columns["outlier_inputs"] = np.repeat(counts[:, 1], h)
+        columns["missing_inputs"] = np.repeat(np.array([f.missing for f in issued], np.int64), h)
+        columns["outlier_inputs"] = np.repeat(np.array([f.outliers for f in issued], np.int64), h)
         # in one go, on fresh arrays (the ids' a copy: a user's edit must not reach the next frame)
         frame = pd.DataFrame(columns, copy=False)
         if self.frame_kind == "polars":
@@ -530,7 +547,7 @@ class PanelFront:
     def _advance(self, net, stack_step, i, track: Track, q: int, y: float, past, fut) -> None:
         if track.after is None:
             self._run_last(net, i, track, stack_step)
-        track.state, track.after = track.after, None
+        track.state, track.after, track.issued = track.after, None, None
         ahead = track.ahead[1:]
         if fut is not None and len(fut):
             known = _rows(ahead, 1)[0]
