@@ -7,6 +7,7 @@
     python -m pipelines.ingest --list                    # named datasets and where their files are
     python -m pipelines.ingest --path prices.csv --id-col unique_id --target y --future-covariates Exogenous1 day_0
     python -m pipelines.ingest --dataset electricity_prices   # a registered panel: its declared covariates
+    python -m pipelines.ingest --path sales.csv --id-col store --static-file stores.csv   # one row per store
 
 A long table (--id-col) keeps each series' outages and the time before it starts or after it ends
 missing (fill 'mask'; another --fill fills inside each series' span only) and reports every series'
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--future-covariates", nargs="*", metavar="COL", help="a panel's columns known ahead")
     ap.add_argument("--past-covariates", nargs="*", metavar="COL", help="a panel's columns observed up to now")
     ap.add_argument("--static-covariates", nargs="*", metavar="COL", help="a panel's columns constant per series")
+    ap.add_argument("--static-file", help="a panel's static covariates from a CSV/Parquet file with one row per series")
     ap.add_argument("--freq", help="step, e.g. 1h, 15m, 10min, 1d, 7d, 1mo (default: inferred)")
     ap.add_argument(
         "--fill",
@@ -69,7 +71,7 @@ def _is_panel(source: str, args: argparse.Namespace) -> bool:
     from lruts.data.registry import get_spec
 
     spec = get_spec(source)
-    given = (args.target, args.future_covariates, args.past_covariates, args.static_covariates)
+    given = (args.target, args.future_covariates, args.past_covariates, args.static_covariates, args.static_file)
     return (spec is not None and spec.panel) or any(v is not None for v in given)
 
 
@@ -81,7 +83,7 @@ def _report_panel(source: str, args: argparse.Namespace) -> None:
         ExperimentConfig(
             dataset=source, id_col=args.id_col, target=args.target, time_col=args.time_col,
             future_covariates=args.future_covariates, past_covariates=args.past_covariates,
-            static_covariates=args.static_covariates,
+            static_covariates=args.static_covariates, static_file=args.static_file,
         )
     )  # fmt: skip
     panel = load_data(cfg)

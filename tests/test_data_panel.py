@@ -91,6 +91,25 @@ def test_pandas_input_and_a_static_frame():
     assert p.static_names == ["size"] and p.static[:, 0].tolist() == [1.0, 2.0, 3.0]  # in the panel's id order
 
 
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_static_file_with_numeric_ids_is_read_like_a_static_frame(tmp_path, suffix):
+    long = synthetic_long(3).with_columns(pl.col("id").str.strip_prefix("s").cast(pl.Int64))
+    static = pl.DataFrame({"id": [2, 0, 1], "size": [3.0, 1.0, 2.0]})
+    path = tmp_path / f"static.{suffix}"
+    static.write_csv(path) if suffix == "csv" else static.write_parquet(path)
+    p = load_panel(long, id_col="id", time_col="ds", target_col="y", static_covariates=str(path))
+    assert p.ids == ["0", "1", "2"] and p.static_names == ["size"] and p.static[:, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_static_file_that_is_missing_or_lacks_the_id_column_is_named(tmp_path):
+    _err(synthetic_long(2), r"static covariates file '.*nope.csv' does not exist",
+         static_covariates=str(tmp_path / "nope.csv"))  # fmt: skip
+    keyed = tmp_path / "keyed.csv"
+    pl.DataFrame({"key": ["s0", "s1"], "size": [1.0, 2.0]}).write_csv(keyed)
+    _err(synthetic_long(2), r"static covariates file '.*keyed.csv': id column 'id' not found",
+         static_covariates=str(keyed))  # fmt: skip
+
+
 def test_identical_duplicates_are_dropped_and_reported():
     df = synthetic_long(2)
     p = panel_of(pl.concat([df, df.head(4)]))

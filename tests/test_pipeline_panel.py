@@ -80,6 +80,29 @@ def test_evaluate_scores_a_saved_panel_run_on_its_own_test_windows(panel_run):
     )
 
 
+def test_a_static_file_reaches_the_network_and_the_saved_forecaster_and_evaluate_reads_it(tmp_path):
+    csv, static = tmp_path / "sensors.csv", tmp_path / "sites.csv"
+    long_frame().to_csv(csv, index=False)
+    pd.DataFrame({"unique_id": ["c", "a", "b"], "altitude": [5.0, 1.0, 2.0]}).to_csv(static, index=False)
+    args = ["--dataset", str(csv), "--id-col", "unique_id", "--target", "y", "--future-covariates", "temp",
+            "--static-file", str(static), "--lookback", str(L), "--horizons", str(H), "--out", str(tmp_path / "runs"),
+            *TINY, *QUICK]  # fmt: skip
+    assert train.main(args) == 0
+    out = tmp_path / "runs" / "sensors" / f"L{L}-H{H}"
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["config"]["static_file"] == str(static) and saved["config"]["static_covariates"] == []
+    fc = LRUForecaster.load(out / "forecaster.lruts", device="cpu")
+    assert fc.net_config.n_static == 1 and fc.panel.static_names == ["altitude"]
+    # each series' value, matched by id (the file's rows are in another order)
+    altitude = fc.panel.scaler.static.inverse_transform(fc.panel.static.numpy())
+    np.testing.assert_allclose(altitude[:, 0], [1.0, 2.0, 5.0], rtol=1e-6)
+    scores = tmp_path / "eval.json"
+    args = ["--dataset", str(csv), "--lookback", str(L), "--horizons", str(H), "--runs", str(tmp_path / "runs"),
+            "--baselines", "repeat_last", "--out", str(scores)]  # fmt: skip
+    assert evaluate.main(args) == 0  # the run's static file is read again: the same panel, the same score
+    assert json.loads(scores.read_text())[f"H{H}/LRU"]["metrics"]["mse"] == pytest.approx(saved["test"]["mse"])
+
+
 def test_ms_setting_is_one_series_with_the_other_columns_as_past_covariates(tmp_path):
     n = 600
     rng = np.random.default_rng(1)
@@ -125,12 +148,34 @@ def test_registered_panel_defaults_apply_and_flags_override_them():
         (["--id-col", "unique_id", "--future-covariates", "humidity"], "['humidity'] are not columns"),
         (["--id-col", "unique_id", "--past-covariates", "region"], "is not numeric"),
         (["--future-covariates", "temp"], "need a long table (--id-col COLUMN"),
+        (["--id-col", "unique_id", "--static-file", "sites.csv"], "sites.csv' repeats ids ['a']"),
+        (["--id-col", "unique_id", "--static-file", "few_sites.csv"], "few_sites.csv' has no row for series ['c']"),
+        (["--id-col", "unique_id", "--static-file", "text_sites.csv"], "static covariate ['kind'] is not numeric"),
+        (["--id-col", "unique_id", "--static-file", "no_sites.csv"], "no_sites.csv' does not exist"),
+        (["--id-col", "unique_id", "--static-file", "few_sites.csv", "--static-covariates", "region"], "not both"),
+        (["--static-file", "few_sites.csv"], "need a long table (--id-col COLUMN"),
+        (["--features", "MS", "--static-file", "few_sites.csv"], "drop --static-covariates / --static-file"),
     ],
-    ids=["unknown column", "text covariate", "covariates on a wide table"],
+    ids=[
+        "unknown column",
+        "text covariate",
+        "covariates on a wide table",
+        "static file: duplicate ids",
+        "static file: an id missing",
+        "static file: a text column",
+        "static file: missing",
+        "static columns and a static file",
+        "static file on a wide table",
+        "static file with MS",
+    ],
 )
-def test_cli_refuses_bad_covariates_with_one_line_and_exit_code_2(tmp_path, capsys, flags, says):
+def test_cli_refuses_bad_covariates_with_one_line_and_exit_code_2(tmp_path, capsys, monkeypatch, flags, says):
+    monkeypatch.chdir(tmp_path)  # the static files' relative paths
     csv = tmp_path / "sensors.csv"
     long_frame().to_csv(csv, index=False)
+    pd.DataFrame({"unique_id": ["a", "b", "a", "c"], "altitude": [1.0, 2.0, 3.0, 4.0]}).to_csv("sites.csv", index=False)
+    pd.DataFrame({"unique_id": ["a", "b"], "altitude": [1.0, 2.0]}).to_csv("few_sites.csv", index=False)
+    pd.DataFrame({"unique_id": ["a", "b", "c"], "kind": ["x", "y", "z"]}).to_csv("text_sites.csv", index=False)
     args = ["--dataset", str(csv), *flags, "--lookback", str(L), "--horizons", str(H), "--out", str(tmp_path), *QUICK]
     assert train.main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -151,3 +196,17 @@ def test_ingest_keeps_covariates_as_covariates_and_reports_them(tmp_path, capsys
     assert "3 series, step 1h" in out and "target 'y', one series per 'unique_id'" in out
     assert "future covariates: temp" in out
     assert not list(tmp_path.glob("**/*.parquet"))  # the pipelines read the file itself
+
+
+def test_ingest_reads_a_static_file_as_train_does(tmp_path, capsys, monkeypatch):
+    from pipelines import ingest
+
+    monkeypatch.setenv("LRUTS_DATA_HOME", str(tmp_path / "home"))
+    csv, static = tmp_path / "sensors.csv", tmp_path / "sites.csv"
+    long_frame().to_csv(csv, index=False)
+    pd.DataFrame({"unique_id": ["a", "b", "c"], "altitude": [1.0, 2.0, 5.0]}).to_csv(static, index=False)
+    assert ingest.main(["--path", str(csv), "--id-col", "unique_id", "--static-file", str(static)]) == 0
+    assert "static covariates: altitude" in capsys.readouterr().out
+    assert ingest.main(["--path", str(csv), "--id-col", "unique_id", "--static-file", str(tmp_path / "no.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: the static covariates file") and len(err.splitlines()) == 1

@@ -195,6 +195,29 @@ def _dedup(frame: pl.DataFrame, cols: list[str], report: PanelReport) -> pl.Data
     return frame.unique(subset=[_ID, _T], keep="first", maintain_order=True)
 
 
+def _static_table(source, id_col: str) -> tuple[str, pl.DataFrame, list[str]]:
+    """A static covariates frame, or CSV/Parquet file, read as the long table is: (what to call it in a message,
+    the table with its ids as text and numeric columns as Float32, its text columns)."""
+    if isinstance(source, str | os.PathLike):
+        what = f"the static covariates file '{source}'"
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise DataError(
+                f"{what} does not exist; give a CSV/Parquet file with one row per series: '{id_col}' and numeric columns"
+            )
+        try:  # the id column stands where a time column would: kept as it is, not read as a value
+            raw = read_any(path, time_col=id_col, id_col=id_col)
+        except DataError as e:
+            raise DataError(f"{what}: {e}") from None
+    else:
+        what = "the static covariates frame"
+        given = from_user_frame(source)
+        if id_col not in given.columns:
+            raise DataError(f"{what} has no id column '{id_col}'; columns are: {given.columns}")
+        raw = read_frame(given, time_col=id_col)
+    return what, raw.frame.with_columns(pl.col(id_col).cast(pl.String)), raw.text_cols
+
+
 def _static(frame: pl.DataFrame, ids: list[str], static_covariates, id_col: str) -> tuple[np.ndarray, list[str]]:
     if static_covariates is None:
         return np.zeros((len(ids), 0), dtype=np.float32), []
@@ -213,23 +236,20 @@ def _static(frame: pl.DataFrame, ids: list[str], static_covariates, id_col: str)
                 )
         table = per_id.select(_ID, *names)
     else:
-        given = from_user_frame(static_covariates)
-        if id_col not in given.columns:
-            raise DataError(f"the static covariates frame has no id column '{id_col}'; columns are: {given.columns}")
-        names = [c for c in given.columns if c != id_col]
-        raw = read_frame(given.with_columns(pl.col(id_col).cast(pl.String)), time_col=id_col)
-        if raw.text_cols:
+        what, table, text = _static_table(static_covariates, id_col)
+        names = [c for c in table.columns if c != id_col]
+        if text:
             raise DataError(
-                f"static covariate {raw.text_cols} is not numeric (it holds text); encode it as numbers "
+                f"{what}: static covariate {text} is not numeric (it holds text); encode it as numbers "
                 "(e.g. one 0/1 column per category)"
             )
-        table = raw.frame.rename({id_col: _ID})
+        table = table.rename({id_col: _ID})
         dup = table.filter(table[_ID].is_duplicated())[_ID].unique(maintain_order=True).to_list()
         if dup:
-            raise DataError(f"the static covariates frame repeats ids {_few(dup)}; give one row per series")
+            raise DataError(f"{what} repeats ids {_few(dup)}; give one row per series")
         missing = sorted(set(ids) - set(table[_ID].to_list()))
         if missing:
-            raise DataError(f"the static covariates frame has no row for series {_few(missing)}; add one per series")
+            raise DataError(f"{what} has no row for series {_few(missing)}; add one per series")
     table = pl.DataFrame({_ID: ids}).join(table, on=_ID, how="left")
     values = table.select(names).to_numpy().astype(np.float32) if names else np.zeros((len(ids), 0), np.float32)
     bad = ~np.isfinite(values)
@@ -271,9 +291,9 @@ def load_panel(
 
     future_covariates: columns known ahead (kept past a series' last target: the horizon's rows);
     past_covariates: columns observed only up to now; static_covariates: a frame with one row per id
-    (id_col + numeric columns) or a list of columns constant per id; freq: the step ("1h", "1d", "B",
-    "1mo", ...; None: the most common step over the series, business days for daily data that never
-    falls on a weekend). Raises DataError (see the module docstring).
+    (id_col + numeric columns), a CSV/Parquet path to one, or a list of columns constant per id; freq: the
+    step ("1h", "1d", "B", "1mo", ...; None: the most common step over the series, business days for daily
+    data that never falls on a weekend). Raises DataError (see the module docstring).
     """
     report = PanelReport()
     frame, text = _read(source, time_col, id_col)

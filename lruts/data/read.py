@@ -276,9 +276,9 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
     """Read a delimited text file; see the module docstring for what is detected and repaired."""
     sn = _sniff(path)
     sample = {n: [r[j] if j < len(r) else "" for r in sn.sample_rows] for j, n in enumerate(sn.names)}
-    tcol = pick_time_col(sn.names, time_col, sample)
     if id_col is not None and id_col not in sn.names:
         raise DataError(f"id column '{id_col}' not found; columns are: {sn.names}")
+    tcol = pick_time_col(sn.names, time_col, sample)
     numeric, text = _column_kinds(sn, tcol, id_col)
     common = dict(
         separator=sn.delimiter,
@@ -322,6 +322,8 @@ def read_frame(frame: pl.DataFrame, *, time_col: str | None = None, id_col: str 
     """Bring an in-memory or Parquet table to the same form as `read_csv`."""
     if frame.width == 0 or frame.height == 0:
         raise DataError("the table is empty: a time column and at least one value column with data rows are needed")
+    if id_col is not None and id_col not in frame.columns:
+        raise DataError(f"id column '{id_col}' not found; columns are: {frame.columns}")
     sample = {c: [str(v) for v in frame[c].head(200).to_list() if v is not None] for c in frame.columns}
     tcol = time_col
     if tcol is None:
@@ -329,8 +331,6 @@ def read_frame(frame: pl.DataFrame, *, time_col: str | None = None, id_col: str 
         tcol = native[0] if native else pick_time_col(frame.columns, None, sample)
     elif tcol not in frame.columns:
         raise DataError(f"time column '{tcol}' not found; columns are: {frame.columns}")
-    if id_col is not None and id_col not in frame.columns:
-        raise DataError(f"id column '{id_col}' not found; columns are: {frame.columns}")
     cols = [c for c in frame.columns if c not in (tcol, id_col)]
     frame, junk, huge, text = to_float32(frame, cols)
     return RawTable(

@@ -55,6 +55,8 @@ class ExperimentConfig:
     # columns observed only up to the forecast's start (default: the registry's; MS: every non-target column)
     past_covariates: list[str] | None = None
     static_covariates: list[str] | None = None  # columns constant per series (default: the registry's)
+    # static covariates from a CSV/Parquet file with one row per series: the id column and numeric columns
+    static_file: str | None = None
     calendar: bool | None = None  # calendar features of the timestamps as future covariates (default: the registry's)
     # a wide table's setting: M, every column a target; MS, one target (the last column, or --target) whose
     # other columns are past covariates: a one-series panel, split at the dataset's protocol borders
@@ -254,10 +256,16 @@ def with_dataset_defaults(cfg: ExperimentConfig) -> ExperimentConfig:
         time_col=pick(cfg.time_col, "time_col", "ds" if id_col is not None else None),
         future_covariates=list(pick(cfg.future_covariates, "future_covariates", [])),
         past_covariates=list(pick(cfg.past_covariates, "past_covariates", [])),
-        static_covariates=list(pick(cfg.static_covariates, "static_covariates", [])),
+        # a static file replaces the registry's static columns, as any flag replaces its default
+        static_covariates=[] if cfg.static_file else list(pick(cfg.static_covariates, "static_covariates", [])),
         calendar=bool(pick(cfg.calendar, "calendar", False)),
     )
-    covariates = out.future_covariates or out.past_covariates or out.static_covariates or out.calendar
+    if cfg.static_file and cfg.static_covariates:
+        raise ConfigError(
+            "static covariates come from columns of the long table (--static-covariates) or from a file with one "
+            "row per series (--static-file), not both: give one (put every static column in the file)"
+        )
+    covariates = any((out.future_covariates, out.past_covariates, out.static_covariates, out.static_file, out.calendar))
     if out.id_col is None and out.features == "M" and (covariates or cfg.target is not None):
         raise ConfigError(
             f"'{cfg.dataset}' is read as a wide table, every column a target: covariates and --target need a long "
@@ -266,8 +274,10 @@ def with_dataset_defaults(cfg: ExperimentConfig) -> ExperimentConfig:
         )
     if out.id_col is not None and out.features == "MS":
         raise ConfigError("--features MS turns a wide table into one series with covariates; drop --id-col, or MS")
-    if out.features == "MS" and out.static_covariates:
-        raise ConfigError("--features MS makes one series: static covariates do not apply; drop --static-covariates")
+    if out.features == "MS" and (out.static_covariates or out.static_file):
+        raise ConfigError(
+            "--features MS makes one series: static covariates do not apply; drop --static-covariates / --static-file"
+        )
     if (out.id_col is not None or out.features == "MS") and out.ensemble:
         raise ConfigError("an ensemble trains on wide tables only; remove the ensemble members for a panel")
     return out
@@ -291,7 +301,7 @@ def load_data(cfg: ExperimentConfig):
             target_col=cfg.target,
             future_covariates=cfg.future_covariates,
             past_covariates=cfg.past_covariates,
-            static_covariates=cfg.static_covariates or None,
+            static_covariates=cfg.static_file or cfg.static_covariates or None,
         )
     else:
         panel = _one_series_panel(load_series(cfg.dataset), cfg)
