@@ -551,7 +551,9 @@ class PanelFront:
         ahead = track.ahead[1:]
         if fut is not None and len(fut):
             known = _rows(ahead, 1)[0]
-            ahead = _set_rows(ahead, np.array([0]), np.where(np.isfinite(fut), fut, known)[None])
+            given = np.where(np.isfinite(fut), fut, known)
+            if not np.array_equal(given, known, equal_nan=True):  # a revised value: copy, never write in place
+                ahead = _set_rows(ahead, np.array([0]), given[None])
         track.ahead = ahead
         observed = bool(np.isfinite(y))
         status = OBSERVED if observed else MISSING
