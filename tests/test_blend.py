@@ -70,6 +70,33 @@ def test_split_conformal_intervals_reach_their_nominal_coverage_on_fresh_data():
     assert info["t_against_simple"] < -2 and info["val_mse_blend"] <= min(info["val_mse"].values()) + 1e-6
 
 
+@pytest.mark.parametrize("kind", ["cycle", "random walk"])
+def test_a_validation_span_under_two_horizons_is_judged_on_the_first_steps_it_spans_twice(kind):
+    # 61 validation windows at H = 48 make one block of a horizon, too few for a t statistic: the blend is
+    # judged on the first 30 steps (two blocks of 30 windows). A cycle under noise is forecast far better by
+    # the fitted maps than by seasonal naive, so they are kept; a random walk keeps repeat-last.
+    rng = np.random.default_rng(0)
+    lookback, horizon = 48, 48
+    torch.manual_seed(0)
+    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 2).with_options(TINY_MODEL)).eval()
+    blend = Blend(net, lookback, horizon, 2, season=24, quantiles=[])
+
+    def series(n: int) -> np.ndarray:
+        return seasonal_noise(n, rng) if kind == "cycle" else np.cumsum(rng.normal(0, 1, (n, 2)), axis=0)
+
+    val = windows(series(lookback + horizon + 60), lookback, horizon)
+    assert len(val) == 61
+    info = fit_blend(blend, windows(series(3000), lookback, horizon), val)
+    assert info["t_steps"] == 30
+    weights = blend.weights.sum(0)
+    if kind == "cycle":
+        assert info["t_against_simple"] < -2
+        assert float(weights[CANDIDATES.index("linear")] + weights[CANDIDATES.index("linear_per_series")]) > 0
+    else:
+        assert not info["t_against_simple"] < -2
+        assert float(weights[CANDIDATES.index("repeat_last")]) == horizon
+
+
 def cycle_with_noise(n: int, rng: np.random.Generator, noise) -> np.ndarray:
     """A daily cycle whose steps dominate the local scale (module doc of blend.py), plus Gaussian noise of
     level `noise` (n,): a change of the noise barely moves the local scale, so only tracking can follow it."""

@@ -9,7 +9,8 @@
   series whose future the lookback explains linearly gets a linear map; the network keeps the weight it
   earns. A gain on validation that is within sampling error of the best simple forecast (repeat-last,
   seasonal naive) is not trusted: the blend is then that simple forecast alone, which is what a random
-  walk calls for (EVIDENCE). Weights are shared by the series (a panel's
+  walk calls for (EVIDENCE; at horizons validation spans less than twice, judged on the first steps it
+  does span twice). Weights are shared by the series (a panel's
   short series would overfit their own) and differ per horizon step (the network's lead usually shrinks
   with the horizon).
 - The linear forecasts are ridge regressions of the next H steps on the last L, both relative to the last
@@ -468,7 +469,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     # (N, H, C, K), (N, H, C), (N, C)
     parts, y, scale, spacing = _calibration_windows(blend, val_set, batch_size, device)
     weights = simplex_least_squares(parts, y, usable=_usable(blend))
-    simple, t_stat = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing)
+    simple, t_stat, t_steps = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing)
     if not t_stat < -EVIDENCE:
         weights = torch.zeros_like(weights)
         weights[:, simple] = 1.0
@@ -485,6 +486,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         "calibration_windows": int(y.shape[0]),
         # the blend's loss minus the best simple forecast's, over blocks of windows: below −EVIDENCE or not used
         "t_against_simple": t_stat,
+        "t_steps": t_steps,  # the horizon steps it was taken over (H, or the first ones validation spans twice)
     }
 
 
@@ -504,25 +506,31 @@ def _fit_offsets(blend: Blend, residual: torch.Tensor, scale: torch.Tensor) -> N
     blend.offsets.copy_(best[2])
 
 
-def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spacing: float) -> tuple[int, float]:
-    """The best simple forecast on validation (repeat-last or seasonal naive), and the t statistic of the
-    blend's mean squared-error difference to it. Windows overlap, so their losses are correlated: the
-    statistic is taken over the means of blocks of windows that together span ≥ H steps."""
+def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spacing: float) -> tuple[int, float, int]:
+    """The best simple forecast on validation (repeat-last or seasonal naive), the t statistic of the
+    blend's mean squared-error difference to it, and the horizon steps it was taken over. Windows overlap,
+    so their losses are correlated: the statistic is taken over the means of blocks of windows that
+    together span ≥ H steps. Where validation spans fewer than two such blocks it is taken over the first
+    steps of the horizon that two blocks do span: a blend that cannot beat the simple forecast at the lead
+    times validation can resolve is not trusted beyond them, and one that clearly does keeps its weights
+    (fitted per step on the same windows) at every step."""
     usable = _usable(blend)
     simple = [k for k, name in enumerate(CANDIDATES) if name in SIMPLE and usable[k]]
-    loss = ((parts - y[..., None]) ** 2).mean(dim=(1, 2))  # (N, K) per window
+    loss = ((parts - y[..., None]) ** 2).mean(dim=2)  # (N, H, K) per window and step
+    blended = (((parts * weights[:, None]).sum(-1) - y) ** 2).mean(dim=2)  # (N, H)
+    steps = min(blend.horizon, int(len(y) // 2 * spacing))
+    if steps < 1:
+        return min(simple, key=lambda k: float(loss[..., k].mean())), math.nan, 0  # nothing to tell
+    loss, blended = loss[:, :steps].mean(1), blended[:, :steps].mean(1)
     best = min(simple, key=lambda k: float(loss[:, k].mean()))
-    blended = (((parts * weights[:, None]).sum(-1) - y) ** 2).mean(dim=(1, 2))
     diff = (blended - loss[:, best]).double()
-    per_block = max(1, math.ceil(blend.horizon / spacing))
+    per_block = max(1, math.ceil(steps / spacing))
     n_blocks = len(diff) // per_block
-    if n_blocks < 2:
-        return best, math.nan  # too few independent blocks to tell
     means = diff[: n_blocks * per_block].reshape(n_blocks, per_block).mean(1)
     sd = float(means.std())
     if sd == 0:
-        return best, -math.inf if float(means.mean()) < 0 else math.inf
-    return best, float(means.mean()) / (sd / math.sqrt(n_blocks))
+        return best, -math.inf if float(means.mean()) < 0 else math.inf, steps
+    return best, float(means.mean()) / (sd / math.sqrt(n_blocks)), steps
 
 
 def _usable(blend: Blend) -> list[bool]:
