@@ -11,7 +11,7 @@ import pytest
 from forecast_fixtures import shared_file
 
 from lruts.data import load_panel, load_series, panel_splits
-from lruts.data.timestamps import advance, grid_position, infer_freq, parse_freq
+from lruts.data.timestamps import advance, grid_position, infer_freq, parse_freq, session, step_ns
 from lruts.errors import DataError
 from pipelines import ingest as ingest_cli
 
@@ -283,6 +283,85 @@ def test_a_wide_table_on_business_days_gets_its_holidays_as_missing_steps():
                     freq="B", fill="mask")  # fmt: skip
     assert s.freq == "1b" and len(s) == len(days) + 1 and np.isnan(s.values[7, 0])
     assert str(s.timestamps[7])[:10] == "2021-03-10" and s.report.missing_steps == 1
+
+
+def session_times(step: str = "5min", days: int = 20, opens: str = "07:00", closes: str = "21:00") -> np.ndarray:
+    """Every step from `opens` to `closes` (inclusive) on the weekdays of `days` calendar days from Monday
+    2021-03-01: (n,) datetime64[ns]."""
+    dates = np.arange("2021-03-01", np.datetime64("2021-03-01") + days, dtype="datetime64[D]")
+    dates = dates[np.is_busday(dates)].astype("datetime64[ns]")
+    slots = pd.timedelta_range(pd.Timedelta(f"{opens}:00"), pd.Timedelta(f"{closes}:00"), freq=step).to_numpy()
+    return (dates[:, None] + slots[None, :]).reshape(-1)
+
+
+def test_a_session_steps_from_a_close_to_the_next_business_days_opening_and_back():
+    freq = parse_freq("5min@7:00-21:00")
+    assert freq == "5m@07:00-21:00" == parse_freq(freq)
+    assert session(freq) == (5 * 60 * 10**9, 7 * 3600 * 10**9, 169) and step_ns(freq) is None
+    friday = np.datetime64("2021-03-05T20:55", "ns")
+    steps = advance(friday, freq, np.arange(-1, 4))
+    assert [str(t)[:16] for t in steps] == ["2021-03-05T20:50", "2021-03-05T20:55", "2021-03-05T21:00",
+                                           "2021-03-08T07:00", "2021-03-08T07:05"]  # fmt: skip
+    assert grid_position(steps, steps[0], freq).tolist() == [0, 1, 2, 3, 4]
+    # a night (Monday -> Tuesday) and a weekend, in one round trip of three weeks of slots
+    k = np.arange(0, 15 * 169)
+    assert grid_position(advance(friday, freq, k), friday, freq).tolist() == k.tolist()
+    off = np.array(["2021-03-06T10:00", "2021-03-08T06:55", "2021-03-08T21:05", "2021-03-08T07:02", "2021-03-05T20:50"],
+                   dtype="datetime64[ns]")  # fmt: skip
+    assert grid_position(off, friday, freq).tolist() == [-1, -1, -1, -1, -1]  # weekend, night, off-step, before
+    half_past = parse_freq("1h@09:30-16:30")
+    assert str(advance(np.datetime64("2021-03-05T16:30", "ns"), half_past, 1))[:16] == "2021-03-08T09:30"
+
+
+@pytest.mark.parametrize(
+    ("freq", "message"),
+    [
+        ("5min@21:00-07:00", "opening time must come before the closing time"),
+        ("5min@07:00-07:00", "opening time must come before the closing time"),
+        ("5min@07:00-21:03", "21:03 is not a whole number of 5m steps after 07:00"),
+        ("1d@07:00-21:00", "must be a fixed step under a day"),
+        ("B@07:00-21:00", "must be a fixed step under a day"),
+        ("fortnight@07:00-21:00", "must be a fixed step under a day"),
+        ("5min@24:00-25:00", "between 00:00 and 23:59"),
+    ],
+)
+def test_a_wrong_session_says_what_is_wrong(freq, message):
+    with pytest.raises(DataError, match=message):
+        parse_freq(freq)
+
+
+def test_a_session_is_inferred_from_weekday_opening_hours_and_nothing_else():
+    calls = session_times()
+    calls = calls[calls.astype("datetime64[D]") != np.datetime64("2021-03-10")]  # a holiday
+    calls = calls[(calls < np.datetime64("2021-03-16T07:00")) | (calls > np.datetime64("2021-03-16T09:00"))]  # outage
+    assert infer_freq(calls) == "5m@07:00-21:00"
+    assert infer_freq(session_times("1h", opens="09:30", closes="16:30")) == "1h@09:30-16:30"
+    rng = np.random.default_rng(0)
+    continuous = np.arange("2021-03-01", "2021-03-21", np.timedelta64(5, "m"), dtype="datetime64[ns]")
+    assert infer_freq(continuous[rng.random(len(continuous)) > 0.05]) == "5m"  # random gaps: not a session
+    weekdays = continuous[np.is_busday(continuous.astype("datetime64[D]"))]
+    assert infer_freq(weekdays[rng.random(len(weekdays)) > 0.05]) == "5m"  # round the clock on weekdays
+    # a window of hours, but no day seen from its first to its last hour
+    ragged = session_times("1h", opens="09:00", closes="17:00")
+    mornings = ragged.astype("datetime64[h]").astype(int) % 24 < 12
+    even_days = ragged.astype("datetime64[D]").astype(int) % 2 == 0
+    ragged = ragged[mornings == even_days]  # mornings on even days, afternoons on odd days
+    assert infer_freq(ragged) == "1h"
+    closes = session_times("1D", opens="16:00", closes="16:00", days=40)
+    assert infer_freq(closes) == "1b"
+
+
+def test_a_table_on_a_session_gets_its_holiday_as_missing_slots_and_no_night_rows():
+    times = session_times("1h", opens="09:00", closes="17:00")  # 9 slots a day, 15 weekdays
+    held = times.astype("datetime64[D]") != np.datetime64("2021-03-10")  # a holiday
+    frame = pl.DataFrame({"ds": times[held], "y": np.arange(held.sum(), dtype=float)})
+    for fill in ("mask", "ffill"):
+        s = load_series(frame, time_col="ds", fill=fill)
+        assert s.freq == "1h@09:00-17:00" and len(s) == len(times) and (s.timestamps == times).all()
+        assert s.report.missing_steps == 9 and np.isnan(s.values[~held, 0]).all() == (fill == "mask")
+    p = load_panel(frame.with_columns(id=pl.lit("calls")), id_col="id", time_col="ds", target_col="y")
+    assert p.freq == "1h@09:00-17:00" and (p.timestamps(0) == times).all()
+    assert np.isnan(p.series(0)[~held]).all() and p.report.series["calls"].missing_steps == 9
 
 
 def test_unknown_series_are_named():

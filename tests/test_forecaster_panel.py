@@ -259,6 +259,48 @@ def test_a_stock_panel_on_business_days_streams_a_monday_after_a_friday(kind):
     assert np.isfinite(out.select_dtypes("number").to_numpy()).all()
 
 
+def opening_hours(weeks: int = 4, seed: int = 0) -> pd.DataFrame:
+    """Hourly calls 09:00-17:00 (9 slots a day) on the weekdays of `weeks` weeks from Monday 2021-03-01,
+    a daily profile plus noise: columns id, ds, y."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2021-03-01", periods=5 * weeks)
+    ds = (days.values[:, None] + pd.timedelta_range("9h", "17h", freq="h").values[None, :]).reshape(-1)
+    y = 50 + 30 * np.sin(np.arange(len(ds)) % 9 / 9 * np.pi) + rng.normal(0, 2, len(ds))
+    return pd.DataFrame({"id": "calls", "ds": ds, "y": y})
+
+
+@pytest.mark.parametrize("kind", ["long", "wide"])
+def test_a_forecast_after_fridays_close_is_dated_from_mondays_opening_and_a_night_is_no_missing_input(kind):
+    calls = opening_hours()
+    friday = calls["ds"] < "2021-03-20"  # history ends Friday 2021-03-19 17:00 (two weeks: a session is inferred)
+    monday, tuesday = calls[~friday].iloc[:9], calls[~friday].iloc[9:10]
+    fc = LRUForecaster(18, 9, train=train_config(epochs=1, max_steps_per_epoch=5), **SMALL)
+    if kind == "long":
+        fc.fit(calls[friday], id_col="id", time_col="ds", target_col="y")
+    else:
+        fc.fit(calls[friday][["ds", "y"]], time_col="ds")
+    assert fc.freq == "1h@09:00-17:00"
+    out = fc.predict()
+    assert list(out["ds"]) == list(monday["ds"])  # 09:00 to 17:00, none of the night or the weekend
+    if kind == "long":
+        assert (out["missing_inputs"] == 0).all()
+    rows = pd.concat([monday, tuesday])  # across Monday night
+    out = fc.update(rows if kind == "long" else rows[["ds", "y"]])
+    assert out["ds"].iloc[0] == pd.Timestamp("2021-03-23 10:00") and len(out) == 9
+    assert np.isfinite(out["forecast" if kind == "long" else "y"]).all()
+    if kind == "long":
+        assert (out["missing_inputs"] == 0).all()
+        wednesday = calls[~friday].iloc[18:19]  # Tuesday's other slots never came: missing, not a gap error
+        assert fc.update(wednesday)["missing_inputs"].iloc[0] == 8
+
+
+def test_session_calendar_features_read_the_time_within_the_session():
+    features, names = calendar_features(np.array(["2021-03-01T09:00", "2021-03-01T13:00"], "datetime64[ns]"),
+                                        "1h@09:00-16:00")  # fmt: skip
+    assert names == [f"calendar_{c}_{f}" for c in ("time_of_day", "day_of_week") for f in ("sin", "cos")]
+    np.testing.assert_allclose(features[:, :2], [[0.0, 1.0], [0.0, -1.0]], atol=1e-12)  # opening; half-way
+
+
 def test_calendar_features_follow_the_frequency_and_reach_the_horizon():
     monday_noon = np.array(["2024-01-01T12:00"], dtype="datetime64[ns]")
     hourly, names = calendar_features(monday_noon, "1h")

@@ -10,7 +10,7 @@ import torch
 from lruts.data import StandardScaler, WindowDataset
 from lruts.data.panel_windows import PanelScaler
 from lruts.forecasting import metrics
-from lruts.forecasting.baselines import DLinear, PatchTST, RepeatLast, SeasonalNaive
+from lruts.forecasting.baselines import DLinear, PatchTST, RepeatLast, SeasonalNaive, season_length
 from lruts.forecasting.evaluation import Predictions, mase_per_series, predict_windows, rolling_origin, score
 
 
@@ -68,6 +68,11 @@ def test_baselines_forecast_what_they_claim():
     with pytest.raises(ValueError, match="lookback"):
         SeasonalNaive(6, 24)(x)
     assert DLinear(12, 5)(torch.randn(2, 12, 3)).shape == (2, 5, 3, 1)
+
+
+def test_a_season_is_a_day_of_steps_and_a_session_is_its_slots():
+    assert season_length("30m") == 48 and season_length("1b") == 5 and season_length("1mo") == 12
+    assert season_length("5m@07:00-21:00") == 169  # yesterday's same slot
 
 
 def test_patchtst_is_patchtst_64_at_lookback_512_and_follows_level_and_scale():

@@ -1,5 +1,5 @@
-"""Timestamps: parse a text column in any common layout, name a series' step ("1h", "15m", "1d", "1b"), and
-step along its grid (`advance`, `grid_position`).
+"""Timestamps: parse a text column in any common layout, name a series' step ("1h", "15m", "1d", "1b",
+"5m@07:00-21:00"), and step along its grid (`advance`, `grid_position`).
 
 Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`), `2016/7/1 2:00`
 (unpadded), dates only, `dd.mm.yyyy`, `mm/dd/yyyy` / `dd/mm/yyyy` (whichever parses every value;
@@ -162,19 +162,29 @@ def format_step(step_ns: int) -> str:
     raise AssertionError("unreachable: every step is a whole number of ns")
 
 
+_FREQ_HELP = "use e.g. '1h', '15m', '10min', '1d', 'B', '7d', '1mo', or a session '5min@07:00-21:00'"
+_SESSION = re.compile(r"\s*([^@]+?)\s*@\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
+_DAY_NS = 86_400 * 10**9
+_MINUTE_NS = 60 * 10**9
+
+
 def parse_freq(freq: str) -> str:
     """Normalise a user frequency ("H", "1h", "15min", "15T", "D", "B", "W", "M", "1mo") to the canonical form.
 
-    Upper-case "M" is a month (pandas), lower-case "m" a minute (polars); "B" a business day (Monday to Friday)."""
+    Upper-case "M" is a month (pandas), lower-case "m" a minute (polars); "B" a business day (Monday to Friday).
+    A session "5min@07:00-21:00" is steps of 5 minutes from 07:00 to 21:00 inclusive on business days."""
+    m = _SESSION.fullmatch(freq)
+    if m:
+        return _parse_session(freq, m)
     m = re.fullmatch(r"\s*(\d*)\s*([A-Za-z]+)\s*", freq)
     if not m:
-        raise DataError(f"frequency '{freq}' not understood; use e.g. '1h', '15m', '10min', '1d', '7d', '1mo'")
+        raise DataError(f"frequency '{freq}' not understood; {_FREQ_HELP}")
     n = int(m.group(1) or 1)
     unit = m.group(2)
     key = "mo" if unit in ("M", "MS", "ME") else unit.lower()
     key = _ALIASES.get(key)
     if key is None or n <= 0:
-        raise DataError(f"frequency '{freq}' not understood; use e.g. '1h', '15m', '10min', '1d', '7d', '1mo'")
+        raise DataError(f"frequency '{freq}' not understood; {_FREQ_HELP}")
     if key == "w":
         return f"{7 * n}d"
     if key == "q":
@@ -184,8 +194,56 @@ def parse_freq(freq: str) -> str:
     return f"{n}{key}"
 
 
+def _parse_session(freq: str, m: re.Match) -> str:
+    try:
+        size = step_ns(parse_freq(m.group(1)))
+    except DataError:
+        size = None  # an unknown unit: the message below says what a session's step must be
+    if size is None or size >= _DAY_NS:
+        raise DataError(
+            f"session '{freq}': the step '{m.group(1)}' must be a fixed step under a day (e.g. '5min', '1h')"
+        )
+    h_open, m_open, h_close, m_close = (int(g) for g in m.groups()[1:])
+    if h_open > 23 or h_close > 23 or m_open > 59 or m_close > 59:
+        raise DataError(f"session '{freq}': opening and closing times are 'HH:MM' between 00:00 and 23:59")
+    open_ns, close_ns = (h_open * 60 + m_open) * _MINUTE_NS, (h_close * 60 + m_close) * _MINUTE_NS
+    if open_ns >= close_ns:
+        raise DataError(
+            f"session '{freq}': the opening time must come before the closing time on the same day "
+            "(a session across midnight is not supported)"
+        )
+    if (close_ns - open_ns) % size:
+        raise DataError(
+            f"session '{freq}': {m.group(4)}:{m.group(5)} is not a whole number of {format_step(size)} steps after "
+            f"{m.group(2)}:{m.group(3)}; make the closing time the last step's timestamp"
+        )
+    return _session_name(size, open_ns, close_ns)
+
+
+def _session_name(size: int, open_ns: int, close_ns: int) -> str:
+    def clock(ns: int) -> str:
+        return f"{ns // (60 * _MINUTE_NS):02d}:{ns // _MINUTE_NS % 60:02d}"
+
+    return f"{format_step(size)}@{clock(open_ns)}-{clock(close_ns)}"
+
+
+def session(freq: str) -> tuple[int, int, int] | None:
+    """A canonical session frequency ("5m@07:00-21:00") as (step ns, opening time of day ns, slots a day:
+    169 here), or None for any other frequency."""
+    m = re.fullmatch(r"(\d+(?:ns|us|ms|h|m|s))@(\d\d):(\d\d)-(\d\d):(\d\d)", freq)
+    if not m:
+        return None
+    size = step_ns(m.group(1))
+    h_open, m_open, h_close, m_close = (int(g) for g in m.groups()[1:])
+    open_ns = (h_open * 60 + m_open) * _MINUTE_NS
+    return size, open_ns, ((h_close * 60 + m_close) * _MINUTE_NS - open_ns) // size + 1
+
+
 def step_ns(freq: str) -> int | None:
-    """The fixed step of a canonical frequency in ns, or None for calendar steps (months, business days)."""
+    """The fixed step of a canonical frequency in ns, or None for calendar steps (months, business days,
+    sessions)."""
+    if session(freq) is not None:
+        return None
     m = re.fullmatch(r"(\d+)(ns|us|ms|mo|b|d|h|m|s)", freq)
     if not m:
         raise DataError(f"frequency '{freq}' not understood")
@@ -206,15 +264,18 @@ def infer_freq(ts: np.ndarray) -> str | None:
     """The most common step of sorted, distinct timestamps (datetime64[ns]); months when the steps are
     28-31 days apart on the same day of the month; business days ("1b") for daily steps that never fall on
     a weekend over at least two weeks (a stock's closes: a market holiday is then a missing business day,
-    not a gap). None with fewer than 2 timestamps."""
+    not a gap); a session ("5m@07:00-21:00", see `_infer_session`) for steps under a day that keep to
+    weekday opening hours. None with fewer than 2 timestamps."""
     if len(ts) < 2:
         return None
     diffs = np.diff(ts.astype("datetime64[ns]").astype(np.int64))
     steps, counts = np.unique(diffs, return_counts=True)
     mode = int(steps[np.argmax(counts)])
-    day = 86_400 * 10**9
+    day = _DAY_NS
     if mode == day and weekdays_only(ts):
         return "1b"
+    if mode < day:
+        return _infer_session(ts, mode) or format_step(mode)
     if 28 * day <= mode <= 31 * day or 89 * day <= mode <= 92 * day or 365 * day <= mode <= 366 * day:
         months = ts.astype("datetime64[M]").astype(np.int64)
         mdiff = np.diff(months)
@@ -223,6 +284,33 @@ def infer_freq(ts: np.ndarray) -> str | None:
         if n > 0:
             return f"{n}mo"
     return format_step(mode)
+
+
+# a session's opening and closing times are those most days are seen at: a few days that open late or close
+# early (an outage) keep it a session; a continuous series with random gaps has no such days
+SESSION_FULL_DAYS = 0.5
+
+
+def _infer_session(ts: np.ndarray, step: int) -> str | None:
+    """The session of step `step` (ns, under a day) that sorted timestamps keep to, or None: weekdays only
+    over at least two weeks, every time of day on the step's grid within one window [open, close] shorter
+    than a day minus a step, and at least SESSION_FULL_DAYS of the days seen from open to close."""
+    ts = ts.astype("datetime64[ns]")
+    if not weekdays_only(ts):
+        return None
+    day = ts.astype("datetime64[D]")
+    tod = (ts - day.astype("datetime64[ns]")).astype(np.int64)
+    open_ns, close_ns = int(tod.min()), int(tod.max())
+    if close_ns - open_ns >= _DAY_NS - step or np.any((tod - open_ns) % step):
+        return None
+    if open_ns % _MINUTE_NS or close_ns % _MINUTE_NS:  # a session is named in whole minutes
+        return None
+    first = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+    last = np.r_[first[1:] - 1, len(ts) - 1]
+    full = (tod[first] == open_ns) & (tod[last] == close_ns)
+    if full.mean() < SESSION_FULL_DAYS:
+        return None
+    return _session_name(step, open_ns, close_ns)
 
 
 def calendar_months(freq: str) -> int | None:
@@ -240,6 +328,10 @@ def business_days(freq: str) -> int | None:
 #
 # Business days are Monday to Friday: future holidays are not known, so a forecast is dated on the next
 # business days and a holiday in a stream is a missing step (masked), not a gap that breaks the series.
+# A session ("5m@07:00-21:00") is the slots open, open + step, ..., close of each business day, numbered
+# across days: the slot after a day's close is the next business day's opening, and a time outside the
+# session or on a weekend is off the grid. A holiday is a missing session (its slots masked) and a
+# forecast is dated on the next business days' sessions, as for business days.
 # Months keep the day of the month (the last day stays the last day: 31 Jan -> 28/29 Feb -> 31 Mar).
 
 
@@ -252,12 +344,20 @@ def _month_parts(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def advance(ts: np.datetime64 | np.ndarray, freq: str, k: int | np.ndarray = 1) -> np.ndarray:
     """The k-th timestamp after `ts` on the grid of `freq` (canonical, see parse_freq): datetime64[ns],
-    broadcast over ts and k. advance(friday, "1b", 1) is the Monday after."""
+    broadcast over ts and k. advance(friday, "1b", 1) is the Monday after; on a session, the slot after
+    the close is the next business day's opening."""
     ts = np.asarray(ts, dtype="datetime64[ns]")
     k = np.asarray(k, dtype=np.int64)
     step = step_ns(freq)
     if step is not None:
         return ts + (k * step).astype("timedelta64[ns]")
+    hours = session(freq)
+    if hours is not None:
+        size, open_ns, slots = hours
+        day = ts.astype("datetime64[D]")
+        slot = ((ts - day).astype(np.int64) - open_ns) // size + k
+        day = np.busday_offset(day, slot // slots, roll="forward")
+        return day.astype("datetime64[ns]") + (open_ns + slot % slots * size).astype("timedelta64[ns]")
     n_b = business_days(freq)
     if n_b is not None:
         day = ts.astype("datetime64[D]")
@@ -275,7 +375,8 @@ def advance(ts: np.datetime64 | np.ndarray, freq: str, k: int | np.ndarray = 1) 
 
 def grid_position(ts: np.ndarray, origin: np.datetime64 | np.ndarray, freq: str) -> np.ndarray:
     """Steps of `freq` from `origin` to each ts: (n,) int64, -1 where ts is not on the grid that starts at
-    origin (a step off it, a weekend on business days) or lies before it. Inverse of `advance`."""
+    origin (a step off it, a weekend on business days, outside a session's hours) or lies before it. Inverse
+    of `advance`."""
     ts = np.asarray(ts, dtype="datetime64[ns]")
     origin = np.asarray(origin, dtype="datetime64[ns]")
     step = step_ns(freq)
@@ -284,10 +385,16 @@ def grid_position(ts: np.ndarray, origin: np.datetime64 | np.ndarray, freq: str)
         pos = delta // step
         ok = delta % step == 0
     else:
-        n_b = business_days(freq)
+        n_b, hours = business_days(freq), session(freq)
         if n_b is not None:
             steps = np.busday_count(origin.astype("datetime64[D]"), ts.astype("datetime64[D]"))
             pos = steps // n_b
+        elif hours is not None:
+            size, open_ns, slots = hours
+            days = np.busday_count(origin.astype("datetime64[D]"), ts.astype("datetime64[D]"))
+            slot = ((ts - ts.astype("datetime64[D]")).astype(np.int64) - open_ns) // size
+            origin_slot = ((origin - origin.astype("datetime64[D]")).astype(np.int64) - open_ns) // size
+            pos = days * slots + slot - origin_slot
         else:
             months = calendar_months(freq) or 1
             steps = (ts.astype("datetime64[M]") - origin.astype("datetime64[M]")).astype(np.int64)

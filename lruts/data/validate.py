@@ -38,6 +38,7 @@ from lruts.data.timestamps import (
     infer_freq,
     parse_freq,
     parse_timestamps,
+    session,
     step_ns,
     weekdays_only,
 )
@@ -176,7 +177,8 @@ def regularise(
         if not regular:
             report.warnings.append("daily series without weekends (a trading calendar): missing days are not filled")
     step = step_ns(freq)
-    if business_days(freq) is not None:
+    on_business_days = business_days(freq) is not None or session(freq) is not None
+    if on_business_days:  # holes counted on the grid: nights and weekends are not steps
         pos = grid_position(ts, ts[0], freq)
         off = int(np.count_nonzero(pos < 0))
         if off:
@@ -226,7 +228,7 @@ def regularise(
             f"{freq} (largest gap {report.largest_gap}). Check the frequency (freq=), or keep the observed rows "
             "only with regular=False"
         )
-    if business_days(freq) is not None:
+    if on_business_days:
         grid = advance(ts[0], freq, np.arange(int(grid_position(ts[-1:], ts[0], freq)[0]) + 1))
         frame = pl.DataFrame({T: grid}).join(frame, on=T, how="left")
     else:

@@ -14,10 +14,15 @@ from lruts.forecasting.net import window_stats
 
 def season_length(freq: str | None) -> int:
     """The seasonal period in steps of a canonical frequency: a day below daily sampling (48 for "30m"), a
-    week for daily and business days, a year for weekly and monthly data; 0 where none is known."""
+    session's slots (169 for "5m@07:00-21:00": yesterday's same slot), a week for daily and business days, a
+    year for weekly and monthly data; 0 where none is known."""
     if not freq:
         return 0
-    from lruts.data.timestamps import step_ns
+    from lruts.data.timestamps import session, step_ns
+
+    hours = session(freq)
+    if hours is not None:
+        return hours[2]
 
     if freq.endswith("mo"):
         months = int(freq[:-2])

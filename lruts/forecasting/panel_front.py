@@ -48,23 +48,28 @@ GRID_AHEAD = 8  # a stream dates its steps (and their calendar features) this ma
 # ---------------------------------------------------------------------------------------------- calendar
 def calendar_features(ts: np.ndarray, freq: str) -> tuple[np.ndarray, list[str]]:
     """sin/cos pairs of the cycles a series of step `freq` can show: below a day, the time of day and the
-    day of the week; daily and business days, the day of the week and of the year; weekly, the day of the
-    year; monthly and longer, the month of the year. ts (n,) datetime64 → (n, 2k) float64, names."""
-    from lruts.data.timestamps import business_days, step_ns
+    day of the week; on a session, the time of day within the session (opening to the slot after the close)
+    and the day of the week; daily and business days, the day of the week and of the year; weekly, the day
+    of the year; monthly and longer, the month of the year. ts (n,) datetime64 → (n, 2k) float64, names."""
+    from lruts.data.timestamps import business_days, session, step_ns
 
     ts = np.asarray(ts).astype("datetime64[ns]")
     day = ts.astype("datetime64[D]")
-    step = step_ns(freq)
-    daily_or_finer = business_days(freq) is not None or (step is not None and step <= _DAY_NS)
+    step, hours = step_ns(freq), session(freq)
+    tod = (ts - day.astype("datetime64[ns]")).astype(np.int64)
+    daily_or_finer = business_days(freq) is not None or hours is not None or (step is not None and step <= _DAY_NS)
     cycles = []
     if step is not None and step < _DAY_NS:
-        cycles.append(("time_of_day", (ts - day.astype("datetime64[ns]")).astype(np.int64) / _DAY_NS))
+        cycles.append(("time_of_day", tod / _DAY_NS))
+    if hours is not None:
+        size, open_ns, slots = hours
+        cycles.append(("time_of_day", (tod - open_ns) / (size * slots)))
     if daily_or_finer:
         cycles.append(("day_of_week", ((day.astype(np.int64) + 3) % 7) / 7))  # 1970-01-01 was a Thursday
     if (step is not None and step >= _DAY_NS) or business_days(freq) is not None:
         year = ts.astype("datetime64[Y]").astype("datetime64[D]")
         cycles.append(("day_of_year", (day - year).astype(np.int64) / 365.25))
-    if step is None and business_days(freq) is None:
+    if step is None and business_days(freq) is None and hours is None:
         cycles.append(("month_of_year", (ts.astype("datetime64[M]").astype(np.int64) % 12) / 12))
     columns, names = [], []
     for name, phase in cycles:
