@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from lruts import LRUForecaster
-from lruts.data.files import data_dirs
+from lruts.data import data_file
 from lruts.training import TrainConfig
 
 FILE = "covariates/electricity_short.csv"
@@ -50,11 +50,8 @@ RIDGE_PENALTIES = [10.0**k for k in range(-3, 5)]
 
 
 def load() -> pd.DataFrame:
-    """The file from the first data directory (lruts.data.files.data_dirs, $LRUTS_DATA_DIRS) that has it."""
-    path = next((d / FILE for d in data_dirs() if (d / FILE).is_file()), None)
-    if path is None:
-        raise SystemExit(f"{FILE} is in none of {[str(d) for d in data_dirs()]}: set LRUTS_DATA_DIRS")
-    df = pd.read_csv(path, parse_dates=["ds"])
+    """The file from the first data directory that has it ($LRUTS_DATA_DIRS)."""
+    df = pd.read_csv(data_file(FILE), parse_dates=["ds"])
     return df[["unique_id", "ds", "y", *COVARIATES]].sort_values("ds").reset_index(drop=True)
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from lruts import LRUForecaster
-from lruts.data.files import data_dirs
+from lruts.data import data_file
 from lruts.training import TrainConfig
 
 NETWORK = dict(d_model=32, d_state=32, n_layers=2, dropout=0.0)
@@ -63,10 +63,7 @@ CASES = {
 
 def read(case: PanelCase) -> pd.DataFrame:
     """The panel as (id, ds, y), sorted by series and time."""
-    path = next((d / case.file for d in data_dirs() if (d / case.file).is_file()), None)
-    if path is None:
-        raise SystemExit(f"{case.file} is in none of {[str(d) for d in data_dirs()]}: set LRUTS_DATA_DIRS")
-    raw = pd.read_csv(path)
+    raw = pd.read_csv(data_file(case.file))
     if case.name == "gafa_stock":
         df = pd.DataFrame({"id": raw["Symbol"], "ds": pd.to_datetime(raw["Date"]), "y": raw["Adj_Close"]})
     else:

@@ -45,9 +45,6 @@ def tiny_experiment(csv, out, **kw) -> ExperimentConfig:
 
 def shared_file(relative: str) -> str:
     """A file of the shared datasets (../shared/datasets, or $LRUTS_DATA_DIRS), wherever the checkout is."""
-    from lruts.data import data_dirs
+    from lruts.data import data_file
 
-    for folder in data_dirs():
-        if (folder / relative).is_file():
-            return str(folder / relative)
-    raise FileNotFoundError(f"{relative} is in none of the data directories {data_dirs()}: set LRUTS_DATA_DIRS")
+    return str(data_file(relative))

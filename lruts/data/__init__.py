@@ -32,6 +32,7 @@ _EXPORTS = {
     "StandardScaler": "lruts.data.scaling",
     "WindowDataset": "lruts.data.windows",
     "data_dirs": "lruts.data.files",
+    "data_file": "lruts.data.files",
     "data_home": "lruts.data.files",
     "ingest": "lruts.data.ingest",
     "load_panel": "lruts.data.panel",

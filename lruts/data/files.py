@@ -59,6 +59,18 @@ def data_dirs() -> list[Path]:
     return out
 
 
+def data_file(relative: str) -> Path:
+    """A file by its path inside a data directory ("panel/bank_calls.csv"), from the first directory of
+    data_dirs() that has it; a DataError naming the directories searched when none does."""
+    for folder in data_dirs():
+        if (folder / relative).is_file():
+            return folder / relative
+    raise DataError(
+        f"{relative} is in none of the data directories {[str(d) for d in data_dirs()]}: add the directory that "
+        "holds it to $LRUTS_DATA_DIRS"
+    )
+
+
 def _find(file_name: str) -> Path | None:
     for d in data_dirs():
         for sub in _SUBFOLDERS:
