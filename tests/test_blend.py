@@ -10,7 +10,7 @@ from forecast_fixtures import TINY_MODEL, tiny_train
 from lruts import LRUForecaster
 from lruts.data import WindowDataset
 from lruts.errors import ShapeError
-from lruts.forecasting.blend import CANDIDATES, Blend, fit_blend, simplex_least_squares
+from lruts.forecasting.blend import CANDIDATES, Blend, Evidence, fit_blend, simplex_least_squares
 from lruts.forecasting.evaluation import predict_windows
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 
@@ -95,6 +95,21 @@ def test_a_validation_span_under_two_horizons_is_judged_on_the_first_steps_it_sp
     else:
         assert not info["t_against_simple"] < -2
         assert float(weights[CANDIDATES.index("repeat_last")]) == horizon
+
+
+@pytest.mark.parametrize(
+    ("t", "better", "blocks", "trusted"),
+    [
+        (-2.5, 1, 2, True),  # clearly better on average
+        (-1.9, 13, 13, True),  # better in every block, one far more than the rest (a sign test: p = 1/8192)
+        (-1.9, 6, 6, True),  # p = 1/64
+        (-1.9, 5, 6, False),  # p = 7/64
+        (-1.9, 2, 2, False),  # two blocks can never pass the sign test alone
+        (float("nan"), 0, 0, False),  # nothing to tell
+    ],
+)
+def test_the_blend_is_trusted_on_a_t_test_or_a_sign_test_over_blocks(t, better, blocks, trusted):
+    assert Evidence(3, t, 48, better, blocks).trusted is trusted
 
 
 def cycle_with_noise(n: int, rng: np.random.Generator, noise) -> np.ndarray:

@@ -9,10 +9,10 @@
   series whose future the lookback explains linearly gets a linear map; the network keeps the weight it
   earns. A gain on validation that is within sampling error of the best simple forecast (repeat-last,
   seasonal naive) is not trusted: the blend is then that simple forecast alone, which is what a random
-  walk calls for (EVIDENCE; at horizons validation spans less than twice, judged on the first steps it
-  does span twice). Weights are shared by the series (a panel's
-  short series would overfit their own) and differ per horizon step (the network's lead usually shrinks
-  with the horizon).
+  walk calls for (`Evidence`: a t test and a sign test over blocks of windows; at horizons validation
+  spans less than twice, on the first steps it does span twice). Weights are shared by the series (a
+  panel's short series would overfit their own) and differ per horizon step (the network's lead usually
+  shrinks with the horizon).
 - The linear forecasts are ridge regressions of the next H steps on the last L, both relative to the last
   value (NLinear, fitted in closed form on the training windows, each penalty chosen on validation): one
   map shared by every series, and one map per series (up to MAX_SERIES_MAPS series).
@@ -54,7 +54,7 @@ import functools
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import nn
@@ -81,8 +81,10 @@ __all__ = ["CANDIDATES", "Blend", "BlendState", "Calibration", "fit_blend", "str
 CANDIDATES = ("network", "linear", "linear_per_series", "repeat_last", "seasonal_naive")
 SIMPLE = ("repeat_last", "seasonal_naive")  # forecasts with nothing fitted: the blend must beat them clearly
 # how clearly: the blend replaces the best simple forecast only where its validation loss is lower by more
-# than EVIDENCE standard errors (a one-sided test at ≈ 2.5%); a near random walk keeps repeat-last
+# than EVIDENCE standard errors (a one-sided test at ≈ 2.5%), or lower in so many blocks of windows that a
+# one-sided sign test rejects "no better" at the same level; a near random walk keeps repeat-last
 EVIDENCE = 2.0
+SIGN_LEVEL = 0.025
 SCALE_EPS = 1e-6  # keeps the local scale of a flat window positive
 MAX_SERIES_MAPS = 64  # above this many series only the shared linear map: one (L+1)² Gram matrix per series
 RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the Gram matrix's mean diagonal / 1e3
@@ -469,10 +471,10 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     # (N, H, C, K), (N, H, C), (N, C)
     parts, y, scale, spacing = _calibration_windows(blend, val_set, batch_size, device)
     weights = simplex_least_squares(parts, y, usable=_usable(blend))
-    simple, t_stat, t_steps = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing)
-    if not t_stat < -EVIDENCE:
+    evidence = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing)
+    if not evidence.trusted:
         weights = torch.zeros_like(weights)
-        weights[:, simple] = 1.0
+        weights[:, evidence.simple] = 1.0
     blend.weights.copy_(weights)
     residual = y - (parts * weights[:, None]).sum(-1)
     if blend.quantiles:
@@ -484,9 +486,10 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         "weights": {name: [round(float(w), 4) for w in weights[:, k]] for k, name in enumerate(CANDIDATES)},
         "val_mse": {name: float(part_mse[k]) for k, name in enumerate(CANDIDATES) if _usable(blend)[k]},
         "calibration_windows": int(y.shape[0]),
-        # the blend's loss minus the best simple forecast's, over blocks of windows: below −EVIDENCE or not used
-        "t_against_simple": t_stat,
-        "t_steps": t_steps,  # the horizon steps it was taken over (H, or the first ones validation spans twice)
+        # the blend's loss minus the best simple forecast's, over blocks of windows (Evidence)
+        "t_against_simple": evidence.t,
+        "t_steps": evidence.steps,  # the horizon steps compared (H, or the first ones validation spans twice)
+        "blocks_better": [evidence.better, evidence.blocks],
     }
 
 
@@ -506,31 +509,52 @@ def _fit_offsets(blend: Blend, residual: torch.Tensor, scale: torch.Tensor) -> N
     blend.offsets.copy_(best[2])
 
 
-def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spacing: float) -> tuple[int, float, int]:
-    """The best simple forecast on validation (repeat-last or seasonal naive), the t statistic of the
-    blend's mean squared-error difference to it, and the horizon steps it was taken over. Windows overlap,
-    so their losses are correlated: the statistic is taken over the means of blocks of windows that
-    together span ≥ H steps. Where validation spans fewer than two such blocks it is taken over the first
-    steps of the horizon that two blocks do span: a blend that cannot beat the simple forecast at the lead
-    times validation can resolve is not trusted beyond them, and one that clearly does keeps its weights
-    (fitted per step on the same windows) at every step."""
+class Evidence(NamedTuple):
+    """How the blend compares with the best simple forecast on validation, over blocks of windows."""
+
+    simple: int  # the best simple forecast's index in CANDIDATES
+    t: float  # the t statistic of the blend's mean squared-error difference to it
+    steps: int  # the horizon steps compared (H, or the first ones validation spans twice)
+    better: int  # blocks in which the blend's loss is lower
+    blocks: int
+
+    @property
+    def trusted(self) -> bool:
+        """The blend beats the simple forecast by more than EVIDENCE standard errors, or in so many blocks
+        that a one-sided sign test rejects "no better" at SIGN_LEVEL (one block's far larger gain, a holiday
+        week the simple forecast misses, inflates the t statistic's standard error but not this)."""
+        return self.t < -EVIDENCE or _sign_test(self.better, self.blocks) < SIGN_LEVEL
+
+
+def _sign_test(better: int, blocks: int) -> float:
+    """P(at least `better` of `blocks` fair coin flips come up heads)."""
+    return sum(math.comb(blocks, k) for k in range(better, blocks + 1)) / 2.0**blocks
+
+
+def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spacing: float) -> Evidence:
+    """The blend against the best simple forecast on validation (repeat-last or seasonal naive). Windows
+    overlap, so their losses are correlated: they are compared over the means of blocks of windows that
+    together span ≥ H steps. Where validation spans fewer than two such blocks the comparison is over the
+    first steps of the horizon that two blocks do span: a blend that cannot beat the simple forecast at the
+    lead times validation can resolve is not trusted beyond them, and one that clearly does keeps its
+    weights (fitted per step on the same windows) at every step."""
     usable = _usable(blend)
     simple = [k for k, name in enumerate(CANDIDATES) if name in SIMPLE and usable[k]]
     loss = ((parts - y[..., None]) ** 2).mean(dim=2)  # (N, H, K) per window and step
     blended = (((parts * weights[:, None]).sum(-1) - y) ** 2).mean(dim=2)  # (N, H)
     steps = min(blend.horizon, int(len(y) // 2 * spacing))
     if steps < 1:
-        return min(simple, key=lambda k: float(loss[..., k].mean())), math.nan, 0  # nothing to tell
+        return Evidence(min(simple, key=lambda k: float(loss[..., k].mean())), math.nan, 0, 0, 0)
     loss, blended = loss[:, :steps].mean(1), blended[:, :steps].mean(1)
     best = min(simple, key=lambda k: float(loss[:, k].mean()))
     diff = (blended - loss[:, best]).double()
     per_block = max(1, math.ceil(steps / spacing))
     n_blocks = len(diff) // per_block
     means = diff[: n_blocks * per_block].reshape(n_blocks, per_block).mean(1)
-    sd = float(means.std())
+    better, sd = int((means < 0).sum()), float(means.std())
     if sd == 0:
-        return best, -math.inf if float(means.mean()) < 0 else math.inf, steps
-    return best, float(means.mean()) / (sd / math.sqrt(n_blocks)), steps
+        return Evidence(best, -math.inf if float(means.mean()) < 0 else math.inf, steps, better, n_blocks)
+    return Evidence(best, float(means.mean()) / (sd / math.sqrt(n_blocks)), steps, better, n_blocks)
 
 
 def _usable(blend: Blend) -> list[bool]:
