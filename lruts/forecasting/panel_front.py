@@ -10,7 +10,8 @@ The network is channel-independent over one channel: every series' windows are b
 its forecast reads the future covariates of the H steps after the last observation. Those may be known
 only when the forecast is asked for (`predict(future=...)`), so each series' stream keeps the network's
 state *before* its last observation and that observation's inputs, and runs the last step when the
-forecast is asked for: one step, O(1), like each new observation.
+forecast is asked for: one step, O(1), like each new observation. The forecast it issues is kept until the
+series' inputs change, so a forecast of a panel after new rows steps only the series they belong to.
 
 Result columns: `missing_inputs` counts the series' inputs among its last `lookback` steps that were
 missing (a NaN target, a skipped step, or an outlier); `outlier_inputs` those of them that were outliers.
