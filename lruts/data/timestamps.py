@@ -10,6 +10,7 @@ converted to UTC and stored without a zone.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -227,6 +228,7 @@ def _session_name(size: int, open_ns: int, close_ns: int) -> str:
     return f"{format_step(size)}@{clock(open_ns)}-{clock(close_ns)}"
 
 
+@functools.cache  # these four read a frequency string on every stream step: each string is parsed once
 def session(freq: str) -> tuple[int, int, int] | None:
     """A canonical session frequency ("5m@07:00-21:00") as (step ns, opening time of day ns, slots a day:
     169 here), or None for any other frequency."""
@@ -239,6 +241,7 @@ def session(freq: str) -> tuple[int, int, int] | None:
     return size, open_ns, ((h_close * 60 + m_close) * _MINUTE_NS - open_ns) // size + 1
 
 
+@functools.cache
 def step_ns(freq: str) -> int | None:
     """The fixed step of a canonical frequency in ns, or None for calendar steps (months, business days,
     sessions)."""
@@ -313,11 +316,13 @@ def _infer_session(ts: np.ndarray, step: int) -> str | None:
     return _session_name(step, open_ns, close_ns)
 
 
+@functools.cache
 def calendar_months(freq: str) -> int | None:
     m = re.fullmatch(r"(\d+)mo", freq)
     return int(m.group(1)) if m else None
 
 
+@functools.cache
 def business_days(freq: str) -> int | None:
     m = re.fullmatch(r"(\d+)b", freq)
     return int(m.group(1)) if m else None
