@@ -238,6 +238,22 @@ def test_wide_update_takes_nan_gaps_and_flags_outliers():
     pd.testing.assert_frame_equal(out, nan_row.predict(), rtol=1e-5)
 
 
+def test_readings_as_far_out_as_the_training_ones_are_not_outliers():
+    from lruts.forecasting.panel_front import OutlierRule
+
+    # a heavy-tailed series: a level near 12 with hourly jumps of up to 60 (an electricity client's busy
+    # hours); by the MAD alone its peaks score far above z = 10
+    rng = np.random.default_rng(0)
+    train = 12 + rng.normal(0, 1, 5000)
+    train[rng.choice(5000, 50, replace=False)] += rng.uniform(30, 60, 50)
+    rule = OutlierRule.fit([train], 10.0)
+    last = np.array([12.0])
+    assert not rule.flags(train[1:, None], train[:-1, None]).any()  # none of its own readings
+    assert not rule.flags(np.array([80.0]), last).any()  # a peak a third above the training's highest
+    assert rule.flags(np.array([1e30]), last).all() and rule.flags(np.array([300.0]), last).all()
+    assert not OutlierRule.fit([train], None).flags(np.array([1e30]), last).any()
+
+
 @pytest.mark.parametrize("kind", ["long", "wide"])
 def test_a_stock_panel_on_business_days_streams_a_monday_after_a_friday(kind):
     stocks = pd.read_csv(GAFA, usecols=["Symbol", "Date", "Close", "Volume"])
