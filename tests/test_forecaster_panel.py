@@ -238,6 +238,18 @@ def test_wide_update_takes_nan_gaps_and_flags_outliers():
     pd.testing.assert_frame_equal(out, nan_row.predict(), rtol=1e-5)
 
 
+def test_a_series_that_jumps_to_a_new_level_and_stays_has_one_outlier():
+    from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+    df = synthetic_frame(800)
+    fc = LRUForecaster(48, 6, train=tiny_train(), **TINY_MODEL).fit(df.iloc[:700], time_col="date")
+    rows = df.iloc[700:720].copy()
+    rows.loc[rows.index[5:], "s1"] += 1e4  # a new meter's units, say: far from every training level and change
+    fc.update(rows)
+    assert [(o["series"], o["time"]) for o in fc.outliers] == [("s1", rows["date"].iloc[5])]
+    assert fc.missing_inputs()["s1"] == (1, 1)  # the 14 readings after it are observed
+
+
 def test_readings_as_far_out_as_the_training_ones_are_not_outliers():
     from lruts.forecasting.panel_front import OutlierRule
 
@@ -385,12 +397,12 @@ def test_a_few_rows_read_cell_by_cell_give_what_the_column_reader_gives(rows):
 
 @pytest.mark.parametrize("length", [3, 40])
 def test_a_streams_record_starts_from_a_history_shorter_or_longer_than_it_keeps(length):
-    # the last observed value (what an outlier's change is measured from) is the history's, however far back
+    # the last reading (what an outlier's change is measured from) is the history's, however far back
     history = np.arange(length, dtype=np.float64)[:, None] + 100
     status = np.full((length, 1), OBSERVED, np.int8)
     status[-2:] = MISSING
     record = Recent.start(history, status, k=10)
-    assert record.last_observed[0] == history[-3, 0] and record.pos == length - 1
+    assert record.last_reading[0] == history[-3, 0] and record.pos == length - 1
     assert record.values.shape == (10, 1) and (record.status[-2:] == MISSING).all()
     kept = min(length, 10)
     np.testing.assert_array_equal(record.values[-kept:], history[-kept:])

@@ -15,7 +15,7 @@ forecaster delegates long input to.
 Live data (`update`, `advance`): a NaN reading, or a grid step without a row, advances the state with the
 input marked missing; a re-sent row equal to one already consumed is ignored (the raw readings of the
 last `lookback` steps are kept to tell), a conflicting one is a DataError; a reading far from both the
-training levels and the last observed value (robust z-scores above `outlier_z`, see
+training levels and the last reading (robust z-scores above `outlier_z`, see
 panel_front.OutlierRule) enters as missing and is listed in `outliers`. `missing_inputs()` counts the
 missing (and outlier) inputs among the last `lookback` steps; a long forecast has them as columns.
 
@@ -396,9 +396,9 @@ class LRUForecaster:
         device = self._device()
         for time, row in rows:
             status = np.where(np.isnan(row), MISSING, OBSERVED).astype(np.int8)
-            flagged = self._outlier_rule.flags(row, self._recent.last_observed)
+            flagged = self._outlier_rule.flags(row, self._recent.last_reading)
             for c in np.flatnonzero(flagged).tolist():
-                z = float(self._outlier_rule.scores(row, self._recent.last_observed)[c])
+                z = float(self._outlier_rule.scores(row, self._recent.last_reading)[c])
                 self._outliers.append({"series": self.columns[c], "time": time, "value": float(row[c]), "z": z})
             status[flagged] = OUTLIER
             mask = status == OBSERVED

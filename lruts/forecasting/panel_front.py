@@ -117,7 +117,7 @@ def _robust_scale(v: np.ndarray, z: float | None = None) -> float:
 @dataclass
 class OutlierRule:
     """A reading x of channel c is an outlier when both robust z-scores exceed `z`:
-    |x − median of the training levels| / level_scale, and |x − the last observed value| / change_scale
+    |x − median of the training levels| / level_scale, and |x − the last reading| / change_scale
     (scales: `_robust_scale` of the training levels and of their step changes, at least their largest
     deviation × TAIL_MARGIN / z). A trend (levels drift, changes stay small), a jump back to familiar levels
     or a reading as far out as the training's own are not flagged; a reading of 1e30 is.
@@ -140,7 +140,7 @@ class OutlierRule:
         )
 
     def scores(self, x: np.ndarray, last: np.ndarray, channels=slice(None)) -> np.ndarray:
-        """The smaller of the two z-scores of readings x (C,) given the last observed values (C,)."""
+        """The smaller of the two z-scores of readings x (C,) given the last readings (C,)."""
         level = np.abs(x - self.level_median[channels]) / self.level_scale[channels]
         change = np.abs(x - last) / self.change_scale[channels]
         return np.minimum(level, np.where(np.isfinite(last), change, level))
@@ -172,20 +172,22 @@ OBSERVED, MISSING, OUTLIER = 0, 1, 2
 @dataclass
 class Recent:
     """A stream's last K grid positions: raw targets (K, C) float64 (NaN: missing), status (K, C) int8
-    (OBSERVED, MISSING, OUTLIER), the position of the last row `pos` (row K − 1), and the last observed
-    value per channel (C,) (NaN before any), which an outlier's change is measured from."""
+    (OBSERVED, MISSING, OUTLIER), the position of the last row `pos` (row K − 1), and the last reading
+    per channel (C,) (NaN before any), which an outlier's change is measured from. A reading flagged as an
+    outlier counts as one: a series that jumps to a new level and stays there has one outlier, not every
+    reading after the jump (a random walk's trend would otherwise shut its stream for good)."""
 
     values: np.ndarray
     status: np.ndarray
     pos: int
-    last_observed: np.ndarray
+    last_reading: np.ndarray
 
     @classmethod
     def start(cls, history: np.ndarray, status: np.ndarray, k: int) -> Recent:
         """From a history (T, C) and its status (T, C): its last k rows, NaN/MISSING-padded in front."""
         last = np.full(history.shape[1], np.nan)
         for c in range(history.shape[1]):
-            seen = np.flatnonzero(status[:, c] == OBSERVED)
+            seen = np.flatnonzero(status[:, c] != MISSING)
             last[c] = history[seen[-1], c] if len(seen) else np.nan
         pad = max(0, k - len(history))
         values = np.concatenate([np.full((pad, history.shape[1]), np.nan), history[-k:]]).astype(np.float64)
@@ -207,7 +209,7 @@ class Recent:
         self.values = np.concatenate([self.values[1:], values[None]])
         self.status = np.concatenate([self.status[1:], status[None]])
         self.pos += 1
-        self.last_observed = np.where(status == OBSERVED, values, self.last_observed)
+        self.last_reading = np.where(status != MISSING, values, self.last_reading)
 
     def counts(self, seen: int) -> tuple[np.ndarray, np.ndarray]:
         """Missing and outlier inputs per channel among the last min(K, seen) positions."""
@@ -219,12 +221,13 @@ class Recent:
             "values": torch.from_numpy(self.values.copy()),
             "status": torch.from_numpy(self.status.copy()),
             "pos": int(self.pos),
-            "last_observed": torch.from_numpy(self.last_observed.copy()),
+            "last_reading": torch.from_numpy(self.last_reading.copy()),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Recent:
-        return cls(d["values"].numpy(), d["status"].numpy(), int(d["pos"]), d["last_observed"].numpy())
+        last = d["last_reading"] if "last_reading" in d else d["last_observed"]  # the key until 2026-12-07
+        return cls(d["values"].numpy(), d["status"].numpy(), int(d["pos"]), last.numpy())
 
 
 def check_resent(kept: float, status: int, value: float, where: str) -> None:
@@ -574,8 +577,8 @@ class PanelFront:
         track.ahead = ahead
         observed = bool(np.isfinite(y))
         status = OBSERVED if observed else MISSING
-        if observed and self.outlier_rule.flags(np.array([y]), track.recent.last_observed, [i])[0]:
-            z = float(self.outlier_rule.scores(np.array([y]), track.recent.last_observed, [i])[0])
+        if observed and self.outlier_rule.flags(np.array([y]), track.recent.last_reading, [i])[0]:
+            z = float(self.outlier_rule.scores(np.array([y]), track.recent.last_reading, [i])[0])
             self.outliers.append({"id": self.ids[i], "time": _time(track.start, self.freq, q), "value": y, "z": z})
             observed, status = False, OUTLIER
         track.last = self._step_inputs(i, y, observed, past)
