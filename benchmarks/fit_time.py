@@ -100,7 +100,7 @@ def main() -> None:
     cut = origins(len(frame), args)
     true = np.stack([frame["y"].to_numpy()[o : o + args.horizon] for o in cut])
     season = {"1h": 168, "30m": 336, "15m": 672, "10m": 1008, "1d": 7}.get(freq)
-    rows = []
+    rows = [("repeat-last", np.stack([np.repeat(frame["y"].to_numpy()[o - 1], args.horizon) for o in cut]), 0.0, 0.0)]
     if season:
         naive = np.stack([frame["y"].to_numpy()[o - season : o - season + args.horizon] for o in cut])
         rows.append(("weekly seasonal naive", naive, 0.0, 0.0))
