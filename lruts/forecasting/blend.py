@@ -21,7 +21,10 @@
   the blend's validation residuals divided by their s, at that horizon step and series. So the 80%
   interval [q_0.1, q_0.9] covers 80% of validation outcomes per step and series, and of future ones as
   far as they resemble them in that unit: an interval widens when its series turns volatile. Quantile
-  heads trained with a pinball loss have no such guarantee.
+  heads trained with a pinball loss have no such guarantee. A blend that kept a simple forecast has nothing
+  fitted, so its residuals on the training windows are as honest: its offsets are the quantiles over the
+  training and validation windows (years, where validation holds one long horizon's worth of months), and
+  the unit is chosen out of sample (the training windows' offsets scored on validation).
 - Intervals stay calibrated online by quantile tracking (Angelopoulos, Barber & Bates 2023, "Conformal
   PID control", its P part): each observed value y_t updates, per series c and level τ, the offset of
   every horizon step h whose forecast, issued h steps earlier, it completes:
@@ -478,7 +481,10 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     blend.weights.copy_(weights)
     residual = y - (parts * weights[:, None]).sum(-1)
     if blend.quantiles:
-        _fit_offsets(blend, residual, scale)
+        # a simple forecast has nothing fitted: its residuals on the training windows are as honest as on
+        # validation's, and they span years where validation spans months (one window's worth at long horizons)
+        earlier = None if evidence.trusted else _residuals(blend, train_set, batch_size, device)
+        _fit_offsets(blend, residual, scale, earlier)
     part_mse = ((parts - y[..., None]) ** 2).mean(dim=(0, 1, 2))
     return {
         "val_mse_blend": float(residual.pow(2).mean()),  # what registration compares for a blended forecaster
@@ -493,20 +499,28 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     }
 
 
-def _fit_offsets(blend: Blend, residual: torch.Tensor, scale: torch.Tensor) -> None:
+def _fit_offsets(blend: Blend, residual: torch.Tensor, scale: torch.Tensor, earlier=None) -> None:
     """The conformal offsets from the validation residuals (N, H, C), in the series' local scales (N, C) or
-    raw, whichever gives the lower interval score on validation (both cover as asked there)."""
+    raw, whichever gives the lower interval score on validation (both cover as asked there). Given the
+    residuals and scales of earlier windows (a simple forecast's on the training windows), the unit is chosen
+    out of sample, by the score on validation of the offsets the earlier windows give, and the offsets are
+    the quantiles of both."""
     levels = torch.tensor(blend.quantiles, dtype=residual.dtype, device=residual.device)
-    best = None
-    for adaptive, s in ((True, scale), (False, torch.ones_like(scale))):
-        offsets = torch.quantile(residual / s[:, None], levels, dim=0).permute(1, 2, 0)  # (H, C, Q)
-        bounds = s[:, None, :, None] * offsets  # (N, H, C, Q): the quantiles around the point forecast
+
+    def offsets_in(adaptive: bool, r: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # (H, C, Q)
+        return torch.quantile(r / (s if adaptive else torch.ones_like(s))[:, None], levels, dim=0).permute(1, 2, 0)
+
+    def score(adaptive: bool, offsets: torch.Tensor) -> float:
+        bounds = (scale if adaptive else torch.ones_like(scale))[:, None, :, None] * offsets  # (N, H, C, Q)
         lower, upper, target = (t.cpu().numpy() for t in (bounds[..., 0], bounds[..., -1], residual))
-        score = winkler(lower, upper, target, float(levels[-1] - levels[0]))
-        if best is None or score < best[0]:
-            best = (score, adaptive, offsets)
-    blend.adaptive.fill_(best[1])
-    blend.offsets.copy_(best[2])
+        return winkler(lower, upper, target, float(levels[-1] - levels[0]))
+
+    fit_on = (residual, scale) if earlier is None else earlier
+    adaptive = min((True, False), key=lambda a: score(a, offsets_in(a, *fit_on)))
+    if earlier is not None:
+        residual, scale = (torch.cat([e, v]) for e, v in zip(earlier, (residual, scale), strict=True))
+    blend.adaptive.fill_(adaptive)
+    blend.offsets.copy_(offsets_in(adaptive, residual, scale))
 
 
 class Evidence(NamedTuple):
@@ -619,10 +633,18 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> di
     return {"shared": penalty, "per_series": penalties}
 
 
-def _calibration_windows(blend: Blend, val_set, batch_size: int, device):
+def _residuals(blend: Blend, dataset, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fitted blend's residuals (N, H, C) and local scales (N, C) on `dataset`'s windows (as
+    _calibration_windows keeps them); the network is not run when its weight is 0."""
+    network = bool(blend.weights[:, 0].any())
+    parts, y, scale, _ = _calibration_windows(blend, dataset, batch_size, device, network=network)
+    return y - blend._point(parts), scale
+
+
+def _calibration_windows(blend: Blend, val_set, batch_size: int, device, network: bool = True):
     """The parts' forecasts and the targets on validation windows evenly spread over the split (all of
     them while they fit in MAX_CALIBRATION_FLOATS), those with a missing target left out, and the spacing
-    of the windows in steps."""
+    of the windows in steps. network=False: zeros in the network's place."""
     n = len(val_set)
     per_window = blend.horizon * blend.n_channels * (len(CANDIDATES) + 1)
     keep = max(1, min(n, MAX_CALIBRATION_FLOATS // per_window))
@@ -633,7 +655,8 @@ def _calibration_windows(blend: Blend, val_set, batch_size: int, device):
         batch = batch.to(device)
         inputs = batch_inputs(batch)
         keep = slice(None) if batch.y_mask is None else batch.y_mask.flatten(1).all(dim=1)
-        parts.append(blend.candidates(batch.x, blend.net(batch.x, **inputs)[..., 0], mask=batch.mask)[keep])
+        net = blend.net(batch.x, **inputs)[..., 0] if network else batch.x.new_zeros(batch.y.shape)
+        parts.append(blend.candidates(batch.x, net, mask=batch.mask)[keep])
         targets.append(batch.y[keep])
         scales.append(blend.local_scale(batch.x, batch.mask)[keep])
     return torch.cat(parts), torch.cat(targets), torch.cat(scales), spacing
