@@ -32,6 +32,12 @@ def blended_forecasts(blend: Blend, dataset: WindowDataset):
     return blend(batch.x), batch.y
 
 
+@torch.no_grad()
+def blended_parts(blend: Blend, dataset: WindowDataset):
+    batch = dataset.__getitems__(list(range(len(dataset))))
+    return blend.candidates(batch.x, blend.net(batch.x)[..., 0]), batch.y
+
+
 def test_simplex_least_squares_recovers_a_known_mixture_and_stays_on_the_simplex():
     g = torch.Generator().manual_seed(0)
     parts = torch.randn(500, 3, 2, 4, generator=g)  # (windows, steps, series, parts)
@@ -174,6 +180,44 @@ def test_a_blend_that_keeps_a_simple_forecast_calibrates_on_the_training_windows
     assert abs(coverage - 0.8) < 0.1, coverage
 
 
+def test_a_series_that_reverts_to_its_mean_gets_the_map_of_levels():
+    # AR(1) around 0 with φ = 0.97: the best forecast h steps on is φ^h × the last value, which a map relative
+    # to the last value (its coefficients sum to 1) cannot express and the map of levels can
+    rng = np.random.default_rng(0)
+    lookback, horizon = 24, 48
+
+    def ar1(n: int) -> np.ndarray:
+        x = np.zeros((n, 1))
+        for t in range(1, n):
+            x[t] = 0.97 * x[t - 1] + rng.normal()
+        return x
+
+    torch.manual_seed(0)
+    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 1).with_options(TINY_MODEL)).eval()
+    blend = Blend(net, lookback, horizon, 1, season=0, quantiles=[0.1, 0.9])
+    info = fit_blend(blend, windows(ar1(4000), lookback, horizon), windows(ar1(2000), lookback, horizon))
+    assert info["val_mse"]["linear_levels"] < 0.8 * info["val_mse"]["linear"], info["val_mse"]
+    assert info["weights"]["linear_levels"][-1] > 0.5, info["weights"]
+    out, y = blended_forecasts(blend, windows(ar1(3000), lookback, horizon))
+    parts, _ = blended_parts(blend, windows(ar1(3000), lookback, horizon))
+    blended = ((out[..., 0] - y) ** 2).mean().item()
+    assert blended < ((parts[..., CANDIDATES.index("linear")] - y) ** 2).mean().item() * 0.9
+
+
+def test_a_blend_saved_before_the_map_of_levels_loads_and_forecasts_as_it_did():
+    blend = blend_of("anchor")
+    with torch.no_grad():
+        blend.weights[:, CANDIDATES.index("linear_levels")] = 0
+        blend.weights.div_(blend.weights.sum(-1, keepdim=True))
+    old = {k: v for k, v in blend.state_dict().items() if k != "level_map"}
+    old["weights"] = old["weights"][:, :5].clone()  # five candidates then
+    fresh = blend_of("anchor")
+    fresh.load_state_dict(old)
+    x = torch.randn(2, 12, 3, dtype=torch.float64)
+    torch.testing.assert_close(fresh(x), blend(x))
+    assert (fresh.level_map == 0).all() and fresh.weights.shape == (5, len(CANDIDATES))
+
+
 def random_walk_frame(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
@@ -204,9 +248,10 @@ def blend_of(kind: str) -> Blend:
     }
     blend = Blend(nets[kind]().eval().double(), 12, 5, 3, season=7, quantiles=[0.2, 0.8]).double()
     with torch.no_grad():  # weights and offsets that make every part count
-        blend.weights.copy_(torch.tensor([0.3, 0.25, 0.2, 0.15, 0.1]).expand(5, -1))
+        blend.weights.copy_(torch.tensor([0.3, 0.2, 0.2, 0.1, 0.1, 0.1]).expand(5, -1))
         torch.nn.init.normal_(blend.shared_map, std=0.1)
         torch.nn.init.normal_(blend.series_maps, std=0.1)
+        torch.nn.init.normal_(blend.level_map, std=0.1)
         torch.nn.init.normal_(blend.offsets)
     return blend
 
@@ -229,6 +274,7 @@ def test_a_streams_folded_blend_equals_the_blend_of_its_candidates(season, serie
             blend.weights.copy_(torch.softmax(torch.randn(5, len(CANDIDATES)), dim=-1))
             torch.nn.init.normal_(blend.shared_map, std=0.1)
             torch.nn.init.normal_(blend.series_maps, std=0.1)
+            torch.nn.init.normal_(blend.level_map, std=0.1)
         folded = blend._stream_point(values, network)
         torch.testing.assert_close(folded, blend._point(blend.candidates(values, network)), rtol=1e-12, atol=1e-12)
 
