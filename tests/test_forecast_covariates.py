@@ -203,7 +203,8 @@ def test_blend_stream_with_gaps_and_covariates_equals_its_window_pass():
     with torch.no_grad():  # weights that give every part a say
         blend.shared_map.copy_(0.1 * torch.randn(13, 5, generator=g))
         blend.series_maps.copy_(0.1 * torch.randn(3, 13, 5, generator=g))
-        blend.weights.copy_(torch.softmax(torch.randn(5, 5, generator=g), dim=-1))
+        blend.level_map.copy_(0.1 * torch.randn(13, 5, generator=g))
+        blend.weights.copy_(torch.softmax(torch.randn(5, blend.weights.shape[1], generator=g), dim=-1))
         blend.offsets.copy_(torch.randn(5, 3, 2, generator=g))
     blend.tracking_rate = 0.0  # the validation offsets held: what the window pass issues (test_blend: the tracker)
     d, h = inputs(), 5
