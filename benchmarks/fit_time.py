@@ -102,7 +102,8 @@ def main() -> None:
     season = {"1h": 168, "30m": 336, "15m": 672, "10m": 1008, "1d": 7}.get(freq)
     rows = [("repeat-last", np.stack([np.repeat(frame["y"].to_numpy()[o - 1], args.horizon) for o in cut]), 0.0, 0.0)]
     if season:
-        naive = np.stack([frame["y"].to_numpy()[o - season : o - season + args.horizon] for o in cut])
+        steps = np.arange(args.horizon) % season  # the last season repeated: never a value after the origin
+        naive = np.stack([frame["y"].to_numpy()[o - season + steps] for o in cut])
         rows.append(("weekly seasonal naive", naive, 0.0, 0.0))
     for model in args.models:
         pred, fit_s, predict_s = run_lruts(frame, cut, args) if model == "lruts" else run_nhits(frame, cut, args, freq)
