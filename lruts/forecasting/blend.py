@@ -301,8 +301,7 @@ class Blend(nn.Module):
             parts.append(season.repeat(1, -(-self.horizon // self.season), 1)[:, : self.horizon])
         else:
             parts.append(repeat)  # weight 0 when fitted without a season
-        levels = torch.cat([z[..., :-1] + last[..., None], z[..., -1:]], dim=-1)  # [window, 1] (batch, C, L + 1)
-        parts.append((levels @ self.level_map).transpose(1, 2))
+        parts.append((level_features(x, self.lookback) @ self.level_map).transpose(1, 2))
         return torch.stack(parts, dim=-1)
 
     def local_scale(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -605,6 +604,12 @@ def ridge_features(x: torch.Tensor, lookback: int) -> torch.Tensor:
     return torch.cat([z, torch.ones_like(z[..., :1])], dim=-1)
 
 
+def level_features(x: torch.Tensor, lookback: int) -> torch.Tensor:
+    """[the last L values, 1] per series: x (batch, T, C) → (batch, C, L + 1)."""
+    z = last_steps(x, lookback).transpose(1, 2)
+    return torch.cat([z, torch.ones_like(z[..., :1])], dim=-1)
+
+
 def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> dict[str, object]:
     """Ridge regression of y − last on ridge_features, one map shared by the series and one per series, and
     of y on [window, 1] shared by the series (the map of levels), each penalty chosen by validation MSE
@@ -621,7 +626,7 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> di
             x = fill_missing(observed_only(batch.x, batch.mask, "mask"), batch.mask).double()
             last, y = x[:, -1:].transpose(1, 2), batch.y.double().transpose(1, 2)  # (B, C, 1), (B, C, H)
             z, t = ridge_features(x, blend.lookback), y - last
-            levels = torch.cat([z[..., :-1] + last, z[..., -1:]], dim=-1)  # [window, 1]
+            levels = level_features(x, blend.lookback)
             if batch.y_mask is not None:  # a series' window counts only where all its targets were observed
                 keep = batch.y_mask.all(dim=1)[..., None].double()  # (B, C, 1)
                 z, t, levels, y = z * keep, torch.nan_to_num(t) * keep, levels * keep, torch.nan_to_num(y) * keep
