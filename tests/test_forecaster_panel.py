@@ -251,7 +251,7 @@ def test_a_series_that_jumps_to_a_new_level_and_stays_has_one_outlier():
 
 
 def test_readings_as_far_out_as_the_training_ones_are_not_outliers():
-    from lruts.forecasting.panel_front import OutlierRule
+    from lruts.forecasting.panel_front import OutlierRule, Recent
 
     # a heavy-tailed series: a level near 12 with hourly jumps of up to 60 (an electricity client's busy
     # hours); by the MAD alone its peaks score far above z = 10
@@ -259,11 +259,25 @@ def test_readings_as_far_out_as_the_training_ones_are_not_outliers():
     train = 12 + rng.normal(0, 1, 5000)
     train[rng.choice(5000, 50, replace=False)] += rng.uniform(30, 60, 50)
     rule = OutlierRule.fit([train], 10.0)
-    last = np.array([12.0])
-    assert not rule.flags(train[1:, None], train[:-1, None]).any()  # none of its own readings
-    assert not rule.flags(np.array([80.0]), last).any()  # a peak a third above the training's highest
-    assert rule.flags(np.array([1e30]), last).all() and rule.flags(np.array([300.0]), last).all()
-    assert not OutlierRule.fit([train], None).flags(np.array([1e30]), last).any()
+    assert (rule.scores(train[1:, None], train[:-1, None]) <= 5).all()  # none of its own readings above z / 2
+    calm = Recent.start(np.full((48, 1), 12.0), np.full((48, 1), OBSERVED, np.int8), k=48)
+    assert not rule.flags(np.array([80.0]), calm).any()  # a peak a third above the training's highest
+    assert rule.flags(np.array([1e30]), calm).all() and rule.flags(np.array([300.0]), calm).all()
+    assert not OutlierRule.fit([train], None).flags(np.array([1e30]), calm).any()
+
+
+def test_a_series_that_moves_more_than_in_training_is_not_flagged_for_it():
+    from lruts.forecasting.panel_front import OutlierRule, Recent
+
+    # a price that rose tenfold since training: its daily moves are ten times the training's
+    rng = np.random.default_rng(0)
+    rule = OutlierRule.fit([10 + np.cumsum(rng.normal(0, 0.1, 2000))], 10.0)
+    recent = 200 + np.cumsum(rng.normal(0, 1.0, 96))
+    record = Recent.start(recent[:, None], np.full((96, 1), OBSERVED, np.int8), k=96)
+    move = 1.5 * np.abs(np.diff(recent)).max()  # beyond every training move, within the recent ones × 2
+    assert rule.scores(np.array([recent[-1] + move]), record.last_reading)[0] > 10  # the training scales alone
+    assert not rule.flags(np.array([recent[-1] + move]), record).any()
+    assert rule.flags(np.array([1e30]), record).all()
 
 
 @pytest.mark.parametrize("kind", ["long", "wide"])

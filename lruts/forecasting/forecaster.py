@@ -396,7 +396,7 @@ class LRUForecaster:
         device = self._device()
         for time, row in rows:
             status = np.where(np.isnan(row), MISSING, OBSERVED).astype(np.int8)
-            flagged = self._outlier_rule.flags(row, self._recent.last_reading)
+            flagged = self._outlier_rule.flags(row, self._recent)
             for c in np.flatnonzero(flagged).tolist():
                 z = float(self._outlier_rule.scores(row, self._recent.last_reading)[c])
                 self._outliers.append({"series": self.columns[c], "time": time, "value": float(row[c]), "z": z})

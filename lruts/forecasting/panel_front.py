@@ -145,10 +145,17 @@ class OutlierRule:
         change = np.abs(x - last) / self.change_scale[channels]
         return np.minimum(level, np.where(np.isfinite(last), change, level))
 
-    def flags(self, x: np.ndarray, last: np.ndarray, channels=slice(None)) -> np.ndarray:
+    def flags(self, x: np.ndarray, recent: Recent, channels=slice(None)) -> np.ndarray:
+        """Which readings x (C,) are outliers, given the stream's record: both scores above z, and a change
+        from the last reading more than TAIL_MARGIN × the largest recent one (a series that moves more than
+        it did in training, a price that rose tenfold, is not flagged for moving as it now does)."""
         if self.z is None:
             return np.zeros(np.shape(x), dtype=bool)
-        return np.isfinite(x) & (self.scores(x, last, channels) > self.z)
+        last = recent.last_reading
+        flagged = np.isfinite(x) & (self.scores(x, last, channels) > self.z)
+        if flagged.any():  # rare: the recent record is read only then
+            flagged &= np.abs(x - last) > TAIL_MARGIN * recent.largest_change()
+        return flagged
 
     def to_dict(self) -> dict:
         return {
@@ -210,6 +217,12 @@ class Recent:
         self.status = np.concatenate([self.status[1:], status[None]])
         self.pos += 1
         self.last_reading = np.where(status != MISSING, values, self.last_reading)
+
+    def largest_change(self) -> np.ndarray:
+        """The largest absolute change between consecutive observed readings in the record, per channel (C,)
+        (0 where there is none)."""
+        both = (self.status[1:] == OBSERVED) & (self.status[:-1] == OBSERVED)
+        return np.where(both, np.abs(np.diff(self.values, axis=0)), 0.0).max(axis=0, initial=0.0)
 
     def counts(self, seen: int) -> tuple[np.ndarray, np.ndarray]:
         """Missing and outlier inputs per channel among the last min(K, seen) positions."""
@@ -577,7 +590,7 @@ class PanelFront:
         track.ahead = ahead
         observed = bool(np.isfinite(y))
         status = OBSERVED if observed else MISSING
-        if observed and self.outlier_rule.flags(np.array([y]), track.recent.last_reading, [i])[0]:
+        if observed and self.outlier_rule.flags(np.array([y]), track.recent, [i])[0]:
             z = float(self.outlier_rule.scores(np.array([y]), track.recent.last_reading, [i])[0])
             self.outliers.append({"id": self.ids[i], "time": _time(track.start, self.freq, q), "value": y, "z": z})
             observed, status = False, OUTLIER
