@@ -119,9 +119,10 @@ class OutlierRule:
     """A reading x of channel c is an outlier when both robust z-scores exceed `z`:
     |x − median of the training levels| / level_scale, and |x − the last reading| / change_scale
     (scales: `_robust_scale` of the training levels and of their step changes, at least their largest
-    deviation × TAIL_MARGIN / z). A trend (levels drift, changes stay small), a jump back to familiar levels
-    or a reading as far out as the training's own are not flagged; a reading of 1e30 is.
-    z None: nothing is flagged."""
+    deviation × TAIL_MARGIN / z), and its change exceeds TAIL_MARGIN × the largest in the stream's recent
+    record (`flags`). A trend (levels drift, changes stay small), a jump back to familiar levels, a reading
+    as far out as the training's own or a series that now moves more than it did then is not flagged; a
+    reading of 1e30 is. z None: nothing is flagged."""
 
     level_median: np.ndarray  # (C,) float64
     level_scale: np.ndarray
