@@ -598,16 +598,17 @@ def _batches(dataset, batch_size: int, indices=None):
         yield batch
 
 
-def ridge_features(x: torch.Tensor, lookback: int) -> torch.Tensor:
-    """[the last L values − the last value, 1] per series: x (batch, T, C) → (batch, C, L + 1)."""
-    z = (last_steps(x, lookback) - x[:, -1:]).transpose(1, 2)
-    return torch.cat([z, torch.ones_like(z[..., :1])], dim=-1)
-
-
 def level_features(x: torch.Tensor, lookback: int) -> torch.Tensor:
     """[the last L values, 1] per series: x (batch, T, C) → (batch, C, L + 1)."""
     z = last_steps(x, lookback).transpose(1, 2)
     return torch.cat([z, torch.ones_like(z[..., :1])], dim=-1)
+
+
+def ridge_features(x: torch.Tensor, lookback: int) -> torch.Tensor:
+    """[the last L values − the last value, 1] per series: level_features relative to the last value."""
+    z = level_features(x, lookback)
+    z[..., :-1] -= x[:, -1, :, None]
+    return z
 
 
 def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> dict[str, object]:
