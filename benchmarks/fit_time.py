@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from lruts.data import load_series
+from lruts.forecasting.baselines import season_length
 
 
 def series_frame(args) -> tuple[pd.DataFrame, str]:
@@ -99,12 +100,13 @@ def main() -> None:
     frame, freq = series_frame(args)
     cut = origins(len(frame), args)
     true = np.stack([frame["y"].to_numpy()[o : o + args.horizon] for o in cut])
-    season = {"1h": 168, "30m": 336, "15m": 672, "10m": 1008, "1d": 7}.get(freq)
+    weekly = {"1h": 168, "30m": 336, "15m": 672, "10m": 1008, "1d": 7}.get(freq)
     rows = [("repeat-last", np.stack([np.repeat(frame["y"].to_numpy()[o - 1], args.horizon) for o in cut]), 0.0, 0.0)]
-    if season:
+    # a week, and the season lruts's seasonal naive uses when it is another (a day, a year of weeks)
+    for season in dict.fromkeys(m for m in (weekly, season_length(freq)) if m):
         steps = np.arange(args.horizon) % season  # the last season repeated: never a value after the origin
         naive = np.stack([frame["y"].to_numpy()[o - season + steps] for o in cut])
-        rows.append(("weekly seasonal naive", naive, 0.0, 0.0))
+        rows.append((f"seasonal naive (m = {season})", naive, 0.0, 0.0))
     for model in args.models:
         pred, fit_s, predict_s = run_lruts(frame, cut, args) if model == "lruts" else run_nhits(frame, cut, args, freq)
         rows.append((model, pred, fit_s, predict_s))
@@ -115,7 +117,7 @@ def main() -> None:
     print("| model | MAE | MSE | fit s | all forecasts s |\n|---|---|---|---|---|")
     for name, pred, fit_s, predict_s in rows:
         err = pred - true
-        print(f"| {name} | {np.abs(err).mean():.2f} | {np.square(err).mean():.1f} | {fit_s:.0f} | {predict_s:.1f} |")
+        print(f"| {name} | {np.abs(err).mean():.4g} | {np.square(err).mean():.4g} | {fit_s:.0f} | {predict_s:.1f} |")
 
 
 if __name__ == "__main__":

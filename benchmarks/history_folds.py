@@ -1,0 +1,87 @@
+"""What the years before the test split say about the blend's linear maps: rolling-origin folds.
+
+    python benchmarks/history_folds.py --dataset exchange_rate --horizon 192 [--lookback 336] [--folds 5]
+
+The blend weighs its parts on the validation split alone. Where the test split disagrees with that choice
+(exchange_rate: the map of levels loses to repeat-last on validation and our DLinear wins on test; ETTh1:
+the other way round) one may ask whether a longer history would have chosen otherwise. This splits the
+later 55% of the rows before the test split (train and validation) into `folds` consecutive blocks; for
+each block it fits the two shared ridge maps of the blend on every window whose target ends before the
+block (penalty chosen, from the blend's grid, on the last 15% of those windows by a map fitted on the
+windows before them) and scores them on the
+windows inside the block, beside repeat-last. Scaled values (the train split's mean and std), MSE over
+every window (a stride keeps ≤ 3000 per dataset). The test split is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import numpy as np
+
+from lruts.data import load_series
+from lruts.data.registry import get_spec
+from lruts.data.windows import split_borders
+from lruts.forecasting.blend import RIDGE_PENALTIES
+
+
+def windows(x: np.ndarray, origins: np.ndarray, lookback: int, horizon: int, relative: bool):
+    """Ridge features (N·C, L + 1) and targets (N·C, H) at these origins, relative to the last value or not
+    (an error is the same on either scale: the last value cancels)."""
+    w = np.stack([x[o - lookback : o] for o in origins])  # (N, L, C)
+    y = np.stack([x[o : o + horizon] for o in origins])
+    last = w[:, -1:] if relative else np.zeros_like(w[:, -1:])
+    z = np.concatenate([w - last, np.ones_like(w[:, :1])], axis=1)
+    flat = lambda a: a.transpose(0, 2, 1).reshape(-1, a.shape[1])  # noqa: E731 (N, T, C) -> (N·C, T)
+    return flat(z), flat(y - last)
+
+
+def fit_ridge(z: np.ndarray, t: np.ndarray, vz: np.ndarray, vt: np.ndarray) -> np.ndarray:
+    """The blend's ridge (penalty × the Gram matrix's mean diagonal / 1e3) with the lowest error on (vz, vt)."""
+    gram, cross = z.T @ z, z.T @ t
+    eye = np.eye(len(gram)) * gram.diagonal()[:-1].mean() / 1e3
+    maps = [np.linalg.solve(gram + p * eye, cross) for p in RIDGE_PENALTIES]
+    return min(maps, key=lambda w: float(np.square(vz @ w - vt).mean()))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--horizon", type=int, required=True)
+    ap.add_argument("--lookback", type=int, default=336)
+    ap.add_argument("--folds", type=int, default=5)
+    args = ap.parse_args()
+    L, H = args.lookback, args.horizon
+
+    series = load_series(args.dataset)
+    rule = get_spec(args.dataset).split if get_spec(args.dataset) else "ratio"
+    borders = split_borders(len(series.values), L, rule)
+    train_end, before_test = borders["train"][1], borders["val"][1]
+    x = series.values[:before_test].astype(np.float64)
+    x = (x - x[:train_end].mean(0)) / x[:train_end].std(0)
+    stride = max(1, (before_test - L - H) // 3000)
+    origins = np.arange(L, before_test - H + 1, stride)
+    edges = np.linspace(int(0.45 * before_test), before_test, args.folds + 1).astype(int)
+
+    print(f"{args.dataset}, lookback {L}, horizon {H}: {len(origins)} windows before the test split, stride {stride}\n")
+    print("| rows | windows scored | repeat-last | relative map (NLinear's form) | map of levels (DLinear's form) |")
+    print("|---|---|---|---|---|")
+    for lo, hi in itertools.pairwise(edges):
+        fit_on, scored = origins[origins + H <= lo], origins[(origins >= lo) & (origins + H <= hi)]
+        if len(scored) == 0 or len(fit_on) < 60 or not (fit_on + H <= fit_on[int(0.85 * len(fit_on))]).any():
+            continue
+        tune = fit_on[int(0.85 * len(fit_on)) :]  # the penalty's windows; the map's end before them
+        inner = fit_on[fit_on + H <= tune[0]]
+        mse = []
+        for relative in (True, False):
+            w = fit_ridge(*windows(x, inner, L, H, relative), *windows(x, tune, L, H, relative))
+            z, t = windows(x, scored, L, H, relative)
+            mse.append(float(np.square(z @ w - t).mean()))
+        # the target relative to the last value is repeat-last's error
+        repeat = float(np.square(windows(x, scored, L, H, relative=True)[1]).mean())
+        print(f"| {lo}–{hi} | {len(scored)} | {repeat:.3f} | {mse[0]:.3f} | {mse[1]:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
