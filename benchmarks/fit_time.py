@@ -11,7 +11,8 @@ on the rows before (each holding out its own validation rows from them the way i
 lruts its last 10%, NHITS none, since its defaults have no early stopping), then forecast `horizon` steps at
 every `every`-th row of the held-out part: lruts by `update()` with the new rows (no refit, O(1) per row),
 NHITS by `predict(df=<the history up to the origin>)`. MAE and MSE on the original scale over every origin
-and step, and the wall seconds of fit and of all forecasts.
+and step, lruts's 80% interval (coverage and Winkler score: NHITS at its defaults gives none), and the wall
+seconds of fit and of all forecasts.
 
 Its own optional install (the `peers` extra, see benchmarks/peers.py), never a runtime dependency of lruts
 and not in the test suite.
@@ -28,6 +29,7 @@ import pandas as pd
 
 from lruts.data import load_series
 from lruts.forecasting.baselines import season_length
+from lruts.forecasting.metrics import winkler
 
 
 def series_frame(args) -> tuple[pd.DataFrame, str]:
@@ -45,10 +47,11 @@ def origins(n: int, args) -> list[int]:
 
 
 def run_lruts(frame: pd.DataFrame, cut: list[int], args) -> tuple[np.ndarray, float, float]:
+    """Forecasts (origins, H, 3): the point and the 80% interval (the blend's intervals leave its point as is)."""
     from lruts import LRUForecaster
 
     t0 = time.perf_counter()
-    fc = LRUForecaster(args.lookback, args.horizon).fit(frame.iloc[: cut[0]], time_col="date")
+    fc = LRUForecaster(args.lookback, args.horizon, quantiles=[0.1, 0.9]).fit(frame.iloc[: cut[0]], time_col="date")
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     preds, at = [], cut[0]
@@ -56,7 +59,7 @@ def run_lruts(frame: pd.DataFrame, cut: list[int], args) -> tuple[np.ndarray, fl
         if origin > at:
             fc.update(frame.iloc[at:origin])
             at = origin
-        preds.append(fc.forecast_array()[:, 0, 0])
+        preds.append(fc.forecast_array()[:, 0])
     return np.stack(preds), fit_s, time.perf_counter() - t0
 
 
@@ -114,10 +117,17 @@ def main() -> None:
         f"{args.path} [{args.column or 'first column'}], {len(frame)} rows, step {freq}, lookback {args.lookback}, "
         f"horizon {args.horizon}, {len(cut)} origins every {args.every} rows (first at row {cut[0]})\n"
     )
-    print("| model | MAE | MSE | fit s | all forecasts s |\n|---|---|---|---|---|")
+    print("| model | MAE | MSE | 80% interval: coverage / Winkler | fit s | all forecasts s |")
+    print("|---|---|---|---|---|---|")
     for name, pred, fit_s, predict_s in rows:
+        interval = "–"
+        if pred.ndim == 3:  # lruts: the point and the 80% interval
+            pred, lower, upper = pred[..., 0], pred[..., 1], pred[..., 2]
+            inside = float(((lower <= true) & (true <= upper)).mean())
+            interval = f"{inside:.3f} / {winkler(lower, upper, true, 0.8):.4g}"
         err = pred - true
-        print(f"| {name} | {np.abs(err).mean():.4g} | {np.square(err).mean():.4g} | {fit_s:.0f} | {predict_s:.1f} |")
+        mae, mse = np.abs(err).mean(), np.square(err).mean()
+        print(f"| {name} | {mae:.4g} | {mse:.4g} | {interval} | {fit_s:.0f} | {predict_s:.1f} |")
 
 
 if __name__ == "__main__":
