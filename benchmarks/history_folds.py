@@ -1,4 +1,4 @@
-"""What the years before the test split say about the blend's linear maps: rolling-origin folds.
+"""What the years before the test split say about the blend's parts: rolling-origin folds.
 
     python benchmarks/history_folds.py --dataset exchange_rate --horizon 192 [--lookback 336] [--folds 5]
 
@@ -8,9 +8,9 @@ the other way round) one may ask whether a longer history would have chosen othe
 later 55% of the rows before the test split (train and validation) into `folds` consecutive blocks; for
 each block it fits the two shared ridge maps of the blend on every window whose target ends before the
 block (penalty chosen, from the blend's grid, on the last 15% of those windows by a map fitted on the
-windows before them) and scores them on the
-windows inside the block, beside repeat-last. Scaled values (the train split's mean and std), MSE over
-every window (a stride keeps ≤ 3000 per dataset). The test split is never read.
+windows before them) and scores them on the windows inside the block, beside repeat-last and seasonal
+naive. Scaled values (the train split's mean and std), MSE over every window (a stride keeps ≤ 3000 per
+dataset). The test split is never read.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from lruts.data import load_series
 from lruts.data.registry import get_spec
 from lruts.data.windows import split_borders
+from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import RIDGE_PENALTIES
 
 
@@ -45,6 +46,13 @@ def fit_ridge(z: np.ndarray, t: np.ndarray, vz: np.ndarray, vt: np.ndarray) -> n
     return min(maps, key=lambda w: float(np.square(vz @ w - vt).mean()))
 
 
+def seasonal_naive_mse(x: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> float:
+    """The last season repeated over the horizon, as the blend's seasonal naive part."""
+    steps = np.arange(horizon) % season - season  # never a value after the origin
+    pred = np.stack([x[o + steps] for o in origins])
+    return float(np.square(pred - np.stack([x[o : o + horizon] for o in origins])).mean())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", required=True)
@@ -65,8 +73,10 @@ def main() -> None:
     edges = np.linspace(int(0.45 * before_test), before_test, args.folds + 1).astype(int)
 
     print(f"{args.dataset}, lookback {L}, horizon {H}: {len(origins)} windows before the test split, stride {stride}\n")
-    print("| rows | windows scored | repeat-last | relative map (NLinear's form) | map of levels (DLinear's form) |")
-    print("|---|---|---|---|---|")
+    m = season_length(series.freq)
+    naive = f"seasonal naive (m = {m})"
+    print(f"| rows | windows scored | repeat-last | {naive} | relative map (NLinear's form) | map of levels |")
+    print("|---|---|---|---|---|---|")
     for lo, hi in itertools.pairwise(edges):
         fit_on, scored = origins[origins + H <= lo], origins[(origins >= lo) & (origins + H <= hi)]
         if len(scored) == 0 or len(fit_on) < 60 or not (fit_on + H <= fit_on[int(0.85 * len(fit_on))]).any():
@@ -80,7 +90,8 @@ def main() -> None:
             mse.append(float(np.square(z @ w - t).mean()))
         # the target relative to the last value is repeat-last's error
         repeat = float(np.square(windows(x, scored, L, H, relative=True)[1]).mean())
-        print(f"| {lo}–{hi} | {len(scored)} | {repeat:.3f} | {mse[0]:.3f} | {mse[1]:.3f} |")
+        naive = f"{seasonal_naive_mse(x, scored, H, m):.3f}" if m else "–"
+        print(f"| {lo}–{hi} | {len(scored)} | {repeat:.3f} | {naive} | {mse[0]:.3f} | {mse[1]:.3f} |")
 
 
 if __name__ == "__main__":
