@@ -59,25 +59,21 @@ def data_dirs() -> list[Path]:
     return out
 
 
+def _first_file(*relatives: str) -> Path | None:
+    """The first existing file among these paths inside each data directory, directories in data_dirs() order."""
+    return next((d / r for d in data_dirs() for r in relatives if (d / r).is_file()), None)
+
+
 def data_file(relative: str) -> Path:
     """A file by its path inside a data directory ("panel/bank_calls.csv"), from the first directory of
     data_dirs() that has it; a DataError naming the directories searched when none does."""
-    for folder in data_dirs():
-        if (folder / relative).is_file():
-            return folder / relative
-    raise DataError(
-        f"{relative} is in none of the data directories {[str(d) for d in data_dirs()]}: add the directory that "
-        "holds it to $LRUTS_DATA_DIRS"
-    )
-
-
-def _find(file_name: str) -> Path | None:
-    for d in data_dirs():
-        for sub in _SUBFOLDERS:
-            p = d / sub / file_name
-            if p.is_file():
-                return p
-    return None
+    path = _first_file(relative)
+    if path is None:
+        raise DataError(
+            f"{relative} is in none of the data directories {[str(d) for d in data_dirs()]}: add the directory "
+            "that holds it to $LRUTS_DATA_DIRS"
+        )
+    return path
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -114,7 +110,7 @@ def resolve_raw(name: str, *, download: bool = True) -> Path:
     if spec is None:
         raise DataError(f"unknown dataset '{name}'; known: {', '.join(DATASETS)} (or pass a file path)")
     for file_name in spec.files:
-        path = _find(file_name)
+        path = _first_file(*(str(Path(sub) / file_name) for sub in _SUBFOLDERS))
         if path is not None:
             return path
     if spec.url is None:
