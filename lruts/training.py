@@ -19,11 +19,12 @@ checkpoint of epoch e ends with the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ from lruts.tracking import NullRun, Run
 log = logging.getLogger("lruts")
 
 LossFn = Callable[[nn.Module, Any], tuple[torch.Tensor, int]]
+
+
+REPASS_SEED = 100_003  # apart the seeds of an epoch's further passes, clear of the next epochs'
 
 
 @dataclass
@@ -64,6 +68,9 @@ class TrainConfig:
     seed: int = 0  # of the weights' initialisation, the batches' order and dropout
     device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
     max_steps_per_epoch: int | None = None  # cap for smoke and small-scale runs
+    # an epoch of at least this many steps: a training set of fewer batches is drawn again, each pass in a
+    # fresh order, so a short series is not left with a few dozen steps (None: one pass, capped as above)
+    min_steps_per_epoch: int | None = None
     num_workers: int = 0  # DataLoader worker processes
     progress: bool = True  # show progress bars
 
@@ -155,18 +162,24 @@ class Trainer:
         return self.rank == 0
 
     # ------------------------------------------------------------------ data
-    def _train_loader(self, dataset: Dataset, epoch: int) -> DataLoader:
-        loader = make_loader(
-            dataset,
-            self.cfg.batch_size,
-            shuffle=True,
-            seed=self.cfg.seed * 7919 + epoch,
-            num_workers=self.cfg.num_workers,
-            distributed=self.world > 1,
-        )
-        if self.world > 1:
-            loader.sampler.set_epoch(epoch)
-        return loader
+    def _train_loader(self, dataset: Dataset, epoch: int) -> Iterator[Any]:
+        """The batches of `epoch`: one pass in an order seeded by (seed, epoch), then, while min_steps_per_epoch
+        asks for more, passes in orders of their own."""
+        for again in itertools.count():
+            order = epoch + REPASS_SEED * again  # the first pass: as without min_steps_per_epoch
+            loader = make_loader(
+                dataset,
+                self.cfg.batch_size,
+                shuffle=True,
+                seed=self.cfg.seed * 7919 + order,
+                num_workers=self.cfg.num_workers,
+                distributed=self.world > 1,
+            )
+            if self.world > 1:
+                loader.sampler.set_epoch(order)
+            yield from loader
+            if not self.cfg.min_steps_per_epoch:
+                return
 
     def eval_loader(self, dataset: Dataset) -> DataLoader:
         """Every item once; under DDP each rank gets an exact, unpadded share."""
@@ -179,7 +192,7 @@ class Trainer:
         )
 
     def _steps_per_epoch(self, dataset: Dataset) -> int:
-        n = math.ceil(len(dataset) / self.world / self.cfg.batch_size)
+        n = max(math.ceil(len(dataset) / self.world / self.cfg.batch_size), self.cfg.min_steps_per_epoch or 0)
         return min(n, self.cfg.max_steps_per_epoch) if self.cfg.max_steps_per_epoch else n
 
     # ------------------------------------------------------------------ loop

@@ -22,7 +22,7 @@ import dataclasses
 import sys
 
 # Without --full (and without --config), a quick run: a few short epochs of small batches at a higher learning rate
-QUICK = {"epochs": 4, "max_steps_per_epoch": 150, "batch_size": 32, "lr": 1e-3}
+QUICK = {"epochs": 4, "min_steps_per_epoch": None, "max_steps_per_epoch": 150, "batch_size": 32, "lr": 1e-3}
 # fields without a flag: the model's sizes come from the experiment, the members from --member, and a
 # forecaster's recurrence runs forward in time only
 NO_FLAG = {"model.lookback", "model.horizon", "model.n_channels", "model.quantiles", "model.network.d_input"}

@@ -307,3 +307,29 @@ def test_shuffled_loader_batches_equal_torchs_shuffled_loader(drop_last):
     ours_batches, torchs_batches = [b[0].tolist() for b in ours], [b[0].tolist() for b in torchs]
     assert ours_batches[0] != list(range(32))  # shuffled
     assert ours_batches == torchs_batches
+
+
+def training_batches(train, val, **kw) -> list[list[float]]:
+    """The batches one epoch of Trainer.fit trains on, by their windows' first targets."""
+    seen: list[list[float]] = []
+
+    def recording_loss(model, batch):
+        if model.training:
+            seen.append(batch.y[:, 0, 0].tolist())
+        return loss_fn(model, batch)
+
+    Trainer(new_net(), recording_loss, tiny_train(epochs=1, **kw)).fit(train, val)
+    return seen
+
+
+def test_an_epoch_of_a_short_training_set_draws_it_again_up_to_the_floor():
+    """min_steps_per_epoch: a set of fewer batches is passed over again, every window once per pass and each
+    pass in its own order; its first pass is the one an epoch without it reads."""
+    train, val = datasets()  # 541 windows: 17 batches of 32
+    batches = training_batches(train, val, max_steps_per_epoch=None, min_steps_per_epoch=40)
+    assert len(batches) == 40
+    first, second = ([y for b in batches[k : k + 17] for y in b] for k in (0, 17))
+    every_window = train.__getitems__(list(range(len(train)))).y[:, 0, 0].tolist()
+    assert sorted(first) == sorted(second) == sorted(every_window)
+    assert first != second
+    assert training_batches(train, val, max_steps_per_epoch=None) == batches[:17]

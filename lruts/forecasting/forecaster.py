@@ -69,7 +69,7 @@ class LRUForecaster:
         """model_options: any field of ForecastNetConfig (normalization, channel_independent, segment,
         ...) or, flat, of its network's DeepLRUConfig (d_model, d_state, n_layers, r_min, r_max, norm,
         dropout, ...); n_channels is taken from the data at fit(). train: the training budget (default
-        fitting.forecaster_training(): at most 10 epochs of 300 batches of 128 windows, early stopping).
+        fitting.forecaster_training(): at most 10 epochs of 100–300 batches of 128 windows, early stopping).
         blend=True (the default) blends the network's forecast with linear, repeat-last and seasonal-naive
         forecasts by weights fitted on the validation rows, and calibrates the quantiles there (split-conformal;
         lruts/forecasting/blend.py); blend=False: the network alone, with a quantile head. fast=False streams
