@@ -299,9 +299,8 @@ class Trainer:
         bar = progress_bar(
             total=steps, desc=f"epoch {epoch}/{self.cfg.epochs}", enabled=self.cfg.progress and self.is_main
         )
-        for i, batch in enumerate(self._train_loader(train_set, epoch)):
-            if i >= steps:
-                break
+        # islice: a pass that ends the epoch is the last one drawn
+        for i, batch in enumerate(itertools.islice(self._train_loader(train_set, epoch), steps)):
             with self._autocast():
                 loss, n = self.loss_fn(net, self.to_device(batch))
             if not torch.isfinite(loss):
