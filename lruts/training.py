@@ -163,8 +163,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ data
     def _train_loader(self, dataset: Dataset, epoch: int) -> Iterator[Any]:
-        """The batches of `epoch`: one pass in an order seeded by (seed, epoch), then, while min_steps_per_epoch
-        asks for more, passes in orders of their own."""
+        """The batches of `epoch`, endless: one pass in an order seeded by (seed, epoch), then passes in orders
+        of their own (the epoch takes its steps from the front: more than one pass only under min_steps_per_epoch)."""
         for again in itertools.count():
             order = epoch + REPASS_SEED * again  # the first pass: as without min_steps_per_epoch
             loader = make_loader(
@@ -178,8 +178,6 @@ class Trainer:
             if self.world > 1:
                 loader.sampler.set_epoch(order)
             yield from loader
-            if not self.cfg.min_steps_per_epoch:
-                return
 
     def eval_loader(self, dataset: Dataset) -> DataLoader:
         """Every item once; under DDP each rank gets an exact, unpadded share."""
@@ -299,7 +297,7 @@ class Trainer:
         bar = progress_bar(
             total=steps, desc=f"epoch {epoch}/{self.cfg.epochs}", enabled=self.cfg.progress and self.is_main
         )
-        # islice: a pass that ends the epoch is the last one drawn
+        # islice: the epoch's steps, and no batch drawn past them
         for i, batch in enumerate(itertools.islice(self._train_loader(train_set, epoch), steps)):
             with self._autocast():
                 loss, n = self.loss_fn(net, self.to_device(batch))
