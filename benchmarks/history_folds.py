@@ -19,31 +19,29 @@ import argparse
 import itertools
 
 import numpy as np
+import torch
 
 from lruts.data import load_series
 from lruts.data.registry import get_spec
 from lruts.data.windows import split_borders
 from lruts.forecasting.baselines import season_length
-from lruts.forecasting.blend import RIDGE_PENALTIES
+from lruts.forecasting.blend import best_ridge, level_features, ridge_features
 
 
-def windows(x: np.ndarray, origins: np.ndarray, lookback: int, horizon: int, relative: bool):
-    """Ridge features (N·C, L + 1) and targets (N·C, H) at these origins, relative to the last value or not
-    (an error is the same on either scale: the last value cancels)."""
-    w = np.stack([x[o - lookback : o] for o in origins])  # (N, L, C)
-    y = np.stack([x[o : o + horizon] for o in origins])
-    last = w[:, -1:] if relative else np.zeros_like(w[:, -1:])
-    z = np.concatenate([w - last, np.ones_like(w[:, :1])], axis=1)
-    flat = lambda a: a.transpose(0, 2, 1).reshape(-1, a.shape[1])  # noqa: E731 (N, T, C) -> (N·C, T)
-    return flat(z), flat(y - last)
+def windows(x: torch.Tensor, origins: np.ndarray, lookback: int, horizon: int, relative: bool):
+    """The blend's ridge features (N·C, L + 1) and targets (N·C, H) at these origins, relative to the last
+    value or not (an error is the same on either scale: the last value cancels)."""
+    w = torch.stack([x[o - lookback : o] for o in origins])  # (N, L, C)
+    y = torch.stack([x[o : o + horizon] for o in origins]).transpose(1, 2)  # (N, C, H)
+    z = (ridge_features if relative else level_features)(w, lookback)
+    t = y - w[:, -1, :, None] if relative else y
+    return z.flatten(0, 1), t.flatten(0, 1)
 
 
-def fit_ridge(z: np.ndarray, t: np.ndarray, vz: np.ndarray, vt: np.ndarray) -> np.ndarray:
-    """The blend's ridge (penalty × the Gram matrix's mean diagonal / 1e3) with the lowest error on (vz, vt)."""
-    gram, cross = z.T @ z, z.T @ t
-    eye = np.eye(len(gram)) * gram.diagonal()[:-1].mean() / 1e3
-    maps = [np.linalg.solve(gram + p * eye, cross) for p in RIDGE_PENALTIES]
-    return min(maps, key=lambda w: float(np.square(vz @ w - vt).mean()))
+def fit_ridge(fit_on: tuple[torch.Tensor, torch.Tensor], tune_on: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The blend's ridge map of (features, targets), its penalty chosen on the `tune_on` windows."""
+    (z, t), (vz, vt) = fit_on, tune_on
+    return best_ridge(z.T @ z, z.T @ t, vz.T @ vz, vz.T @ vt)[0]
 
 
 def seasonal_naive_mse(x: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> float:
@@ -67,7 +65,7 @@ def main() -> None:
     borders = split_borders(len(series.values), L, rule)
     train_end, before_test = borders["train"][1], borders["val"][1]
     x = series.values[:before_test].astype(np.float64)
-    x = (x - x[:train_end].mean(0)) / x[:train_end].std(0)
+    x = torch.from_numpy((x - x[:train_end].mean(0)) / x[:train_end].std(0))
     stride = max(1, (before_test - L - H) // 3000)
     origins = np.arange(L, before_test - H + 1, stride)
     edges = np.linspace(int(0.45 * before_test), before_test, args.folds + 1).astype(int)
@@ -84,11 +82,11 @@ def main() -> None:
         inner = fit_on[fit_on + H <= tune[0]]
         row = [len(scored)]
         for relative in (True, False):
-            w = fit_ridge(*windows(x, inner, L, H, relative), *windows(x, tune, L, H, relative))
+            w = fit_ridge(windows(x, inner, L, H, relative), windows(x, tune, L, H, relative))
             z, t = windows(x, scored, L, H, relative)
             if relative:  # the target relative to the last value is repeat-last's error
-                row += [np.square(t).mean(), seasonal_naive_mse(x, scored, H, m) if m else np.nan]
-            row.append(np.square(z @ w - t).mean())
+                row += [float(t.square().mean()), seasonal_naive_mse(x.numpy(), scored, H, m) if m else np.nan]
+            row.append(float((z @ w - t).square().mean()))
         print(f"| {lo}–{hi} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |")
 
 

@@ -611,6 +611,22 @@ def ridge_features(x: torch.Tensor, lookback: int) -> torch.Tensor:
     return z
 
 
+def best_ridge(gram: torch.Tensor, cross: torch.Tensor, val_gram: torch.Tensor, val_cross: torch.Tensor):
+    """The ridge solution W of (Gram matrix, cross products) of the training windows whose validation error
+    tr(WᵀG_vW) − 2tr(WᵀR_v) is the smallest over RIDGE_PENALTIES (× the Gram matrix's mean diagonal / 1e3),
+    and its penalty. The intercept (the features' last column) is penalised too: a drift learnt on the
+    training years is the first thing to go wrong on a random walk, where the heaviest penalty leaves
+    repeat-last."""
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device) * (gram.diagonal()[:-1].mean() / 1e3)
+    best = (math.inf, None, None)
+    for p in RIDGE_PENALTIES:
+        w = torch.linalg.solve(gram + p * eye, cross)
+        err = float((w * (val_gram @ w)).sum() - 2 * (w * val_cross).sum())
+        if err < best[0]:
+            best = (err, w, p)
+    return best[1], best[2]
+
+
 def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> dict[str, object]:
     """Ridge regression of y − last on ridge_features, one map shared by the series and one per series, and
     of y on [window, 1] shared by the series (the map of levels), each penalty chosen by validation MSE
@@ -640,26 +656,13 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> di
     gram, cross, level_gram, level_cross = grams(train_set)
     val_gram, val_cross, val_level_gram, val_level_cross = grams(val_set)
 
-    def best_map(g, r, vg, vr):
-        """The ridge solution of (g, r) whose validation error tr(WᵀG_vW) − 2tr(WᵀR_v) is the smallest."""
-        # the intercept is penalised too: a drift learnt on the training years is the first thing to go wrong
-        # on a random walk, where the heaviest penalty leaves repeat-last
-        eye = torch.eye(g.shape[-1], dtype=g.dtype, device=device) * (g.diagonal()[:-1].mean() / 1e3)
-        best = (math.inf, None, None)
-        for p in RIDGE_PENALTIES:
-            w = torch.linalg.solve(g + p * eye, r)
-            err = float((w * (vg @ w)).sum() - 2 * (w * vr).sum())
-            if err < best[0]:
-                best = (err, w, p)
-        return best[1], best[2]
-
-    shared, penalty = best_map(gram.sum(0), cross.sum(0), val_gram.sum(0), val_cross.sum(0))
+    shared, penalty = best_ridge(gram.sum(0), cross.sum(0), val_gram.sum(0), val_cross.sum(0))
     blend.shared_map.copy_(shared)
-    level_map, level_penalty = best_map(level_gram, level_cross, val_level_gram, val_level_cross)
+    level_map, level_penalty = best_ridge(level_gram, level_cross, val_level_gram, val_level_cross)
     blend.level_map.copy_(level_map)
     penalties = []
     for c in range(len(blend.series_maps)):
-        w, p = best_map(gram[c], cross[c], val_gram[c], val_cross[c])
+        w, p = best_ridge(gram[c], cross[c], val_gram[c], val_cross[c])
         blend.series_maps[c].copy_(w)
         penalties.append(p)
     return {"shared": penalty, "per_series": penalties, "levels": level_penalty}
