@@ -10,7 +10,7 @@ from forecast_fixtures import TINY_MODEL, tiny_train
 from lruts import LRUForecaster
 from lruts.data import WindowDataset
 from lruts.errors import ShapeError
-from lruts.forecasting.blend import CANDIDATES, Blend, Evidence, fit_blend, simplex_least_squares
+from lruts.forecasting.blend import CANDIDATES, Blend, Evidence, _report_untrusted, fit_blend, simplex_least_squares
 from lruts.forecasting.evaluation import predict_windows
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 
@@ -178,6 +178,31 @@ def test_a_blend_that_keeps_a_simple_forecast_calibrates_on_the_training_windows
     # seeds 0-7: 0.73-0.82 (the calm months pull it down a little; 6,000 steps of a walk at lead 48 are
     # about 125 independent outcomes); calibrated on validation alone: 0.24 and 0.29
     assert abs(coverage - 0.8) < 0.1, coverage
+
+
+def test_a_blend_that_keeps_a_simple_forecast_on_too_short_a_validation_warns_the_user(caplog):
+    # a random walk: the blend keeps repeat-last; with 4 blocks of validation windows (135 steps at
+    # lookback 16, horizon 24) no blend could have passed the test, and the user is told to give it more
+    rng = np.random.default_rng(0)
+    lookback, horizon = 16, 24
+    walk = np.cumsum(rng.normal(0, 1, (3135, 1)), axis=0)
+    torch.manual_seed(0)
+    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 1).with_options(TINY_MODEL)).eval()
+    blend = Blend(net, lookback, horizon, 1, season=0, quantiles=[])
+    with caplog.at_level("INFO", logger="lruts"):
+        info = fit_blend(blend, windows(walk[:3000], lookback, horizon), windows(walk[3000:], lookback, horizon))
+    assert info["weights"]["repeat_last"] == [1.0] * horizon and info["blocks_better"][1] == 4
+    (record,) = [r for r in caplog.records if "the forecast is repeat_last alone" in r.getMessage()]
+    assert record.levelname == "WARNING" and "4 blocks are too few to tell" in record.getMessage()
+
+
+@pytest.mark.parametrize("blocks, level", [(5, "WARNING"), (6, "INFO"), (40, "INFO")])
+def test_an_untrusted_blend_warns_only_where_no_blend_could_have_passed(blocks, level, caplog):
+    # 6 blocks all better pass the sign test at 2.5% (2^-6); 5 cannot: there the evidence was never possible
+    with caplog.at_level("INFO", logger="lruts"):
+        _report_untrusted(Evidence(CANDIDATES.index("seasonal_naive"), -1.0, 24, blocks // 2, blocks))
+    (record,) = caplog.records
+    assert record.levelname == level and "the forecast is seasonal_naive alone" in record.getMessage()
 
 
 def test_a_series_that_reverts_to_its_mean_gets_the_map_of_levels():

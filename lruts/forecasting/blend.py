@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
@@ -83,6 +84,8 @@ from lruts.forecasting.net import stream_state_from_dict as net_stream_state
 if TYPE_CHECKING:
     from lruts.data.batch import WindowBatch
 
+log = logging.getLogger("lruts")
+
 __all__ = ["CANDIDATES", "Blend", "BlendState", "Calibration", "fit_blend", "stream_state_from_dict", "track"]
 
 CANDIDATES = ("network", "linear", "linear_per_series", "repeat_last", "seasonal_naive", "linear_levels")
@@ -92,6 +95,8 @@ SIMPLE = ("repeat_last", "seasonal_naive")  # forecasts with nothing fitted: the
 # one-sided sign test rejects "no better" at the same level; a near random walk keeps repeat-last
 EVIDENCE = 2.0
 SIGN_LEVEL = 0.025
+# fewer blocks than this and not even a blend better in every block passes the sign test (2^-n ≥ SIGN_LEVEL)
+SIGN_BLOCKS = math.ceil(-math.log2(SIGN_LEVEL))
 SCALE_EPS = 1e-6  # keeps the local scale of a flat window positive
 MAX_SERIES_MAPS = 64  # above this many series only the shared linear map: one (L+1)² Gram matrix per series
 RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the Gram matrix's mean diagonal / 1e3
@@ -492,6 +497,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     weights = simplex_least_squares(parts, y, usable=_usable(blend))
     evidence = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing)
     if not evidence.trusted:
+        _report_untrusted(evidence)
         weights = torch.zeros_like(weights)
         weights[:, evidence.simple] = 1.0
     blend.weights.copy_(weights)
@@ -554,6 +560,21 @@ class Evidence(NamedTuple):
         that a one-sided sign test rejects "no better" at SIGN_LEVEL (one block's far larger gain, a holiday
         week the simple forecast misses, inflates the t statistic's standard error but not this)."""
         return self.t < -EVIDENCE or _sign_test(self.better, self.blocks) < SIGN_LEVEL
+
+
+def _report_untrusted(evidence: Evidence) -> None:
+    """Tell the user the forecast is a simple one, and why: at INFO where validation could have shown better
+    (a random walk's repeat-last is the right forecast), as a WARNING where it holds too few blocks of
+    windows for the test to pass at all (a short history: the fitted parts may be better, but unproven)."""
+    few = evidence.blocks < SIGN_BLOCKS
+    log.log(
+        logging.WARNING if few else logging.INFO,
+        "the forecast is %s alone: on validation the fitted parts were not better beyond sampling error "
+        "(t = %.2f over %d blocks of windows, better in %d)%s",
+        CANDIDATES[evidence.simple], evidence.t, evidence.blocks, evidence.better,
+        f"; {evidence.blocks} blocks are too few to tell (the test needs {SIGN_BLOCKS} or more): a longer "
+        "history, or a larger val_fraction, gives it more" if few else "",
+    )  # fmt: skip
 
 
 def _sign_test(better: int, blocks: int) -> float:
