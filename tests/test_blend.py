@@ -50,6 +50,20 @@ def test_simplex_least_squares_recovers_a_known_mixture_and_stays_on_the_simplex
     assert (w >= 0).all() and torch.allclose(w.sum(-1), torch.ones(3)) and (w[:, 3] == 0).all()
 
 
+def test_two_equal_forecasts_of_a_series_far_from_zero_do_not_break_the_weights_solver():
+    # one series: the shared and the per-series linear maps are the same forecast, and this random walk
+    # wanders to values in the tens: the KKT system of the two was singular and fit raised (seed 10 of 20)
+    rng = np.random.default_rng(10)
+    lookback, horizon = 16, 24
+    walk = np.cumsum(rng.normal(0, 1, (3600, 1)), axis=0)
+    torch.manual_seed(0)
+    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 1).with_options(TINY_MODEL)).eval()
+    blend = Blend(net, lookback, horizon, 1, season=0, quantiles=[])
+    info = fit_blend(blend, windows(walk[:3000], lookback, horizon), windows(walk[3000:], lookback, horizon))
+    w = torch.tensor(list(info["weights"].values()))
+    assert (w >= 0).all() and torch.allclose(w.sum(0), torch.ones(horizon), atol=1e-3)
+
+
 def test_split_conformal_intervals_reach_their_nominal_coverage_on_fresh_data():
     rng = np.random.default_rng(0)
     lookback, horizon = 48, 12

@@ -742,10 +742,13 @@ def simplex_least_squares(parts: torch.Tensor, y: torch.Tensor, usable: list[boo
 
 
 def _equality_constrained(gram: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
-    """argmin wᵀGw − 2cᵀw subject to Σw = 1, batched over the first axis: the KKT system."""
+    """argmin wᵀGw − 2cᵀw subject to Σw = 1, batched over the first axis: the KKT system. Two equal forecasts
+    (the shared and the per-series map of one series) make G singular: a ridge of 1e-9 × its mean diagonal
+    keeps the system solvable (an absolute one vanishes in rounding where the values are large)."""
     h, k = cross.shape
+    ridge = 1e-9 * gram.diagonal(dim1=1, dim2=2).mean(-1).clamp(min=1.0)[:, None, None]
     kkt = torch.zeros(h, k + 1, k + 1, dtype=gram.dtype, device=gram.device)
-    kkt[:, :k, :k] = 2 * gram + 1e-9 * torch.eye(k, dtype=gram.dtype, device=gram.device)
+    kkt[:, :k, :k] = 2 * gram + ridge * torch.eye(k, dtype=gram.dtype, device=gram.device)
     kkt[:, :k, k] = 1
     kkt[:, k, :k] = 1
     rhs = torch.cat([2 * cross, torch.ones(h, 1, dtype=gram.dtype, device=gram.device)], dim=1)
