@@ -15,14 +15,13 @@
   shrinks with the horizon).
 - The linear forecasts are ridge regressions of the next H steps on the last L, both relative to the last
   value (NLinear, fitted in closed form on the training windows, each penalty chosen on validation): one
-  map shared by every series, and one map per series (up to MAX_SERIES_MAPS series). Once the weights and
-  the intervals are fitted on their validation forecasts, every map is refitted at its penalty on the
-  training and validation windows together, so a forecast made after the validation rows reads maps that
-  learnt from them. Beside them, one
+  map shared by every series, and one map per series (up to MAX_SERIES_MAPS series). Beside them, one
   shared map of the values themselves and a constant (DLinear's form): free to pull a long forecast back
   toward the series' usual level, which a series that reverts rewards (electricity-6 at H = 720: validation
   MSE 0.252 against the relative map's 0.307) and a random walk punishes (exchange_rate at H = 192: 0.385
-  against 0.222). Validation weighs them.
+  against 0.222). Validation weighs them. Once the weights and the intervals are fitted on the maps'
+  validation forecasts, every map is refitted at its penalty on the training and validation windows
+  together: a forecast made after the validation rows reads maps that learnt from them.
 - Intervals are locally adaptive split-conformal: each quantile level τ is the blend plus s·r_τ, where s
   is how much the series moves now (the RMS of its steps over the lookback) and r_τ the τ-quantile of
   the blend's validation residuals divided by their s, at that horizon step and series. So the 80%
