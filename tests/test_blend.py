@@ -10,16 +10,7 @@ from forecast_fixtures import TINY_MODEL, tiny_train
 from lruts import LRUForecaster
 from lruts.data import WindowDataset
 from lruts.errors import ShapeError
-from lruts.forecasting.blend import (
-    CANDIDATES,
-    Blend,
-    Evidence,
-    _fit_linear,
-    _report_untrusted,
-    fit_blend,
-    level_features,
-    simplex_least_squares,
-)
+from lruts.forecasting.blend import CANDIDATES, Blend, Evidence, _report_untrusted, fit_blend, simplex_least_squares
 from lruts.forecasting.evaluation import predict_windows
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 
@@ -201,30 +192,6 @@ def test_a_blend_that_keeps_a_simple_forecast_calibrates_on_the_training_windows
     # seeds 0-7: 0.73-0.82 (the calm months pull it down a little; 6,000 steps of a walk at lead 48 are
     # about 125 independent outcomes); calibrated on validation alone: 0.24 and 0.29
     assert abs(coverage - 0.8) < 0.1, coverage
-
-
-def test_the_linear_maps_learn_from_the_validation_rows_once_chosen():
-    # an AR(1) around 0 in the training rows, around 3 in the validation rows: fitted on the training
-    # windows alone the map of levels pulls a window sitting at 3 back toward 0 over the horizon; refitted
-    # with the validation windows (at the penalty validation chose) it has seen the new level
-    rng = np.random.default_rng(0)
-    lookback, horizon = 24, 48
-
-    def ar1(n: int, mean: float) -> np.ndarray:
-        x = np.zeros((n, 1))
-        for t in range(1, n):
-            x[t] = 0.9 * x[t - 1] + rng.normal(0, 0.3)
-        return x + mean
-
-    train, val = (windows(ar1(n, mean), lookback, horizon) for n, mean in ((2000, 0.0), (2000, 3.0)))
-    torch.manual_seed(0)
-    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 1).with_options(TINY_MODEL)).eval()
-    refitted, train_only = (Blend(net, lookback, horizon, 1, season=0, quantiles=[]) for _ in range(2))
-    fit_blend(refitted, train, val)
-    _fit_linear(train_only, train, val, 256, torch.device("cpu"))
-    at_3 = level_features(torch.full((1, lookback, 1), 3.0), lookback)
-    far_refitted, far_train_only = ((at_3 @ b.level_map)[0, 0, -1].item() for b in (refitted, train_only))
-    assert far_train_only < 1.0 and far_refitted > 2.0, (far_train_only, far_refitted)
 
 
 def test_a_blend_that_keeps_a_simple_forecast_on_too_short_a_validation_warns_the_user(caplog):

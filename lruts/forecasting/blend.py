@@ -19,9 +19,7 @@
   shared map of the values themselves and a constant (DLinear's form): free to pull a long forecast back
   toward the series' usual level, which a series that reverts rewards (electricity-6 at H = 720: validation
   MSE 0.252 against the relative map's 0.307) and a random walk punishes (exchange_rate at H = 192: 0.385
-  against 0.222). Validation weighs them. Once the weights and the intervals are fitted on the maps'
-  validation forecasts, every map is refitted at its penalty on the training and validation windows
-  together: a forecast made after the validation rows reads maps that learnt from them.
+  against 0.222). Validation weighs them.
 - Intervals are locally adaptive split-conformal: each quantile level τ is the blend plus s·r_τ, where s
   is how much the series moves now (the RMS of its steps over the lookback) and r_τ the τ-quantile of
   the blend's validation residuals divided by their s, at that horizon step and series. So the 80%
@@ -493,7 +491,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     Returns what was chosen: the ridge penalties, the weights per step, the validation MSE of each part."""
     blend.eval()
     device = blend.weights.device
-    penalties, grams = _fit_linear(blend, train_set, val_set, batch_size, device)
+    penalties = _fit_linear(blend, train_set, val_set, batch_size, device)
     # (N, H, C, K), (N, H, C), (N, C)
     parts, y, scale, spacing = _calibration_windows(blend, val_set, batch_size, device)
     weights = simplex_least_squares(parts, y, usable=_usable(blend))
@@ -510,7 +508,6 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         earlier = None if evidence.trusted else _residuals(blend, train_set, batch_size, device)
         _fit_offsets(blend, residual, scale, earlier)
     part_mse = ((parts - y[..., None]) ** 2).mean(dim=(0, 1, 2))
-    _refit_linear(blend, penalties, grams)
     return {
         "val_mse_blend": float(residual.pow(2).mean()),  # what registration compares for a blended forecaster
         "ridge_penalties": penalties,
@@ -641,52 +638,44 @@ def best_ridge(gram: torch.Tensor, cross: torch.Tensor, val_gram: torch.Tensor, 
     and its penalty. The intercept (the features' last column) is penalised too: a drift learnt on the
     training years is the first thing to go wrong on a random walk, where the heaviest penalty leaves
     repeat-last."""
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device) * (gram.diagonal()[:-1].mean() / 1e3)
     best = (math.inf, None, None)
     for p in RIDGE_PENALTIES:
-        w = ridge_solve(gram, cross, p)
+        w = torch.linalg.solve(gram + p * eye, cross)
         err = float((w * (val_gram @ w)).sum() - 2 * (w * val_cross).sum())
         if err < best[0]:
             best = (err, w, p)
     return best[1], best[2]
 
 
-def ridge_solve(gram: torch.Tensor, cross: torch.Tensor, penalty: float) -> torch.Tensor:
-    """The ridge solution of (Gram matrix, cross products) at `penalty` × the Gram matrix's mean diagonal / 1e3."""
-    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device) * (gram.diagonal()[:-1].mean() / 1e3)
-    return torch.linalg.solve(gram + penalty * eye, cross)
-
-
-def _grams(blend: Blend, dataset, batch_size: int, device):
-    """The linear parts' normal equations over `dataset`'s windows: per series (C, L + 1, L + 1) and
-    (C, L + 1, H) of the relative features, and shared (L + 1, L + 1), (L + 1, H) of the levels."""
-    c, size = blend.n_channels, blend.lookback + 1
-    gram = torch.zeros(c, size, size, dtype=torch.float64, device=device)
-    cross = torch.zeros(c, size, blend.horizon, dtype=torch.float64, device=device)
-    level_gram = torch.zeros(size, size, dtype=torch.float64, device=device)
-    level_cross = torch.zeros(size, blend.horizon, dtype=torch.float64, device=device)
-    for batch in _batches(dataset, batch_size):
-        batch = batch.to(device)
-        x = fill_missing(observed_only(batch.x, batch.mask, "mask"), batch.mask).double()
-        last, y = x[:, -1:].transpose(1, 2), batch.y.double().transpose(1, 2)  # (B, C, 1), (B, C, H)
-        z, t = ridge_features(x, blend.lookback), y - last
-        levels = level_features(x, blend.lookback)
-        if batch.y_mask is not None:  # a series' window counts only where all its targets were observed
-            keep = batch.y_mask.all(dim=1)[..., None].double()  # (B, C, 1)
-            z, t, levels, y = z * keep, torch.nan_to_num(t) * keep, levels * keep, torch.nan_to_num(y) * keep
-        gram += torch.einsum("bci,bcj->cij", z, z)
-        cross += torch.einsum("bci,bch->cih", z, t)
-        level_gram += torch.einsum("bci,bcj->ij", levels, levels)
-        level_cross += torch.einsum("bci,bch->ih", levels, y)
-    return gram, cross, level_gram, level_cross
-
-
-def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device):
+def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> dict[str, object]:
     """Ridge regression of y − last on ridge_features, one map shared by the series and one per series, and
     of y on [window, 1] shared by the series (the map of levels), each penalty chosen by validation MSE
-    (computed from validation Gram matrices: no pass per penalty). Returns the penalties and the normal
-    equations of both splits together (_refit_linear's)."""
-    train = gram, cross, level_gram, level_cross = _grams(blend, train_set, batch_size, device)
-    val = val_gram, val_cross, val_level_gram, val_level_cross = _grams(blend, val_set, batch_size, device)
+    (computed from validation Gram matrices: no pass per penalty)."""
+
+    def grams(dataset):
+        c, size = blend.n_channels, blend.lookback + 1
+        gram = torch.zeros(c, size, size, dtype=torch.float64, device=device)
+        cross = torch.zeros(c, size, blend.horizon, dtype=torch.float64, device=device)
+        level_gram = torch.zeros(size, size, dtype=torch.float64, device=device)
+        level_cross = torch.zeros(size, blend.horizon, dtype=torch.float64, device=device)
+        for batch in _batches(dataset, batch_size):
+            batch = batch.to(device)
+            x = fill_missing(observed_only(batch.x, batch.mask, "mask"), batch.mask).double()
+            last, y = x[:, -1:].transpose(1, 2), batch.y.double().transpose(1, 2)  # (B, C, 1), (B, C, H)
+            z, t = ridge_features(x, blend.lookback), y - last
+            levels = level_features(x, blend.lookback)
+            if batch.y_mask is not None:  # a series' window counts only where all its targets were observed
+                keep = batch.y_mask.all(dim=1)[..., None].double()  # (B, C, 1)
+                z, t, levels, y = z * keep, torch.nan_to_num(t) * keep, levels * keep, torch.nan_to_num(y) * keep
+            gram += torch.einsum("bci,bcj->cij", z, z)
+            cross += torch.einsum("bci,bch->cih", z, t)
+            level_gram += torch.einsum("bci,bcj->ij", levels, levels)
+            level_cross += torch.einsum("bci,bch->ih", levels, y)
+        return gram, cross, level_gram, level_cross
+
+    gram, cross, level_gram, level_cross = grams(train_set)
+    val_gram, val_cross, val_level_gram, val_level_cross = grams(val_set)
 
     shared, penalty = best_ridge(gram.sum(0), cross.sum(0), val_gram.sum(0), val_cross.sum(0))
     blend.shared_map.copy_(shared)
@@ -697,21 +686,7 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device):
         w, p = best_ridge(gram[c], cross[c], val_gram[c], val_cross[c])
         blend.series_maps[c].copy_(w)
         penalties.append(p)
-    both = tuple(a + b for a, b in zip(train, val, strict=True))
-    return {"shared": penalty, "per_series": penalties, "levels": level_penalty}, both
-
-
-def _refit_linear(blend: Blend, penalties: dict[str, object], grams) -> None:
-    """The linear maps again at their chosen penalties, from the normal equations of the training and the
-    validation windows together (`grams`, as _grams gives them): a forecast made after the validation rows
-    reads maps that learnt from them. The weights and the conformal offsets stay those fitted on the first
-    maps' validation forecasts (out of sample). On rolling folds of the years before each test split, maps
-    refitted this way forecast the next block better in most folds (docs/experiments.md)."""
-    gram, cross, level_gram, level_cross = grams
-    blend.shared_map.copy_(ridge_solve(gram.sum(0), cross.sum(0), penalties["shared"]))
-    blend.level_map.copy_(ridge_solve(level_gram, level_cross, penalties["levels"]))
-    for c, p in enumerate(penalties["per_series"]):
-        blend.series_maps[c].copy_(ridge_solve(gram[c], cross[c], p))
+    return {"shared": penalty, "per_series": penalties, "levels": level_penalty}
 
 
 def _residuals(blend: Blend, dataset, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
