@@ -10,7 +10,8 @@
   earns. A gain on validation that is within sampling error of the best simple forecast (repeat-last,
   seasonal naive) is not trusted: the blend is then that simple forecast alone, which is what a random
   walk calls for (`Evidence`: a t test and a sign test over blocks of windows; at horizons validation
-  spans less than twice, on the first steps it does span twice). Weights are shared by the series (a
+  spans less than twice, on the first steps it does span twice); fit logs why, and warns where validation
+  holds too few blocks for the test ever to pass. Weights are shared by the series (a
   panel's short series would overfit their own) and differ per horizon step (the network's lead usually
   shrinks with the horizon).
 - The linear forecasts are ridge regressions of the next H steps on the last L, both relative to the last
@@ -744,7 +745,7 @@ def simplex_least_squares(parts: torch.Tensor, y: torch.Tensor, usable: list[boo
 def _equality_constrained(gram: torch.Tensor, cross: torch.Tensor) -> torch.Tensor:
     """argmin wᵀGw − 2cᵀw subject to Σw = 1, batched over the first axis: the KKT system. Two equal forecasts
     (the shared and the per-series map of one series) make G singular: a ridge of 1e-9 × its mean diagonal
-    keeps the system solvable (an absolute one vanishes in rounding where the values are large)."""
+    (at least 1e-9) keeps the system solvable (an absolute one vanishes in rounding where values are large)."""
     h, k = cross.shape
     ridge = 1e-9 * gram.diagonal(dim1=1, dim2=2).mean(-1).clamp(min=1.0)[:, None, None]
     kkt = torch.zeros(h, k + 1, k + 1, dtype=gram.dtype, device=gram.device)
