@@ -50,18 +50,22 @@ def test_simplex_least_squares_recovers_a_known_mixture_and_stays_on_the_simplex
     assert (w >= 0).all() and torch.allclose(w.sum(-1), torch.ones(3)) and (w[:, 3] == 0).all()
 
 
-def test_two_equal_forecasts_of_a_series_far_from_zero_do_not_break_the_weights_solver():
-    # one series: the shared and the per-series linear maps are the same forecast, and this random walk
-    # wanders to values in the tens: the KKT system of the two was singular and fit raised (seed 10 of 20)
-    rng = np.random.default_rng(10)
-    lookback, horizon = 16, 24
-    walk = np.cumsum(rng.normal(0, 1, (3600, 1)), axis=0)
+def fit_walk_blend(seed: int, val_steps: int, lookback: int = 16, horizon: int = 24) -> dict:
+    """fit_blend of a tiny untrained network's blend on a unit random walk: 3,000 training steps, then
+    `val_steps` of validation; what it chose."""
+    walk = np.cumsum(np.random.default_rng(seed).normal(0, 1, (3000 + val_steps, 1)), axis=0)
     torch.manual_seed(0)
     net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 1).with_options(TINY_MODEL)).eval()
     blend = Blend(net, lookback, horizon, 1, season=0, quantiles=[])
-    info = fit_blend(blend, windows(walk[:3000], lookback, horizon), windows(walk[3000:], lookback, horizon))
+    return fit_blend(blend, windows(walk[:3000], lookback, horizon), windows(walk[3000:], lookback, horizon))
+
+
+def test_two_equal_forecasts_of_a_series_far_from_zero_do_not_break_the_weights_solver():
+    # one series: the shared and the per-series linear maps are the same forecast, and this random walk
+    # wanders to values in the tens: the KKT system of the two was singular and fit raised (seed 10 of 20)
+    info = fit_walk_blend(seed=10, val_steps=600)
     w = torch.tensor(list(info["weights"].values()))
-    assert (w >= 0).all() and torch.allclose(w.sum(0), torch.ones(horizon), atol=1e-3)
+    assert (w >= 0).all() and torch.allclose(w.sum(0), torch.ones(24), atol=1e-3)
 
 
 def test_split_conformal_intervals_reach_their_nominal_coverage_on_fresh_data():
@@ -197,15 +201,9 @@ def test_a_blend_that_keeps_a_simple_forecast_calibrates_on_the_training_windows
 def test_a_blend_that_keeps_a_simple_forecast_on_too_short_a_validation_warns_the_user(caplog):
     # a random walk: the blend keeps repeat-last; with 4 blocks of validation windows (135 steps at
     # lookback 16, horizon 24) no blend could have passed the test, and the user is told to give it more
-    rng = np.random.default_rng(0)
-    lookback, horizon = 16, 24
-    walk = np.cumsum(rng.normal(0, 1, (3135, 1)), axis=0)
-    torch.manual_seed(0)
-    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 1).with_options(TINY_MODEL)).eval()
-    blend = Blend(net, lookback, horizon, 1, season=0, quantiles=[])
     with caplog.at_level("INFO", logger="lruts"):
-        info = fit_blend(blend, windows(walk[:3000], lookback, horizon), windows(walk[3000:], lookback, horizon))
-    assert info["weights"]["repeat_last"] == [1.0] * horizon and info["blocks_better"][1] == 4
+        info = fit_walk_blend(seed=0, val_steps=135)
+    assert info["weights"]["repeat_last"] == [1.0] * 24 and info["blocks_better"][1] == 4
     (record,) = [r for r in caplog.records if "the forecast is repeat_last alone" in r.getMessage()]
     assert record.levelname == "WARNING" and "4 blocks are too few to tell" in record.getMessage()
 
