@@ -234,11 +234,34 @@ def test_a_series_that_reverts_to_its_mean_gets_the_map_of_levels():
     blend = Blend(net, lookback, horizon, 1, season=0, quantiles=[0.1, 0.9])
     info = fit_blend(blend, windows(ar1(4000), lookback, horizon), windows(ar1(2000), lookback, horizon))
     assert info["val_mse"]["linear_levels"] < 0.8 * info["val_mse"]["linear"], info["val_mse"]
+    folds = info["training_folds"]  # it reverts on every stretch of the training rows too
+    assert folds["admitted"] and sum(folds["levels"]) < 0.8 * sum(folds["relative"]), folds
     assert info["weights"]["linear_levels"][-1] > 0.5, info["weights"]
     out, y = blended_forecasts(blend, windows(ar1(3000), lookback, horizon))
     parts, _ = blended_parts(blend, windows(ar1(3000), lookback, horizon))
     blended = ((out[..., 0] - y) ** 2).mean().item()
     assert blended < ((parts[..., CANDIDATES.index("linear")] - y) ** 2).mean().item() * 0.9
+
+
+def test_a_random_walk_that_returns_toward_old_levels_in_validation_does_not_get_the_map_of_levels():
+    # walk 0 of benchmarks/random_walks.py at L 336, H 96, the forecaster's split of its 8,000 rows: its
+    # validation stretch rewards the map of levels in 7 of 7 blocks (t = −3.65, 0.77 of the weight when it was
+    # admitted on validation alone) and the forecasts after it cost +32% over repeat-last; on the training rows'
+    # later parts it does not beat the relative map, so it is left out
+    lookback, horizon, n, n_train = 336, 96, 8000, 7200
+    walk = 100 + np.random.default_rng(0).normal(size=n + 2000).cumsum()[:n, None]
+    walk = (walk - walk[:n_train].mean()) / walk[:n_train].std()
+    torch.manual_seed(0)
+    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 1).with_options(TINY_MODEL)).eval()
+    blend = Blend(net, lookback, horizon, 1, season=7, quantiles=[])
+    data = torch.from_numpy(walk.astype(np.float32))
+    train, val = (
+        WindowDataset(data, 0, n_train, lookback, horizon),
+        WindowDataset(data, n_train - lookback, n, lookback, horizon),
+    )
+    info = fit_blend(blend, train, val)
+    assert not info["training_folds"]["admitted"] and len(info["training_folds"]["levels"]) == 5
+    assert info["weights"]["linear_levels"] == [0.0] * horizon
 
 
 def test_a_blend_saved_before_the_map_of_levels_loads_and_forecasts_as_it_did():

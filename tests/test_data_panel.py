@@ -183,6 +183,10 @@ def test_no_window_crosses_a_series_boundary_or_reads_before_a_series_starts(str
             got = np.concatenate([b.x[w, :, 0].numpy(), b.y[w, :, 0].numpy()])
             np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-5)
             assert ds.timestamps_of(w)[0] == p.timestamps(s[w])[st[w] + L]
+        # where the targets lie, as fractions of the series' rows of the split (the blend's rolling folds)
+        np.testing.assert_allclose(
+            ds.target_position(idx), (st[:, None] + L + [0, H - 1] - lo[s, None]) / (hi - lo)[s, None]
+        )
     # every window of the training split that has an observed target is there, none other
     expected = sum(
         int((~np.isnan(np.lib.stride_tricks.sliding_window_view(p.series(i)[:n], L + H)[::stride, L:])).any(1).sum())

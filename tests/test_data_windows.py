@@ -149,6 +149,11 @@ def test_channel_independent_items_are_window_major_single_channels():
         torch.testing.assert_close(item.y[..., 0], window.y[..., c])
     assert next(iter(make_loader(ci.train, 8, shuffle=False))).x.shape == (8, 24, 1)
     assert mv.train.channel_of(0) is None
+    # an item's targets lie where its window's do, as fractions of the split's rows
+    first = (mv.train.window_start(len(mv.train) - 1) - mv.train.start + 24) / (mv.train.stop - mv.train.start)
+    for ds, last in ((mv.train, len(mv.train) - 1), (ci.train, len(ci.train) - 1)):
+        np.testing.assert_allclose(ds.target_position([last])[0], [first, first + 11 / (ds.stop - ds.start)])
+    np.testing.assert_allclose(ci.train.target_position(range(4)), mv.train.target_position([0] * 4))
 
 
 @pytest.mark.parametrize("channel_independent", [False, True])

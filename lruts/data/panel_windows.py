@@ -115,7 +115,7 @@ class PanelWindows(BatchedWindows):
         self.scaler = scaler
         span = lookback + horizon
         counts = np.maximum((hi - lo - span) // stride + 1, 0).astype(np.int64)
-        self._lo = np.asarray(lo, dtype=np.int64)
+        self._lo, self._hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
         self._first = np.concatenate([[0], np.cumsum(counts)])  # candidate windows of series i: first[i] .. first[i+1]
         skipped = []
         for i in np.flatnonzero(counts).tolist():
@@ -140,7 +140,7 @@ class PanelWindows(BatchedWindows):
 
     @property
     def index_nbytes(self) -> int:
-        return self._lo.nbytes + self._first.nbytes + self._kept_before_skip.nbytes
+        return self._lo.nbytes + self._hi.nbytes + self._first.nbytes + self._kept_before_skip.nbytes
 
     def _locate(self, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Windows i -> (series, first lookback row inside it): two (B,) int64 arrays."""
@@ -163,6 +163,12 @@ class PanelWindows(BatchedWindows):
     def window_start(self, i) -> np.ndarray:
         """Row of each window's first lookback step inside its series: (B,) int64 (an int for an int)."""
         return self._locate(self._positions(i))[1]
+
+    def target_position(self, indices) -> np.ndarray:
+        """Where each window's targets begin and end, as fractions of its series' rows in this split: (B, 2)."""
+        s, st = self._locate(self._positions(indices))
+        first = st - self._lo[s] + self.lookback
+        return np.stack([first, first + self.horizon - 1], axis=1) / (self._hi[s] - self._lo[s])[:, None]
 
     def timestamps_of(self, i: int) -> np.ndarray:
         """Timestamps of window i's targets: (H,) datetime64[ns]."""

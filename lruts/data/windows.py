@@ -130,6 +130,13 @@ class WindowDataset(BatchedWindows):
         w = i // self.n_channels if self.channel_independent else i
         return self.start + w * self.stride
 
+    def target_position(self, indices) -> np.ndarray:
+        """Where each item's targets begin and end, as fractions of the split's rows: (B, 2) in [0, 1)."""
+        i = np.asarray(indices, dtype=np.int64)
+        w = i // self.n_channels if self.channel_independent else i
+        first = w * self.stride + self.lookback
+        return np.stack([first, first + self.horizon - 1], axis=1) / (self.stop - self.start)
+
     def channel_of(self, i: int) -> int | None:
         """The channel item i holds (channel-independent), or None (multivariate: all channels)."""
         i = self._index(i)

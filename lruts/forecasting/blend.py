@@ -101,6 +101,9 @@ SIGN_BLOCKS = math.ceil(-math.log2(SIGN_LEVEL))
 SCALE_EPS = 1e-6  # keeps the local scale of a flat window positive
 MAX_SERIES_MAPS = 64  # above this many series only the shared linear map: one (L+1)² Gram matrix per series
 RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the Gram matrix's mean diagonal / 1e3
+# the map of levels is admitted to the blend only where it beat the relative map on the training rows: each map
+# refitted on the windows whose targets end before each of the last FOLDS of 2·FOLDS equal parts of the rows
+FOLDS = 5
 MAX_CALIBRATION_FLOATS = 2**25  # validation windows kept for the weights and residuals: ≤ 128 MB of forecasts
 # the quantile tracker's step × its delay, as a fraction of the validation interval's width (module doc); one
 # value for every dataset: the lowest mean interval score over the second half of each dataset's validation
@@ -493,9 +496,18 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     blend.eval()
     device = blend.weights.device
     penalties = _fit_linear(blend, train_set, val_set, batch_size, device)
+    folds = penalties.pop("training_folds")
+    usable = _usable(blend)
+    if not folds["admitted"]:
+        log.info(
+            "the map of levels is left out of the blend: refitted on the training rows before each of %d later "
+            "parts of them, its squared error was not below the relative map's (%.4g against %.4g)",
+            len(folds["levels"]), sum(folds["levels"]), sum(folds["relative"]),
+        )  # fmt: skip
+        usable[CANDIDATES.index("linear_levels")] = False
     # (N, H, C, K), (N, H, C), (N, C)
     parts, y, scale, spacing = _calibration_windows(blend, val_set, batch_size, device)
-    weights = simplex_least_squares(parts, y, usable=_usable(blend))
+    weights = simplex_least_squares(parts, y, usable=usable)
     evidence = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing)
     if not evidence.trusted:
         _report_untrusted(evidence)
@@ -512,6 +524,8 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     return {
         "val_mse_blend": float(residual.pow(2).mean()),  # what registration compares for a blended forecaster
         "ridge_penalties": penalties,
+        # the relative map's and the map of levels' squared errors on the later parts of the training rows
+        "training_folds": folds,
         "weights": {name: [round(float(w), 4) for w in weights[:, k]] for k, name in enumerate(CANDIDATES)},
         "val_mse": {name: float(part_mse[k]) for k, name in enumerate(CANDIDATES) if _usable(blend)[k]},
         "calibration_windows": int(y.shape[0]),
@@ -639,28 +653,35 @@ def best_ridge(gram: torch.Tensor, cross: torch.Tensor, val_gram: torch.Tensor, 
     and its penalty. The intercept (the features' last column) is penalised too: a drift learnt on the
     training years is the first thing to go wrong on a random walk, where the heaviest penalty leaves
     repeat-last."""
-    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device) * (gram.diagonal()[:-1].mean() / 1e3)
     best = (math.inf, None, None)
     for p in RIDGE_PENALTIES:
-        w = torch.linalg.solve(gram + p * eye, cross)
+        w = ridge(gram, cross, p)
         err = float((w * (val_gram @ w)).sum() - 2 * (w * val_cross).sum())
         if err < best[0]:
             best = (err, w, p)
     return best[1], best[2]
 
 
+def ridge(gram: torch.Tensor, cross: torch.Tensor, penalty: float) -> torch.Tensor:
+    """(G + penalty × G's mean diagonal / 1e3 · I)⁻¹ R: the ridge solution at one of RIDGE_PENALTIES."""
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device) * (gram.diagonal()[:-1].mean() / 1e3)
+    return torch.linalg.solve(gram + penalty * eye, cross)
+
+
 def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> dict[str, object]:
     """Ridge regression of y − last on ridge_features, one map shared by the series and one per series, and
     of y on [window, 1] shared by the series (the map of levels), each penalty chosen by validation MSE
-    (computed from validation Gram matrices: no pass per penalty)."""
+    (computed from validation Gram matrices: no pass per penalty). Whether the map of levels is admitted
+    to the blend is decided on the training rows (`_RollingFolds`)."""
+    folds = _RollingFolds()
 
-    def grams(dataset):
+    def grams(dataset, folded: bool = False):
         c, size = blend.n_channels, blend.lookback + 1
         gram = torch.zeros(c, size, size, dtype=torch.float64, device=device)
         cross = torch.zeros(c, size, blend.horizon, dtype=torch.float64, device=device)
         level_gram = torch.zeros(size, size, dtype=torch.float64, device=device)
         level_cross = torch.zeros(size, blend.horizon, dtype=torch.float64, device=device)
-        for batch in _batches(dataset, batch_size):
+        for first, batch in zip(range(0, len(dataset), batch_size), _batches(dataset, batch_size), strict=True):
             batch = batch.to(device)
             x = fill_missing(observed_only(batch.x, batch.mask, "mask"), batch.mask).double()
             last, y = x[:, -1:].transpose(1, 2), batch.y.double().transpose(1, 2)  # (B, C, 1), (B, C, H)
@@ -673,9 +694,12 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> di
             cross += torch.einsum("bci,bch->cih", z, t)
             level_gram += torch.einsum("bci,bcj->ij", levels, levels)
             level_cross += torch.einsum("bci,bch->ih", levels, y)
+            if folded:
+                where = dataset.target_position(range(first, first + len(batch.x)))
+                folds.add(torch.as_tensor(where, device=device), {"relative": (z, t), "levels": (levels, y)})
         return gram, cross, level_gram, level_cross
 
-    gram, cross, level_gram, level_cross = grams(train_set)
+    gram, cross, level_gram, level_cross = grams(train_set, folded=True)
     val_gram, val_cross, val_level_gram, val_level_cross = grams(val_set)
 
     shared, penalty = best_ridge(gram.sum(0), cross.sum(0), val_gram.sum(0), val_cross.sum(0))
@@ -687,7 +711,57 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> di
         w, p = best_ridge(gram[c], cross[c], val_gram[c], val_cross[c])
         blend.series_maps[c].copy_(w)
         penalties.append(p)
-    return {"shared": penalty, "per_series": penalties, "levels": level_penalty}
+    errors = folds.errors({"relative": penalty, "levels": level_penalty})
+    return {"shared": penalty, "per_series": penalties, "levels": level_penalty, "training_folds": errors}
+
+
+class _RollingFolds:
+    """The relative map against the map of levels on the training rows, before validation weighs them.
+
+    Validation holds one stretch of the series: a random walk that happens to wander back towards earlier
+    levels there rewards the map of levels in every block of validation windows alike (one event, shared by
+    all of them), and no test over those blocks sees through it; on a later stretch the walk wanders
+    elsewhere and the map costs what repeat-last would not (benchmarks/random_walks.py: +32% at L 336, H 96).
+    A series that reverts does so on every stretch. So each map, at the penalty validation chose for it, is
+    refitted on the windows whose targets end before each of the last FOLDS of 2·FOLDS equal parts of each
+    series' training rows, and scored on the windows whose targets begin in that part; the map of levels is
+    admitted where its squared error summed over the parts is no larger than the relative map's. Gram
+    matrices per part: one pass over the training windows, beside the one that fits the maps."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[str, str, int], list[torch.Tensor]] = {}  # (role, map, part) → [Gram, cross, Σt²]
+
+    def add(self, where: torch.Tensor, pairs: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """where (B, 2): each window's targets' first and last row, as fractions of its series' rows;
+        pairs: map → (features (B, C, L + 1), targets (B, C, H)), zero where a target is missing."""
+        part = (where * 2 * FOLDS).long().clamp(max=2 * FOLDS - 1)
+        for role, column, wanted in (("scored", 0, range(FOLDS, 2 * FOLDS)), ("fitted", 1, range(2 * FOLDS - 1))):
+            for k in set(part[:, column].tolist()) & set(wanted):
+                rows = part[:, column] == k
+                for name, (z, t) in pairs.items():
+                    z, t = z[rows], t[rows]
+                    sums = (torch.einsum("bci,bcj->ij", z, z), torch.einsum("bci,bch->ih", z, t), t.square().sum())
+                    have = self.sums.setdefault((role, name, k), [torch.zeros_like(v) for v in sums])
+                    for total, v in zip(have, sums, strict=True):
+                        total += v
+
+    def _total(self, role: str, name: str, parts) -> list[torch.Tensor] | None:
+        have = [self.sums[(role, name, k)] for k in parts if (role, name, k) in self.sums]
+        return [sum(v) for v in zip(*have, strict=True)] if have else None
+
+    def errors(self, penalties: dict[str, float]) -> dict[str, object]:
+        """Each map's squared error per part it was scored on, and whether the map of levels is admitted (not
+        where no part could be scored: a history too short to tell)."""
+        out: dict[str, object] = {name: [] for name in penalties}
+        for k in range(FOLDS, 2 * FOLDS):
+            sums = {n: (self._total("fitted", n, range(k)), self._total("scored", n, [k])) for n in penalties}
+            if any(f is None or s is None or not f[0].diagonal()[:-1].any() for f, s in sums.values()):
+                continue
+            for name, ((gram, cross, _), (g, r, tt)) in sums.items():
+                w = ridge(gram, cross, penalties[name])
+                out[name].append(float((w * (g @ w)).sum() - 2 * (w * r).sum() + tt))
+        out["admitted"] = bool(out["levels"]) and sum(out["levels"]) <= sum(out["relative"])
+        return out
 
 
 def _residuals(blend: Blend, dataset, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
