@@ -1,6 +1,8 @@
 """The blend (lruts/forecasting/blend.py): exact least squares on the simplex, intervals that reach their
 nominal coverage, no loss to repeat-last on a random walk, and a stream equal to the window pass."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -243,7 +245,7 @@ def test_a_series_that_reverts_to_its_mean_gets_the_map_of_levels():
     assert blended < ((parts[..., CANDIDATES.index("linear")] - y) ** 2).mean().item() * 0.9
 
 
-def test_a_random_walk_that_returns_toward_old_levels_in_validation_does_not_get_the_map_of_levels():
+def test_a_random_walk_that_returns_toward_old_levels_in_validation_does_not_get_the_map_of_levels(caplog):
     # walk 0 of benchmarks/random_walks.py at L 336, H 96, the forecaster's split of its 8,000 rows: its
     # validation stretch rewards the map of levels in 7 of 7 blocks (t = −3.65, 0.77 of the weight when it was
     # admitted on validation alone) and the forecasts after it cost +32% over repeat-last; on the training rows'
@@ -259,8 +261,10 @@ def test_a_random_walk_that_returns_toward_old_levels_in_validation_does_not_get
         WindowDataset(data, 0, n_train, lookback, horizon),
         WindowDataset(data, n_train - lookback, n, lookback, horizon),
     )
-    info = fit_blend(blend, train, val)
+    with caplog.at_level(logging.INFO, logger="lruts"):
+        info = fit_blend(blend, train, val)
     assert not info["training_folds"]["admitted"] and len(info["training_folds"]["levels"]) == 5
+    assert any("the map of levels is left out of the blend" in r.getMessage() for r in caplog.records)
     assert info["weights"]["linear_levels"] == [0.0] * horizon
 
 

@@ -20,7 +20,9 @@
   shared map of the values themselves and a constant (DLinear's form): free to pull a long forecast back
   toward the series' usual level, which a series that reverts rewards (electricity-6 at H = 720: validation
   MSE 0.252 against the relative map's 0.307) and a random walk punishes (exchange_rate at H = 192: 0.385
-  against 0.222). Validation weighs them.
+  against 0.222). It joins the blend only where it also beat the relative map on the later parts of the
+  training rows (`_RollingFolds`): a random walk's validation stretch may wander back toward old levels, once
+  for every validation window alike. Validation weighs them.
 - Intervals are locally adaptive split-conformal: each quantile level τ is the blend plus s·r_τ, where s
   is how much the series moves now (the RMS of its steps over the lookback) and r_τ the τ-quantile of
   the blend's validation residuals divided by their s, at that horizon step and series. So the 80%
@@ -501,8 +503,8 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     if not folds["admitted"]:
         log.info(
             "the map of levels is left out of the blend: refitted on the training rows before each of %d later "
-            "parts of them, its squared error was not below the relative map's (%.4g against %.4g)",
-            len(folds["levels"]), sum(folds["levels"]), sum(folds["relative"]),
+            "parts of them, its squared error was not below the relative map's (%s)", len(folds["levels"]),
+            f"{sum(folds['levels']) / sum(folds['relative']):.1%} of it" if folds["levels"] else "no part to score",
         )  # fmt: skip
         usable[CANDIDATES.index("linear_levels")] = False
     # (N, H, C, K), (N, H, C), (N, C)
