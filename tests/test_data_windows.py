@@ -154,6 +154,7 @@ def test_channel_independent_items_are_window_major_single_channels():
     for ds, last in ((mv.train, len(mv.train) - 1), (ci.train, len(ci.train) - 1)):
         np.testing.assert_allclose(ds.target_position([last])[0], [first, first + 11 / (ds.stop - ds.start)])
     np.testing.assert_allclose(ci.train.target_position(range(4)), mv.train.target_position([0] * 4))
+    np.testing.assert_allclose(ci.train.target_position([-1]), ci.train.target_position([len(ci.train) - 1]))
 
 
 @pytest.mark.parametrize("channel_independent", [False, True])

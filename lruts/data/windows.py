@@ -133,6 +133,7 @@ class WindowDataset(BatchedWindows):
     def target_position(self, indices) -> np.ndarray:
         """Where each item's targets begin and end, as fractions of the split's rows: (B, 2) in [0, 1)."""
         i = np.asarray(indices, dtype=np.int64)
+        i = np.where(i < 0, i + len(self), i)
         w = i // self.n_channels if self.channel_independent else i
         first = w * self.stride + self.lookback
         return np.stack([first, first + self.horizon - 1], axis=1) / (self.stop - self.start)

@@ -728,7 +728,7 @@ class _RollingFolds:
     refitted on the windows whose targets end before each of the last FOLDS of 2·FOLDS equal parts of each
     series' training rows, and scored on the windows whose targets begin in that part; the map of levels is
     admitted where its squared error summed over the parts is no larger than the relative map's. Gram
-    matrices per part: one pass over the training windows, beside the one that fits the maps."""
+    matrices per part, summed in the pass over the training windows that fits the maps."""
 
     def __init__(self) -> None:
         self.sums: dict[tuple[str, str, int], list[torch.Tensor]] = {}  # (role, map, part) → [Gram, cross, Σt²]
