@@ -302,6 +302,16 @@ def test_on_a_random_walk_the_forecaster_does_not_lose_to_repeat_last():
     assert mse <= 1.03 * repeat_last, (mse, repeat_last, fc.blend_info["weights"])
 
 
+def test_a_flat_series_forecasts_its_constant():
+    # a stuck sensor: no feature of a window varies, so every ridge penalty's unit was 0 and fit raised
+    # LinAlgError; now every map is zero where there was nothing to fit and the forecast is the constant
+    df = random_walk_frame(400, seed=0).assign(price=42.0)
+    fc = LRUForecaster(32, 8, quantiles=[0.1, 0.9], train=tiny_train(), **TINY_MODEL).fit(df)
+    out = fc.forecast_array()
+    np.testing.assert_allclose(out, np.full_like(out, 42.0), atol=1e-4)
+    assert fc.blend_info["weights"]["repeat_last"] == [1.0] * 8
+
+
 def blend_of(kind: str) -> Blend:
     torch.manual_seed(0)
     cfg = ForecastNetConfig(12, 5, 3, segment=4).with_options({"d_model": 16, "d_state": 8})

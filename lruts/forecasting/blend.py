@@ -502,9 +502,10 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     usable = _usable(blend)
     if not folds["admitted"]:
         log.info(
-            "the map of levels is left out of the blend: refitted on the training rows before each of %d later "
-            "parts of them, its squared error was not below the relative map's (%s)", len(folds["levels"]),
-            f"{sum(folds['levels']) / sum(folds['relative']):.1%} of it" if folds["levels"] else "no part to score",
+            "the map of levels is left out of the blend: %s",
+            f"refitted on the training rows before each of {len(folds['levels'])} later parts of them, its squared "
+            f"error was {sum(folds['levels']) / sum(folds['relative']):.1%} of the relative map's" if folds["levels"]
+            else "the training rows hold no later part to compare it with the relative map on (too short, or flat)",
         )  # fmt: skip
         usable[CANDIDATES.index("linear_levels")] = False
     # (N, H, C, K), (N, H, C), (N, C)
@@ -665,8 +666,13 @@ def best_ridge(gram: torch.Tensor, cross: torch.Tensor, val_gram: torch.Tensor, 
 
 
 def ridge(gram: torch.Tensor, cross: torch.Tensor, penalty: float) -> torch.Tensor:
-    """(G + penalty × G's mean diagonal / 1e3 · I)⁻¹ R: the ridge solution at one of RIDGE_PENALTIES."""
-    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device) * (gram.diagonal()[:-1].mean() / 1e3)
+    """(G + penalty × G's mean diagonal / 1e3 · I)⁻¹ R: the ridge solution at one of RIDGE_PENALTIES. The
+    mean over the window's features; a flat series varies in none of them (only the constant does), and a
+    set of windows none of whose targets were all observed in nothing: then the penalty's unit is the
+    constant's, or 1, and the map is zero where there was nothing to fit."""
+    d = gram.diagonal()
+    unit = d[:-1].mean() if d[:-1].any() else d.mean() if d.any() else 1.0
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device) * (unit / 1e3)
     return torch.linalg.solve(gram + penalty * eye, cross)
 
 
