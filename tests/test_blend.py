@@ -282,6 +282,27 @@ def test_a_blend_saved_before_the_map_of_levels_loads_and_forecasts_as_it_did():
     assert (fresh.level_map == 0).all() and fresh.weights.shape == (5, len(CANDIDATES))
 
 
+def test_the_first_blend_with_one_linear_layer_loads_and_forecasts_as_it_did():
+    # format 4 as first written (2026-12-06): four parts (network, linear, repeat-last, seasonal naive), the
+    # linear map an nn.Linear of the window − last, offsets in raw units; it raised on load
+    blend = blend_of("anchor")
+    first = [CANDIDATES.index(k) for k in ("network", "linear", "repeat_last", "seasonal_naive")]
+    with torch.no_grad():
+        kept = torch.zeros(len(CANDIDATES), dtype=torch.bool)
+        kept[first] = True
+        blend.weights.mul_(kept).div_(blend.weights.sum(-1, keepdim=True))
+        blend.adaptive.fill_(False)
+    drop = ("shared_map", "series_maps", "level_map", "adaptive")
+    old = {k: v for k, v in blend.state_dict().items() if k not in drop}
+    old["linear.weight"], old["linear.bias"] = blend.shared_map[:-1].T.clone(), blend.shared_map[-1].clone()
+    old["weights"] = blend.weights[:, first].clone()
+    fresh = blend_of("anchor")
+    fresh.load_state_dict(old)
+    x = torch.randn(2, 12, 3, dtype=torch.float64)
+    torch.testing.assert_close(fresh(x), blend(x))
+    assert (fresh.series_maps == 0).all() and not fresh.adaptive
+
+
 def random_walk_frame(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(

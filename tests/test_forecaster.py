@@ -140,10 +140,16 @@ def test_load_reads_format_1_with_a_flat_network_config(tmp_path, fitted):
     pd.testing.assert_frame_equal(loaded.update(nxt), LRUForecaster.load_from(fc).update(nxt), rtol=1e-5)
 
 
-def test_load_refuses_foreign_files(tmp_path):
+def test_load_refuses_foreign_files(tmp_path, fitted):
     bad = tmp_path / "x.lruts"
     torch.save({"hello": 1}, bad)
     with pytest.raises(DataError, match="not an lruts forecaster"):
+        LRUForecaster.load(bad)
+    # an lruts file whose weights no version wrote (damaged, or edited): one clear error, not torch's
+    blob = torch.load(fitted[0].save(tmp_path / "good.lruts"), weights_only=True)
+    blob["state_dict"] = {f"renamed.{k}": v for k, v in blob["state_dict"].items()}
+    torch.save(blob, bad)
+    with pytest.raises(DataError, match=r"holds weights this lruts cannot read .*fit it again"):
         LRUForecaster.load(bad)
     (tmp_path / "junk.lruts").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="not a readable"):

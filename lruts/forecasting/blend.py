@@ -270,6 +270,16 @@ class Blend(nn.Module):
         self.tracking_rate = TRACKING_RATE  # 0: the validation offsets throughout (plain split conformal)
 
     def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        # the first blend (format 4, 2026-12-06) had four parts, network, linear, repeat-last and seasonal
+        # naive, its linear map an nn.Linear of the window − last: the shared map's [weightᵀ; bias]
+        if prefix + "linear.weight" in state_dict:
+            weight, bias = state_dict.pop(prefix + "linear.weight"), state_dict.pop(prefix + "linear.bias")
+            state_dict[prefix + "shared_map"] = torch.cat([weight.T, bias[None]])
+            state_dict.setdefault(prefix + "series_maps", torch.zeros_like(self.series_maps))
+            first = state_dict[prefix + "weights"]
+            weights = first.new_zeros(len(first), len(CANDIDATES))
+            weights[:, [CANDIDATES.index(k) for k in ("network", "linear", "repeat_last", "seasonal_naive")]] = first
+            state_dict[prefix + "weights"] = weights
         # a blend saved before the choice of units had its offsets in raw units; one saved before the map of
         # levels has neither it nor its weight (0)
         state_dict.setdefault(prefix + "adaptive", torch.tensor(False))

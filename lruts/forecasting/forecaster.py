@@ -628,7 +628,11 @@ class LRUForecaster:
         net = ForecastEnsemble(members) if blob.get("ensemble", "members" in blob) else members[0]
         if "blend" in blob:
             net = Blend(net, **blob["blend"])
-        net.load_state_dict(blob["state_dict"])
+        try:
+            net.load_state_dict(blob["state_dict"])
+        except RuntimeError as e:  # weights of a shape or name no version of lruts wrote: a damaged file
+            first = str(e).splitlines()[0]
+            raise DataError(f"{path} holds weights this lruts cannot read ({first}); fit it again") from e
         dev = select_device(device)
         fc = cls._wrapping(net.to(dev), TrainConfig(**blob["train_config"]))
         fc.fast = fast
