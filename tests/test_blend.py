@@ -245,6 +245,26 @@ def test_a_series_that_reverts_to_its_mean_gets_the_map_of_levels():
     assert blended < ((parts[..., CANDIDATES.index("linear")] - y) ** 2).mean().item() * 0.9
 
 
+def test_a_panel_of_reverting_series_with_their_own_spans_gets_the_map_of_levels():
+    # a long table's fit (PanelWindows) through the rolling folds, series of 1,200 to 3,000 rows starting at
+    # different times (where each window lies in its own series: test_data_panel); all revert, all five parts
+    # are scored, and the map of levels is admitted and earns the weight
+    rng = np.random.default_rng(0)
+    frames = []
+    for i, (start, n) in enumerate([(0, 2000), (300, 1500), (-500, 3000), (900, 1200)]):
+        x = np.zeros(n)
+        for t in range(1, n):
+            x[t] = 0.97 * x[t - 1] + rng.normal()
+        dates = pd.Timestamp("2021-01-01") + pd.to_timedelta(start + np.arange(n), unit="h")
+        frames.append(pd.DataFrame({"id": f"s{i}", "date": dates, "y": 10 * (i + 1) + x}))
+    fc = LRUForecaster(24, 48, train=tiny_train(), **TINY_MODEL)
+    fc.fit(pd.concat(frames), id_col="id", time_col="date", target_col="y")
+    folds = fc.blend_info["training_folds"]
+    assert folds["admitted"] and len(folds["levels"]) == 5, folds
+    assert sum(folds["levels"]) < 0.8 * sum(folds["relative"]), folds
+    assert max(fc.blend_info["weights"]["linear_levels"]) > 0.5, fc.blend_info["weights"]
+
+
 def test_a_random_walk_that_returns_toward_old_levels_in_validation_does_not_get_the_map_of_levels(caplog):
     # walk 0 of benchmarks/random_walks.py at L 336, H 96, the forecaster's split of its 8,000 rows: its
     # validation stretch rewards the map of levels in 7 of 7 blocks (t = −3.65, 0.77 of the weight when it was
