@@ -12,7 +12,9 @@ lruts its last 10%, NHITS none, since its defaults have no early stopping), then
 every `every`-th row of the held-out part: lruts by `update()` with the new rows (no refit, O(1) per row),
 NHITS by `predict(df=<the history up to the origin>)`. MAE and MSE on the original scale over every origin
 and step, lruts's 80% interval (coverage and Winkler score: NHITS at its defaults gives none), and the wall
-seconds of fit and of all forecasts.
+seconds of fit and of all forecasts. Every model is scored on the same held-out rows: where the series'
+calendar has gaps (a stock's exchange holidays, which lruts's business-day steps count and the rows do not),
+lruts's forecast is matched to the rows by date, and only the rows within its H steps are scored.
 
 Its own optional install (the `peers` extra, see benchmarks/peers.py), never a runtime dependency of lruts
 and not in the test suite.
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from lruts.data import load_series
+from lruts.data.timestamps import advance
 from lruts.forecasting.baselines import season_length
 from lruts.forecasting.metrics import winkler
 
@@ -47,7 +50,8 @@ def origins(n: int, args) -> list[int]:
 
 
 def run_lruts(frame: pd.DataFrame, cut: list[int], args) -> tuple[np.ndarray, float, float]:
-    """Forecasts (origins, H, 3): the point and the 80% interval (the blend's intervals leave its point as is)."""
+    """Forecasts (origins, H, 3) of the held-out rows at each origin (`on_rows`): the point and the 80%
+    interval (the blend's intervals leave its point as is)."""
     from lruts import LRUForecaster
 
     t0 = time.perf_counter()
@@ -59,8 +63,21 @@ def run_lruts(frame: pd.DataFrame, cut: list[int], args) -> tuple[np.ndarray, fl
         if origin > at:
             fc.update(frame.iloc[at:origin])
             at = origin
-        preds.append(fc.forecast_array()[:, 0])
+        steps = advance(fc.last_time, fc.freq, np.arange(1, args.horizon + 1))
+        rows = frame["date"].to_numpy()[origin : origin + args.horizon]
+        preds.append(on_rows(fc.forecast_array()[:, 0], steps, rows))
     return np.stack(preds), fit_s, time.perf_counter() - t0
+
+
+def on_rows(forecast: np.ndarray, steps: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A forecast (H, ...) of the times `steps`, at the held-out rows' times `rows` (H,): NaN for a row past
+    the last step (a calendar gap among the steps, a holiday, pushed it out). Equal to `forecast` on a
+    series without gaps."""
+    at = np.searchsorted(steps, rows)
+    found = (at < len(steps)) & (steps[np.minimum(at, len(steps) - 1)] == rows)
+    out = np.full_like(forecast, np.nan)
+    out[found] = forecast[at[found]]
+    return out
 
 
 def run_nhits(frame: pd.DataFrame, cut: list[int], args, freq: str) -> tuple[np.ndarray, float, float]:
@@ -119,13 +136,20 @@ def main() -> None:
     )
     print("| model | MAE | MSE | 80% interval: coverage / Winkler | fit s | all forecasts s |")
     print("|---|---|---|---|---|---|")
+    scored = np.ones(true.shape, dtype=bool)  # the rows every model forecast: all but those lruts's steps miss
+    for _, pred, _, _ in rows:
+        scored &= ~np.isnan(pred if pred.ndim == 2 else pred[..., 0])
+    if not scored.all():
+        print(f"scored: {int(scored.sum())} of {scored.size} held-out rows (the others fall past lruts's steps)\n")
     for name, pred, fit_s, predict_s in rows:
         interval = "–"
         if pred.ndim == 3:  # lruts: the point and the 80% interval
-            pred, lower, upper = pred[..., 0], pred[..., 1], pred[..., 2]
-            inside = float(((lower <= true) & (true <= upper)).mean())
-            interval = f"{inside:.3f} / {winkler(lower, upper, true, 0.8):.4g}"
-        err = pred - true
+            pred, lower, upper = pred[..., 0][scored], pred[..., 1][scored], pred[..., 2][scored]
+            inside = float(((lower <= true[scored]) & (true[scored] <= upper)).mean())
+            interval = f"{inside:.3f} / {winkler(lower, upper, true[scored], 0.8):.4g}"
+        else:
+            pred = pred[scored]
+        err = pred - true[scored]
         mae, mse = np.abs(err).mean(), np.square(err).mean()
         print(f"| {name} | {mae:.4g} | {mse:.4g} | {interval} | {fit_s:.0f} | {predict_s:.1f} |")
 
