@@ -134,13 +134,13 @@ def main() -> None:
         f"{args.path} [{args.column or 'first column'}], {len(frame)} rows, step {freq}, lookback {args.lookback}, "
         f"horizon {args.horizon}, {len(cut)} origins every {args.every} rows (first at row {cut[0]})\n"
     )
-    print("| model | MAE | MSE | 80% interval: coverage / Winkler | fit s | all forecasts s |")
-    print("|---|---|---|---|---|---|")
     scored = np.ones(true.shape, dtype=bool)  # the rows every model forecast: all but those lruts's steps miss
     for _, pred, _, _ in rows:
         scored &= ~np.isnan(pred if pred.ndim == 2 else pred[..., 0])
     if not scored.all():
         print(f"scored: {int(scored.sum())} of {scored.size} held-out rows (the others fall past lruts's steps)\n")
+    print("| model | MAE | MSE | 80% interval: coverage / Winkler | fit s | all forecasts s |")
+    print("|---|---|---|---|---|---|")
     for name, pred, fit_s, predict_s in rows:
         interval = "–"
         if pred.ndim == 3:  # lruts: the point and the 80% interval
