@@ -507,8 +507,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     Returns what was chosen: the ridge penalties, the weights per step, the validation MSE of each part."""
     blend.eval()
     device = blend.weights.device
-    penalties = _fit_linear(blend, train_set, val_set, batch_size, device)
-    folds = penalties.pop("training_folds")
+    penalties, folds = _fit_linear(blend, train_set, val_set, batch_size, device)
     usable = _usable(blend)
     if not folds["admitted"]:
         log.info(
@@ -686,11 +685,11 @@ def ridge(gram: torch.Tensor, cross: torch.Tensor, penalty: float) -> torch.Tens
     return torch.linalg.solve(gram + penalty * eye, cross)
 
 
-def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> dict[str, object]:
+def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> tuple[dict, dict]:
     """Ridge regression of y − last on ridge_features, one map shared by the series and one per series, and
     of y on [window, 1] shared by the series (the map of levels), each penalty chosen by validation MSE
-    (computed from validation Gram matrices: no pass per penalty). Whether the map of levels is admitted
-    to the blend is decided on the training rows (`_RollingFolds`)."""
+    (computed from validation Gram matrices: no pass per penalty). Returns the penalties, and the training
+    rows' verdict on whether the map of levels is admitted to the blend (`_RollingFolds.errors`)."""
     folds = _RollingFolds()
 
     def grams(dataset, folded: bool = False):
@@ -730,7 +729,7 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> di
         blend.series_maps[c].copy_(w)
         penalties.append(p)
     errors = folds.errors({"relative": penalty, "levels": level_penalty})
-    return {"shared": penalty, "per_series": penalties, "levels": level_penalty, "training_folds": errors}
+    return {"shared": penalty, "per_series": penalties, "levels": level_penalty}, errors
 
 
 class _RollingFolds:
