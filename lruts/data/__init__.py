@@ -9,11 +9,10 @@ The names below load on first use, like the package's own (lruts/__init__.py): a
 does not load polars.
 """
 
-from lruts.lazy import lazy_exports
-
 # `ingest` names both a submodule and its function: importing the submodule binds the package attribute to
 # the module, so bind the function now, as an eager import did, before anyone can import the submodule
-from lruts.data.ingest import ingest
+from lruts.data.ingest import ingest  # noqa: F401
+from lruts.lazy import lazy_exports
 
 # public name -> the module that defines it
 _EXPORTS = {

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager

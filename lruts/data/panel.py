@@ -203,7 +203,8 @@ def _static_table(source, id_col: str) -> tuple[str, pl.DataFrame, list[str]]:
         path = Path(source).expanduser()
         if not path.is_file():
             raise DataError(
-                f"{what} does not exist; give a CSV/Parquet file with one row per series: '{id_col}' and numeric columns"
+                f"{what} does not exist; give a CSV/Parquet file with one row per series: '{id_col}' and "
+                "numeric columns"
             )
         try:  # the id column stands where a time column would: kept as it is, not read as a value
             raw = read_any(path, time_col=id_col, id_col=id_col)

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from lruts.data.batch import BatchedWindows, WindowBatch
 from lruts.data.panel import Panel, _few

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from lruts.data.batch import BatchedWindows, WindowBatch
 from lruts.data.scaling import StandardScaler
