@@ -131,6 +131,31 @@ def test_text_columns_are_dropped_and_junk_cells_reported(tmp_path):
         load_series(path, target_cols=["name"], name="t2")
 
 
+def test_numbers_with_thousands_separators_are_read_not_dropped(tmp_path):
+    # a sales column whose few values above 999 carry a separator: they were "non-numeric cells", set missing
+    # and filled with the previous value, so the peaks were silently replaced
+    path = write(tmp_path, 'date,sales\n2020-01-01,512.5\n2020-01-02,"1,234.5"\n2020-01-03,980\n2020-01-04,"12,000"\n')
+    s = load_series(path)
+    np.testing.assert_array_equal(s.values[:, 0], [512.5, 1234.5, 980, 12000])
+    assert not s.report.junk_cells and not s.report.filled
+    assert any("read 2 numbers with thousands separators in ['sales']" in r for r in s.report.repairs)
+    # decimal commas (';' files): the point groups, and a junk cell is still junk
+    eu = "date;v\n2020-01-01;1,5\n2020-01-02;1.234,5\n2020-01-03;oops\n2020-01-04;2 000,25\n"
+    path = write(tmp_path, eu, "eu.csv")
+    s = load_series(path, name="eu")
+    np.testing.assert_array_equal(s.values[:, 0], [1.5, 1234.5, 1234.5, 2000.25])
+    assert s.report.junk_cells == {"v": 1}
+    # a DataFrame the user read without thousands=
+    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=3), "y": ["1,000", "999.5", "-2,500.25"]})
+    np.testing.assert_array_equal(load_series(frame).values[:, 0], [1000, 999.5, -2500.25])
+
+
+def test_a_table_without_a_numeric_column_says_what_its_columns_hold(tmp_path):
+    path = write(tmp_path, "date,price\n2020-01-01,12 EUR\n2020-01-02,13 EUR\n")
+    with pytest.raises(DataError, match=r"'price' holds e\.g\. '12 EUR'"):
+        load_series(path)
+
+
 def test_constant_columns_are_reported_and_optionally_dropped(tmp_path):
     path = write(tmp_path, "date,flat,x\n2020-01-01,5,1\n2020-01-02,5,2\n2020-01-03,5,3\n")
     s = load_series(path)

@@ -11,6 +11,7 @@ The raw file is only ever opened for reading.
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class RawTable:
     text_cols: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     junk_cells: dict[str, int] = field(default_factory=dict)
+    grouped_cells: dict[str, int] = field(default_factory=dict)  # numbers with thousands separators, read
     empty_cells: dict[str, int] = field(default_factory=dict)  # read as NaN by the block reader
     out_of_range: dict[str, int] = field(default_factory=dict)
     encoding: str = "utf-8"
@@ -51,8 +53,18 @@ def _is_number(s: str, decimal_comma: bool = False) -> bool:
     try:
         float(s.strip().replace(",", ".") if decimal_comma else s.strip())
     except ValueError:
-        return False
+        return _grouped(decimal_comma).fullmatch(s.strip()) is not None
     return True
+
+
+# a number written with thousands separators, by its decimal mark: 1,234.5 · 1 234.5 · 1'234 | 1.234,5 · 1 234,5
+_SEPARATORS = {False: ", '\u00a0", True: ". '\u00a0"}
+
+
+@functools.cache
+def _grouped(decimal_comma: bool) -> re.Pattern:
+    point = "," if decimal_comma else "\\."
+    return re.compile(f"[-+]?\\d{{1,3}}([{_SEPARATORS[decimal_comma]}]\\d{{3}})+({point}\\d*)?")
 
 
 # weather.csv as distributed by TSLib: the latin-1 '²' and 'µ' of the Jena units became U+FFFD
@@ -185,13 +197,22 @@ def _column_kinds(sn: _Sniff, time_col: str, id_col: str | None) -> tuple[list[s
     return numeric, text
 
 
-def to_float32(frame: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, dict[str, int], dict[str, int], list[str]]:
-    """Convert `cols` of any type to Float32. Returns the frame, junk cells per column (text that is not
-    a number, now null), cells beyond the float32 range per column (now null), and the columns that are
-    mostly text (left as they are, for the caller to drop)."""
-    junk: dict[str, int] = {}
-    huge: dict[str, int] = {}
-    text_cols: list[str] = []
+@dataclass
+class RawCells:
+    """What to_float32 met, per column: junk (text that is not a number, now null), huge (beyond the float32
+    range, now null), grouped (numbers with thousands separators, read), and the columns that are mostly
+    text (left as they are, for the caller to drop)."""
+
+    junk: dict[str, int] = field(default_factory=dict)
+    huge: dict[str, int] = field(default_factory=dict)
+    grouped: dict[str, int] = field(default_factory=dict)
+    text: list[str] = field(default_factory=list)
+
+
+def to_float32(frame: pl.DataFrame, cols: list[str], decimal_comma: bool = False) -> tuple[pl.DataFrame, RawCells]:
+    """Convert `cols` of any type to Float32, text by its decimal mark (a comma where decimal_comma), numbers
+    written with thousands separators included. Returns the frame and what the conversion met (RawCells)."""
+    cells = RawCells()
     exprs = []
     for c in cols:
         s = frame[c]
@@ -200,19 +221,30 @@ def to_float32(frame: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, dict
         else:
             t = s.cast(pl.String).str.strip_chars()
             t = pl.Series(c, t).set(t.is_in(NULL_TOKENS).fill_null(False), None)
-            f64 = t.cast(pl.Float64, strict=False)
+            f64 = _parse_numbers(t, decimal_comma)
+            grouped = t.is_not_null() & f64.is_null() & t.str.contains(f"^(?:{_grouped(decimal_comma).pattern})$")
+            if grouped.any():
+                plain = t.str.replace_all(f"[{_SEPARATORS[decimal_comma]}]", "")
+                f64 = pl.select(pl.when(grouped).then(_parse_numbers(plain, decimal_comma)).otherwise(f64)).to_series()
+                cells.grouped[c] = int(grouped.sum())
             bad = int((t.is_not_null() & f64.is_null()).sum())
             if bad > (1 - NUMERIC_SHARE) * max(t.len() - t.null_count(), 1):
-                text_cols.append(c)
+                cells.text.append(c)
+                cells.grouped.pop(c, None)
                 continue
             if bad:
-                junk[c] = bad
+                cells.junk[c] = bad
         over = int((f64.is_finite() & (f64.abs() > _FLOAT32_MAX)).sum())
         if over:
-            huge[c] = over
+            cells.huge[c] = over
             f64 = f64.set(f64.is_finite() & (f64.abs() > _FLOAT32_MAX), None)
         exprs.append(f64.cast(pl.Float32).alias(c))
-    return frame.with_columns(exprs), junk, huge, text_cols
+    return frame.with_columns(exprs), cells
+
+
+def _parse_numbers(t: pl.Series, decimal_comma: bool) -> pl.Series:
+    """Text → Float64 (null where it is not a number), with a decimal comma where decimal_comma."""
+    return (t.str.replace(",", ".", literal=True) if decimal_comma else t).cast(pl.Float64, strict=False)
 
 
 def _read_in_blocks(
@@ -291,16 +323,15 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
     )
     schema = {n: (pl.Float32 if n in numeric else pl.String) for n in sn.names}
     notes = list(sn.notes)
-    junk: dict[str, int] = {}
-    huge: dict[str, int] = {}
+    cells = RawCells()
     empty: dict[str, int] = {}
     try:
         frame, empty = _read_in_blocks(path, schema, skip_lines=1 if sn.has_header else 0, **common)
     except pl.exceptions.PolarsError:
         # junk text in a numeric column, ragged lines, ...: read everything as text and convert cell by cell
         frame = pl.read_csv(path, schema={n: pl.String for n in sn.names}, truncate_ragged_lines=True, **common)
-        frame, junk, huge, more_text = to_float32(frame, numeric)
-        text += more_text
+        frame, cells = to_float32(frame, numeric, sn.decimal_comma)
+        text += cells.text
         notes.append("re-read as text: some lines or cells did not parse (ragged lines are cut to the header's width)")
     if frame.height == 0:
         raise DataError(f"{path.name} has a header but no data rows")
@@ -310,9 +341,10 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
         value_cols=[n for n in sn.names if n not in (tcol, id_col) and n not in text],
         text_cols=text,
         notes=notes,
-        junk_cells=junk,
+        junk_cells=cells.junk,
+        grouped_cells=cells.grouped,
         empty_cells=empty,
-        out_of_range=huge,
+        out_of_range=cells.huge,
         encoding=sn.encoding,
         delimiter=sn.delimiter,
     )
@@ -332,14 +364,15 @@ def read_frame(frame: pl.DataFrame, *, time_col: str | None = None, id_col: str 
     elif tcol not in frame.columns:
         raise DataError(f"time column '{tcol}' not found; columns are: {frame.columns}")
     cols = [c for c in frame.columns if c not in (tcol, id_col)]
-    frame, junk, huge, text = to_float32(frame, cols)
+    frame, cells = to_float32(frame, cols)
     return RawTable(
         frame=frame,
         time_col=tcol,
-        value_cols=[c for c in cols if c not in text],
-        text_cols=text,
-        junk_cells=junk,
-        out_of_range=huge,
+        value_cols=[c for c in cols if c not in cells.text],
+        text_cols=cells.text,
+        junk_cells=cells.junk,
+        grouped_cells=cells.grouped,
+        out_of_range=cells.huge,
     )
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from lruts.data.read import RawTable
+from lruts.data.read import NULL_TOKENS, RawTable
 from lruts.data.report import IngestReport
 from lruts.data.timestamps import (
     advance,
@@ -315,6 +315,17 @@ def constant_columns(frame: pl.DataFrame, drop: bool, report: IngestReport) -> p
     return frame
 
 
+def _text_hint(frame: pl.DataFrame, cols: list[str]) -> str:
+    """A value of each text column, to show the user what the reader met there."""
+    hint = ""
+    for c in cols:
+        values = frame[c].cast(pl.String).str.strip_chars().drop_nulls()
+        values = values.filter(~values.is_in(NULL_TOKENS))
+        if len(values):
+            hint += f"; {c!r} holds e.g. {values[0]!r}"
+    return hint
+
+
 def fill_policy(fill: str | None, id_col: str | None) -> str:
     """The effective policy: `fill`, or by default "mask" for a long table (id_col) and "ffill" for a wide one."""
     fill = fill or ("mask" if id_col else "ffill")
@@ -341,6 +352,10 @@ def validate(
     report.rows_raw = frame.height
     report.encoding, report.delimiter = raw.encoding, raw.delimiter
     report.repairs += raw.notes
+    if raw.grouped_cells:
+        n = sum(raw.grouped_cells.values())
+        cols = list(raw.grouped_cells)
+        report.repairs.append(f"read {n} numbers with thousands separators in {cols} (1,234.5 as 1234.5)")
     if raw.junk_cells:
         report.junk_cells = dict(raw.junk_cells)
         n = sum(raw.junk_cells.values())
@@ -354,12 +369,15 @@ def validate(
             why = [c for c in unknown if c in raw.text_cols]
             raise DataError(
                 f"target columns {unknown} are not numeric columns of the table"
-                + (f" ({why} hold text)" if why else "")
+                + (f" ({why} hold text{_text_hint(raw.frame, why)})" if why else "")
                 + f"; numeric columns: {raw.value_cols}"
             )
     keep = wanted or raw.value_cols
     if not keep:
-        raise DataError(f"'{report.name}' has no numeric value column (text columns: {raw.text_cols})")
+        raise DataError(
+            f"'{report.name}' has no numeric value column (text columns: {raw.text_cols}"
+            f"{_text_hint(raw.frame, raw.text_cols)})"
+        )
     dropped_text = [c for c in raw.text_cols if c != raw.time_col]
     if dropped_text:
         report.repairs.append(f"dropped non-numeric columns {dropped_text}")
