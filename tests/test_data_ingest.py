@@ -75,6 +75,20 @@ def test_dates_only_and_weekly_and_mixed_offsets(tmp_path):
     assert s.freq == "1h" and s.report.gaps == 0 and len(s) == 3
 
 
+@pytest.mark.parametrize(
+    ("stamps", "first", "freq"),
+    [
+        (["1990", "1991", "1992", "1993"], "1990-01-01", "12mo"),  # were epoch seconds: 1970-01-01 00:33:10
+        (["1990Q1", "1990Q2", "1990Q3", "1990Q4"], "1990-01-01", "3mo"),
+        (["1990-Q3", "1990-Q4", "1991-Q1", "1991-Q2"], "1990-07-01", "3mo"),
+        (["1990 Q4", "1991 Q1", "1991 Q2", "1991 Q3"], "1990-10-01", "3mo"),
+    ],
+)
+def test_years_and_quarters_are_read_as_their_first_day(tmp_path, stamps, first, freq):
+    series = load_series(write(tmp_path, "period,gdp\n" + "\n".join(f"{s},{i}" for i, s in enumerate(stamps))))
+    assert str(series.timestamps[0])[:10] == first and series.freq == freq and len(series) == 4
+
+
 def test_shuffled_rows_are_sorted_and_reported(tmp_path):
     lines = hourly(8)
     body = lines[1:]

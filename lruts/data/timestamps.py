@@ -4,8 +4,9 @@
 Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`), `2016/7/1 2:00`
 (unpadded), dates only, `dd.mm.yyyy`, `mm/dd/yyyy` / `dd/mm/yyyy` (whichever parses every value;
 month-first wins a tie), `yyyymmdd`, months without a day (`1982 Apr`, `Apr 1982`, `1982-04`: the first
-of the month), and epoch numbers (seconds, ms, µs or ns, by magnitude). Values with UTC offsets are
-converted to UTC and stored without a zone.
+of the month), quarters (`1990Q1`, `1990-Q1`, `1990 Q1`: its first day), years (`1990`: 1 January), and
+epoch numbers (seconds, ms, µs or ns, by magnitude; four digits are a year, not the first hours of 1970).
+Values with UTC offsets are converted to UTC and stored without a zone.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ _FORMATS = (
 # months written without a day: parsed as the first of the month (a day is appended, chrono needs one)
 _MONTH_FORMATS = ("%Y %b", "%b %Y", "%Y-%m", "%Y/%m")
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_QUARTER = r"^(\d{4})[- ]?Q([1-4])$"
 _NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 # largest plausible epoch magnitude for each unit, checked in this order
 _EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))
@@ -86,6 +88,14 @@ def parse_timestamps(col: pl.Series) -> ParsedTime:
     present = present.filter(present != "")
     if present.len() == 0:
         raise DataError(f"time column '{col.name}' is empty")
+    if present.str.contains(r"^[12]\d{3}$").all():  # years 1000-2999 (as epoch seconds: 1970's first hours)
+        values, utc = _finish((text + "-01-01").str.to_datetime("%Y-%m-%d", strict=False))
+        return ParsedTime(values, "%Y", utc)
+    if present.str.contains(_QUARTER).all():
+        parts = pl.DataFrame({"year": text.str.extract(_QUARTER, 1), "quarter": text.str.extract(_QUARTER, 2)})
+        first_day = parts.cast(pl.Int32).select(pl.date("year", pl.col("quarter") * 3 - 2, 1)).to_series()
+        values, utc = _finish(first_day)
+        return ParsedTime(values, "quarter", utc)
     if present.str.contains(r"^[+-]?\d+(\.\d+)?$").all():
         if present.str.len_chars().eq(8).all():
             by_date = text.str.to_datetime("%Y%m%d", strict=False)
@@ -114,7 +124,8 @@ def parse_timestamps(col: pl.Series) -> ParsedTime:
         )
         raise DataError(
             f"time column '{col.name}': could not read the timestamps (examples: {bad}). Use ISO 8601 "
-            "('2016-07-01 02:00:00', optionally with a UTC offset), 'yyyy/m/d h:mm', a date, or epoch seconds; "
+            "('2016-07-01 02:00:00', optionally with a UTC offset), 'yyyy/m/d h:mm', a date, a month ('1982-04'), a "
+            "quarter ('1990Q1'), a year, or epoch seconds; "
             "or pass time_col= to choose another column."
         )
     values, utc = _finish(best[2])
