@@ -186,6 +186,17 @@ def test_fit_refuses_too_short_data():
         LRUForecaster(336, 96, train=tiny_train(), **TINY_MODEL).fit(synthetic_frame(300), time_col="date")
 
 
+def test_a_lookback_shorter_than_the_default_patch_is_one_patch():
+    # yearly data with a lookback of 8: the default patch of 16 steps raised "segment must be between 1 and
+    # lookback=8", naming an option the user never set
+    years = pd.DataFrame({"year": [str(y) for y in range(1900, 2020)], "gdp": np.linspace(1, 50, 120) ** 1.5})
+    fc = LRUForecaster(8, 2, train=tiny_train()).fit(years, time_col="year")
+    assert fc.net_config.segment == 8
+    assert list(fc.predict()["year"].dt.year) == [2020, 2021]
+    with pytest.raises(ValueError, match="segment must be between 1 and lookback=8"):
+        LRUForecaster(8, 2, segment=10)  # one the user did set is still checked
+
+
 def test_unknown_option_is_refused():
     with pytest.raises(TypeError, match="unknown model option"):
         LRUForecaster(48, 12, layers=3)

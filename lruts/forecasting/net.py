@@ -62,6 +62,9 @@ if TYPE_CHECKING:  # the data package (polars) loads when data is read, not when
 StackStepFn = Callable[[DeepLRU, torch.Tensor, States | None], tuple[torch.Tensor, States]]
 
 
+SEGMENT = 16  # the default patch length
+
+
 @dataclass
 class ForecastNetConfig:
     # the sizes the data and the task give: 0 until whoever builds the network from data fills them
@@ -73,7 +76,7 @@ class ForecastNetConfig:
     normalization: Literal["anchor", "revin", "none"] = "anchor"
     anchor: Literal["last", "patch_mean"] = "last"  # what "anchor" forecasts the change from
     channel_independent: bool = True  # each series its own sequence through one shared network
-    segment: int = 16  # patch length P: the LRU runs L/P steps
+    segment: int = SEGMENT  # patch length P: the LRU runs L/P steps (a lookback shorter than the default: one patch)
     linear_skip: bool = True  # a linear path from the last L inputs to the forecast, around the LRU
     # the point forecast's training loss: the protocol's MSE, or the absolute error (robust to outliers)
     loss: Literal["mse", "mae"] = "mse"
@@ -98,6 +101,8 @@ class ForecastNetConfig:
             raise ValueError(f"loss must be 'mse' or 'mae', got {self.loss!r}")
         if self.anchor not in ("last", "patch_mean"):
             raise ValueError(f"anchor must be 'last' or 'patch_mean', got {self.anchor!r}")
+        if self.lookback and self.segment == SEGMENT > self.lookback:  # a short lookback (yearly data, say)
+            self.segment = self.lookback
         if self.lookback and not 1 <= self.segment <= self.lookback:
             raise ValueError(f"segment must be between 1 and lookback={self.lookback}, got {self.segment}")
         if min(self.n_future, self.n_past, self.n_static) < 0:
