@@ -2,6 +2,7 @@
 nominal coverage, no loss to repeat-last on a random walk, and a stream equal to the window pass."""
 
 import logging
+import math
 
 import numpy as np
 import pandas as pd
@@ -217,6 +218,15 @@ def test_an_untrusted_blend_warns_only_where_no_blend_could_have_passed(blocks, 
         _report_untrusted(Evidence(CANDIDATES.index("seasonal_naive"), -1.0, 24, blocks // 2, blocks))
     (record,) = caplog.records
     assert record.levelname == level and "the forecast is seasonal_naive alone" in record.getMessage()
+
+
+def test_a_validation_of_one_window_says_so_instead_of_a_t_statistic(caplog):
+    # 60 months at lookback 12, horizon 6: validation holds one window; "t = nan over 0 blocks" told nothing
+    with caplog.at_level("INFO", logger="lruts"):
+        _report_untrusted(Evidence(CANDIDATES.index("seasonal_naive"), math.nan, 0, 0, 0))
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and "fewer than two windows" in record.getMessage()
+    assert "nan" not in record.getMessage()
 
 
 def test_a_series_that_reverts_to_its_mean_gets_the_map_of_levels():

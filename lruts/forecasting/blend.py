@@ -593,6 +593,13 @@ def _report_untrusted(evidence: Evidence) -> None:
     """Tell the user the forecast is a simple one, and why: at INFO where validation could have shown better
     (a random walk's repeat-last is the right forecast), as a WARNING where it holds too few blocks of
     windows for the test to pass at all (a short history: the fitted parts may be better, but unproven)."""
+    if evidence.blocks == 0:
+        log.warning(
+            "the forecast is %s alone: validation holds fewer than two windows (lookback + horizon), too few to "
+            "compare the fitted parts with it; a longer history, or a larger val_fraction, gives it more",
+            CANDIDATES[evidence.simple],
+        )
+        return
     few = evidence.blocks < SIGN_BLOCKS
     log.log(
         logging.WARNING if few else logging.INFO,
