@@ -42,6 +42,7 @@ class RawTable:
     text_cols: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     junk_cells: dict[str, int] = field(default_factory=dict)
+    junk_examples: dict[str, list[str]] = field(default_factory=dict)  # a few of each column's junk cells
     grouped_cells: dict[str, int] = field(default_factory=dict)  # numbers with thousands separators, read
     empty_cells: dict[str, int] = field(default_factory=dict)  # read as NaN by the block reader
     out_of_range: dict[str, int] = field(default_factory=dict)
@@ -204,6 +205,7 @@ class RawCells:
     text (left as they are, for the caller to drop)."""
 
     junk: dict[str, int] = field(default_factory=dict)
+    junk_examples: dict[str, list[str]] = field(default_factory=dict)  # up to three distinct junk values
     huge: dict[str, int] = field(default_factory=dict)
     grouped: dict[str, int] = field(default_factory=dict)
     text: list[str] = field(default_factory=list)
@@ -234,6 +236,9 @@ def to_float32(frame: pl.DataFrame, cols: list[str], decimal_comma: bool = False
                 continue
             if bad:
                 cells.junk[c] = bad
+                cells.junk_examples[c] = (
+                    t.filter(t.is_not_null() & f64.is_null()).unique(maintain_order=True).head(3).to_list()
+                )
         over = int((f64.is_finite() & (f64.abs() > _FLOAT32_MAX)).sum())
         if over:
             cells.huge[c] = over
@@ -342,6 +347,7 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
         text_cols=text,
         notes=notes,
         junk_cells=cells.junk,
+        junk_examples=cells.junk_examples,
         grouped_cells=cells.grouped,
         empty_cells=empty,
         out_of_range=cells.huge,
@@ -371,6 +377,7 @@ def read_frame(frame: pl.DataFrame, *, time_col: str | None = None, id_col: str 
         value_cols=[c for c in cols if c not in cells.text],
         text_cols=cells.text,
         junk_cells=cells.junk,
+        junk_examples=cells.junk_examples,
         grouped_cells=cells.grouped,
         out_of_range=cells.huge,
     )

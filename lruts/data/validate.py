@@ -359,7 +359,8 @@ def validate(
     if raw.junk_cells:
         report.junk_cells = dict(raw.junk_cells)
         n = sum(raw.junk_cells.values())
-        report.repairs.append(f"{n} non-numeric cells in {list(raw.junk_cells)} set missing (then filled)")
+        examples = "; ".join(f"{c}: {', '.join(map(repr, v))}" for c, v in raw.junk_examples.items())
+        report.repairs.append(f"{n} non-numeric cells in {list(raw.junk_cells)} set missing (then filled): {examples}")
     for c in raw.text_cols:
         report.dropped_columns[c] = "not numeric"
     wanted = list(target_cols) if target_cols else None
