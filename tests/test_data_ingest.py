@@ -146,23 +146,33 @@ def test_text_columns_are_dropped_and_junk_cells_reported(tmp_path):
         load_series(path, target_cols=["name"], name="t2")
 
 
-def test_numbers_with_thousands_separators_are_read_not_dropped(tmp_path):
+def test_numbers_written_with_separators_or_signs_are_read_not_dropped(tmp_path):
     # a sales column whose few values above 999 carry a separator: they were "non-numeric cells", set missing
     # and filled with the previous value, so the peaks were silently replaced
     path = write(tmp_path, 'date,sales\n2020-01-01,512.5\n2020-01-02,"1,234.5"\n2020-01-03,980\n2020-01-04,"12,000"\n')
     s = load_series(path)
     np.testing.assert_array_equal(s.values[:, 0], [512.5, 1234.5, 980, 12000])
     assert not s.report.junk_cells and not s.report.filled
-    assert any("read 2 numbers with thousands separators in ['sales']" in r for r in s.report.repairs)
+    assert any("read 2 numbers written with thousands separators" in r and "['sales']" in r for r in s.report.repairs)
     # decimal commas (';' files): the point groups, and a junk cell is still junk
     eu = "date;v\n2020-01-01;1,5\n2020-01-02;1.234,5\n2020-01-03;oops\n2020-01-04;2 000,25\n"
     path = write(tmp_path, eu, "eu.csv")
     s = load_series(path, name="eu")
     np.testing.assert_array_equal(s.values[:, 0], [1.5, 1234.5, 1234.5, 2000.25])
     assert s.report.junk_cells == {"v": 1}
-    # a DataFrame the user read without thousands=
-    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=3), "y": ["1,000", "999.5", "-2,500.25"]})
-    np.testing.assert_array_equal(load_series(frame).values[:, 0], [1000, 999.5, -2500.25])
+    # a DataFrame the user read without thousands=, currency and percent signs (the number as written: 10.5% is 10.5)
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=4),
+            "y": ["1,000", "999.5", "-2,500.25", "$1,234.50"],
+            "rate": ["10.5%", "11%", "9.75 %", "10%"],
+            "eur": ["12 €", "€ 1 200", "-3,5 €", "7"],
+        }
+    )
+    s = load_series(frame)
+    np.testing.assert_array_equal(s.values[:, 0], [1000, 999.5, -2500.25, 1234.5])
+    np.testing.assert_array_equal(s.values[:, 1], [10.5, 11, 9.75, 10])
+    assert s.report.junk_cells == {"eur": 1}  # "-3,5 €": a decimal comma in a frame of decimal points is not guessed
 
 
 def test_a_table_without_a_numeric_column_says_what_its_columns_hold(tmp_path):

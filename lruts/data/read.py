@@ -43,7 +43,7 @@ class RawTable:
     notes: list[str] = field(default_factory=list)
     junk_cells: dict[str, int] = field(default_factory=dict)
     junk_examples: dict[str, list[str]] = field(default_factory=dict)  # a few of each column's junk cells
-    grouped_cells: dict[str, int] = field(default_factory=dict)  # numbers with thousands separators, read
+    written_cells: dict[str, int] = field(default_factory=dict)  # numbers written for people, read (_written)
     empty_cells: dict[str, int] = field(default_factory=dict)  # read as NaN by the block reader
     out_of_range: dict[str, int] = field(default_factory=dict)
     encoding: str = "utf-8"
@@ -54,18 +54,21 @@ def _is_number(s: str, decimal_comma: bool = False) -> bool:
     try:
         float(s.strip().replace(",", ".") if decimal_comma else s.strip())
     except ValueError:
-        return _grouped(decimal_comma).fullmatch(s.strip()) is not None
+        return _written(decimal_comma).fullmatch(s.strip()) is not None
     return True
 
 
-# a number written with thousands separators, by its decimal mark: 1,234.5 · 1 234.5 · 1'234 | 1.234,5 · 1 234,5
+# a number written for people, by its decimal mark: thousands separators (1,234.5 · 1 234.5 · 1'234 | 1.234,5),
+# a currency sign before or after it ($1,234.50 · 12 €), a percent sign after it (10.1%: read as 10.1)
 _SEPARATORS = {False: ", '\u00a0", True: ". '\u00a0"}
+_SIGNS = "$€£¥"
 
 
 @functools.cache
-def _grouped(decimal_comma: bool) -> re.Pattern:
-    point = "," if decimal_comma else "\\."
-    return re.compile(f"[-+]?\\d{{1,3}}([{_SEPARATORS[decimal_comma]}]\\d{{3}})+({point}\\d*)?")
+def _written(decimal_comma: bool) -> re.Pattern:
+    point, sep = ("," if decimal_comma else "\\."), _SEPARATORS[decimal_comma]
+    digits = f"(\\d{{1,3}}([{sep}]\\d{{3}})+|\\d+)({point}\\d*)?"
+    return re.compile(f"[-+]?[{_SIGNS}]?\\s?[-+]?{digits}\\s?[%{_SIGNS}]?")
 
 
 # weather.csv as distributed by TSLib: the latin-1 '²' and 'µ' of the Jena units became U+FFFD
@@ -201,13 +204,13 @@ def _column_kinds(sn: _Sniff, time_col: str, id_col: str | None) -> tuple[list[s
 @dataclass
 class RawCells:
     """What to_float32 met, per column: junk (text that is not a number, now null), huge (beyond the float32
-    range, now null), grouped (numbers with thousands separators, read), and the columns that are mostly
+    range, now null), written (numbers written for people, read: _written), and the columns that are mostly
     text (left as they are, for the caller to drop)."""
 
     junk: dict[str, int] = field(default_factory=dict)
     junk_examples: dict[str, list[str]] = field(default_factory=dict)  # up to three distinct junk values
     huge: dict[str, int] = field(default_factory=dict)
-    grouped: dict[str, int] = field(default_factory=dict)
+    written: dict[str, int] = field(default_factory=dict)
     text: list[str] = field(default_factory=list)
 
 
@@ -224,15 +227,15 @@ def to_float32(frame: pl.DataFrame, cols: list[str], decimal_comma: bool = False
             t = s.cast(pl.String).str.strip_chars()
             t = pl.Series(c, t).set(t.is_in(NULL_TOKENS).fill_null(False), None)
             f64 = _parse_numbers(t, decimal_comma)
-            grouped = t.is_not_null() & f64.is_null() & t.str.contains(f"^(?:{_grouped(decimal_comma).pattern})$")
-            if grouped.any():
-                plain = t.str.replace_all(f"[{_SEPARATORS[decimal_comma]}]", "")
-                f64 = pl.select(pl.when(grouped).then(_parse_numbers(plain, decimal_comma)).otherwise(f64)).to_series()
-                cells.grouped[c] = int(grouped.sum())
+            written = t.is_not_null() & f64.is_null() & t.str.contains(f"^(?:{_written(decimal_comma).pattern})$")
+            if written.any():
+                plain = t.str.replace_all(f"[{_SEPARATORS[decimal_comma]}{_SIGNS}%\\s]", "")
+                f64 = pl.select(pl.when(written).then(_parse_numbers(plain, decimal_comma)).otherwise(f64)).to_series()
+                cells.written[c] = int(written.sum())
             bad = int((t.is_not_null() & f64.is_null()).sum())
             if bad > (1 - NUMERIC_SHARE) * max(t.len() - t.null_count(), 1):
                 cells.text.append(c)
-                cells.grouped.pop(c, None)
+                cells.written.pop(c, None)
                 continue
             if bad:
                 cells.junk[c] = bad
@@ -348,7 +351,7 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
         notes=notes,
         junk_cells=cells.junk,
         junk_examples=cells.junk_examples,
-        grouped_cells=cells.grouped,
+        written_cells=cells.written,
         empty_cells=empty,
         out_of_range=cells.huge,
         encoding=sn.encoding,
@@ -378,7 +381,7 @@ def read_frame(frame: pl.DataFrame, *, time_col: str | None = None, id_col: str 
         text_cols=cells.text,
         junk_cells=cells.junk,
         junk_examples=cells.junk_examples,
-        grouped_cells=cells.grouped,
+        written_cells=cells.written,
         out_of_range=cells.huge,
     )
 

@@ -352,10 +352,12 @@ def validate(
     report.rows_raw = frame.height
     report.encoding, report.delimiter = raw.encoding, raw.delimiter
     report.repairs += raw.notes
-    if raw.grouped_cells:
-        n = sum(raw.grouped_cells.values())
-        cols = list(raw.grouped_cells)
-        report.repairs.append(f"read {n} numbers with thousands separators in {cols} (1,234.5 as 1234.5)")
+    if raw.written_cells:
+        n, cols = sum(raw.written_cells.values()), list(raw.written_cells)
+        report.repairs.append(
+            f"read {n} numbers written with thousands separators, currency or percent signs in {cols} "
+            "(1,234.5 as 1234.5, $12 as 12, 10% as 10)"
+        )
     if raw.junk_cells:
         report.junk_cells = dict(raw.junk_cells)
         n = sum(raw.junk_cells.values())
