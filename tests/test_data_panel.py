@@ -152,6 +152,9 @@ def test_errors_name_what_is_wrong():
     off = df.with_columns(pl.when(pl.int_range(pl.len()) == 7).then(pl.col("ds") + pl.duration(minutes=30))
                           .otherwise(pl.col("ds")).alias("ds"))  # fmt: skip
     _err(off, r"series 's0' has a row at .*, off its 1h grid starting")
+    # rows without an id were dropped without a word: a whole series lost
+    no_id = df.with_columns(pl.when(pl.col("id") == "s1").then(None).otherwise(pl.col("id")).alias("id"))
+    _err(no_id, r"rows have no value in the id column 'id' \(the first at 20")
 
 
 def test_a_series_too_short_for_the_windows_is_refused_by_name():

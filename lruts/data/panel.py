@@ -306,7 +306,13 @@ def load_panel(
     parsed = parse_timestamps(frame[time_col])
     frame = frame.select(pl.col(id_col).cast(pl.String).alias(_ID), parsed.values.alias(_T), *numeric, *static_cols)
     report.bad_timestamps = frame[_T].null_count()
-    frame = frame.filter(pl.col(_T).is_not_null() & pl.col(_ID).is_not_null())
+    frame = frame.filter(pl.col(_T).is_not_null())
+    no_id = frame.filter(pl.col(_ID).is_null())
+    if no_id.height:
+        raise DataError(
+            f"{no_id.height} rows have no value in the id column '{id_col}' (the first at {no_id[_T][0]}): give "
+            "each row its series' id, or drop those rows"
+        )
     # NaN and inf are missing, like empty cells: one null per missing value from here on
     frame = frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in numeric)
     frame = _dedup(frame, [*numeric, *static_cols], report).sort(_ID, _T, maintain_order=True)
