@@ -165,6 +165,7 @@ def test_load_refuses_foreign_files(tmp_path, fitted):
         (lambda d: d.assign(date=d["date"] + pd.Timedelta(minutes=5)), "not a 1h step"),
         (lambda d: d.assign(date=d["date"] - pd.Timedelta(days=30)), "older than the last 48 steps"),
         (lambda d: pd.concat([d, d.assign(s1=d["s1"] + 1)]), "already received with the value"),
+        (lambda d: d.astype({"s1": object}).assign(s1=["oops", 1.0]), r"column 's1' holds 'oops' \(row 0"),
     ],
 )
 def test_update_rejects_bad_rows_and_keeps_state(fitted, mutate, match):
@@ -175,6 +176,18 @@ def test_update_rejects_bad_rows_and_keeps_state(fitted, mutate, match):
     with pytest.raises(DataError, match=match):
         fc.update(mutate(new))
     pd.testing.assert_frame_equal(fc.predict(), before)  # nothing half-applied
+
+
+def test_update_reads_numbers_written_for_people_and_missing_cells(fitted):
+    # new rows as a spreadsheet sends them: text cells, a currency sign, an empty cell for a missing reading
+    fc, df = fitted
+    new = df.iloc[fc_next_index(fc, df) : fc_next_index(fc, df) + 2].reset_index(drop=True)
+    as_numbers, as_text, missing = (LRUForecaster.load_from(fc) for _ in range(3))
+    as_numbers.update(new.assign(s0=[1.5, np.nan]))
+    as_text.update(new.astype({"s0": object}).assign(s0=["$1.5", ""]))
+    missing.update(new.assign(s0=[np.nan, np.nan]))
+    pd.testing.assert_frame_equal(as_text.predict(), as_numbers.predict())
+    assert not as_text.predict().equals(missing.predict())  # the reading counted
 
 
 def fc_next_index(fc, df) -> int:

@@ -127,6 +127,10 @@ def test_update_rejects_bad_rows_and_applies_nothing(panel, fitted):
         r"unknown series \['s9'\]": pd.concat([stream, stream.head(1).assign(unique_id="s9")]),
         "off its 1h grid": stream.assign(ds=stream["ds"] + pd.Timedelta(minutes=10)),
         "already received with the value": pd.concat([stream, stream.head(1).assign(y=0.0)]),
+        # text that is no number streamed in as a missing reading, a real reading lost without a word
+        r"column 'y' holds 'n\.a\.' \(row 2 of the new rows\), not a number": stream.astype({"y": object}).assign(
+            y=lambda d: d["y"].where(np.arange(len(d)) != 2, "n.a.")
+        ),
     }
     for match, rows in bad.items():
         with pytest.raises(DataError, match=match):

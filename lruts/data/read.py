@@ -224,30 +224,57 @@ def to_float32(frame: pl.DataFrame, cols: list[str], decimal_comma: bool = False
         if s.dtype.is_numeric() or s.dtype == pl.Boolean:
             f64 = s.cast(pl.Float64)
         else:
-            t = s.cast(pl.String).str.strip_chars()
-            t = pl.Series(c, t).set(t.is_in(NULL_TOKENS).fill_null(False), None)
-            f64 = _parse_numbers(t, decimal_comma)
-            written = t.is_not_null() & f64.is_null() & t.str.contains(f"^(?:{_written(decimal_comma).pattern})$")
-            if written.any():
-                plain = t.str.replace_all(f"[{_SEPARATORS[decimal_comma]}{_SIGNS}%\\s]", "")
-                f64 = pl.select(pl.when(written).then(_parse_numbers(plain, decimal_comma)).otherwise(f64)).to_series()
-                cells.written[c] = int(written.sum())
-            bad = int((t.is_not_null() & f64.is_null()).sum())
+            t, f64, written = text_numbers(s, decimal_comma)
+            junk = t.is_not_null() & f64.is_null()
+            bad = int(junk.sum())
             if bad > (1 - NUMERIC_SHARE) * max(t.len() - t.null_count(), 1):
                 cells.text.append(c)
-                cells.written.pop(c, None)
                 continue
+            if written:
+                cells.written[c] = written
             if bad:
                 cells.junk[c] = bad
-                cells.junk_examples[c] = (
-                    t.filter(t.is_not_null() & f64.is_null()).unique(maintain_order=True).head(3).to_list()
-                )
+                cells.junk_examples[c] = t.filter(junk).unique(maintain_order=True).head(3).to_list()
         over = int((f64.is_finite() & (f64.abs() > _FLOAT32_MAX)).sum())
         if over:
             cells.huge[c] = over
             f64 = f64.set(f64.is_finite() & (f64.abs() > _FLOAT32_MAX), None)
         exprs.append(f64.cast(pl.Float32).alias(c))
     return frame.with_columns(exprs), cells
+
+
+def text_numbers(column: pl.Series, decimal_comma: bool = False) -> tuple[pl.Series, pl.Series, int]:
+    """A column of text as numbers: (the text, stripped, null where empty or a NULL_TOKEN; Float64, null where
+    the text is missing or no number; how many numbers were written for people, `_written`, and read). Where
+    the text is set and the number null, the cell held text that is no number."""
+    t = column.cast(pl.String).str.strip_chars()
+    t = t.set(t.is_in(NULL_TOKENS).fill_null(False), None)
+    f64 = _parse_numbers(t, decimal_comma)
+    written = t.is_not_null() & f64.is_null() & t.str.contains(f"^(?:{_written(decimal_comma).pattern})$")
+    if not written.any():
+        return t, f64, 0
+    plain = t.str.replace_all(f"[{_SEPARATORS[decimal_comma]}{_SIGNS}%\\s]", "")
+    f64 = pl.select(pl.when(written).then(_parse_numbers(plain, decimal_comma)).otherwise(f64)).to_series()
+    return t, f64, int(written.sum())
+
+
+def new_row_numbers(column, what: str):
+    """A column of new rows for update() (pandas Series) as float64 numpy: missing cells NaN, numbers written
+    for people read (`text_numbers`); a DataError naming the first cell that holds text but no number (it
+    would otherwise stream in as a missing reading: a real reading lost without a word)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(np.float64, na_value=np.nan)
+    cells = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in column.tolist()]
+    t, f64, _ = text_numbers(pl.Series(column.name if isinstance(column.name, str) else "v", cells, pl.String))
+    junk = (t.is_not_null() & f64.is_null()).arg_true()
+    if len(junk):
+        raise DataError(
+            f"{what}: column '{column.name}' holds {t[junk[0]]!r} (row {junk[0]} of the new rows), not a number; "
+            "send NaN or None for a missing reading"
+        )
+    return f64.to_numpy().astype(np.float64)
 
 
 def _parse_numbers(t: pl.Series, decimal_comma: bool) -> pl.Series:
@@ -421,4 +448,13 @@ def read_any(path: Path, *, time_col: str | None = None, id_col: str | None = No
     return read_csv(path, time_col=time_col, id_col=id_col)
 
 
-__all__ = ["RawTable", "from_user_frame", "read_any", "read_csv", "read_frame", "to_float32"]
+__all__ = [
+    "RawTable",
+    "from_user_frame",
+    "new_row_numbers",
+    "read_any",
+    "read_csv",
+    "read_frame",
+    "text_numbers",
+    "to_float32",
+]

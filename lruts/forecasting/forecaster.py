@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lruts.data.read import new_row_numbers
 from lruts.errors import DataError
 from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
@@ -476,7 +477,7 @@ class LRUForecaster:
         if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
             return times, block.to_numpy(np.float64)
         # column by column: ≈1 ms per column, most of an update's time with hundreds of series
-        return times, block.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+        return times, np.stack([new_row_numbers(block[c], "new rows") for c in self.columns], axis=1)
 
     def _plan_wide(self, times: np.ndarray, values: np.ndarray) -> list[tuple[np.datetime64, np.ndarray]]:
         """New wide observations as the steps after the last one, in order: (time, values (C,) float64, NaN
