@@ -82,9 +82,11 @@ def test_dates_only_and_weekly_and_mixed_offsets(tmp_path):
         (["1990Q1", "1990Q2", "1990Q3", "1990Q4"], "1990-01-01", "3mo"),
         (["1990-Q3", "1990-Q4", "1991-Q1", "1991-Q2"], "1990-07-01", "3mo"),
         (["1990 Q4", "1991 Q1", "1991 Q2", "1991 Q3"], "1990-10-01", "3mo"),
+        (["2015-W52", "2015-W53", "2016-W01", "2016-W02"], "2015-12-21", "7d"),  # ISO weeks: their Monday
+        (["2015W02-3", "2015W03-3", "2015W04-3", "2015W05-3"], "2015-01-07", "7d"),  # or the day given
     ],
 )
-def test_years_and_quarters_are_read_as_their_first_day(tmp_path, stamps, first, freq):
+def test_years_quarters_and_weeks_are_read_as_their_first_day(tmp_path, stamps, first, freq):
     series = load_series(write(tmp_path, "period,gdp\n" + "\n".join(f"{s},{i}" for i, s in enumerate(stamps))))
     assert str(series.timestamps[0])[:10] == first and series.freq == freq and len(series) == 4
 

@@ -4,7 +4,8 @@
 Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`), `2016/7/1 2:00`
 (unpadded), dates only, `dd.mm.yyyy`, `mm/dd/yyyy` / `dd/mm/yyyy` (whichever parses every value;
 month-first wins a tie), `yyyymmdd`, months without a day (`1982 Apr`, `Apr 1982`, `1982-04`: the first
-of the month), quarters (`1990Q1`, `1990-Q1`, `1990 Q1`: its first day), years (`1990`: 1 January), and
+of the month), quarters (`1990Q1`, `1990-Q1`, `1990 Q1`: its first day), ISO weeks (`2015-W02`: its
+Monday; `2015-W02-3`: its Wednesday), years (`1990`: 1 January), and
 epoch numbers (seconds, ms, µs or ns, by magnitude; four digits are a year, not the first hours of 1970).
 Values with UTC offsets are converted to UTC and stored without a zone.
 """
@@ -52,6 +53,7 @@ _FORMATS = (
 _MONTH_FORMATS = ("%Y %b", "%b %Y", "%Y-%m", "%Y/%m")
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _QUARTER = r"^(\d{4})[- ]?Q([1-4])$"
+_ISO_WEEK = r"^(\d{4})-?W(\d{2})(?:-?([1-7]))?$"
 _NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 # largest plausible epoch magnitude for each unit, checked in this order
 _EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))
@@ -96,6 +98,11 @@ def parse_timestamps(col: pl.Series) -> ParsedTime:
         first_day = parts.cast(pl.Int32).select(pl.date("year", pl.col("quarter") * 3 - 2, 1)).to_series()
         values, utc = _finish(first_day)
         return ParsedTime(values, "quarter", utc)
+    if present.str.contains(_ISO_WEEK).all():
+        day = text.str.extract(_ISO_WEEK, 3).fill_null("1")
+        iso = text.str.extract(_ISO_WEEK, 1) + "-W" + text.str.extract(_ISO_WEEK, 2) + "-" + day
+        values, utc = _finish(iso.str.to_date("%G-W%V-%u", strict=False))
+        return ParsedTime(values, "ISO week", utc)
     if present.str.contains(r"^[+-]?\d+(\.\d+)?$").all():
         if present.str.len_chars().eq(8).all():
             by_date = text.str.to_datetime("%Y%m%d", strict=False)
@@ -125,7 +132,7 @@ def parse_timestamps(col: pl.Series) -> ParsedTime:
         raise DataError(
             f"time column '{col.name}': could not read the timestamps (examples: {bad}). Use ISO 8601 "
             "('2016-07-01 02:00:00', optionally with a UTC offset), 'yyyy/m/d h:mm', a date, a month ('1982-04'), a "
-            "quarter ('1990Q1'), a year, or epoch seconds; "
+            "quarter ('1990Q1'), an ISO week ('2015-W02'), a year, or epoch seconds; "
             "or pass time_col= to choose another column."
         )
     values, utc = _finish(best[2])
