@@ -215,8 +215,8 @@ class RawCells:
 
 
 def to_float32(frame: pl.DataFrame, cols: list[str], decimal_comma: bool = False) -> tuple[pl.DataFrame, RawCells]:
-    """Convert `cols` of any type to Float32, text by its decimal mark (a comma where decimal_comma), numbers
-    written with thousands separators included. Returns the frame and what the conversion met (RawCells)."""
+    """Convert `cols` of any type to Float32, text as `text_numbers` reads it (by its decimal mark: a comma
+    where decimal_comma). Returns the frame and what the conversion met (RawCells)."""
     cells = RawCells()
     exprs = []
     for c in cols:
@@ -266,7 +266,7 @@ def new_row_numbers(column, what: str):
 
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         return column.to_numpy(np.float64, na_value=np.nan)
-    cells = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in column.tolist()]
+    cells = [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in column.tolist()]
     t, f64, _ = text_numbers(pl.Series(column.name if isinstance(column.name, str) else "v", cells, pl.String))
     junk = (t.is_not_null() & f64.is_null()).arg_true()
     if len(junk):

@@ -5,9 +5,9 @@ Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`)
 (unpadded), dates only, `dd.mm.yyyy`, `mm/dd/yyyy` / `dd/mm/yyyy` (whichever parses every value;
 month-first wins a tie), `yyyymmdd`, months without a day (`1982 Apr`, `Apr 1982`, `1982-04`: the first
 of the month), quarters (`1990Q1`, `1990-Q1`, `1990 Q1`: its first day), ISO weeks (`2015-W02`: its
-Monday; `2015-W02-3`: its Wednesday), years (`1990`: 1 January), and
-epoch numbers (seconds, ms, µs or ns, by magnitude; four digits are a year, not the first hours of 1970).
-Values with UTC offsets are converted to UTC and stored without a zone.
+Monday; `2015-W02-3`: its Wednesday), years (`1990`: 1 January), and epoch numbers (seconds, ms, µs or
+ns, by magnitude; four digits are a year, not the first hours of 1970). Values with UTC offsets are
+converted to UTC and stored without a zone.
 """
 
 from __future__ import annotations
