@@ -103,12 +103,22 @@ def drop_duplicate_times(frame: pl.DataFrame, exact_rows: bool, report: IngestRe
     if exact_rows:
         report.warnings.append(f"{dups} repeated timestamps kept: rows as in the published file (exact_rows)")
         return frame
-    exact = frame.height - frame.unique(maintain_order=True).height
+    distinct_rows = frame.unique(maintain_order=True)
+    exact = frame.height - distinct_rows.height
     report.duplicate_rows += dups
     report.conflicting_duplicates = dups - exact
+    note = ""
+    if dups > exact:  # what a user checks first: two readings an hour apart at one local time (daylight saving)
+        first = distinct_rows.filter(pl.col(T).is_duplicated()).head(2)
+        col = next(c for c in _values(first) if first[c].n_unique() > 1) if _values(first) else None
+        shown = f" ({col}: {first[col][0]:.6g} and {first[col][1]:.6g})" if col else ""
+        note = (
+            f"; the first at {first[T][0]}{shown}: local times across a daylight-saving change? give the "
+            "timestamps their UTC offset"
+        )
     report.repairs.append(
         f"dropped {dups} rows with a repeated timestamp ({exact} exact copies, {dups - exact} with other values), "
-        "kept the last of each"
+        f"kept the last of each{note}"
     )
     return frame.unique(subset=T, keep="last", maintain_order=True)
 
