@@ -1,7 +1,7 @@
 """One global LRUForecaster over a panel of series, against repeat-last and seasonal naive: per-series MASE.
 
     LRUTS_DATA_DIRS=/work/shared/datasets OMP_NUM_THREADS=1 python benchmarks/panels.py \
-        [--datasets gafa_stock aus_retail] [--epochs 10] [--steps-per-epoch 60] [--seeds 0 1 2]
+        [--datasets gafa_stock aus_retail] [--epochs 10] [--steps-per-epoch 60] [--seeds 0 1 2] [--peers]
 
 The panels (long format, read as the files come):
 - gafa_stock: the adjusted close of 4 stocks on trading days (the forecaster infers business days; an
@@ -23,7 +23,9 @@ series divided by their scales summed, i.e. MASE weighted by scale). A series wh
 for the fit (lruts.data.panel_windows.panel_splits refuses it, naming it) is left out of the fit and of
 every row, and counted. The LRU rows: the library's default blend=True (the network blended with linear,
 repeat-last and seasonal-naive forecasts fitted on the validation rows) and blend=False (the network
-alone), each the mean forecast over the seeds.
+alone), each the mean forecast over the seeds. `--peers` adds statsforecast's AutoETS and AutoTheta (what a
+user forecasting short monthly panels would pick; their own install, `pip install statsforecast`), each
+fitted per series on its history grid (missing steps carried forward) at the naive baseline's season.
 """
 
 from __future__ import annotations
@@ -127,6 +129,26 @@ def baselines(grid: pd.Series, horizon: int, season: int) -> dict[str, np.ndarra
     }
 
 
+def peer_forecasts(case: PanelCase, grids: dict[str, pd.Series]) -> tuple[dict[str, dict[str, np.ndarray]], float]:
+    """{model: {id: (H,) forecast}} of statsforecast's AutoETS and AutoTheta, one fit per series, and the
+    seconds all fits and forecasts took."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, AutoTheta
+
+    long = pd.concat(
+        pd.DataFrame({"unique_id": sid, "ds": g.index, "y": g.ffill().to_numpy()}) for sid, g in grids.items()
+    )
+    models = [AutoETS(season_length=case.naive_season), AutoTheta(season_length=case.naive_season)]
+    t = time.perf_counter()
+    out = StatsForecast(models=models, freq=case.grid, n_jobs=1).forecast(df=long, h=case.horizon)
+    seconds = time.perf_counter() - t
+    out = out.reset_index() if "unique_id" not in out.columns else out
+    return {
+        f"{name} (statsforecast)": {sid: rows[name].to_numpy() for sid, rows in out.groupby("unique_id")}
+        for name in ("AutoETS", "AutoTheta")
+    }, seconds
+
+
 def scale(grid: pd.Series, season: int) -> float:
     y = grid.to_numpy()
     return float(np.nanmean(np.abs(y[season:] - y[:-season])))
@@ -147,6 +169,10 @@ def run(case: PanelCase, args) -> None:
     for sid in ids:
         for name, pred in baselines(grids[sid], case.horizon, case.naive_season).items():
             methods.setdefault(name, {})[sid] = pred
+    if args.peers:
+        peers, seconds = peer_forecasts(case, {sid: grids[sid] for sid in ids})
+        methods |= peers
+        notes.append(f"statsforecast: {seconds:.0f} s for both models over every series")
     scales = {sid: scale(grids[sid], case.scale_season) for sid in ids}
     errors = {
         name: np.array([np.nanmean(np.abs(preds[sid] - holdout[sid].to_numpy())) for sid in ids])
@@ -178,6 +204,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--steps-per-epoch", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--peers", action="store_true", help="add statsforecast's AutoETS and AutoTheta")
     args = ap.parse_args()
 
     import torch
