@@ -3,7 +3,7 @@ univariate series a user brings, forecasting at every day boundary of its last d
 
     OMP_NUM_THREADS=1 /work/peers-venv/bin/python benchmarks/fit_time.py \
         [--path FILE --time-col date --column MT_001] [--lookback 336] [--horizon 48] [--origins 219] \
-        [--every 24] [--models lruts nhits] [--seed 0]
+        [--every 24] [--models lruts nhits ets] [--seed 0]
 
 Default series: the first client of electricity_6clients.csv (hourly kWh; found through LRUTS_DATA_DIRS),
 which no default of lruts was chosen on. The last `origins` × `every` rows are held out; both models fit
@@ -17,7 +17,8 @@ calendar has gaps (a stock's exchange holidays, which lruts's business-day steps
 lruts's forecast is matched to the rows by date, and only the rows within its H steps are scored.
 
 Its own optional install (the `peers` extra, see benchmarks/peers.py), never a runtime dependency of lruts
-and not in the test suite.
+and not in the test suite. `--models ... ets` adds statsforecast's AutoETS (`pip install statsforecast`) at
+lruts's season, fitted again at every origin on the history up to it (what an ETS user does).
 """
 
 from __future__ import annotations
@@ -80,12 +81,31 @@ def on_rows(forecast: np.ndarray, steps: np.ndarray, rows: np.ndarray) -> np.nda
     return out
 
 
+def pandas_freq(freq: str) -> str:
+    return {"1h": "h", "30m": "30min", "15m": "15min", "10m": "10min", "1d": "D", "7d": "7D"}.get(freq, freq)
+
+
+def run_ets(frame: pd.DataFrame, cut: list[int], args, freq: str) -> tuple[np.ndarray, float, float]:
+    """AutoETS fitted at every origin on the rows before it: the first fit's seconds, and all the rest's."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+
+    long = frame.rename(columns={"date": "ds"}).assign(unique_id="series")[["unique_id", "ds", "y"]]
+    model = StatsForecast(models=[AutoETS(season_length=season_length(freq) or 1)], freq=pandas_freq(freq), n_jobs=1)
+    seconds, preds = [], []
+    for origin in cut:
+        t0 = time.perf_counter()
+        preds.append(model.forecast(df=long.iloc[:origin], h=args.horizon)["AutoETS"].to_numpy())
+        seconds.append(time.perf_counter() - t0)
+    return np.stack(preds), seconds[0], sum(seconds[1:])
+
+
 def run_nhits(frame: pd.DataFrame, cut: list[int], args, freq: str) -> tuple[np.ndarray, float, float]:
     from neuralforecast import NeuralForecast
     from neuralforecast.models import NHITS
 
     long = frame.rename(columns={"date": "ds"}).assign(unique_id="series")[["unique_id", "ds", "y"]]
-    pd_freq = {"1h": "h", "30m": "30min", "15m": "15min", "10m": "10min", "1d": "D"}.get(freq, freq)
+    pd_freq = pandas_freq(freq)
     t0 = time.perf_counter()
     nf = NeuralForecast(
         models=[
@@ -111,7 +131,7 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=48)
     ap.add_argument("--origins", type=int, default=219, help="forecast origins in the held-out tail")
     ap.add_argument("--every", type=int, default=24, help="rows between origins (a day of hourly rows)")
-    ap.add_argument("--models", nargs="+", default=["lruts", "nhits"], choices=["lruts", "nhits"])
+    ap.add_argument("--models", nargs="+", default=["lruts", "nhits"], choices=["lruts", "nhits", "ets"])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
@@ -128,7 +148,9 @@ def main() -> None:
         naive = np.stack([frame["y"].to_numpy()[o - season + steps] for o in cut])
         rows.append((f"seasonal naive (m = {season})", naive, 0.0, 0.0))
     for model in args.models:
-        pred, fit_s, predict_s = run_lruts(frame, cut, args) if model == "lruts" else run_nhits(frame, cut, args, freq)
+        run = {"lruts": lambda: run_lruts(frame, cut, args), "nhits": lambda: run_nhits(frame, cut, args, freq),
+               "ets": lambda: run_ets(frame, cut, args, freq)}[model]  # fmt: skip
+        pred, fit_s, predict_s = run()
         rows.append((model, pred, fit_s, predict_s))
     print(
         f"{args.path} [{args.column or 'first column'}], {len(frame)} rows, step {freq}, lookback {args.lookback}, "
