@@ -242,7 +242,7 @@ class PanelStream:
         if self._forecast is None:
             return pd.DataFrame(columns=[self.time_col, "forecast"])
         f = self._forecast
-        return f[f[self.id_col] == sid].drop(columns=self.id_col).reset_index(drop=True)
+        return f[f[self.id_col].astype(str) == sid].drop(columns=self.id_col).reset_index(drop=True)
 
     def history(self, sid: str, n: int) -> pd.DataFrame:
         """The last n known rows of `sid` up to its last observation (time, target, covariates)."""

@@ -451,3 +451,17 @@ def test_a_panel_forecast_steps_only_the_series_whose_inputs_changed(tmp_path, p
     loaded = LRUForecaster.load(fc.save(tmp_path / "panel.lruts"))
     pd.testing.assert_frame_equal(loaded.predict(), after, check_exact=True)
     assert sorted(stepped) == ["s0", "s1", "s2"]
+
+
+def test_integer_ids_come_back_as_integers_through_predict_update_and_a_saved_file(panel, tmp_path):
+    # a user's store numbers: the forecast merges back onto their table (it gave the ids as text, and a merge
+    # of int64 with object ids raises)
+    as_int = {"s0": 7, "s1": 42, "s2": 100}
+    history, stream = (d.drop(columns=["x", "p"]).assign(unique_id=d["unique_id"].map(as_int)) for d in panel[:2])
+    fc = LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL).fit(history, id_col="unique_id")
+    out = fc.predict()
+    assert out["unique_id"].dtype == np.int64 and set(out["unique_id"]) == {7, 42, 100}
+    assert len(history[["unique_id"]].drop_duplicates().merge(out, on="unique_id")) == 3 * H
+    assert fc.update(stream)["unique_id"].dtype == np.int64
+    fc.save(tmp_path / "ints.lruts")
+    assert LRUForecaster.load(tmp_path / "ints.lruts").predict()["unique_id"].dtype == np.int64

@@ -100,6 +100,7 @@ class Panel:
     id_col: str = "unique_id"
     time_col: str = "ds"
     target_col: str = "y"
+    integer_ids: bool = False  # the given id column held integers (ids is their text: forecasts give them back)
     report: PanelReport = field(default_factory=PanelReport, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -304,6 +305,7 @@ def load_panel(
     _check_columns(frame.columns, text, target_col, {"future": future, "past": past, "static": static_cols})
     numeric = [target_col, *future, *past]
     parsed = parse_timestamps(frame[time_col])
+    integer_ids = frame[id_col].dtype.is_integer()
     frame = frame.select(pl.col(id_col).cast(pl.String).alias(_ID), parsed.values.alias(_T), *numeric, *static_cols)
     report.bad_timestamps = frame[_T].null_count()
     frame = frame.filter(pl.col(_T).is_not_null())
@@ -398,6 +400,7 @@ def load_panel(
         static_names=static_names,
         id_col=id_col,
         time_col=time_col,
+        integer_ids=integer_ids,
         target_col=target_col,
         report=report,
     )

@@ -237,7 +237,7 @@ class LRUForecaster:
             static_names=panel.static_names, calendar=calendar, scaler=splits.scaler,
             static=torch.from_numpy(static_scaled.astype(np.float32)).to(self._device()),
             outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
-            lookback=self.lookback, horizon=self.horizon,
+            lookback=self.lookback, horizon=self.horizon, integer_ids=panel.integer_ids,
         )  # fmt: skip
         self.freq, self.time_col, self.columns = panel.freq, panel.time_col, []
         self._compiled = None

@@ -303,8 +303,10 @@ class PanelFront:
     """What a long-fitted LRUForecaster holds beside its network (see the module docstring)."""
 
     def __init__(self, *, ids, freq, id_col, time_col, target_col, future_names, past_names, static_names,
-                 calendar, scaler, static, outliers, frame_kind, lookback, horizon) -> None:  # fmt: skip
-        self.ids, self.freq = list(ids), freq
+                 calendar, scaler, static, outliers, frame_kind, lookback, horizon,
+                 integer_ids: bool = False) -> None:  # fmt: skip
+        self.ids, self.freq = list(ids), freq  # ids as text: rows are matched by str(id)
+        self.integer_ids = integer_ids  # the fitted table's ids were integers: what is returned gives them back
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
         self.future_names, self.past_names, self.static_names = list(future_names), list(past_names), list(static_names)
         self.calendar = calendar
@@ -477,13 +479,18 @@ class PanelFront:
                 track.issued = Issued(y, self._grid(i, track)[0][1:], missing, outliers)
         return np.stack([track.issued.values for track in self.tracks])
 
+    @property
+    def labels(self) -> list:
+        """The ids as the fitted table gave them (integers, or text)."""
+        return [int(s) for s in self.ids] if self.integer_ids else self.ids
+
     def predict(self, net, stack_step, quantiles, future=None) -> Any:
         import pandas as pd
 
         arr = self.forecast_array(net, stack_step, future)  # (n, H, 1 + Q)
         h = arr.shape[1]
         if h not in self._id_column:  # the dtype pandas gives the ids, chosen once
-            self._id_column[h] = pd.Series(np.repeat(self.ids, h)).array
+            self._id_column[h] = pd.Series(np.repeat(self.labels, h)).array
         issued = [t.issued for t in self.tracks]
         times = np.concatenate([f.times for f in issued])
         columns = {self.id_col: self._id_column[h].copy(), self.time_col: times, "forecast": arr[..., 0].reshape(-1)}
@@ -595,7 +602,8 @@ class PanelFront:
         status = OBSERVED if observed else MISSING
         if observed and self.outlier_rule.flags(np.array([y]), track.recent, [i])[0]:
             z = float(self.outlier_rule.scores(np.array([y]), track.recent.last_reading, [i])[0])
-            self.outliers.append({"id": self.ids[i], "time": _time(track.start, self.freq, q), "value": y, "z": z})
+            label = int(self.ids[i]) if self.integer_ids else self.ids[i]
+            self.outliers.append({"id": label, "time": _time(track.start, self.freq, q), "value": y, "z": z})
             observed, status = False, OUTLIER
         track.last = self._step_inputs(i, y, observed, past)
         track.recent.push(np.array([y]), np.array([status], np.int8))
@@ -608,7 +616,7 @@ class PanelFront:
             "ids": self.ids, "freq": self.freq, "id_col": self.id_col, "time_col": self.time_col,
             "target_col": self.target_col, "future_names": self.future_names, "past_names": self.past_names,
             "static_names": self.static_names, "calendar": self.calendar, "frame_kind": self.frame_kind,
-            "lookback": self.lookback, "horizon": self.horizon,
+            "lookback": self.lookback, "horizon": self.horizon, "integer_ids": self.integer_ids,
             "scaler": {k: getattr(s, k).to_dict() for k in ("target", "future", "past", "static")},
             "static": self.static.cpu(), "outlier_rule": self.outlier_rule.to_dict(),
             "outliers": [{**o, "time": str(o["time"])} for o in self.outliers],
@@ -632,7 +640,7 @@ class PanelFront:
             future_names=d["future_names"], past_names=d["past_names"], static_names=d["static_names"],
             calendar=d["calendar"], scaler=scaler, static=d["static"].to(device),
             outliers=OutlierRule.from_dict(d["outlier_rule"]), frame_kind=d["frame_kind"],
-            lookback=d["lookback"], horizon=d["horizon"],
+            lookback=d["lookback"], horizon=d["horizon"], integer_ids=d.get("integer_ids", False),
         )  # fmt: skip
         front.outliers = [{**o, "time": np.datetime64(o["time"], "ns")} for o in d["outliers"]]
         front.tracks = [

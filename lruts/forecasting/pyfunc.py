@@ -54,8 +54,9 @@ def _input_example(forecaster) -> pd.DataFrame:
         return example[[forecaster.time_col, *forecaster.columns]].astype(dict.fromkeys(forecaster.columns, "float64"))
     front = forecaster.panel
     values = [front.target_col, *front.future_names, *front.past_names]
+    ids = pd.Series(dtype="int64" if front.integer_ids else str)
     return pd.DataFrame(
-        {front.id_col: pd.Series(dtype=str), front.time_col: pd.Series(dtype="datetime64[ns]")}
+        {front.id_col: ids, front.time_col: pd.Series(dtype="datetime64[ns]")}
         | {c: pd.Series(dtype="float64") for c in values}
     )
 
