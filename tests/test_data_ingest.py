@@ -233,6 +233,12 @@ def test_reingest_is_skipped_when_unchanged_and_redone_when_changed(tmp_path, ho
     assert not ingest(path, fill="interpolate").reused  # options are part of the key
     assert ingest(path, fill="interpolate").reused
     assert not ingest(path, fill="interpolate", force=True).reused
+    # a file read by an earlier version of the pipeline (which read a column of years as epoch seconds) is read again
+    ingest(path)
+    assert ingest(path).reused
+    saved = changed.parquet.with_suffix(".report.json")
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "version": 2}))
+    assert not ingest(path).reused
 
 
 def test_report_is_saved_as_json_next_to_the_parquet(tmp_path):
