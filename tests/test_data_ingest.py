@@ -185,6 +185,34 @@ def test_a_table_without_a_numeric_column_says_what_its_columns_hold(tmp_path):
         load_series(path)
 
 
+def test_compressed_files_are_read_as_what_they_hold_and_json_is_named(tmp_path):
+    import bz2
+    import gzip
+    import zipfile
+
+    text = "\n".join(hourly(6)).encode()
+    expected = load_series(write(tmp_path, text, "plain.csv"), name="plain").values
+    (tmp_path / "s.csv.gz").write_bytes(gzip.compress(text))
+    (tmp_path / "s.csv.bz2").write_bytes(bz2.compress(text))
+    with zipfile.ZipFile(tmp_path / "s.zip", "w") as z:
+        z.writestr("export/s.csv", text)
+    for name in ("s.csv.gz", "s.csv.bz2", "s.zip"):
+        s = load_series(tmp_path / name, name=name.replace(".", "_"))
+        np.testing.assert_array_equal(s.values, expected)
+        assert s.report.repairs[0].startswith("decompressed")
+    assert ingest(tmp_path / "s.csv.gz").parquet.name == "s.parquet"
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:
+        z.writestr("a.csv", text)
+        z.writestr("b.csv", text)
+    with pytest.raises(DataError, match=r"holds 2 files \['a.csv', 'b.csv'\]: unzip it"):
+        load_series(tmp_path / "two.zip")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(text)[:20])
+    with pytest.raises(DataError, match="could not decompress it as gzip"):
+        load_series(tmp_path / "cut.csv.gz")
+    with pytest.raises(DataError, match="looks like JSON"):  # its text was taken for one row of column names
+        load_series(write(tmp_path, '[{"date": "2021-01-01", "y": 1}]', "j.json"))
+
+
 def test_constant_columns_are_reported_and_optionally_dropped(tmp_path):
     path = write(tmp_path, "date,flat,x\n2020-01-01,5,1\n2020-01-02,5,2\n2020-01-03,5,3\n")
     s = load_series(path)

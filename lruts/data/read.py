@@ -10,9 +10,15 @@ The raw file is only ever opened for reading.
 
 from __future__ import annotations
 
+import bz2
 import csv
 import functools
+import gzip
+import lzma
 import re
+import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -431,13 +437,29 @@ def from_user_frame(df: object) -> pl.DataFrame:
     raise DataError(f"expected a dataset name, a file path or a polars/pandas DataFrame, got {type(df).__name__}")
 
 
+# compressed files by their first bytes: decompressed to a temporary file and read as what they hold
+_COMPRESSED = ((b"\x1f\x8b", "gzip", gzip.open), (b"BZh", "bzip2", bz2.open), (b"\xfd7zXZ\x00", "xz", lzma.open))
+
+
 def read_any(path: Path, *, time_col: str | None = None, id_col: str | None = None) -> RawTable:
-    """Read a raw CSV/TSV/TXT or Parquet file."""
+    """Read a raw CSV/TSV/TXT or Parquet file, or one compressed (gzip, bzip2, xz, or a zip holding one file)."""
     if not path.is_file():
         raise DataError(f"{path} does not exist or is not a file")
     if path.stat().st_size == 0:
         raise DataError(
             f"{path.name} is empty (0 bytes): a CSV with a header row, a time column and value columns is expected"
+        )
+    with open(path, "rb") as f:
+        head = f.read(64)
+    for magic, kind, opener in _COMPRESSED:
+        if head.startswith(magic):
+            return _read_unpacked(path, kind, lambda folder, o=opener: _decompress(path, o, folder), time_col, id_col)
+    if head.startswith(b"PK\x03\x04"):
+        return _read_unpacked(path, "zip", lambda folder: _unzip_one(path, folder), time_col, id_col)
+    if head.lstrip()[:1] in (b"[", b"{"):
+        raise DataError(
+            f"{path.name} looks like JSON, which is not read: give a CSV/TSV or Parquet file, or read it with "
+            "pandas (pandas.read_json) and pass the DataFrame"
         )
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
@@ -446,6 +468,42 @@ def read_any(path: Path, *, time_col: str | None = None, id_col: str | None = No
             raise DataError(f"{path.name} is not a readable Parquet file ({str(e).splitlines()[0]})") from None
         return read_frame(frame, time_col=time_col, id_col=id_col)
     return read_csv(path, time_col=time_col, id_col=id_col)
+
+
+def _read_unpacked(path: Path, kind: str, unpack, time_col: str | None, id_col: str | None) -> RawTable:
+    """read_any of what a compressed file holds: `unpack(folder)` writes it into a temporary folder and returns
+    its path (named as in the archive, or as `path` without its .gz/.bz2/.xz suffix)."""
+    with tempfile.TemporaryDirectory(prefix="lruts-") as tmp:
+        try:
+            inner = unpack(Path(tmp))
+        except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as e:
+            raise DataError(f"{path.name}: could not decompress it as {kind} ({e})") from None
+        raw = read_any(inner, time_col=time_col, id_col=id_col)
+    raw.notes.insert(0, f"decompressed ({kind})")
+    return raw
+
+
+def _decompress(path: Path, opener, folder: Path) -> Path:
+    target = folder / (path.stem if path.suffix.lower() in (".gz", ".bz2", ".xz") else path.name)
+    _copy(opener(path, "rb"), target)
+    return target
+
+
+def _unzip_one(path: Path, folder: Path) -> Path:
+    """Extract the one file a zip holds (its name keeps its suffix: .csv or .parquet) into `folder`."""
+    with zipfile.ZipFile(path) as z:
+        files = [m for m in z.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+        if len(files) != 1:
+            names = [m.filename for m in files][:5]
+            raise DataError(f"{path.name} holds {len(files)} files {names}: unzip it and give one of them")
+        target = folder / Path(files[0].filename).name
+        _copy(z.open(files[0]), target)
+    return target
+
+
+def _copy(source, target: Path) -> None:
+    with source, open(target, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
 
 
 __all__ = [
