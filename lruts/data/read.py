@@ -193,7 +193,8 @@ def pick_time_col(names: list[str], time_col: str | None, sample: dict[str, list
             return first
         except DataError:
             pass
-    raise DataError(f"no time column found among {names}: name it 'date' or pass time_col=")
+    shown = [n[:40] for n in names[:12]] + ([f"… {len(names) - 12} more"] if len(names) > 12 else [])
+    raise DataError(f"no time column found among {shown}: name it 'date' or pass time_col=")
 
 
 def _column_kinds(sn: _Sniff, time_col: str, id_col: str | None) -> tuple[list[str], list[str]]:
