@@ -209,7 +209,7 @@ def test_compressed_files_are_read_as_what_they_hold_and_json_is_named(tmp_path)
     (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(text)[:20])
     with pytest.raises(DataError, match="could not decompress it as gzip"):
         load_series(tmp_path / "cut.csv.gz")
-    wide = write(tmp_path, ",".join(f"c{i}" for i in range(40)) + "\n" + ",".join("1" * 40) + "\n", "wide.csv")
+    wide = write(tmp_path, ",".join(f"c{i}" for i in range(40)) + "\nabc" + ",1" * 39 + "\n", "wide.csv")
     with pytest.raises(DataError, match=r"no time column found among \['c0', .* 'c11', '… 28 more'\]"):
         load_series(wide)  # the first names, not all 40
     with pytest.raises(DataError, match="looks like JSON"):  # its text was taken for one row of column names
