@@ -212,6 +212,11 @@ def test_compressed_files_are_read_as_what_they_hold_and_json_is_named(tmp_path)
     wide = write(tmp_path, ",".join(f"c{i}" for i in range(40)) + "\nabc" + ",1" * 39 + "\n", "wide.csv")
     with pytest.raises(DataError, match=r"no time column found among \['c0', .* 'c11', '… 28 more'\]"):
         load_series(wide)  # the first names, not all 40
+    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as z:  # a spreadsheet is a zip of many files
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(DataError, match="is a spreadsheet, which is not read: save the sheet as CSV"):
+        load_series(tmp_path / "book.xlsx")
     with pytest.raises(DataError, match="looks like JSON"):  # its text was taken for one row of column names
         load_series(write(tmp_path, '[{"date": "2021-01-01", "y": 1}]', "j.json"))
 

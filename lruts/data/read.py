@@ -455,6 +455,11 @@ def read_any(path: Path, *, time_col: str | None = None, id_col: str | None = No
     for magic, kind, opener in _COMPRESSED:
         if head.startswith(magic):
             return _read_unpacked(path, kind, lambda folder, o=opener: _decompress(path, o, folder), time_col, id_col)
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods") or head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise DataError(
+            f"{path.name} is a spreadsheet, which is not read: save the sheet as CSV, or read it with pandas "
+            "(pandas.read_excel) and pass the DataFrame"
+        )
     if head.startswith(b"PK\x03\x04"):
         return _read_unpacked(path, "zip", lambda folder: _unzip_one(path, folder), time_col, id_col)
     if head.lstrip()[:1] in (b"[", b"{"):
