@@ -210,6 +210,20 @@ def test_a_lookback_shorter_than_the_default_patch_is_one_patch():
         LRUForecaster(8, 2, segment=10)  # one the user did set is still checked
 
 
+def test_a_series_or_a_period_index_fits_and_an_array_is_told_what_is_missing():
+    # a pandas Series (df["y"]) and a PeriodIndex (monthly data) are common inputs; both were refused
+    values = 10 + np.sin(np.arange(120) / 2)
+    months = pd.period_range("2000-01", periods=120, freq="M")
+    by_series = LRUForecaster(12, 3, train=tiny_train(), **TINY_MODEL).fit(pd.Series(values, index=months, name="y"))
+    by_frame = LRUForecaster(12, 3, train=tiny_train(), **TINY_MODEL).fit(
+        pd.DataFrame({"date": months.to_timestamp(), "y": values}), time_col="date"
+    )
+    assert by_series.freq == "1mo" and str(by_series.last_time)[:10] == "2009-12-01"
+    np.testing.assert_allclose(by_series.forecast_array(), by_frame.forecast_array())
+    with pytest.raises(DataError, match="an array has no timestamps"):
+        LRUForecaster(12, 3).fit(values)
+
+
 def test_unknown_option_is_refused():
     with pytest.raises(TypeError, match="unknown model option"):
         LRUForecaster(48, 12, layers=3)

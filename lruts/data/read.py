@@ -421,7 +421,8 @@ def read_frame(frame: pl.DataFrame, *, time_col: str | None = None, id_col: str 
 
 
 def from_user_frame(df: object) -> pl.DataFrame:
-    """A polars or pandas DataFrame as polars (a pandas DatetimeIndex becomes a column)."""
+    """A polars or pandas DataFrame as polars (a pandas DatetimeIndex or PeriodIndex becomes a column, periods their
+    first instant; a pandas Series is a one-column frame)."""
     if isinstance(df, pl.DataFrame):
         return df
     if isinstance(df, pl.LazyFrame):
@@ -430,12 +431,23 @@ def from_user_frame(df: object) -> pl.DataFrame:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is a dependency
         pd = None
+    if pd is not None and isinstance(df, pd.Series):
+        df = df.to_frame(name=df.name if df.name is not None else "y")
     if pd is not None and isinstance(df, pd.DataFrame):
         if not isinstance(df.index, pd.RangeIndex):
             df = df.reset_index()
+        periods = [c for c in df.columns if isinstance(df[c].dtype, pd.PeriodDtype)]
+        if periods:
+            df = df.assign(**{c: df[c].dt.to_timestamp() for c in periods})
         df = df.rename(columns={c: str(c) for c in df.columns})
         return pl.from_pandas(df)
-    raise DataError(f"expected a dataset name, a file path or a polars/pandas DataFrame, got {type(df).__name__}")
+    hint = (
+        ": an array has no timestamps; put it in a DataFrame beside its times, e.g. "
+        "pandas.DataFrame({'date': times, 'y': values})"
+        if isinstance(df, np.ndarray | list | tuple)
+        else ""
+    )
+    raise DataError(f"expected a dataset name, a file path or a polars/pandas DataFrame, got {type(df).__name__}{hint}")
 
 
 # compressed files by their first bytes: decompressed to a temporary file and read as what they hold
