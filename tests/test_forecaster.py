@@ -224,6 +224,27 @@ def test_a_series_or_a_period_index_fits_and_an_array_is_told_what_is_missing():
         LRUForecaster(12, 3).fit(values)
 
 
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: LRUForecaster(0, 6), "lookback must be a whole number of steps ≥ 1, got 0"),
+        (lambda: LRUForecaster(24, -1), "horizon must be a whole number of steps ≥ 1, got -1"),
+        (lambda: LRUForecaster(24.5, 6), "lookback must be a whole number of steps ≥ 1, got 24.5"),
+        (lambda: LRUForecaster(24, 6, quantiles=[0.1, 1.5]), r"quantiles must lie strictly between 0 and 1"),
+    ],
+)
+def test_impossible_settings_are_refused_where_they_are_given(make, match):
+    # they were accepted, and failed (or gave nonsense) only inside fit
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_a_validation_share_outside_zero_to_one_is_refused():
+    # 1.5 said "need at least -59 rows"
+    with pytest.raises(ValueError, match=r"val_fraction .* in \(0, 1\); got 1.5"):
+        LRUForecaster(24, 6).fit(synthetic_frame(300), time_col="date", val_fraction=1.5)
+
+
 def test_unknown_option_is_refused():
     with pytest.raises(TypeError, match="unknown model option"):
         LRUForecaster(48, 12, layers=3)

@@ -81,7 +81,14 @@ class LRUForecaster:
         unknown = set(model_options) - known
         if unknown:
             raise TypeError(f"unknown model option(s) {sorted(unknown)}; choose from {sorted(known)}")
-        self.lookback, self.horizon = lookback, horizon
+        for name, value in (("lookback", lookback), ("horizon", horizon)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be a whole number of steps ≥ 1, got {value!r}")
+        if any(not 0 < float(q) < 1 for q in quantiles):
+            raise ValueError(
+                f"quantiles must lie strictly between 0 and 1 (0.1, 0.9: an 80% interval), got {quantiles}"
+            )
+        self.lookback, self.horizon = int(lookback), int(horizon)
         self.quantiles = sorted(float(q) for q in quantiles)
         self.blend = blend
         net_quantiles = [] if blend else self.quantiles
@@ -138,6 +145,10 @@ class LRUForecaster:
         from lruts.data import StandardScaler, WindowDataset, load_series
 
         self.frame_kind = _frame_kind(df)
+        if not 0 < val_fraction < 1:
+            raise ValueError(
+                f"val_fraction is the share of the rows held out for validation, in (0, 1); got {val_fraction}"
+            )
         if id_col is not None:
             return self._fit_panel(
                 df, id_col, time_col or "ds", target_col, list(future_covariates), list(past_covariates),
