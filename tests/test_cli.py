@@ -126,3 +126,21 @@ def test_tune_keeps_every_flag_name_it_had():
     assert (args.trials, args.study, args.storage) == (3, "s", "journal:x")
     assert (cfg.dataset, cfg.horizons, cfg.lookback, cfg.out_dir, cfg.track) == ("ETTh1", [192], 96, "o", False)
     assert (cfg.train.epochs, cfg.train.max_steps_per_epoch, cfg.train.seed) == (2, 5, 4)
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"quantiles": [0.1, 1.5]}, "quantiles must lie strictly between 0 and 1"),
+        ({"horizons": [0]}, r"lookback and horizons must be ≥ 1 step, got 336 and \[0\]"),
+        ({"lookback": -5}, "lookback and horizons must be ≥ 1 step, got -5"),
+    ],
+)
+def test_an_impossible_experiment_is_refused_before_anything_is_read(settings, match):
+    # the pipelines build their config from the flags first; a quantile of 1.5 failed in torch.quantile after
+    # the whole training run
+    from lruts.errors import ConfigError
+    from lruts.forecasting.experiment import ExperimentConfig
+
+    with pytest.raises(ConfigError, match=match):
+        ExperimentConfig(dataset="ETTh1", **settings)

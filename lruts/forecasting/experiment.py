@@ -81,6 +81,13 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         self.quantiles = sorted(float(q) for q in self.quantiles)  # the network's quantile outputs are in order
+        # before any data is read or a model trained: a quantile of 1.5 failed after training
+        if any(not 0 < q < 1 for q in self.quantiles):
+            raise ConfigError(
+                f"quantiles must lie strictly between 0 and 1 (0.1 0.9: an 80% interval), got {self.quantiles}"
+            )
+        if self.lookback < 1 or not self.horizons or min(self.horizons) < 1:
+            raise ConfigError(f"lookback and horizons must be ≥ 1 step, got {self.lookback} and {self.horizons}")
 
     @property
     def run_label(self) -> str:
