@@ -245,6 +245,18 @@ def test_a_validation_share_outside_zero_to_one_is_refused():
         LRUForecaster(24, 6).fit(synthetic_frame(300), time_col="date", val_fraction=1.5)
 
 
+def test_a_filtered_frames_row_numbers_are_not_a_series_and_a_time_index_kept_as_a_column_is_read_once():
+    df = synthetic_frame(400, n_series=1)
+    filtered = df[df["s0"] > -10].sample(frac=1.0, random_state=0)  # an integer index that is not 0, 1, 2, ...
+    fc = LRUForecaster(24, 6, train=tiny_train(), **TINY_MODEL).fit(filtered, time_col="date")
+    assert fc.columns == ["s0"]  # the row numbers were a second series, "index"
+    fc = LRUForecaster(24, 6, train=tiny_train(), **TINY_MODEL).fit(df.set_index("date", drop=False), time_col="date")
+    assert fc.columns == ["s0"]  # pandas raised "cannot insert date, already exists"
+    twice = pd.concat([df, df[["s0"]]], axis=1)
+    with pytest.raises(DataError, match=r"columns \['s0'\] appear more than once"):
+        LRUForecaster(24, 6).fit(twice, time_col="date")
+
+
 def test_unknown_option_is_refused():
     with pytest.raises(TypeError, match="unknown model option"):
         LRUForecaster(48, 12, layers=3)

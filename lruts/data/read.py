@@ -434,8 +434,14 @@ def from_user_frame(df: object) -> pl.DataFrame:
     if pd is not None and isinstance(df, pd.Series):
         df = df.to_frame(name=df.name if df.name is not None else "y")
     if pd is not None and isinstance(df, pd.DataFrame):
-        if not isinstance(df.index, pd.RangeIndex):
-            df = df.reset_index()
+        # the index is a column where it holds times or has a name that no column has; row numbers (a filtered
+        # or shuffled frame's) are not a series
+        timelike = isinstance(df.index, pd.DatetimeIndex | pd.PeriodIndex)
+        free = df.index.name not in df.columns  # set_index("date", drop=False) leaves the column too
+        df = df.reset_index(drop=not (free and (timelike or df.index.name is not None)))
+        repeated = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
+        if repeated:
+            raise DataError(f"columns {repeated} appear more than once; give each column its own name")
         periods = [c for c in df.columns if isinstance(df[c].dtype, pd.PeriodDtype)]
         if periods:
             df = df.assign(**{c: df[c].dt.to_timestamp() for c in periods})
