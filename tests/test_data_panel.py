@@ -157,6 +157,14 @@ def test_errors_name_what_is_wrong():
     _err(no_id, r"rows have no value in the id column 'id' \(the first at 20")
 
 
+def test_text_cells_of_a_long_table_are_reported_not_silently_masked():
+    df = synthetic_long(2).to_pandas().astype({"y": object})
+    df.loc[3, "y"], df.loc[4, "y"] = "offline", "1,234.5"
+    panel = panel_of(pl.from_pandas(df.astype({"y": str})))
+    assert "1 cells of 'y' hold text that is no number, read as missing: 'offline'" in panel.report.repairs()
+    assert any(line.startswith("read 1 numbers written") for line in panel.report.repairs())
+
+
 def test_a_series_too_short_for_the_windows_is_refused_by_name():
     p = panel_of(synthetic_long(3))
     short = p.ids[int(np.argmin(p.lengths))]

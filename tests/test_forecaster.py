@@ -257,6 +257,23 @@ def test_a_filtered_frames_row_numbers_are_not_a_series_and_a_time_index_kept_as
         LRUForecaster(24, 6).fit(twice, time_col="date")
 
 
+def test_fit_tells_the_user_what_reading_their_frame_repaired(caplog):
+    # a spreadsheet's column: numbers, one of them with a separator, and a note where a reading was missing;
+    # pyarrow refused the mixed column, and a fit of a DataFrame told nobody what its reading had changed
+    df = synthetic_frame(300, n_series=1).astype({"s0": object})
+    df.loc[5, "s0"], df.loc[7, "s0"] = "sensor off", "1,234.5"
+    with caplog.at_level("WARNING", logger="lruts"):
+        fc = LRUForecaster(24, 6, train=tiny_train(), **TINY_MODEL).fit(df.drop(index=[20, 21]), time_col="date")
+    (record,) = [r for r in caplog.records if "the table was read with these repairs" in r.getMessage()]
+    text = record.getMessage()
+    assert "read 1 numbers written with thousands separators" in text and "'sensor off'" in text
+    assert "inserted 2 missing 1h steps" in text and fc.columns == ["s0"]
+    with caplog.at_level("WARNING", logger="lruts"):
+        caplog.clear()
+        LRUForecaster(24, 6, train=tiny_train(), **TINY_MODEL).fit(synthetic_frame(300), time_col="date")
+    assert not [r for r in caplog.records if "repairs" in r.getMessage()]  # a clean table: nothing said
+
+
 def test_unknown_option_is_refused():
     with pytest.raises(TypeError, match="unknown model option"):
         LRUForecaster(48, 12, layers=3)

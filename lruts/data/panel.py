@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lruts.data.read import from_user_frame, read_any, read_frame
+from lruts.data.read import RawTable, from_user_frame, read_any, read_frame
 from lruts.data.timestamps import advance, grid_position, infer_freq, parse_freq, parse_timestamps
 from lruts.errors import DataError
 
@@ -59,16 +59,31 @@ class PanelReport:
     bad_timestamps: int = 0  # rows dropped: empty or unreadable timestamp
     before_start: int = 0  # rows dropped: before the series' first observed target (covariates only)
     missing_covariates: dict[str, int] = field(default_factory=dict)  # NaN cells per covariate inside the spans
+    junk_cells: dict[str, int] = field(default_factory=dict)  # text that is no number, read as missing
+    junk_examples: dict[str, list[str]] = field(default_factory=dict)
+    written_cells: dict[str, int] = field(default_factory=dict)  # numbers written for people (1,234.5), read
     series: dict[str, SeriesReport] = field(default_factory=dict)
+
+    def repairs(self) -> list[str]:
+        """What reading the table changed or dropped (one line each; none for a clean table)."""
+        lines = []
+        if self.duplicate_rows:
+            lines.append(f"dropped {self.duplicate_rows} identical repeats of an (id, time) row")
+        if self.bad_timestamps:
+            lines.append(f"dropped {self.bad_timestamps} rows whose timestamp is empty or unreadable")
+        if self.before_start:
+            lines.append(f"dropped {self.before_start} rows before their series' first observed target")
+        if self.written_cells:
+            lines.append(f"read {sum(self.written_cells.values())} numbers written with separators or signs in "
+                         f"{list(self.written_cells)}")  # fmt: skip
+        for c, n in self.junk_cells.items():
+            lines.append(f"{n} cells of '{c}' hold text that is no number, read as missing: "
+                         f"{', '.join(map(repr, self.junk_examples.get(c, [])))}")  # fmt: skip
+        return lines
 
     def summary(self) -> str:
         lines = [f"{len(self.series)} series, step {self.freq}{' (inferred)' if self.freq_inferred else ''}"]
-        if self.duplicate_rows:
-            lines.append(f"  dropped {self.duplicate_rows} identical repeats of an (id, time) row")
-        if self.bad_timestamps:
-            lines.append(f"  dropped {self.bad_timestamps} rows whose timestamp is empty or unreadable")
-        if self.before_start:
-            lines.append(f"  dropped {self.before_start} rows before their series' first observed target")
+        lines += [f"  {line}" for line in self.repairs()]
         for c, n in self.missing_covariates.items():
             lines.append(f"  covariate '{c}': {n} missing cells (read as its training mean)")
         for sid, r in self.series.items():
@@ -138,8 +153,8 @@ def _few(items: list, n: int = 5) -> str:
     return f"[{shown}{', …' if len(items) > n else ''}] ({len(items)})"
 
 
-def _read(source, time_col: str, id_col: str) -> tuple[pl.DataFrame, list[str]]:
-    """The table with numeric columns as Float32, and the names of its text columns."""
+def _read(source, time_col: str, id_col: str) -> RawTable:
+    """The table with numeric columns as Float32 (RawTable: and what reading it met)."""
     if isinstance(source, str | os.PathLike):
         path = Path(source).expanduser()
         if not path.is_file():
@@ -151,7 +166,7 @@ def _read(source, time_col: str, id_col: str) -> tuple[pl.DataFrame, list[str]]:
             if col not in frame.columns:
                 raise DataError(f"{name} column '{col}' not found; columns are: {frame.columns}")
         raw = read_frame(frame, time_col=time_col, id_col=id_col)
-    return raw.frame, raw.text_cols
+    return raw
 
 
 def _check_columns(columns: list[str], text: list[str], target_col: str, covariates: dict[str, list[str]]) -> None:
@@ -298,7 +313,9 @@ def load_panel(
     data that never falls on a weekend). Raises DataError (see the module docstring).
     """
     report = PanelReport()
-    frame, text = _read(source, time_col, id_col)
+    raw = _read(source, time_col, id_col)
+    frame, text = raw.frame, raw.text_cols
+    report.junk_cells, report.junk_examples, report.written_cells = raw.junk_cells, raw.junk_examples, raw.written_cells
     report.rows_raw = frame.height
     future, past = list(future_covariates), list(past_covariates)
     static_cols = list(static_covariates) if isinstance(static_covariates, list | tuple) else []

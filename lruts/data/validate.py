@@ -53,11 +53,24 @@ def _values(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c != T]
 
 
+UTC_NOTE = "timestamps carried UTC offsets: converted to UTC, stored without a zone"
+
+
+def _off_grid(off: int, freq: str, report: IngestReport) -> None:
+    hint = ""
+    if UTC_NOTE in report.repairs:  # local midnights of a zone with daylight saving land on two UTC hours
+        hint = (
+            "; the times had a zone: if they are dates (local midnights), drop the zone before reading them "
+            "(pandas: df['date'].dt.tz_localize(None)) so that they stay on one grid"
+        )
+    report.warnings.append(f"{off} timestamps are off the {freq} grid: kept as they are, no gap filling{hint}")
+
+
 def parse_time(frame: pl.DataFrame, time_col: str, report: IngestReport) -> pl.DataFrame:
     parsed = parse_timestamps(frame[time_col])
     report.time_col, report.time_format = time_col, parsed.layout
     if parsed.converted_to_utc:
-        report.repairs.append("timestamps carried UTC offsets: converted to UTC, stored without a zone")
+        report.repairs.append(UTC_NOTE)
     frame = frame.clone()  # in-place column edits below must not touch the caller's frame
     frame.drop_in_place(time_col)
     if T in frame.columns:
@@ -192,7 +205,7 @@ def regularise(
         pos = grid_position(ts, ts[0], freq)
         off = int(np.count_nonzero(pos < 0))
         if off:
-            report.warnings.append(f"{off} timestamps are off the {freq} grid: kept as they are, no gap filling")
+            _off_grid(off, freq, report)
             regular = False
         holes = np.diff(pos) - 1
     elif step is None:  # calendar months: let polars build the grid
@@ -203,7 +216,7 @@ def regularise(
         offsets = (ts.astype(np.int64) - ts[0].astype(np.int64)) % step
         off = int(np.count_nonzero(offsets))
         if off:
-            report.warnings.append(f"{off} timestamps are off the {freq} grid: kept as they are, no gap filling")
+            _off_grid(off, freq, report)
             regular = False
         holes = np.diff(ts.astype(np.int64)) // step - 1
     holes = np.maximum(holes, 0)

@@ -28,6 +28,7 @@ recurrence forgets (|λ| ≤ r_max), so what lies further back weighs less and l
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,16 @@ FORMAT = "lruts-forecaster"
 # when the forecast is blended; 5: "recent" and "outlier_rule" (re-sent rows, outliers), "panel" for a
 # long-fitted forecaster. load() reads all five.
 VERSION = 5
+
+
+log = logging.getLogger("lruts")
+
+
+def _tell_repairs(lines: list[str]) -> None:
+    """What reading the user's table changed, dropped or doubts, once per fit (a pipeline prints its ingest
+    report; a fit of a DataFrame had said nothing)."""
+    if lines:
+        log.warning("the table was read with these repairs:\n  %s", "\n  ".join(lines))
 
 
 class LRUForecaster:
@@ -161,6 +172,7 @@ class LRUForecaster:
             )
         self.panel = None
         series = load_series(df, time_col=time_col, target_cols=target_cols, freq=freq)
+        _tell_repairs(series.report.repairs + series.report.warnings)
         values = series.values
         n = len(values)
         n_val = max(int(val_fraction * n), self.horizon)
@@ -209,6 +221,7 @@ class LRUForecaster:
             df, id_col=id_col, time_col=time_col, target_col=target_col, future_covariates=future,
             past_covariates=past, static_covariates=static, freq=freq,
         )  # fmt: skip
+        _tell_repairs(panel.report.repairs())
         if calendar:
             panel = with_calendar(panel)
         splits = panel_splits(panel, self.lookback, self.horizon, val_fraction=val_fraction)
