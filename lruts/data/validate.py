@@ -152,7 +152,7 @@ def non_finite_to_missing(
     if bad:
         report.non_finite = bad
         report.repairs.append(
-            f"{sum(bad.values())} NaN/inf or beyond-float32 values in {len(bad)} columns set missing (then filled)"
+            f"{sum(bad.values())} NaN/inf or beyond-float32 values in {len(bad)} columns set missing"
         )
     fix = [c for c, n in zip(cols, counts, strict=True) if n]
     return frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in fix)
@@ -385,7 +385,7 @@ def validate(
         report.junk_cells = dict(raw.junk_cells)
         n = sum(raw.junk_cells.values())
         examples = "; ".join(f"{c}: {', '.join(map(repr, v))}" for c, v in raw.junk_examples.items())
-        report.repairs.append(f"{n} non-numeric cells in {list(raw.junk_cells)} set missing (then filled): {examples}")
+        report.repairs.append(f"{n} non-numeric cells in {list(raw.junk_cells)} set missing: {examples}")
     for c in raw.text_cols:
         report.dropped_columns[c] = "not numeric"
     wanted = list(target_cols) if target_cols else None
