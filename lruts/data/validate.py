@@ -151,9 +151,7 @@ def non_finite_to_missing(
         return frame
     if bad:
         report.non_finite = bad
-        report.repairs.append(
-            f"{sum(bad.values())} NaN/inf or beyond-float32 values in {len(bad)} columns set missing"
-        )
+        report.repairs.append(f"{sum(bad.values())} NaN/inf or beyond-float32 values in {len(bad)} columns set missing")
     fix = [c for c, n in zip(cols, counts, strict=True) if n]
     return frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in fix)
 
