@@ -445,9 +445,11 @@ def from_user_frame(df: object) -> pl.DataFrame:
         periods = [c for c in df.columns if isinstance(df[c].dtype, pd.PeriodDtype)]
         if periods:
             df = df.assign(**{c: df[c].dt.to_timestamp() for c in periods})
-        mixed = [c for c in df.columns if df[c].dtype == object and _text_among_others(df[c])]
-        if mixed:  # numbers and text in one column (a spreadsheet's "n/a"): text, read cell by cell like a file's
-            df = df.assign(**{c: df[c].map(lambda v: v if v is None or _missing(v) else str(v)) for c in mixed})
+        # numbers and text in one column (a spreadsheet's "n/a"), which pyarrow refuses: text, read cell by cell
+        # like a file's
+        mixed = [c for c in df.columns if pd.api.types.infer_dtype(df[c], skipna=True) in ("mixed", "mixed-integer")]
+        if mixed:
+            df = df.assign(**{c: df[c].astype(str).where(df[c].notna(), None) for c in mixed})
         df = df.rename(columns={c: str(c) for c in df.columns})
         return pl.from_pandas(df)
     hint = (
@@ -457,19 +459,6 @@ def from_user_frame(df: object) -> pl.DataFrame:
         else ""
     )
     raise DataError(f"expected a dataset name, a file path or a polars/pandas DataFrame, got {type(df).__name__}{hint}")
-
-
-def _missing(v) -> bool:
-    """None, NaN, pandas' NA or NaT (a cell, not a column)."""
-    import pandas as pd
-
-    return v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and bool(pd.isna(v)))
-
-
-def _text_among_others(column) -> bool:
-    """Whether an object column holds text beside values of other types (which pyarrow refuses to mix)."""
-    kinds = {type(v) for v in column if not _missing(v)}
-    return str in kinds and len(kinds) > 1
 
 
 # compressed files by their first bytes: decompressed to a temporary file and read as what they hold
