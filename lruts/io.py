@@ -79,8 +79,10 @@ def read_yaml_mapping(path: str | Path, what: str, example: str) -> dict[str, An
 
 def safe_name(name: str, default: str = "dataset") -> str:
     """A user-given name as a file or folder name that cannot leave its folder: an existing file's path
-    becomes its stem; only [A-Za-z0-9._-] is kept (anything else → "_"), no leading or trailing ".", "_"
-    or "-", at most 100 characters; `default` when nothing is left."""
-    if Path(name).suffix and Path(name).is_file():
-        name = Path(name).stem
+    becomes its stem (a compressed file's, the stem of what it holds: sales.csv.gz → sales); only
+    [A-Za-z0-9._-] is kept (anything else → "_"), no leading or trailing ".", "_" or "-", at most 100
+    characters; `default` when nothing is left."""
+    path = Path(name)
+    if path.suffix and path.is_file():
+        name = Path(path.stem).stem if path.suffix.lower() in (".gz", ".bz2", ".xz", ".zip") else path.stem
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:100] or default

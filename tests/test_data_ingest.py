@@ -201,6 +201,9 @@ def test_compressed_files_are_read_as_what_they_hold_and_json_is_named(tmp_path)
         np.testing.assert_array_equal(s.values, expected)
         assert s.report.repairs[0].startswith("decompressed")
     assert ingest(tmp_path / "s.csv.gz").parquet.name == "s.parquet"
+    from lruts.forecasting.experiment import run_label
+
+    assert run_label(str(tmp_path / "s.csv.gz")) == "s"  # the pipelines' runs folder too (it was "s.csv")
     with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:
         z.writestr("a.csv", text)
         z.writestr("b.csv", text)

@@ -192,8 +192,7 @@ def ingest(
         drop_constant=drop_constant,
         exact_rows=exact_rows,
     )
-    plain = Path(path.stem) if path.suffix.lower() in (".gz", ".bz2", ".xz", ".zip") else path  # x.csv.gz: x
-    stem = safe_name(name or (spec.name if spec else plain.stem))
+    stem = safe_name(name or (spec.name if spec else str(path)))
     out = output_dir(dest_dir)
     parquet, report_path = out / f"{stem}.parquet", out / f"{stem}.report.json"
     digest = sha256_of(path)
