@@ -77,6 +77,9 @@ def read_yaml_mapping(path: str | Path, what: str, example: str) -> dict[str, An
     return values
 
 
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")  # a file's name without them: what it holds
+
+
 def safe_name(name: str, default: str = "dataset") -> str:
     """A user-given name as a file or folder name that cannot leave its folder: an existing file's path
     becomes its stem (a compressed file's, the stem of what it holds: sales.csv.gz → sales); only
@@ -84,5 +87,5 @@ def safe_name(name: str, default: str = "dataset") -> str:
     characters; `default` when nothing is left."""
     path = Path(name)
     if path.suffix and path.is_file():
-        name = Path(path.stem).stem if path.suffix.lower() in (".gz", ".bz2", ".xz", ".zip") else path.stem
+        name = Path(path.stem).stem if path.suffix.lower() in COMPRESSED_SUFFIXES else path.stem
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:100] or default

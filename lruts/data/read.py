@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from lruts.errors import DataError
+from lruts.io import COMPRESSED_SUFFIXES
 
 NULL_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "#N/A", "-", "?"]
 _SNIFF_BYTES = 256 * 1024
@@ -513,7 +514,7 @@ def _read_unpacked(path: Path, kind: str, unpack, time_col: str | None, id_col: 
 
 
 def _decompress(path: Path, opener, folder: Path) -> Path:
-    target = folder / (path.stem if path.suffix.lower() in (".gz", ".bz2", ".xz") else path.name)
+    target = folder / (path.stem if path.suffix.lower() in COMPRESSED_SUFFIXES else path.name)
     _copy(opener(path, "rb"), target)
     return target
 

@@ -123,18 +123,19 @@ class WindowDataset(BatchedWindows):
             raise IndexError(f"window {i} out of range for {n} items")
         return i
 
-    def window_start(self, i: int) -> int:
-        """Row of the first lookback step of item i."""
-        i = self._index(i)
+    def window_start(self, i):
+        """Row of the first lookback step of item i (an int), or of items i (an array: no range check)."""
+        if isinstance(i, int | np.integer):
+            i = self._index(int(i))
+        else:
+            i = np.asarray(i, dtype=np.int64)
+            i = np.where(i < 0, i + len(self), i)
         w = i // self.n_channels if self.channel_independent else i
         return self.start + w * self.stride
 
     def target_position(self, indices) -> np.ndarray:
         """Where each item's targets begin and end, as fractions of the split's rows: (B, 2) in [0, 1)."""
-        i = np.asarray(indices, dtype=np.int64)
-        i = np.where(i < 0, i + len(self), i)
-        w = i // self.n_channels if self.channel_independent else i
-        first = w * self.stride + self.lookback
+        first = self.window_start(np.asarray(indices, dtype=np.int64)) - self.start + self.lookback
         return np.stack([first, first + self.horizon - 1], axis=1) / (self.stop - self.start)
 
     def channel_of(self, i: int) -> int | None:
