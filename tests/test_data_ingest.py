@@ -75,6 +75,30 @@ def test_dates_only_and_weekly_and_mixed_offsets(tmp_path):
     assert s.freq == "1h" and s.report.gaps == 0 and len(s) == 3
 
 
+def _berlin_days(n=40, start="2021-03-10"):
+    return pd.date_range(start, periods=n, freq="D", tz="Europe/Berlin")  # crosses 28 March (+01:00 → +02:00)
+
+
+def test_dates_written_with_a_zone_stay_dates_across_daylight_saving(tmp_path):
+    # exported with their zone, a daily table's local midnights are 23:00 then 22:00 in UTC: off any daily
+    # grid (no gap filling, forecasts dated 22:00 the day before); they are read as the dates they are
+    days = _berlin_days()
+    dates = np.array(days.tz_localize(None), dtype="datetime64[ns]")
+    kept = [i for i in range(len(days)) if i != 20]  # one day missing: a gap on the grid of days
+    text = "date,x\n" + "\n".join(f"{days[i].isoformat(sep=' ')},{i}" for i in kept)
+    assert "+01:00" in text and "+02:00" in text
+    for source in (write(tmp_path, text), pd.DataFrame({"date": days[kept], "x": np.array(kept, float)})):
+        s = load_series(source)
+        assert s.freq == "1d" and s.report.clock == "local" and not s.report.warnings
+        np.testing.assert_array_equal(s.timestamps, dates)
+        assert s.report.gaps == 1 and len(s) == len(days)  # the missing day is a gap on the grid, filled
+        assert any("local midnights" in r for r in s.report.repairs)
+    # times of day with a zone stay instants: converted to UTC, as before
+    hours = pd.date_range("2021-03-27 22:00", periods=6, freq="h", tz="Europe/Berlin")
+    s = load_series(pd.DataFrame({"date": hours, "x": np.arange(6.0)}))
+    assert s.report.clock == "utc" and s.freq == "1h" and str(s.timestamps[0])[:16] == "2021-03-27T21:00"
+
+
 @pytest.mark.parametrize(
     ("stamps", "first", "freq"),
     [

@@ -285,3 +285,23 @@ def test_flat_options_go_to_the_forecast_config_or_its_network():
     assert (cfg.lookback, cfg.horizon, cfg.normalization) == (48, 12, "revin")
     assert (cfg.network.d_model, cfg.network.dropout) == (32, 0.6)
     assert cfg.network.d_state == LRUForecaster(48, 12).net_config.network.d_state  # the forecaster's default
+
+
+def test_dates_with_a_zone_fit_forecast_and_stream_as_the_dates_they_are(tmp_path):
+    # a daily table exported with its zone (local midnights: +01:00 in winter, +02:00 in summer); new rows come
+    # the same way, as datetimes or text, across the autumn change. Before, the stored UTC times were off any
+    # daily grid and the forecasts were dated 22:00 or 23:00 the day before
+    naive = synthetic_frame(320, n_series=2).assign(date=pd.date_range("2021-01-01", periods=320, freq="D"))
+    zoned = naive.assign(date=naive["date"].dt.tz_localize("Europe/Berlin"))
+    fits = [LRUForecaster(28, 7, train=tiny_train(epochs=1), **TINY_MODEL).fit(df.iloc[:290]) for df in (naive, zoned)]
+    plain, dated = (fc.predict() for fc in fits)
+    pd.testing.assert_frame_equal(dated, plain)
+    assert str(plain["date"].iloc[0]) == "2021-10-18 00:00:00"
+    rows = zoned.iloc[290:305]  # crosses 31 October (+02:00 → +01:00)
+    as_text = rows.assign(date=rows["date"].map(lambda t: t.isoformat()))
+    assert as_text["date"].str.endswith("+02:00").any() and as_text["date"].str.endswith("+01:00").any()
+    expected = LRUForecaster.load_from(fits[0]).update(naive.iloc[290:305])
+    pd.testing.assert_frame_equal(LRUForecaster.load_from(fits[1]).update(rows), expected)
+    pd.testing.assert_frame_equal(LRUForecaster.load_from(fits[1]).update(as_text), expected)
+    loaded = LRUForecaster.load(fits[1].save(tmp_path / "zoned.lruts"))  # the clock is saved with it
+    pd.testing.assert_frame_equal(loaded.update(rows), expected)

@@ -465,3 +465,27 @@ def test_integer_ids_come_back_as_integers_through_predict_update_and_a_saved_fi
     assert fc.update(stream)["unique_id"].dtype == np.int64
     fc.save(tmp_path / "ints.lruts")
     assert LRUForecaster.load(tmp_path / "ints.lruts").predict()["unique_id"].dtype == np.int64
+
+
+def test_a_panel_of_dates_with_a_zone_forecasts_and_streams_as_those_dates(panel, tmp_path):
+    # each series' days as local midnights with their zone (a database's timestamptz): read as dates, and new
+    # rows with the zone streamed as the same days, through a saved file too
+    def as_days(d: pd.DataFrame, zone: str | None) -> pd.DataFrame:
+        days = pd.Timestamp("2021-03-01") + pd.to_timedelta(
+            (d["ds"] - pd.Timestamp("2021-01-01")) // pd.Timedelta(hours=1), "D"
+        )
+        return d.drop(columns=["x", "p"]).assign(ds=days.dt.tz_localize(zone) if zone else days)
+
+    (plain, plain_rows), (zoned, zoned_rows) = (
+        (as_days(panel[0], z), as_days(panel[1], z)) for z in (None, "Europe/Berlin")
+    )
+    fits = [
+        LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL).fit(d, id_col="unique_id")
+        for d in (plain, zoned)
+    ]
+    pd.testing.assert_frame_equal(fits[1].predict(), fits[0].predict())
+    assert (fits[1].predict()["ds"].dt.hour == 0).all()
+    expected = LRUForecaster.load_from(fits[0]).update(plain_rows)
+    pd.testing.assert_frame_equal(LRUForecaster.load_from(fits[1]).update(zoned_rows), expected)
+    loaded = LRUForecaster.load(fits[1].save(tmp_path / "zoned.lruts"))
+    pd.testing.assert_frame_equal(loaded.update(zoned_rows), expected)

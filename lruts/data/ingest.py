@@ -30,8 +30,9 @@ from lruts.io import safe_name
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = 3  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
-# quarters and ISO weeks read as dates, numbers written for people (1,234.5 · $12 · 10%) read, not set missing
+PIPELINE_VERSION = 4  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
+# quarters and ISO weeks read as dates, numbers written for people (1,234.5 · $12 · 10%) read, not set missing;
+# 4: local midnights with a zone read as dates (timestamps.CLOCKS), not converted to UTC
 
 
 class PartialDatasetWarning(UserWarning):

@@ -6,8 +6,13 @@ Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`)
 month-first wins a tie), `yyyymmdd`, months without a day (`1982 Apr`, `Apr 1982`, `1982-04`: the first
 of the month), quarters (`1990Q1`, `1990-Q1`, `1990 Q1`: its first day), ISO weeks (`2015-W02`: its
 Monday; `2015-W02-3`: its Wednesday), years (`1990`: 1 January), and epoch numbers (seconds, ms, µs or
-ns, by magnitude; four digits are a year, not the first hours of 1970). Values with UTC offsets are
-converted to UTC and stored without a zone.
+ns, by magnitude; four digits are a year, not the first hours of 1970).
+
+Timestamps that carry a zone (UTC offsets in text, a zone-aware column) are stored without one, by a clock
+(`CLOCKS`): dates, whose every value is a local midnight (a daily or monthly table exported with its zone,
+`2021-03-28 00:00:00+01:00` then `2021-03-29 00:00:00+02:00`), keep their local wall clock, so they stay
+on one grid of days across a daylight-saving change; anything else is converted to UTC, which has no
+repeated or missing hours. The clock chosen when a table is read is kept, and new rows are read by it.
 """
 
 from __future__ import annotations
@@ -61,54 +66,82 @@ _EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))
 MIN_PARSED_SHARE = 0.9
 
 
+# how timestamps that carry a zone are stored (module doc): "local" wall clock (dates), or converted to "utc"
+CLOCKS = ("local", "utc")
+CLOCK_NOTES = {  # what a report says of each
+    "utc": "timestamps carried a zone: converted to UTC, stored without a zone",
+    "local": "timestamps carried a zone and were all local midnights (dates): read as those dates, without a zone",
+}
+_OFFSET = r"(?:([+-])(\d{2}):?(\d{2})|(Z))$"
+
+
 @dataclass
 class ParsedTime:
-    values: pl.Series  # Datetime("ns"), naive (UTC when the input carried offsets); null where unparseable
+    values: pl.Series  # Datetime("ns"), naive (by `clock` where the input carried a zone); null where unparseable
     layout: str  # the format used, e.g. "%Y/%m/%d %H:%M" or "epoch[s]"
-    converted_to_utc: bool
+    clock: str | None = None  # None: the input carried no zone; else one of CLOCKS
 
 
-def _finish(parsed: pl.Series) -> tuple[pl.Series, bool]:
-    tz = getattr(parsed.dtype, "time_zone", None)
-    if tz is not None:
-        parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return parsed.cast(pl.Datetime("ns")), tz is not None
+class _Finish:
+    """Stores parsed timestamps without a zone: by the clock asked for, or (None) the one the values call for."""
+
+    def __init__(self, clock: str | None, text: pl.Series | None = None) -> None:
+        if clock is not None and clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
+        self.clock, self.text = clock, text
+
+    def __call__(self, parsed: pl.Series, layout: str) -> ParsedTime:
+        if getattr(parsed.dtype, "time_zone", None) is None:
+            return ParsedTime(parsed.cast(pl.Datetime("ns")), layout)
+        utc = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(pl.Datetime("ns"))
+        local = self._wall_clock(parsed, utc)
+        present = local.drop_nulls()
+        midnights = present.len() > 0 and bool((present.dt.truncate("1d") == present).all())
+        clock = self.clock or ("local" if midnights else "utc")
+        return ParsedTime(local if clock == "local" else utc, layout, clock)
+
+    def _wall_clock(self, parsed: pl.Series, utc: pl.Series) -> pl.Series:
+        """The local time each value was written in: a zone-aware column's own, text's UTC + its offset."""
+        if self.text is None:
+            return parsed.dt.replace_time_zone(None).cast(pl.Datetime("ns"))
+        sign, hours, minutes = (self.text.str.extract(_OFFSET, k) for k in (1, 2, 3))
+        direction = 1 - 2 * (sign == "-").fill_null(False).cast(pl.Int64)
+        offset_minutes = (hours.cast(pl.Int64) * 60 + minutes.cast(pl.Int64)).fill_null(0) * direction
+        return utc + (offset_minutes * 60_000_000_000).cast(pl.Duration("ns"))
 
 
-def parse_timestamps(col: pl.Series) -> ParsedTime:
-    """Parse a column of timestamps (text, integer, date or datetime) into naive Datetime("ns").
+def parse_timestamps(col: pl.Series, clock: str | None = None) -> ParsedTime:
+    """Parse a column of timestamps (text, integer, date or datetime) into naive Datetime("ns"); values that
+    carry a zone are stored by `clock` (one of CLOCKS; None: local where every value is a local midnight,
+    else UTC).
 
     Raises DataError when no layout parses at least MIN_PARSED_SHARE of the non-empty values.
     """
     if isinstance(col.dtype, pl.Datetime | pl.Date):
-        values, utc = _finish(
-            col.cast(pl.Datetime(getattr(col.dtype, "time_unit", None) or "us", getattr(col.dtype, "time_zone", None)))
-        )
-        return ParsedTime(values, "native", utc)
+        finish = _Finish(clock)
+        unit, zone = getattr(col.dtype, "time_unit", None) or "us", getattr(col.dtype, "time_zone", None)
+        return finish(col.cast(pl.Datetime(unit, zone)), "native")
     text = col.cast(pl.String).str.strip_chars()
+    finish = _Finish(clock, text)
     present = text.drop_nulls()
     present = present.filter(present != "")
     if present.len() == 0:
         raise DataError(f"time column '{col.name}' is empty")
     if present.str.contains(r"^[12]\d{3}$").all():  # years 1000-2999 (as epoch seconds: 1970's first hours)
-        values, utc = _finish((text + "-01-01").str.to_datetime("%Y-%m-%d", strict=False))
-        return ParsedTime(values, "%Y", utc)
+        return finish((text + "-01-01").str.to_datetime("%Y-%m-%d", strict=False), "%Y")
     if present.str.contains(_QUARTER).all():
         parts = pl.DataFrame({"year": text.str.extract(_QUARTER, 1), "quarter": text.str.extract(_QUARTER, 2)})
         first_day = parts.cast(pl.Int32).select(pl.date("year", pl.col("quarter") * 3 - 2, 1)).to_series()
-        values, utc = _finish(first_day)
-        return ParsedTime(values, "quarter", utc)
+        return finish(first_day, "quarter")
     if present.str.contains(_ISO_WEEK).all():
         day = text.str.extract(_ISO_WEEK, 3).fill_null("1")
         iso = text.str.extract(_ISO_WEEK, 1) + "-W" + text.str.extract(_ISO_WEEK, 2) + "-" + day
-        values, utc = _finish(iso.str.to_date("%G-W%V-%u", strict=False))
-        return ParsedTime(values, "ISO week", utc)
+        return finish(iso.str.to_date("%G-W%V-%u", strict=False), "ISO week")
     if present.str.contains(r"^[+-]?\d+(\.\d+)?$").all():
         if present.str.len_chars().eq(8).all():
             by_date = text.str.to_datetime("%Y%m%d", strict=False)
             if by_date.null_count() == text.null_count() + (text == "").sum():
-                values, utc = _finish(by_date)
-                return ParsedTime(values, "%Y%m%d", utc)
+                return finish(by_date, "%Y%m%d")
         return _parse_epoch(text)
     best: tuple[int, str, pl.Series] | None = None
     # explicit layouts first: polars guesses 07/01/2016 as 7 January
@@ -135,8 +168,27 @@ def parse_timestamps(col: pl.Series) -> ParsedTime:
             "quarter ('1990Q1'), an ISO week ('2015-W02'), a year, or epoch seconds; "
             "or pass time_col= to choose another column."
         )
-    values, utc = _finish(best[2])
-    return ParsedTime(values, best[1], utc)
+    return finish(best[2], best[1])
+
+
+def stored_times(col, clock: str | None, what: str = "new rows") -> np.ndarray:
+    """New rows' times (a pandas Series) as a series read by `clock` stores them: (n,) datetime64[ns], naive.
+    Times without a zone are taken as they are; with one, by the series' clock (a series read without a zone
+    stores UTC: ingestion's rule); text is read by parse_timestamps, as a file's."""
+    import pandas as pd
+
+    if not isinstance(col.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(col):
+        if not all(isinstance(v, str) for v in col):
+            col = pd.to_datetime(col)  # datetime objects, pandas Timestamps
+        else:
+            parsed = parse_timestamps(pl.Series(str(col.name), col.tolist(), dtype=pl.String), clock or "utc")
+            if parsed.values.null_count():
+                bad = [v for v, t in zip(col, parsed.values, strict=True) if t is None][:3]
+                raise DataError(f"{what}: could not read the time(s) {bad} in '{col.name}'")
+            return parsed.values.to_numpy().astype("datetime64[ns]")
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        col = (col if clock == "local" else col.dt.tz_convert("UTC")).dt.tz_localize(None)
+    return col.to_numpy("datetime64[ns]")
 
 
 def _parse_epoch(text: pl.Series) -> ParsedTime:
@@ -144,7 +196,7 @@ def _parse_epoch(text: pl.Series) -> ParsedTime:
     peak = float(num.abs().max() or 0.0)
     unit = next(u for u, limit in _EPOCH_UNITS if peak < limit)
     ns = (num * _NS[unit]).round(0).cast(pl.Int64, strict=False)
-    return ParsedTime(ns.cast(pl.Datetime("ns")), f"epoch[{unit}]", False)
+    return ParsedTime(ns.cast(pl.Datetime("ns")), f"epoch[{unit}]")
 
 
 # ----------------------------------------------------------------------------------------------------------------

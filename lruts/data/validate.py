@@ -30,6 +30,7 @@ import polars as pl
 from lruts.data.read import NULL_TOKENS, RawTable
 from lruts.data.report import IngestReport
 from lruts.data.timestamps import (
+    CLOCK_NOTES,
     advance,
     business_days,
     calendar_months,
@@ -53,24 +54,22 @@ def _values(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c != T]
 
 
-UTC_NOTE = "timestamps carried UTC offsets: converted to UTC, stored without a zone"
-
-
 def _off_grid(off: int, freq: str, report: IngestReport) -> None:
     hint = ""
-    if UTC_NOTE in report.repairs:  # local midnights of a zone with daylight saving land on two UTC hours
+    if report.clock == "utc":  # readings at a fixed local hour land on two UTC hours across daylight saving
         hint = (
-            "; the times had a zone: if they are dates (local midnights), drop the zone before reading them "
-            "(pandas: df['date'].dt.tz_localize(None)) so that they stay on one grid"
+            "; the times had a zone and were converted to UTC, where a daylight-saving change moves a fixed local "
+            "hour: if they are local times of day, drop the zone before reading them (pandas: "
+            "df['date'].dt.tz_localize(None)) so that they stay on one grid"
         )
     report.warnings.append(f"{off} timestamps are off the {freq} grid: kept as they are, no gap filling{hint}")
 
 
 def parse_time(frame: pl.DataFrame, time_col: str, report: IngestReport) -> pl.DataFrame:
     parsed = parse_timestamps(frame[time_col])
-    report.time_col, report.time_format = time_col, parsed.layout
-    if parsed.converted_to_utc:
-        report.repairs.append(UTC_NOTE)
+    report.time_col, report.time_format, report.clock = time_col, parsed.layout, parsed.clock
+    if parsed.clock:
+        report.repairs.append(CLOCK_NOTES[parsed.clock])
     frame = frame.clone()  # in-place column edits below must not touch the caller's frame
     frame.drop_in_place(time_col)
     if T in frame.columns:

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from lruts.data.read import new_row_numbers
+from lruts.data.timestamps import stored_times
 from lruts.errors import DataError
 from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
@@ -112,6 +113,7 @@ class LRUForecaster:
         self.time_col = "date"
         self.freq: str | None = None
         self.step_ns: int | None = None
+        self.clock: str | None = None  # how the fitted table's zone was read (timestamps.CLOCKS): new rows alike
         self.last_time: np.datetime64 | None = None
         self.frame_kind = "pandas"
         self._stream: StreamState | EnsembleState | BlendState | None = None
@@ -261,7 +263,7 @@ class LRUForecaster:
             static_names=panel.static_names, calendar=calendar, scaler=splits.scaler,
             static=torch.from_numpy(static_scaled.astype(np.float32)).to(self._device()),
             outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
-            lookback=self.lookback, horizon=self.horizon, integer_ids=panel.integer_ids,
+            lookback=self.lookback, horizon=self.horizon, integer_ids=panel.integer_ids, clock=panel.clock,
         )  # fmt: skip
         self.freq, self.time_col, self.columns = panel.freq, panel.time_col, []
         self._compiled = None
@@ -323,6 +325,7 @@ class LRUForecaster:
         self.columns = list(series.columns)
         self.time_col = time_col or "date"
         self.freq = series.freq
+        self.clock = series.report.clock if series.report else None
         if self.freq == "1d" and weekdays_only(series.timestamps):
             # a trading calendar, kept row by row by ingestion: it streams and is dated on business days
             self.freq = "1b"
@@ -496,7 +499,7 @@ class LRUForecaster:
             raise DataError(f"new rows lack column(s) {missing}; expected {[self.time_col, *self.columns]}")
         if df.empty:
             return np.array([], dtype="datetime64[ns]"), np.zeros((0, len(self.columns)), np.float64)
-        times = pd.to_datetime(df[self.time_col]).to_numpy(dtype="datetime64[ns]")
+        times = stored_times(df[self.time_col], self.clock)
         block = df[self.columns]
         if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
             return times, block.to_numpy(np.float64)
@@ -610,6 +613,7 @@ class LRUForecaster:
             "time_col": self.time_col,
             "freq": self.freq or "",
             "step_ns": self.step_ns or 0,
+            "clock": self.clock or "",
             "last_time_ns": int(self.last_time.astype("datetime64[ns]").astype(np.int64)),
             "frame_kind": self.frame_kind,
             "stream": _to_device(self._stream.to_dict(), torch.device("cpu")),
@@ -669,7 +673,7 @@ class LRUForecaster:
             return fc
         fc.scaler = StandardScaler.from_dict(blob["scaler"])
         fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
-        fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None
+        fc.freq, fc.step_ns, fc.clock = blob["freq"] or None, blob["step_ns"] or None, blob.get("clock") or None
         fc.last_time = np.datetime64(int(blob["last_time_ns"]), "ns")
         fc._stream = stream_state_from_dict(_to_device(blob["stream"], dev))
         fc._forecast = blob["forecast"].to(dev)
