@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -87,16 +88,29 @@ def test_dates_written_with_a_zone_stay_dates_across_daylight_saving(tmp_path):
     kept = [i for i in range(len(days)) if i != 20]  # one day missing: a gap on the grid of days
     text = "date,x\n" + "\n".join(f"{days[i].isoformat(sep=' ')},{i}" for i in kept)
     assert "+01:00" in text and "+02:00" in text
-    for source in (write(tmp_path, text), pd.DataFrame({"date": days[kept], "x": np.array(kept, float)})):
+    frame = pd.DataFrame({"date": days[kept], "x": np.array(kept, float)})
+    for zone, source in ((None, write(tmp_path, text)), ("Europe/Berlin", frame)):  # text's offsets name no zone
         s = load_series(source)
-        assert s.freq == "1d" and s.report.clock == "local" and not s.report.warnings
+        assert s.freq == "1d" and s.report.clock == {"kind": "local", "zone": zone} and not s.report.warnings
         np.testing.assert_array_equal(s.timestamps, dates)
         assert s.report.gaps == 1 and len(s) == len(days)  # the missing day is a gap on the grid, filled
         assert any("local midnights" in r for r in s.report.repairs)
+    # a column of fixed offsets (pandas' reading of such text) is read the same way, without warnings
+    fixed = pd.DataFrame(
+        {"date": pd.to_datetime([f"2021-03-2{d} 00:00:00-03:00" for d in (7, 8, 9)]), "x": [1.0, 2, 3]}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = load_series(fixed)
+    assert s.report.clock["kind"] == "local" and str(s.timestamps[0])[:16] == "2021-03-27T00:00"
     # times of day with a zone stay instants: converted to UTC, as before
     hours = pd.date_range("2021-03-27 22:00", periods=6, freq="h", tz="Europe/Berlin")
     s = load_series(pd.DataFrame({"date": hours, "x": np.arange(6.0)}))
-    assert s.report.clock == "utc" and s.freq == "1h" and str(s.timestamps[0])[:16] == "2021-03-27T21:00"
+    assert (
+        s.report.clock == {"kind": "utc", "zone": "Europe/Berlin"}
+        and s.freq == "1h"
+        and str(s.timestamps[0])[:16] == "2021-03-27T21:00"
+    )
 
 
 @pytest.mark.parametrize(

@@ -290,18 +290,36 @@ def test_flat_options_go_to_the_forecast_config_or_its_network():
 def test_dates_with_a_zone_fit_forecast_and_stream_as_the_dates_they_are(tmp_path):
     # a daily table exported with its zone (local midnights: +01:00 in winter, +02:00 in summer); new rows come
     # the same way, as datetimes or text, across the autumn change. Before, the stored UTC times were off any
-    # daily grid and the forecasts were dated 22:00 or 23:00 the day before
+    # daily grid and the forecasts were dated 22:00 or 23:00 the day before, without a zone
     naive = synthetic_frame(320, n_series=2).assign(date=pd.date_range("2021-01-01", periods=320, freq="D"))
     zoned = naive.assign(date=naive["date"].dt.tz_localize("Europe/Berlin"))
     fits = [LRUForecaster(28, 7, train=tiny_train(epochs=1), **TINY_MODEL).fit(df.iloc[:290]) for df in (naive, zoned)]
     plain, dated = (fc.predict() for fc in fits)
-    pd.testing.assert_frame_equal(dated, plain)
     assert str(plain["date"].iloc[0]) == "2021-10-18 00:00:00"
+    pd.testing.assert_frame_equal(dated, berlin(plain))  # the same forecast, dated in the table's zone
     rows = zoned.iloc[290:305]  # crosses 31 October (+02:00 → +01:00)
     as_text = rows.assign(date=rows["date"].map(lambda t: t.isoformat()))
     assert as_text["date"].str.endswith("+02:00").any() and as_text["date"].str.endswith("+01:00").any()
-    expected = LRUForecaster.load_from(fits[0]).update(naive.iloc[290:305])
+    expected = berlin(LRUForecaster.load_from(fits[0]).update(naive.iloc[290:305]))
     pd.testing.assert_frame_equal(LRUForecaster.load_from(fits[1]).update(rows), expected)
     pd.testing.assert_frame_equal(LRUForecaster.load_from(fits[1]).update(as_text), expected)
     loaded = LRUForecaster.load(fits[1].save(tmp_path / "zoned.lruts"))  # the clock is saved with it
     pd.testing.assert_frame_equal(loaded.update(rows), expected)
+
+
+def berlin(frame: pd.DataFrame, col: str = "date", utc: bool = False) -> pd.DataFrame:
+    """`frame` with its naive times `col` as Europe/Berlin's (local wall clock; `utc`: the times are UTC)."""
+    times = frame[col].dt.tz_localize("UTC" if utc else "Europe/Berlin")
+    return frame.assign(**{col: times.dt.tz_convert("Europe/Berlin")})
+
+
+def test_times_with_a_zone_are_stored_in_utc_and_forecast_in_the_zone():
+    # hourly readings with their zone: stored in UTC (no repeated or missing hour), forecast in the zone, so
+    # the forecast merges back onto the user's table; new rows with the zone stream as UTC
+    naive = synthetic_frame(700, n_series=1, start="2021-03-20")  # the spring change: 28 March, 02:00 → 03:00
+    zoned = naive.assign(date=naive["date"].dt.tz_localize("UTC").dt.tz_convert("Europe/Berlin"))
+    fits = [LRUForecaster(48, 6, train=tiny_train(epochs=1), **TINY_MODEL).fit(df.iloc[:600]) for df in (naive, zoned)]
+    pd.testing.assert_frame_equal(fits[1].predict(), berlin(fits[0].predict(), utc=True))
+    assert len(zoned.merge(fits[1].predict()[["date"]], on="date")) == 6
+    expected = berlin(fits[0].update(naive.iloc[600:630]), utc=True)
+    pd.testing.assert_frame_equal(fits[1].update(zoned.iloc[600:630]), expected)

@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from lruts.data.read import RawTable, from_user_frame, read_any, read_frame
-from lruts.data.timestamps import CLOCK_NOTES, advance, grid_position, infer_freq, parse_freq, parse_timestamps
+from lruts.data.timestamps import CLOCK_NOTES, Clock, advance, grid_position, infer_freq, parse_freq, parse_timestamps
 from lruts.errors import DataError
 
 _ID, _T = "__id", "__time"
@@ -57,7 +57,7 @@ class PanelReport:
     freq_inferred: bool = True
     duplicate_rows: int = 0  # identical repeats of an (id, time) row, dropped
     bad_timestamps: int = 0  # rows dropped: empty or unreadable timestamp
-    clock: str | None = None  # how timestamps with a zone were read (timestamps.CLOCKS)
+    clock: Clock | None = None  # how timestamps with a zone were read
     before_start: int = 0  # rows dropped: before the series' first observed target (covariates only)
     missing_covariates: dict[str, int] = field(default_factory=dict)  # NaN cells per covariate inside the spans
     junk_cells: dict[str, int] = field(default_factory=dict)  # text that is no number, read as missing
@@ -67,7 +67,7 @@ class PanelReport:
 
     def repairs(self) -> list[str]:
         """What reading the table changed or dropped (one line each; none for a clean table)."""
-        lines = [CLOCK_NOTES[self.clock]] if self.clock else []
+        lines = [CLOCK_NOTES[self.clock.kind]] if self.clock else []
         if self.duplicate_rows:
             lines.append(f"dropped {self.duplicate_rows} identical repeats of an (id, time) row")
         if self.bad_timestamps:
@@ -117,7 +117,7 @@ class Panel:
     time_col: str = "ds"
     target_col: str = "y"
     integer_ids: bool = False  # the given id column held integers (ids is their text: forecasts give them back)
-    clock: str | None = None  # how timestamps with a zone were read (timestamps.CLOCKS)
+    clock: Clock | None = None  # how timestamps with a zone were read
     report: PanelReport = field(default_factory=PanelReport, repr=False, compare=False)
 
     def __len__(self) -> int:

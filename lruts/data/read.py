@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import datetime
 import functools
 import gzip
 import lzma
@@ -452,7 +453,13 @@ def from_user_frame(df: object) -> pl.DataFrame:
         if mixed:
             df = df.assign(**{c: df[c].astype(str).where(df[c].notna(), None) for c in mixed})
         df = df.rename(columns={c: str(c) for c in df.columns})
-        return pl.from_pandas(df)
+        # zone-aware columns cross as UTC and get their zone back in polars (pyarrow reads them through
+        # Series.values, which pandas 3.1 warns about on every fit)
+        zones = {c: _zone_name(df[c].dt.tz) for c in df.columns if isinstance(df[c].dtype, pd.DatetimeTZDtype)}
+        df = df.assign(**{c: df[c].dt.tz_convert("UTC").dt.tz_localize(None) for c in zones})
+        return pl.from_pandas(df).with_columns(
+            pl.col(c).dt.replace_time_zone("UTC").dt.convert_time_zone(zone) for c, zone in zones.items()
+        )
     hint = (
         ": an array has no timestamps; put it in a DataFrame beside its times, e.g. "
         "pandas.DataFrame({'date': times, 'y': values})"
@@ -460,6 +467,15 @@ def from_user_frame(df: object) -> pl.DataFrame:
         else ""
     )
     raise DataError(f"expected a dataset name, a file path or a polars/pandas DataFrame, got {type(df).__name__}{hint}")
+
+
+def _zone_name(tz) -> str:
+    """A pandas column's time zone as polars names it: its IANA key, or a fixed offset of whole hours as
+    "+02:00" (polars knows no other fixed offsets: those read as UTC, the same instants)."""
+    if isinstance(tz, datetime.timezone):
+        hours, rest = divmod(int(tz.utcoffset(None).total_seconds()), 3600)
+        return "UTC" if rest else f"{hours:+03d}:00"
+    return getattr(tz, "key", None) or getattr(tz, "zone", None) or str(tz)
 
 
 # compressed files by their first bytes: decompressed to a temporary file and read as what they hold

@@ -20,7 +20,7 @@ class IngestReport:
     delimiter: str | None = None
     time_col: str | None = None
     time_format: str | None = None
-    clock: str | None = None  # timestamps with a zone: stored by "local" wall clock or in "utc" (timestamps.CLOCKS)
+    clock: dict | None = None  # timestamps with a zone: how they are stored (timestamps.Clock.to_dict())
     rows_raw: int = 0
     rows: int = 0
     columns: list[str] = field(default_factory=list)

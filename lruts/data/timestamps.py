@@ -9,10 +9,11 @@ Monday; `2015-W02-3`: its Wednesday), years (`1990`: 1 January), and epoch numbe
 ns, by magnitude; four digits are a year, not the first hours of 1970).
 
 Timestamps that carry a zone (UTC offsets in text, a zone-aware column) are stored without one, by a clock
-(`CLOCKS`): dates, whose every value is a local midnight (a daily or monthly table exported with its zone,
+(`Clock`): dates, whose every value is a local midnight (a daily or monthly table exported with its zone,
 `2021-03-28 00:00:00+01:00` then `2021-03-29 00:00:00+02:00`), keep their local wall clock, so they stay
 on one grid of days across a daylight-saving change; anything else is converted to UTC, which has no
-repeated or missing hours. The clock chosen when a table is read is kept, and new rows are read by it.
+repeated or missing hours. The clock chosen when a table is read is kept: new rows are read by it, and
+forecasts are dated in the zone of a zone-aware column.
 """
 
 from __future__ import annotations
@@ -66,39 +67,90 @@ _EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))
 MIN_PARSED_SHARE = 0.9
 
 
-# how timestamps that carry a zone are stored (module doc): "local" wall clock (dates), or converted to "utc"
-CLOCKS = ("local", "utc")
-CLOCK_NOTES = {  # what a report says of each
+CLOCK_NOTES = {  # what a report says of each kind of Clock
     "utc": "timestamps carried a zone: converted to UTC, stored without a zone",
     "local": "timestamps carried a zone and were all local midnights (dates): read as those dates, without a zone",
 }
 _OFFSET = r"(?:([+-])(\d{2}):?(\d{2})|(Z))$"
 
 
+@dataclass(frozen=True)
+class Clock:
+    """How a table's timestamps that carried a zone are stored (module doc), new rows read, forecasts dated."""
+
+    kind: str  # "local": the wall clock (dates), or "utc"
+    zone: str | None = None  # the column's own zone (a zone-aware column): forecasts are dated in it
+
+    def __post_init__(self) -> None:
+        if self.kind not in CLOCK_NOTES:
+            raise ValueError(f"a clock is one of {list(CLOCK_NOTES)}, got {self.kind!r}")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "zone": self.zone}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Clock | None:
+        return cls(d["kind"], d.get("zone")) if d else None
+
+    def show(self, times: np.ndarray):
+        """Stored times (n,) datetime64[ns] as the table gave them: in its zone where it had one (a pandas
+        DatetimeIndex), else as stored."""
+        if self.zone is None:
+            return times
+        import pandas as pd
+
+        index = pd.DatetimeIndex(times)
+        if self.kind == "local":  # a midnight that daylight saving skips (a few zones) is the day's first hour
+            return index.tz_localize(self.zone, ambiguous=True, nonexistent="shift_forward")
+        return index.tz_localize("UTC").tz_convert(self.zone)
+
+
+def stored_times(col, clock: Clock | None, what: str = "new rows") -> np.ndarray:
+    """New rows' times (a pandas Series) as a series read by `clock` stores them: (n,) datetime64[ns], naive.
+    Times without a zone are taken as they are; with one, by the series' clock (a series read without a zone
+    stores UTC: ingestion's rule); text is read by parse_timestamps, as a file's."""
+    import pandas as pd
+
+    kind = clock.kind if clock else "utc"
+    if not isinstance(col.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(col):
+        if not all(isinstance(v, str) for v in col):
+            col = pd.to_datetime(col)  # datetime objects, pandas Timestamps
+        else:
+            parsed = parse_timestamps(pl.Series(str(col.name), col.tolist(), dtype=pl.String), kind)
+            if parsed.values.null_count():
+                bad = [v for v, t in zip(col, parsed.values, strict=True) if t is None][:3]
+                raise DataError(f"{what}: could not read the time(s) {bad} in '{col.name}'")
+            return parsed.values.to_numpy().astype("datetime64[ns]")
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        col = (col if kind == "local" else col.dt.tz_convert("UTC")).dt.tz_localize(None)
+    return col.to_numpy("datetime64[ns]")
+
+
 @dataclass
 class ParsedTime:
     values: pl.Series  # Datetime("ns"), naive (by `clock` where the input carried a zone); null where unparseable
     layout: str  # the format used, e.g. "%Y/%m/%d %H:%M" or "epoch[s]"
-    clock: str | None = None  # None: the input carried no zone; else one of CLOCKS
+    clock: Clock | None = None  # None: the input carried no zone
 
 
 class _Finish:
-    """Stores parsed timestamps without a zone: by the clock asked for, or (None) the one the values call for."""
+    """Stores parsed timestamps without a zone: by the clock kind asked for, or (None) the one the values call
+    for."""
 
-    def __init__(self, clock: str | None, text: pl.Series | None = None) -> None:
-        if clock is not None and clock not in CLOCKS:
-            raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
-        self.clock, self.text = clock, text
+    def __init__(self, kind: str | None, text: pl.Series | None = None) -> None:
+        self.kind, self.text = kind, text
 
     def __call__(self, parsed: pl.Series, layout: str) -> ParsedTime:
-        if getattr(parsed.dtype, "time_zone", None) is None:
+        zone = getattr(parsed.dtype, "time_zone", None)
+        if zone is None:
             return ParsedTime(parsed.cast(pl.Datetime("ns")), layout)
         utc = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(pl.Datetime("ns"))
         local = self._wall_clock(parsed, utc)
         present = local.drop_nulls()
         midnights = present.len() > 0 and bool((present.dt.truncate("1d") == present).all())
-        clock = self.clock or ("local" if midnights else "utc")
-        return ParsedTime(local if clock == "local" else utc, layout, clock)
+        # text's offsets name no zone (polars reads them as UTC): its forecasts are dated as stored
+        clock = Clock(self.kind or ("local" if midnights else "utc"), None if self.text is not None else zone)
+        return ParsedTime(local if clock.kind == "local" else utc, layout, clock)
 
     def _wall_clock(self, parsed: pl.Series, utc: pl.Series) -> pl.Series:
         """The local time each value was written in: a zone-aware column's own, text's UTC + its offset."""
@@ -110,19 +162,19 @@ class _Finish:
         return utc + (offset_minutes * 60_000_000_000).cast(pl.Duration("ns"))
 
 
-def parse_timestamps(col: pl.Series, clock: str | None = None) -> ParsedTime:
+def parse_timestamps(col: pl.Series, kind: str | None = None) -> ParsedTime:
     """Parse a column of timestamps (text, integer, date or datetime) into naive Datetime("ns"); values that
-    carry a zone are stored by `clock` (one of CLOCKS; None: local where every value is a local midnight,
-    else UTC).
+    carry a zone are stored by a Clock of `kind` ("local" or "utc"; None: local where every value is a local
+    midnight, else UTC).
 
     Raises DataError when no layout parses at least MIN_PARSED_SHARE of the non-empty values.
     """
     if isinstance(col.dtype, pl.Datetime | pl.Date):
-        finish = _Finish(clock)
+        finish = _Finish(kind)
         unit, zone = getattr(col.dtype, "time_unit", None) or "us", getattr(col.dtype, "time_zone", None)
         return finish(col.cast(pl.Datetime(unit, zone)), "native")
     text = col.cast(pl.String).str.strip_chars()
-    finish = _Finish(clock, text)
+    finish = _Finish(kind, text)
     present = text.drop_nulls()
     present = present.filter(present != "")
     if present.len() == 0:
@@ -169,26 +221,6 @@ def parse_timestamps(col: pl.Series, clock: str | None = None) -> ParsedTime:
             "or pass time_col= to choose another column."
         )
     return finish(best[2], best[1])
-
-
-def stored_times(col, clock: str | None, what: str = "new rows") -> np.ndarray:
-    """New rows' times (a pandas Series) as a series read by `clock` stores them: (n,) datetime64[ns], naive.
-    Times without a zone are taken as they are; with one, by the series' clock (a series read without a zone
-    stores UTC: ingestion's rule); text is read by parse_timestamps, as a file's."""
-    import pandas as pd
-
-    if not isinstance(col.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(col):
-        if not all(isinstance(v, str) for v in col):
-            col = pd.to_datetime(col)  # datetime objects, pandas Timestamps
-        else:
-            parsed = parse_timestamps(pl.Series(str(col.name), col.tolist(), dtype=pl.String), clock or "utc")
-            if parsed.values.null_count():
-                bad = [v for v, t in zip(col, parsed.values, strict=True) if t is None][:3]
-                raise DataError(f"{what}: could not read the time(s) {bad} in '{col.name}'")
-            return parsed.values.to_numpy().astype("datetime64[ns]")
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        col = (col if clock == "local" else col.dt.tz_convert("UTC")).dt.tz_localize(None)
-    return col.to_numpy("datetime64[ns]")
 
 
 def _parse_epoch(text: pl.Series) -> ParsedTime:

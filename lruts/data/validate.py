@@ -56,7 +56,7 @@ def _values(frame: pl.DataFrame) -> list[str]:
 
 def _off_grid(off: int, freq: str, report: IngestReport) -> None:
     hint = ""
-    if report.clock == "utc":  # readings at a fixed local hour land on two UTC hours across daylight saving
+    if report.clock and report.clock["kind"] == "utc":  # a fixed local hour is two UTC hours across daylight saving
         hint = (
             "; the times had a zone and were converted to UTC, where a daylight-saving change moves a fixed local "
             "hour: if they are local times of day, drop the zone before reading them (pandas: "
@@ -67,9 +67,10 @@ def _off_grid(off: int, freq: str, report: IngestReport) -> None:
 
 def parse_time(frame: pl.DataFrame, time_col: str, report: IngestReport) -> pl.DataFrame:
     parsed = parse_timestamps(frame[time_col])
-    report.time_col, report.time_format, report.clock = time_col, parsed.layout, parsed.clock
+    report.time_col, report.time_format = time_col, parsed.layout
     if parsed.clock:
-        report.repairs.append(CLOCK_NOTES[parsed.clock])
+        report.clock = parsed.clock.to_dict()
+        report.repairs.append(CLOCK_NOTES[parsed.clock.kind])
     frame = frame.clone()  # in-place column edits below must not touch the caller's frame
     frame.drop_in_place(time_col)
     if T in frame.columns:

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from lruts.data.read import new_row_numbers
-from lruts.data.timestamps import stored_times
+from lruts.data.timestamps import Clock, stored_times
 from lruts.errors import DataError
 from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
@@ -113,7 +113,7 @@ class LRUForecaster:
         self.time_col = "date"
         self.freq: str | None = None
         self.step_ns: int | None = None
-        self.clock: str | None = None  # how the fitted table's zone was read (timestamps.CLOCKS): new rows alike
+        self.clock: Clock | None = None  # how the fitted table's zone was read: new rows alike, forecasts in it
         self.last_time: np.datetime64 | None = None
         self.frame_kind = "pandas"
         self._stream: StreamState | EnsembleState | BlendState | None = None
@@ -325,7 +325,7 @@ class LRUForecaster:
         self.columns = list(series.columns)
         self.time_col = time_col or "date"
         self.freq = series.freq
-        self.clock = series.report.clock if series.report else None
+        self.clock = Clock.from_dict(series.report.clock if series.report else None)
         if self.freq == "1d" and weekdays_only(series.timestamps):
             # a trading calendar, kept row by row by ingestion: it streams and is dated on business days
             self.freq = "1b"
@@ -582,7 +582,7 @@ class LRUForecaster:
         # one (H, C·(1+Q)) block, columns <series>, <series>_q<q>, ... (one array per column costs ≈0.1 ms each)
         names = [n for name in self.columns for n in (name, *(f"{name}_q{q:g}" for q in self.quantiles))]
         frame = pd.DataFrame(arr.reshape(self.horizon, -1), columns=names)
-        frame.insert(0, self.time_col, times)
+        frame.insert(0, self.time_col, self.clock.show(times) if self.clock else times)
         if self.frame_kind == "polars":
             import polars as pl
 
@@ -613,7 +613,7 @@ class LRUForecaster:
             "time_col": self.time_col,
             "freq": self.freq or "",
             "step_ns": self.step_ns or 0,
-            "clock": self.clock or "",
+            "clock": self.clock.to_dict() if self.clock else {},
             "last_time_ns": int(self.last_time.astype("datetime64[ns]").astype(np.int64)),
             "frame_kind": self.frame_kind,
             "stream": _to_device(self._stream.to_dict(), torch.device("cpu")),
@@ -673,7 +673,8 @@ class LRUForecaster:
             return fc
         fc.scaler = StandardScaler.from_dict(blob["scaler"])
         fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
-        fc.freq, fc.step_ns, fc.clock = blob["freq"] or None, blob["step_ns"] or None, blob.get("clock") or None
+        fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None
+        fc.clock = Clock.from_dict(blob.get("clock"))
         fc.last_time = np.datetime64(int(blob["last_time_ns"]), "ns")
         fc._stream = stream_state_from_dict(_to_device(blob["stream"], dev))
         fc._forecast = blob["forecast"].to(dev)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from lruts.data.read import new_row_numbers
-from lruts.data.timestamps import advance, stored_times
+from lruts.data.timestamps import Clock, advance, stored_times
 from lruts.errors import DataError
 from lruts.forecasting.blend import stream_state_from_dict
 
@@ -304,10 +304,10 @@ class PanelFront:
 
     def __init__(self, *, ids, freq, id_col, time_col, target_col, future_names, past_names, static_names,
                  calendar, scaler, static, outliers, frame_kind, lookback, horizon,
-                 integer_ids: bool = False, clock: str | None = None) -> None:  # fmt: skip
+                 integer_ids: bool = False, clock: Clock | None = None) -> None:  # fmt: skip
         self.ids, self.freq = list(ids), freq  # ids as text: rows are matched by str(id)
         self.integer_ids = integer_ids  # the fitted table's ids were integers: what is returned gives them back
-        self.clock = clock  # how the fitted table's zone was read (timestamps.CLOCKS): new rows alike
+        self.clock = clock  # how the fitted table's zone was read: new rows alike, forecasts in it
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
         self.future_names, self.past_names, self.static_names = list(future_names), list(past_names), list(static_names)
         self.calendar = calendar
@@ -494,7 +494,8 @@ class PanelFront:
             self._id_column[h] = pd.Series(np.repeat(self.labels, h)).array
         issued = [t.issued for t in self.tracks]
         times = np.concatenate([f.times for f in issued])
-        columns = {self.id_col: self._id_column[h].copy(), self.time_col: times, "forecast": arr[..., 0].reshape(-1)}
+        shown = self.clock.show(times) if self.clock else times
+        columns = {self.id_col: self._id_column[h].copy(), self.time_col: shown, "forecast": arr[..., 0].reshape(-1)}
         for k, q in enumerate(quantiles):
             columns[f"forecast_q{q:g}"] = arr[..., 1 + k].reshape(-1)
         columns["missing_inputs"] = np.repeat(np.array([f.missing for f in issued], np.int64), h)
@@ -618,7 +619,7 @@ class PanelFront:
             "target_col": self.target_col, "future_names": self.future_names, "past_names": self.past_names,
             "static_names": self.static_names, "calendar": self.calendar, "frame_kind": self.frame_kind,
             "lookback": self.lookback, "horizon": self.horizon, "integer_ids": self.integer_ids,
-            "clock": self.clock or "",
+            "clock": self.clock.to_dict() if self.clock else {},
             "scaler": {k: getattr(s, k).to_dict() for k in ("target", "future", "past", "static")},
             "static": self.static.cpu(), "outlier_rule": self.outlier_rule.to_dict(),
             "outliers": [{**o, "time": str(o["time"])} for o in self.outliers],
@@ -643,7 +644,7 @@ class PanelFront:
             calendar=d["calendar"], scaler=scaler, static=d["static"].to(device),
             outliers=OutlierRule.from_dict(d["outlier_rule"]), frame_kind=d["frame_kind"],
             lookback=d["lookback"], horizon=d["horizon"], integer_ids=d.get("integer_ids", False),
-            clock=d.get("clock") or None,
+            clock=Clock.from_dict(d.get("clock")),
         )  # fmt: skip
         front.outliers = [{**o, "time": np.datetime64(o["time"], "ns")} for o in d["outliers"]]
         front.tracks = [
@@ -700,7 +701,7 @@ CELLWISE_ROWS = 8  # up to this many rows are read cell by cell: ≈ 1.5 µs a c
 
 
 def read_long_rows(
-    frame, id_col: str, time_col: str, columns: list[str], what: str = "new rows", *, clock: str | None = None
+    frame, id_col: str, time_col: str, columns: list[str], what: str = "new rows", *, clock: Clock | None = None
 ) -> LongRows:
     """A pandas frame's ids, times and `columns` (a live feed's row or two cell by cell, where every time is
     a pandas Timestamp without a time zone and every value a real number: the column-wise reading gives
