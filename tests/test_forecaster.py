@@ -323,3 +323,18 @@ def test_times_with_a_zone_are_stored_in_utc_and_forecast_in_the_zone():
     assert len(zoned.merge(fits[1].predict()[["date"]], on="date")) == 6
     expected = berlin(fits[0].update(naive.iloc[600:630]), utc=True)
     pd.testing.assert_frame_equal(fits[1].update(zoned.iloc[600:630]), expected)
+
+
+def test_a_row_far_after_the_last_observation_streams_and_is_named(fitted, caplog):
+    # an outage, or a mistyped year: the steps between stream as missing, and the user is told
+    fc, df = fitted
+    fc = LRUForecaster.load_from(fc)
+    fc.set_history(df.iloc[:1200])
+    nearby = df.iloc[1200:1201].assign(date=df["date"].iloc[1199] + pd.Timedelta(hours=40))  # 40 < lookback 48
+    with caplog.at_level("WARNING", logger="lruts"):
+        fc.update(nearby)
+        assert not caplog.records
+        late = nearby.assign(date=nearby["date"] + pd.Timedelta(days=30))
+        out = fc.update(late)
+    assert len(caplog.records) == 1 and "720 steps after the last observation" in caplog.text
+    assert out["date"].iloc[0] == late["date"].iloc[0] + pd.Timedelta(hours=1)

@@ -493,3 +493,14 @@ def test_a_panel_of_dates_with_a_zone_forecasts_and_streams_as_those_dates(panel
     pd.testing.assert_frame_equal(LRUForecaster.load_from(fits[1]).update(zoned_rows), expected)
     loaded = LRUForecaster.load(fits[1].save(tmp_path / "zoned.lruts"))
     pd.testing.assert_frame_equal(loaded.update(zoned_rows), expected)
+
+
+def test_a_series_row_far_after_its_last_observation_streams_and_is_named(panel, caplog):
+    history = panel[0].drop(columns=["x", "p"])
+    fc = LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL).fit(history, id_col="unique_id")
+    last = history[history["unique_id"] == "s1"]["ds"].max()
+    row = pd.DataFrame({"unique_id": ["s1"], "ds": [last + pd.Timedelta(hours=50)], "y": [20.0]})
+    with caplog.at_level("WARNING", logger="lruts"):
+        out = fc.update(row)
+    assert len(caplog.records) == 1 and "series 's1'" in caplog.text and "50 steps after" in caplog.text
+    assert out[out["unique_id"] == "s1"]["ds"].iloc[0] == row["ds"].iloc[0] + pd.Timedelta(hours=1)

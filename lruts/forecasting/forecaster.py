@@ -43,7 +43,16 @@ from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
 from lruts.forecasting.fitting import fit_forecast_net, forecaster_training
 from lruts.forecasting.net import EnsembleState, ForecastEnsemble, ForecastNetConfig, LRUForecastNet, StreamState
-from lruts.forecasting.panel_front import MISSING, OBSERVED, OUTLIER, OutlierRule, PanelFront, Recent, check_resent
+from lruts.forecasting.panel_front import (
+    MISSING,
+    OBSERVED,
+    OUTLIER,
+    OutlierRule,
+    PanelFront,
+    Recent,
+    check_resent,
+    warn_long_gaps,
+)
 from lruts.forecasting.panel_front import to_device as _to_device
 from lruts.io import load_torch, save_torch
 from lruts.training import TrainConfig, select_device
@@ -537,6 +546,9 @@ class LRUForecaster:
             return []
         if self.freq is None:  # an irregular series: the rows as given, no grid to find gaps on
             return [(times[steps == k][0], new[k]) for k in sorted(new)]
+        first = min(new)
+        when = np.datetime_as_string(advance(self.last_time, self.freq, first)[()], unit="s")
+        warn_long_gaps([(f"the row at {when}", first - 1)], self.lookback)
         return [
             (advance(self.last_time, self.freq, k)[()], new.get(k, np.full(len(self.columns), np.nan)))
             for k in range(1, max(new) + 1)

@@ -31,6 +31,7 @@ Calendar features (`calendar=True`) are future covariates derived from the times
 from __future__ import annotations
 
 import dataclasses
+import logging
 import numbers
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -42,6 +43,8 @@ from lruts.data.read import new_row_numbers
 from lruts.data.timestamps import Clock, advance, stored_times
 from lruts.errors import DataError
 from lruts.forecasting.blend import stream_state_from_dict
+
+log = logging.getLogger("lruts")
 
 _DAY_NS = 86_400 * 10**9
 GRID_AHEAD = 8  # a stream dates its steps (and their calendar features) this many times 1 + H at once
@@ -571,6 +574,10 @@ class PanelFront:
                 else:
                     readings.append((p, target[r], past[r], fut[r]))
             plan.append((i, readings))
+        warn_long_gaps(
+            [(f"the row of {self._where(i, r[0][0])}", r[0][0] - self.tracks[i].pos - 1) for i, r in plan if r],
+            self.lookback,
+        )
         return plan
 
     def _where(self, i: int, p: int) -> str:
@@ -669,6 +676,21 @@ def split_future(rows, front: PanelFront):
     last = times.where(observed).groupby(rows[front.id_col]).transform("max")  # NaT: no target in `rows`
     future = ~observed & (last.isna() | (times > last))
     return rows[~future], rows[future]
+
+
+def warn_long_gaps(gaps: list[tuple[str, int]], lookback: int) -> None:
+    """Say where new rows skip more steps than the lookback: gaps (where, missing steps before the row). They
+    stream as missing (an outage), but a mistyped date does the same, and the forecast then reads no
+    observation until `lookback` more rows arrive."""
+    long = [(where, n) for where, n in gaps if n > lookback]
+    if long:
+        where, n = long[0]
+        log.warning(
+            "update(): %s comes %d steps after the last observation, more than the lookback (%d)%s: the steps "
+            "between are streamed as missing, and the forecast reads no observation until %d more rows arrive; "
+            "if the date is wrong, set_history() restarts from a corrected table",
+            where, n + 1, lookback, f" (and {len(long) - 1} more series)" if len(long) > 1 else "", lookback,
+        )  # fmt: skip
 
 
 def _rows(a: np.ndarray, n: int) -> np.ndarray:
