@@ -179,7 +179,8 @@ class LRUForecaster:
         if future_covariates or past_covariates or static_covariates is not None or calendar:
             raise DataError(
                 "covariates and calendar features need a long table: pass id_col= (one row per series and time, "
-                "the target in target_col=)"
+                "the target in target_col=); for one series, give it an id column, e.g. "
+                "fit(df.assign(unique_id='sales'), id_col='unique_id', time_col='date', target_col='sales', ...)"
             )
         self.panel = None
         series = load_series(df, time_col=time_col, target_cols=target_cols, freq=freq)
