@@ -156,7 +156,7 @@ class LiveStream:
 
     # ------------------------------------------------------------------ what is drawn
     def forecast(self) -> pd.DataFrame:
-        return self.fc.predict()
+        return drawn(self.fc.predict(), self.fc)
 
     def last_values(self) -> np.ndarray:
         """(C,) the stream's last observation."""
@@ -197,6 +197,16 @@ class LiveStream:
 
     def _frame(self, lo: int, hi: int) -> pd.DataFrame:
         return rows_frame(self.series, lo, hi, self.fc.time_col)
+
+
+def drawn(forecast: pd.DataFrame, fc: LRUForecaster) -> pd.DataFrame:
+    """A forecast frame in the times the history is drawn in: as stored (a zone-aware table's forecasts come
+    dated in its zone)."""
+    if fc.clock is None or fc.clock.zone is None:
+        return forecast
+    from lruts.data.timestamps import stored_times
+
+    return forecast.assign(**{fc.time_col: stored_times(forecast[fc.time_col], fc.clock)})
 
 
 def rows_frame(series, lo: int, hi: int, time_col: str) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from dashboard.live import drawn
 from lruts import LRUForecaster
 from lruts.errors import DataError
 from lruts.forecasting.panel_front import split_future
@@ -152,7 +153,7 @@ class PanelStream:
     def _predict(self, fc: LRUForecaster) -> pd.DataFrame | None:
         try:
             self.forecast_problem = None
-            return fc.predict()
+            return drawn(fc.predict(), fc)
         except DataError as e:
             self.forecast_problem = str(e)
             return None

@@ -326,3 +326,20 @@ def test_streaming_a_gap_and_a_nan_reading_keeps_the_live_score_finite(env):
     # hour was never issued); s0's NaN at START + 2 is left out of its 2 pairs
     assert table["pairs"].tolist() == [4, 6, 6]
     assert np.isfinite(table["MAE"]).all()
+
+
+def test_a_zone_aware_forecasters_forecast_is_drawn_in_the_historys_times():
+    # a forecaster fitted on a zone-aware frame dates its forecasts in the zone; the dashboard draws them beside
+    # the stored history, so it draws them in the stored times (mixed naive and zone-aware times misplace a trace)
+    from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+    from dashboard.live import drawn
+    from lruts import LRUForecaster
+
+    frame = synthetic_frame(400, n_series=1)
+    zoned = frame.assign(date=frame["date"].dt.tz_localize("UTC").dt.tz_convert("America/New_York"))
+    fc = LRUForecaster(48, 6, train=tiny_train(epochs=1), **TINY_MODEL).fit(zoned)
+    assert str(fc.predict()["date"].dt.tz) == "America/New_York"
+    shown = drawn(fc.predict(), fc)["date"]
+    expected = pd.date_range(frame["date"].iloc[-1] + pd.Timedelta(hours=1), periods=6, freq="h")
+    assert (pd.DatetimeIndex(shown) == expected).all()

@@ -275,7 +275,7 @@ class LRUForecaster:
             outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
             lookback=self.lookback, horizon=self.horizon, integer_ids=panel.integer_ids, clock=panel.clock,
         )  # fmt: skip
-        self.freq, self.time_col, self.columns = panel.freq, panel.time_col, []
+        self.freq, self.time_col, self.columns, self.clock = panel.freq, panel.time_col, [], panel.clock
         self._compiled = None
         self.panel.consume(self.net, panel)
 
@@ -683,6 +683,7 @@ class LRUForecaster:
         if "panel" in blob:
             fc.panel = PanelFront.from_dict(blob["panel"], dev)
             fc.freq, fc.time_col, fc.frame_kind = fc.panel.freq, fc.panel.time_col, fc.panel.frame_kind
+            fc.clock = fc.panel.clock
             return fc
         fc.scaler = StandardScaler.from_dict(blob["scaler"])
         fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
