@@ -1,7 +1,7 @@
 """Day-ahead electricity prices with known-future covariates: a rolling-origin backtest of the last 7 days.
 
     LRUTS_DATA_DIRS=/work/shared/datasets OMP_NUM_THREADS=1 python benchmarks/covariates.py \
-        [--lookback 168] [--horizon 24] [--days 7] [--epochs 10] [--steps-per-epoch 60] [--seeds 0 1 2]
+        [--lookback 168] [--horizon 24] [--days 7] [--epochs 10] [--steps-per-epoch 60] [--seeds 0 1 2] [--defaults]
     # with neuralforecast's NHITS too (its optional `peers` install, see benchmarks/peers.py):
     LRUTS_DATA_DIRS=/work/shared/datasets OMP_NUM_THREADS=1 PYTHONPATH=. /work/peers-venv/bin/python \
         benchmarks/covariates.py --nhits [--nhits-steps 500]
@@ -34,6 +34,7 @@ with blend=False (the network alone). A small network and a short training, prin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -41,6 +42,7 @@ import pandas as pd
 
 from lruts import LRUForecaster
 from lruts.data import data_file
+from lruts.forecasting.fitting import forecaster_training
 from lruts.training import TrainConfig
 
 FILE = "covariates/electricity_short.csv"
@@ -60,11 +62,15 @@ def lru_forecasts(
 ) -> tuple[np.ndarray, str]:
     """(len(origins), horizon) forecasts of the forecaster fitted before the first origin and streamed,
     and a note: its fit seconds, training steps and, blended, the mean weight of each blended forecast."""
-    train = TrainConfig(
-        epochs=args.epochs, max_steps_per_epoch=args.steps_per_epoch, batch_size=32, lr=3e-3, patience=0,
-        seed=seed, progress=False, device="cpu",
-    )  # fmt: skip
-    fc = LRUForecaster(args.lookback, args.horizon, train=train, blend=blend, **NETWORK)
+    if args.defaults:  # the forecaster a user gets: its default network and training budget
+        train = dataclasses.replace(forecaster_training(), seed=seed, progress=False, device="cpu")
+        fc = LRUForecaster(args.lookback, args.horizon, train=train, blend=blend)
+    else:
+        train = TrainConfig(
+            epochs=args.epochs, max_steps_per_epoch=args.steps_per_epoch, batch_size=32, lr=3e-3, patience=0,
+            seed=seed, progress=False, device="cpu",
+        )  # fmt: skip
+        fc = LRUForecaster(args.lookback, args.horizon, train=train, blend=blend, **NETWORK)
     cov = dict(future_covariates=COVARIATES, calendar=True) if covariates else {}
     columns = ["unique_id", "ds", "y", *COVARIATES] if covariates else ["unique_id", "ds", "y"]
     t = time.perf_counter()
@@ -144,6 +150,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--steps-per-epoch", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--defaults", action="store_true", help="the forecaster's default network and training budget")
     ap.add_argument("--nhits", action="store_true", help="also neuralforecast's NHITS (needs neuralforecast)")
     ap.add_argument("--nhits-steps", type=int, default=500)
     args = ap.parse_args()
@@ -159,8 +166,11 @@ def main() -> None:
     print(f"electricity_short: {n} hourly rows, {df['ds'].iloc[0]} → {df['ds'].iloc[-1]}")
     print(f"origins: {args.days}, daily at {first:%H:%M} from {first:%Y-%m-%d} to {last:%Y-%m-%d}; "
           f"lookback {args.lookback}, horizon {h}; fit on the {origins[0]} rows before {first}")  # fmt: skip
-    print(f"LRU: {NETWORK}, {args.epochs} epochs × ≤ {args.steps_per_epoch} steps of 32 windows, lr 3e-3, "
-          f"seeds {args.seeds}; streamed with update()\n")  # fmt: skip
+    trained = (
+        "the forecaster's default network and training (forecaster_training())" if args.defaults else
+        f"{NETWORK}, {args.epochs} epochs × ≤ {args.steps_per_epoch} steps of 32 windows, lr 3e-3"
+    )  # fmt: skip
+    print(f"LRU: {trained}, seeds {args.seeds}; streamed with update()\n")
 
     rows = []
     for blend in (True, False):
