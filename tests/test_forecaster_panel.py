@@ -504,3 +504,34 @@ def test_a_series_row_far_after_its_last_observation_streams_and_is_named(panel,
         out = fc.update(row)
     assert len(caplog.records) == 1 and "series 's1'" in caplog.text and "50 steps after" in caplog.text
     assert out[out["unique_id"] == "s1"]["ds"].iloc[0] == row["ds"].iloc[0] + pd.Timedelta(hours=1)
+
+
+def test_one_series_with_covariates_needs_no_id_column(tmp_path):
+    # the commonest covariate case: one series and its own columns (sales and a promotion calendar); it fits,
+    # forecasts and streams without an id column, as the same table with one does
+    rng = np.random.default_rng(0)
+    n = 300
+    promo = (rng.random(n + H) < 0.2).astype(float)
+    days = pd.date_range("2021-01-01", periods=n + H, freq="D")
+    table = pd.DataFrame({"date": days, "promo": promo, "sales": 50 + 20 * promo + rng.normal(0, 2, n + H)})
+    fit_rows, new_rows, ahead = table.iloc[: n - H], table.iloc[n - H : n], table.iloc[n:][["date", "promo"]]
+
+    def fitted(frame: pd.DataFrame, **how) -> LRUForecaster:
+        fc = LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL)
+        return fc.fit(frame, future_covariates=["promo"], **how)
+
+    plain = fitted(fit_rows, target_cols=["sales"])
+    with_id = fitted(fit_rows.assign(unique_id="sales"), id_col="unique_id", time_col="date", target_col="sales")
+    pd.testing.assert_frame_equal(
+        plain.predict(new_rows[["date", "promo"]]), with_id.predict(new_rows.assign(unique_id="sales"))
+    )
+    expected = with_id.update(new_rows.assign(unique_id="sales"), future=ahead.assign(unique_id="sales"))
+    pd.testing.assert_frame_equal(plain.update(new_rows, future=ahead), expected)
+    loaded = LRUForecaster.load(plain.save(tmp_path / "one.lruts"))
+    pd.testing.assert_frame_equal(loaded.predict(), expected)
+    as_polars = fitted(pl.from_pandas(fit_rows), target_col="sales")
+    assert as_polars.predict(pl.from_pandas(new_rows[["date", "promo"]])).shape == (H, 5)
+    with pytest.raises(DataError, match="several target columns"):
+        fitted(fit_rows.assign(other=1.0), target_cols=["sales", "other"])
+    with pytest.raises(DataError, match="pass id_col='unique_id'"):
+        fitted(fit_rows.assign(unique_id="a"), target_col="sales")

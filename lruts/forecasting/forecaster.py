@@ -52,6 +52,7 @@ from lruts.forecasting.panel_front import (
     Recent,
     check_resent,
     warn_long_gaps,
+    with_series_id,
 )
 from lruts.forecasting.panel_front import to_device as _to_device
 from lruts.io import load_torch, save_torch
@@ -66,6 +67,7 @@ VERSION = 5
 
 
 log = logging.getLogger("lruts")
+ID_COLUMN = "unique_id"  # the id column given to one series fitted with covariates from a table without one
 
 
 def _tell_repairs(lines: list[str]) -> None:
@@ -171,17 +173,15 @@ class LRUForecaster:
             raise ValueError(
                 f"val_fraction is the share of the rows held out for validation, in (0, 1); got {val_fraction}"
             )
+        one_series = None
+        if id_col is None and (future_covariates or past_covariates or static_covariates is not None or calendar):
+            df, id_col, time_col, target_col = _one_series(df, time_col, target_col, target_cols)
+            one_series = target_col
         if id_col is not None:
             return self._fit_panel(
                 df, id_col, time_col or "ds", target_col, list(future_covariates), list(past_covariates),
-                static_covariates, calendar, freq, val_fraction, checkpoint_dir, run,
+                static_covariates, calendar, freq, val_fraction, checkpoint_dir, run, one_series,
             )  # fmt: skip
-        if future_covariates or past_covariates or static_covariates is not None or calendar:
-            raise DataError(
-                "covariates and calendar features need a long table: pass id_col= (one row per series and time, "
-                "the target in target_col=); for one series, give it an id column, e.g. "
-                "fit(df.assign(unique_id='sales'), id_col='unique_id', time_col='date', target_col='sales', ...)"
-            )
         self.panel = None
         series = load_series(df, time_col=time_col, target_cols=target_cols, freq=freq)
         _tell_repairs(series.report.repairs + series.report.warnings)
@@ -222,9 +222,10 @@ class LRUForecaster:
         return self
 
     def _fit_panel(
-        self, df, id_col, time_col, target_col, future, past, static, calendar, freq, val_fraction, checkpoint_dir, run
-    ) -> LRUForecaster:
-        """fit() on a long table (see fit)."""
+        self, df, id_col, time_col, target_col, future, past, static, calendar, freq, val_fraction, checkpoint_dir, run,
+        one_series=None,
+    ) -> LRUForecaster:  # fmt: skip
+        """fit() on a long table (see fit); one_series: the id given to a table of one series without one."""
         from lruts.data.panel import load_panel
         from lruts.data.panel_windows import panel_splits
         from lruts.forecasting.panel_front import with_calendar
@@ -253,10 +254,10 @@ class LRUForecaster:
             season = season_length(panel.freq)
             self.net = Blend(self.net, self.lookback, self.horizon, 1, season, self.quantiles)
             self.blend_info = fit_blend(self.net, splits.train, splits.val)
-        self._adopt_panel(splits, future, calendar)
+        self._adopt_panel(splits, future, calendar, one_series)
         return self
 
-    def _adopt_panel(self, splits, future_names: list[str], calendar: bool) -> None:
+    def _adopt_panel(self, splits, future_names: list[str], calendar: bool, one_series: str | None = None) -> None:
         """Take the fitted network's panel (splits.panel: its series, covariates, scaler) as this forecaster's
         and consume every series' whole history. future_names: the user's future covariates (the panel's
         without the calendar's)."""
@@ -274,6 +275,7 @@ class LRUForecaster:
             static=torch.from_numpy(static_scaled.astype(np.float32)).to(self._device()),
             outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
             lookback=self.lookback, horizon=self.horizon, integer_ids=panel.integer_ids, clock=panel.clock,
+            one_series=one_series,
         )  # fmt: skip
         self.freq, self.time_col, self.columns, self.clock = panel.freq, panel.time_col, [], panel.clock
         self._compiled = None
@@ -482,7 +484,7 @@ class LRUForecaster:
 
         front = self.panel
         panel = load_panel(
-            df, id_col=front.id_col, time_col=front.time_col, target_col=front.target_col,
+            front.with_ids(df), id_col=front.id_col, time_col=front.time_col, target_col=front.target_col,
             future_covariates=front.future_names, past_covariates=front.past_names, freq=front.freq,
         )  # fmt: skip
         if front.calendar:
@@ -701,6 +703,31 @@ class LRUForecaster:
             fc._recent = Recent(np.full((fc.lookback, n), np.nan), np.full((fc.lookback, n), MISSING, np.int8),
                                 fc.lookback - 1, np.full(n, np.nan))  # fmt: skip
         return fc
+
+
+def _one_series(df: Any, time_col: str | None, target_col: str, target_cols: list[str] | None):
+    """A wide table of one series fitted with covariates, as the long table of one series the panel path reads:
+    (the table with an id column, its name, the time column, the target column). The series' id is its
+    target's name; the time column, where not given, the table's first column of times."""
+    from lruts.data.read import from_user_frame, pick_time_col
+
+    if isinstance(df, str | Path):
+        raise DataError(
+            "covariates and calendar features need a long table: pass id_col= (one row per series and time, "
+            "the target in target_col=); a file of one series needs an id column too"
+        )
+    if target_cols is not None and len(target_cols) != 1:
+        raise DataError(
+            f"covariates with several target columns {list(target_cols)} need a long table: one row per series and "
+            "time, the series' id in id_col= and its value in target_col="
+        )
+    target = target_cols[0] if target_cols else target_col
+    names = from_user_frame(df).schema
+    if ID_COLUMN in names:
+        raise DataError(f"the table has a column '{ID_COLUMN}': if it names the series, pass id_col='{ID_COLUMN}'")
+    times = [n for n, t in names.items() if t.is_temporal()]
+    time_col = time_col or (times[0] if times else pick_time_col(list(names), None, {}))
+    return with_series_id(df, ID_COLUMN, target), ID_COLUMN, time_col, target
 
 
 def _frame_kind(df: Any) -> str:

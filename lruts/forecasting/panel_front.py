@@ -307,10 +307,13 @@ class PanelFront:
 
     def __init__(self, *, ids, freq, id_col, time_col, target_col, future_names, past_names, static_names,
                  calendar, scaler, static, outliers, frame_kind, lookback, horizon,
-                 integer_ids: bool = False, clock: Clock | None = None) -> None:  # fmt: skip
+                 integer_ids: bool = False, clock: Clock | None = None,
+                 one_series: str | None = None) -> None:  # fmt: skip
         self.ids, self.freq = list(ids), freq  # ids as text: rows are matched by str(id)
         self.integer_ids = integer_ids  # the fitted table's ids were integers: what is returned gives them back
         self.clock = clock  # how the fitted table's zone was read: new rows alike, forecasts in it
+        # one series fitted from a table without an id column: the id its rows get where they have none
+        self.one_series = one_series
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
         self.future_names, self.past_names, self.static_names = list(future_names), list(past_names), list(static_names)
         self.calendar = calendar
@@ -512,10 +515,14 @@ class PanelFront:
         return frame
 
     # ------------------------------------------------------------------ streaming
+    def with_ids(self, frame):
+        """`frame` with the id column, where the forecaster's one series was given without one."""
+        return with_series_id(frame, self.id_col, self.one_series) if self.one_series else frame
+
     def _read(self, frame, columns: list[str], what: str, call: str) -> LongRows:
         """`frame`'s ids, times and `columns` as numbers (a DataError for a missing column, or a cell that
         holds text but no number)."""
-        frame = _pandas(frame, call)
+        frame = self.with_ids(_pandas(frame, call))
         _require_columns(frame, [self.id_col, self.time_col, *columns], what)
         return read_long_rows(frame, self.id_col, self.time_col, columns, what, clock=self.clock)
 
@@ -626,7 +633,7 @@ class PanelFront:
             "target_col": self.target_col, "future_names": self.future_names, "past_names": self.past_names,
             "static_names": self.static_names, "calendar": self.calendar, "frame_kind": self.frame_kind,
             "lookback": self.lookback, "horizon": self.horizon, "integer_ids": self.integer_ids,
-            "clock": self.clock.to_dict() if self.clock else {},
+            "clock": self.clock.to_dict() if self.clock else {}, "one_series": self.one_series or "",
             "scaler": {k: getattr(s, k).to_dict() for k in ("target", "future", "past", "static")},
             "static": self.static.cpu(), "outlier_rule": self.outlier_rule.to_dict(),
             "outliers": [{**o, "time": str(o["time"])} for o in self.outliers],
@@ -651,7 +658,7 @@ class PanelFront:
             calendar=d["calendar"], scaler=scaler, static=d["static"].to(device),
             outliers=OutlierRule.from_dict(d["outlier_rule"]), frame_kind=d["frame_kind"],
             lookback=d["lookback"], horizon=d["horizon"], integer_ids=d.get("integer_ids", False),
-            clock=Clock.from_dict(d.get("clock")),
+            clock=Clock.from_dict(d.get("clock")), one_series=d.get("one_series") or None,
         )  # fmt: skip
         front.outliers = [{**o, "time": np.datetime64(o["time"], "ns")} for o in d["outliers"]]
         front.tracks = [
@@ -671,6 +678,7 @@ def split_future(rows, front: PanelFront):
     target at all gives only future covariates."""
     import pandas as pd
 
+    rows = front.with_ids(rows)
     times = pd.Series(stored_times(rows[front.time_col], front.clock), index=rows.index)
     observed = rows[front.target_col].notna()
     last = times.where(observed).groupby(rows[front.id_col]).transform("max")  # NaT: no target in `rows`
@@ -748,6 +756,17 @@ def read_long_rows(
     as_numbers = [new_row_numbers(frame[c], what) for c in columns]
     values = np.stack(as_numbers, axis=1) if as_numbers else np.empty((len(frame), 0))
     return LongRows([str(sid) for sid in frame[id_col].tolist()], times, values)
+
+
+def with_series_id(frame, id_col: str, series_id: str):
+    """A pandas or polars frame of one series with its id column added (a table given without one)."""
+    if id_col in frame.columns:
+        return frame
+    if type(frame).__module__.startswith("polars"):
+        import polars as pl
+
+        return frame.with_columns(pl.lit(series_id).alias(id_col))
+    return _pandas(frame, "a series' rows").assign(**{id_col: series_id})
 
 
 def _pandas(frame, what: str):
