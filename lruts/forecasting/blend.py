@@ -23,6 +23,12 @@
   against 0.222). It joins the blend only where it also beat the relative map on the later parts of the
   training rows (`_RollingFolds`): a random walk's validation stretch may wander back toward old levels, once
   for every validation window alike. Validation weighs them.
+- Where the network reads known-future covariates, the shared relative map reads them too: those of the last
+  step and of the H ahead, (1 + H)·F more features (while they stay under MAX_SHARED_FEATURES), so a
+  covariate's effect enters the blend in closed form (an ARX map), where the network's covariate head
+  starts at zero and learns at the optimiser's pace (a promotion worth 20 on a daily series: about 4 after
+  the default 1,000 steps). electricity_prices (day-ahead load and generation): its validation MSE 0.242 →
+  0.130, the network's 0.143.
 - Intervals are locally adaptive split-conformal: each quantile level τ is the blend plus s·r_τ, where s
   is how much the series moves now (the RMS of its steps over the lookback) and r_τ the τ-quantile of
   the blend's validation residuals divided by their s, at that horizon step and series. So the 80%
@@ -102,6 +108,8 @@ SIGN_LEVEL = 0.025
 SIGN_BLOCKS = math.ceil(-math.log2(SIGN_LEVEL))
 SCALE_EPS = 1e-6  # keeps the local scale of a flat window positive
 MAX_SERIES_MAPS = 64  # above this many series only the shared linear map: one (L+1)² Gram matrix per series
+# the shared map reads the known-future covariates too while its features stay within this many (a Gram of 128 MB)
+MAX_SHARED_FEATURES = 4096
 RIDGE_PENALTIES = tuple(10.0**k for k in range(-2, 8))  # × the Gram matrix's mean diagonal / 1e3
 # the map of levels is admitted to the blend only where it beat the relative map on the training rows: each map
 # refitted on the windows whose targets end before each of the last FOLDS of 2·FOLDS equal parts of the rows
@@ -256,8 +264,11 @@ class Blend(nn.Module):
         self.lookback, self.horizon, self.n_channels = lookback, horizon, n_channels
         self.season = season if 0 < season <= lookback else 0
         self.quantiles = sorted(float(q) for q in quantiles)
-        # ridge maps from [window − last, 1] (L + 1) to the next H steps − last: shared, and one per series
-        self.register_buffer("shared_map", torch.zeros(lookback + 1, horizon))
+        # ridge maps from [window − last, 1] (L + 1) to the next H steps − last: shared, and one per series; the
+        # shared one also reads the future covariates of the last step and the H ahead, where the network does
+        ahead = (1 + horizon) * _n_future(net)
+        self.covariate_rows = ahead if lookback + 1 + ahead <= MAX_SHARED_FEATURES else 0
+        self.register_buffer("shared_map", torch.zeros(lookback + 1 + self.covariate_rows, horizon))
         self.register_buffer("level_map", torch.zeros(lookback + 1, horizon))  # [window, 1] → the next H steps
         self.register_buffer(
             "series_maps", torch.zeros(n_channels if n_channels <= MAX_SERIES_MAPS else 0, lookback + 1, horizon)
@@ -284,6 +295,11 @@ class Blend(nn.Module):
         # levels has neither it nor its weight (0)
         state_dict.setdefault(prefix + "adaptive", torch.tensor(False))
         state_dict.setdefault(prefix + "level_map", torch.zeros_like(self.level_map))
+        shared = state_dict.get(prefix + "shared_map")  # one saved before it read the covariates: none of them
+        if shared is not None and len(shared) < len(self.shared_map):
+            state_dict[prefix + "shared_map"] = torch.cat(
+                [shared, shared.new_zeros(len(self.shared_map) - len(shared), shared.shape[1])]
+            )
         weights = state_dict.get(prefix + "weights")
         if weights is not None and weights.shape[1] < len(CANDIDATES):
             missing = weights.new_zeros(len(weights), len(CANDIDATES) - weights.shape[1])
@@ -305,13 +321,17 @@ class Blend(nn.Module):
         }
 
     # ------------------------------------------------------------------ the parts and the blend
-    def candidates(self, x: torch.Tensor, network: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def candidates(
+        self, x: torch.Tensor, network: torch.Tensor, *, mask: torch.Tensor | None = None, ahead=None
+    ) -> torch.Tensor:
         """The K forecasts (batch, H, C, K) from the observations x (batch, T, C), T ≥ 1, and the network's;
-        mask (batch, T, C) bool: False where x is missing (carried forward from the last observed value)."""
+        mask (batch, T, C) bool: False where x is missing (carried forward from the last observed value);
+        ahead (batch, 1 + H, F): the future covariates of the last step and the H ahead, where the network
+        reads them."""
         x = fill_missing(observed_only(x, mask, "mask"), mask)
         last = x[:, -1]
         z = ridge_features(x, self.lookback)  # (batch, C, L + 1)
-        shared = (z @ self.shared_map).transpose(1, 2) + last[:, None]
+        shared = (self.with_covariates(z, ahead) @ self.shared_map).transpose(1, 2) + last[:, None]
         repeat = last[:, None].expand(-1, self.horizon, -1)
         per_series = (
             torch.einsum("bci,cih->bhc", z, self.series_maps) + last[:, None] if len(self.series_maps) else repeat
@@ -324,6 +344,16 @@ class Blend(nn.Module):
             parts.append(repeat)  # weight 0 when fitted without a season
         parts.append((level_features(x, self.lookback) @ self.level_map).transpose(1, 2))
         return torch.stack(parts, dim=-1)
+
+    def with_covariates(self, z: torch.Tensor, ahead: torch.Tensor | None) -> torch.Tensor:
+        """The shared map's features: ridge_features z (batch, C, L + 1), then the covariates ahead (batch,
+        1 + H, F) flattened, where the map reads them."""
+        if not self.covariate_rows:
+            return z
+        if ahead is None:
+            raise ShapeError("this blend's linear map reads the future covariates: pass them (batch, 1 + H, F)")
+        flat = ahead.reshape(len(ahead), 1, -1).to(z.dtype).expand(-1, z.shape[1], -1)
+        return torch.cat([z, flat], dim=-1)
 
     def local_scale(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """How much each series moves now: the root mean square of its steps over the last L values,
@@ -349,14 +379,19 @@ class Blend(nn.Module):
         offsets = self.offsets if offsets is None else offsets
         return torch.cat([point, point + scale[:, None, :, None] * offsets], dim=-1)
 
-    def _stream_point(self, values: torch.Tensor, network: torch.Tensor) -> torch.Tensor:
-        """The blend's point forecast (batch, H, C) from a stream's kept values (batch, K, C) and the
-        network's forecast (batch, H, C): blend(candidates(...)) as one affine map of the values, since
-        every part but the network's is linear in them. Equal up to rounding; a stream's step is made of
-        small operations, and this is three instead of two dozen."""
+    def _stream_point(self, values: torch.Tensor, network: torch.Tensor, ahead=None) -> torch.Tensor:
+        """The blend's point forecast (batch, H, C) from a stream's kept values (batch, K, C), the
+        network's forecast (batch, H, C) and the covariates ahead (batch, 1 + H, F; where the shared map
+        reads them): blend(candidates(...)) as one affine map of the values, since every part but the
+        network's is linear in them, plus the shared map's term of the covariates. Equal up to rounding; a
+        stream's step is made of small operations, and this is three instead of two dozen."""
         network_weight, maps, bias = self._folded(values)
         per_series = torch.matmul(values.permute(2, 0, 1), maps).permute(1, 2, 0)  # (C, B, K) @ (C, K, H)
-        return torch.addcmul(per_series + bias, network_weight, network)
+        point = torch.addcmul(per_series + bias, network_weight, network)
+        if self.covariate_rows:  # (batch, (1 + H)·F) @ ((1 + H)·F, H), weighted as the shared map per step
+            covariates = ahead.reshape(len(ahead), -1).to(point.dtype) @ self.shared_map[self.lookback + 1 :].to(point)
+            point = point + (self.weights[:, 1].to(point) * covariates)[..., None]
+        return point
 
     def _folded(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(the network's weight (H, 1), maps (C, K, H), bias (H, C)) of _stream_point, in like's dtype and
@@ -457,7 +492,7 @@ class Blend(nn.Module):
     def forward(self, x: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
         """x (batch, T, C) and the network's mask and covariates (LRUForecastNet.forward) → (batch, H, C, 1 + Q)."""
         mask = inputs.get("mask")
-        parts = self.candidates(x, self.net(x, **inputs)[..., 0], mask=mask)
+        parts = self.candidates(x, self.net(x, **inputs)[..., 0], mask=mask, ahead=_ahead(inputs, x.shape[1]))
         return self.blend(parts, self.local_scale(x, mask))
 
     # ------------------------------------------------------------------ stream mode
@@ -471,7 +506,7 @@ class Blend(nn.Module):
         mask = inputs.get("mask")
         values = last_steps(fill_missing(observed_only(history, mask, "mask"), mask), self._kept).clone()
         observed = None if mask is None else mask.any(dim=1)
-        point = self._point(self.candidates(values, out[..., 0]))
+        point = self._point(self.candidates(values, out[..., 0], ahead=_ahead(inputs, history.shape[1])))
         forecast, calibration = self._calibrated(point, self.local_scale(values), None)
         return forecast, BlendState(state, values, observed, calibration)
 
@@ -494,7 +529,7 @@ class Blend(nn.Module):
         y_t = x_t
         values, x_t, observed = carry_forward(state.values, state.observed, x_t, mask_t)
         values = torch.cat([values[:, 1:], x_t[:, None]], dim=1)
-        point, scale = self._stream_point(values, out[..., 0]), self.local_scale(values)
+        point, scale = self._stream_point(values, out[..., 0], inputs.get("future")), self.local_scale(values)
         forecast, calibration = self._calibrated(point, scale, state.calibration, y_t, seen)
         return forecast, BlendState(net_state, values, observed, calibration)
 
@@ -642,6 +677,19 @@ def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spac
     return Evidence(best, float(means.mean()) / (sd / math.sqrt(n_blocks)), steps, better, n_blocks)
 
 
+def _n_future(net) -> int:
+    """How many future covariates a network (or an ensemble's first member) reads."""
+    net = net.members[0] if isinstance(net, ForecastEnsemble) else net
+    return getattr(getattr(net, "cfg", None), "n_future", 0)
+
+
+def _ahead(inputs: dict, steps: int) -> torch.Tensor | None:
+    """The future covariates of a window's last step and of the H after it, from a network's inputs whose
+    "future" covers the window's `steps` and the H ahead (None without covariates)."""
+    future = inputs.get("future")
+    return None if future is None else future[:, steps - 1 :]
+
+
 def _usable(blend: Blend) -> list[bool]:
     return [True, True, len(blend.series_maps) > 0, True, bool(blend.season), True]
 
@@ -700,9 +748,11 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> tu
     folds = _RollingFolds()
 
     def grams(dataset, folded: bool = False):
-        c, size = blend.n_channels, blend.lookback + 1
+        c, size, wide = blend.n_channels, blend.lookback + 1, len(blend.shared_map)
         gram = torch.zeros(c, size, size, dtype=torch.float64, device=device)
         cross = torch.zeros(c, size, blend.horizon, dtype=torch.float64, device=device)
+        shared_gram = torch.zeros(wide, wide, dtype=torch.float64, device=device)  # with the covariates
+        shared_cross = torch.zeros(wide, blend.horizon, dtype=torch.float64, device=device)
         level_gram = torch.zeros(size, size, dtype=torch.float64, device=device)
         level_cross = torch.zeros(size, blend.horizon, dtype=torch.float64, device=device)
         for first, batch in zip(range(0, len(dataset), batch_size), _batches(dataset, batch_size), strict=True):
@@ -710,23 +760,30 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> tu
             x = fill_missing(observed_only(batch.x, batch.mask, "mask"), batch.mask).double()
             last, y = x[:, -1:].transpose(1, 2), batch.y.double().transpose(1, 2)  # (B, C, 1), (B, C, H)
             z, t = ridge_features(x, blend.lookback), y - last
+            shared = blend.with_covariates(z, _ahead(batch_inputs(batch), x.shape[1]))
             levels = level_features(x, blend.lookback)
             if batch.y_mask is not None:  # a series' window counts only where all its targets were observed
                 keep = batch.y_mask.all(dim=1)[..., None].double()  # (B, C, 1)
                 z, t, levels, y = z * keep, torch.nan_to_num(t) * keep, levels * keep, torch.nan_to_num(y) * keep
+                shared = shared * keep
             gram += torch.einsum("bci,bcj->cij", z, z)
             cross += torch.einsum("bci,bch->cih", z, t)
+            if blend.covariate_rows:
+                shared_gram += torch.einsum("bci,bcj->ij", shared, shared)
+                shared_cross += torch.einsum("bci,bch->ih", shared, t)
             level_gram += torch.einsum("bci,bcj->ij", levels, levels)
             level_cross += torch.einsum("bci,bch->ih", levels, y)
             if folded:
                 where = dataset.target_position(range(first, first + len(batch.x)))
-                folds.add(torch.as_tensor(where, device=device), {"relative": (z, t), "levels": (levels, y)})
-        return gram, cross, level_gram, level_cross
+                folds.add(torch.as_tensor(where, device=device), {"relative": (shared, t), "levels": (levels, y)})
+        if not blend.covariate_rows:  # the shared map's sums are the per-series ones summed
+            shared_gram, shared_cross = gram.sum(0), cross.sum(0)
+        return gram, cross, shared_gram, shared_cross, level_gram, level_cross
 
-    gram, cross, level_gram, level_cross = grams(train_set, folded=True)
-    val_gram, val_cross, val_level_gram, val_level_cross = grams(val_set)
+    gram, cross, shared_gram, shared_cross, level_gram, level_cross = grams(train_set, folded=True)
+    val_gram, val_cross, val_shared_gram, val_shared_cross, val_level_gram, val_level_cross = grams(val_set)
 
-    shared, penalty = best_ridge(gram.sum(0), cross.sum(0), val_gram.sum(0), val_cross.sum(0))
+    shared, penalty = best_ridge(shared_gram, shared_cross, val_shared_gram, val_shared_cross)
     blend.shared_map.copy_(shared)
     level_map, level_penalty = best_ridge(level_gram, level_cross, val_level_gram, val_level_cross)
     blend.level_map.copy_(level_map)
@@ -811,7 +868,8 @@ def _calibration_windows(blend: Blend, val_set, batch_size: int, device, network
         inputs = batch_inputs(batch)
         keep = slice(None) if batch.y_mask is None else batch.y_mask.flatten(1).all(dim=1)
         net = blend.net(batch.x, **inputs)[..., 0] if network else batch.x.new_zeros(batch.y.shape)
-        parts.append(blend.candidates(batch.x, net, mask=batch.mask)[keep])
+        ahead = _ahead(inputs, batch.x.shape[1])
+        parts.append(blend.candidates(batch.x, net, mask=batch.mask, ahead=ahead)[keep])
         targets.append(batch.y[keep])
         scales.append(blend.local_scale(batch.x, batch.mask)[keep])
     return torch.cat(parts), torch.cat(targets), torch.cat(scales), spacing
