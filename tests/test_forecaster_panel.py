@@ -533,5 +533,7 @@ def test_one_series_with_covariates_needs_no_id_column(tmp_path):
     assert as_polars.predict(pl.from_pandas(new_rows[["date", "promo"]])).shape == (H, 5)
     with pytest.raises(DataError, match="several target columns"):
         fitted(fit_rows.assign(other=1.0), target_cols=["sales", "other"])
+    with pytest.raises(DataError, match="read one series: name it with target_col="):
+        fitted(fit_rows.rename(columns={"sales": "a"}).assign(b=1.0))  # two series, neither named
     with pytest.raises(DataError, match="pass id_col='unique_id'"):
         fitted(fit_rows.assign(unique_id="a"), target_col="sales")

@@ -725,6 +725,11 @@ def _one_series(df: Any, time_col: str | None, target_col: str, target_cols: lis
     names = from_user_frame(df).schema
     if ID_COLUMN in names:
         raise DataError(f"the table has a column '{ID_COLUMN}': if it names the series, pass id_col='{ID_COLUMN}'")
+    if target not in names:
+        raise DataError(
+            f"covariates and calendar features on a table without id_col read one series: name it with "
+            f"target_col= (columns: {list(names)}); several series with covariates need a long table (id_col=)"
+        )
     times = [n for n, t in names.items() if t.is_temporal()]
     time_col = time_col or (times[0] if times else pick_time_col(list(names), None, {}))
     return with_series_id(df, ID_COLUMN, target), ID_COLUMN, time_col, target
