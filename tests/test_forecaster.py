@@ -303,6 +303,8 @@ def test_dates_with_a_zone_fit_forecast_and_stream_as_the_dates_they_are(tmp_pat
     expected = berlin(LRUForecaster.load_from(fits[0]).update(naive.iloc[290:305]))
     pd.testing.assert_frame_equal(LRUForecaster.load_from(fits[1]).update(rows), expected)
     pd.testing.assert_frame_equal(LRUForecaster.load_from(fits[1]).update(as_text), expected)
+    in_utc = rows.assign(date=rows["date"].dt.tz_convert("UTC"))  # the same days, sent in another zone
+    pd.testing.assert_frame_equal(LRUForecaster.load_from(fits[1]).update(in_utc), expected)
     loaded = LRUForecaster.load(fits[1].save(tmp_path / "zoned.lruts"))  # the clock is saved with it
     pd.testing.assert_frame_equal(loaded.update(rows), expected)
 

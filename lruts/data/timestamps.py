@@ -71,7 +71,7 @@ CLOCK_NOTES = {  # what a report says of each kind of Clock
     "utc": "timestamps carried a zone: converted to UTC, stored without a zone",
     "local": "timestamps carried a zone and were all local midnights (dates): read as those dates, without a zone",
 }
-_OFFSET = r"(?:([+-])(\d{2}):?(\d{2})|(Z))$"
+_OFFSET = r"([+-])(\d{2}):?(\d{2})$"  # a UTC offset ending a timestamp ("Z" and none: 0)
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,9 @@ def stored_times(col, clock: Clock | None, what: str = "new rows") -> np.ndarray
                 bad = [v for v, t in zip(col, parsed.values, strict=True) if t is None][:3]
                 raise DataError(f"{what}: could not read the time(s) {bad} in '{col.name}'")
             return parsed.values.to_numpy().astype("datetime64[ns]")
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        col = (col if kind == "local" else col.dt.tz_convert("UTC")).dt.tz_localize(None)
+    if isinstance(col.dtype, pd.DatetimeTZDtype):  # dates: the wall clock of the table's zone, where known
+        local = col.dt.tz_convert(clock.zone) if kind == "local" and clock.zone else col
+        col = (local if kind == "local" else col.dt.tz_convert("UTC")).dt.tz_localize(None)
     return col.to_numpy("datetime64[ns]")
 
 
