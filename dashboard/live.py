@@ -201,8 +201,8 @@ class LiveStream:
 
 def drawn(forecast: pd.DataFrame, fc: LRUForecaster) -> pd.DataFrame:
     """A forecast frame in the times the history is drawn in: as stored (a zone-aware table's forecasts come
-    dated in its zone)."""
-    if fc.clock is None or fc.clock.zone is None:
+    dated in its zone, a table of step numbers' numbered)."""
+    if fc.clock is None or fc.clock.shows_stored:
         return forecast
     from lruts.data.timestamps import stored_times
 

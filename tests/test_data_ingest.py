@@ -113,6 +113,17 @@ def test_dates_written_with_a_zone_stay_dates_across_daylight_saving(tmp_path):
     )
 
 
+def test_step_numbers_are_read_as_steps_and_epochs_as_instants(tmp_path):
+    steps = load_series(write(tmp_path, "t,x\n" + "\n".join(f"{k},{k * 0.5}" for k in (1, 2, 3, 5, 6))))
+    assert steps.report.clock == {"kind": "steps", "zone": None} and steps.freq == "1s"
+    assert steps.report.gaps == 1 and len(steps) == 6  # step 4 missing: a gap on the grid of steps
+    assert any("step numbers" in r for r in steps.report.repairs)
+    frame = load_series(pd.DataFrame({"t": np.arange(0, 50, 10), "x": np.arange(5.0)}))
+    assert frame.report.clock["kind"] == "steps" and frame.freq == "10s"
+    epoch = load_series(write(tmp_path, "t,x\n1467338400,1\n1467342000,2\n1467345600,3\n", "e.csv"))
+    assert epoch.report.clock is None and str(epoch.timestamps[0])[:13] == "2016-07-01T02"
+
+
 @pytest.mark.parametrize(
     ("stamps", "first", "freq"),
     [

@@ -340,3 +340,15 @@ def test_a_row_far_after_the_last_observation_streams_and_is_named(fitted, caplo
         out = fc.update(late)
     assert len(caplog.records) == 1 and "720 steps after the last observation" in caplog.text
     assert out["date"].iloc[0] == late["date"].iloc[0] + pd.Timedelta(hours=1)
+
+
+def test_a_table_of_step_numbers_is_forecast_in_step_numbers(tmp_path):
+    # a simulation's or a sensor's sample index (1, 2, 3, …) was read as epoch seconds: the forecast came dated
+    # 1970-01-01 00:06:41; step numbers come back numbered on, through update() and a saved file
+    frame = synthetic_frame(400, n_series=1).drop(columns="date")
+    frame.insert(0, "step", np.arange(1, 401))
+    fc = LRUForecaster(48, 6, train=tiny_train(epochs=1), **TINY_MODEL).fit(frame.iloc[:380], time_col="step")
+    assert fc.predict()["step"].tolist() == list(range(381, 387))
+    assert fc.update(frame.iloc[380:390])["step"].tolist() == list(range(391, 397))
+    loaded = LRUForecaster.load(fc.save(tmp_path / "steps.lruts"))
+    assert loaded.update(frame.iloc[390:391])["step"].tolist() == list(range(392, 398))

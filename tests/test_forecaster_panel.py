@@ -537,3 +537,15 @@ def test_one_series_with_covariates_needs_no_id_column(tmp_path):
         fitted(fit_rows.rename(columns={"sales": "a"}).assign(b=1.0))  # two series, neither named
     with pytest.raises(DataError, match="pass id_col='unique_id'"):
         fitted(fit_rows.assign(unique_id="a"), target_col="sales")
+
+
+def test_a_panel_of_step_numbers_is_forecast_in_step_numbers(panel):
+    history = panel[0].drop(columns=["x", "p"])
+    steps = history.assign(ds=((history["ds"] - pd.Timestamp("2021-01-01")) // pd.Timedelta(hours=1)).astype(int))
+    fc = LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL).fit(steps, id_col="unique_id")
+    out = fc.predict()
+    last = steps.groupby("unique_id")["ds"].max()
+    for sid, rows in out.groupby("unique_id"):
+        assert rows["ds"].tolist() == list(range(last[sid] + 1, last[sid] + 1 + H))
+    new = pd.DataFrame({"unique_id": ["s0"], "ds": [last["s0"] + 1], "y": [10.0]})
+    assert fc.update(new).query("unique_id == 's0'")["ds"].iloc[0] == last["s0"] + 2

@@ -6,7 +6,9 @@ Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`)
 month-first wins a tie), `yyyymmdd`, months without a day (`1982 Apr`, `Apr 1982`, `1982-04`: the first
 of the month), quarters (`1990Q1`, `1990-Q1`, `1990 Q1`: its first day), ISO weeks (`2015-W02`: its
 Monday; `2015-W02-3`: its Wednesday), years (`1990`: 1 January), and epoch numbers (seconds, ms, µs or
-ns, by magnitude; four digits are a year, not the first hours of 1970).
+ns, by magnitude; four digits are a year, not the first hours of 1970). Whole numbers below STEP_NUMBERS_BELOW
+are no plausible epoch (1970's first four months) but step numbers (1, 2, 3, …: a simulation's or a sensor's
+sample index): stored as that many seconds, and given back as numbers (`Clock` "steps").
 
 Timestamps that carry a zone (UTC offsets in text, a zone-aware column) are stored without one, by a clock
 (`Clock`): dates, whose every value is a local midnight (a daily or monthly table exported with its zone,
@@ -70,7 +72,9 @@ MIN_PARSED_SHARE = 0.9
 CLOCK_NOTES = {  # what a report says of each kind of Clock
     "utc": "timestamps carried a zone: converted to UTC, stored without a zone",
     "local": "timestamps carried a zone and were all local midnights (dates): read as those dates, without a zone",
+    "steps": "the time column holds step numbers (whole numbers, no plausible epoch): forecasts are numbered on",
 }
+STEP_NUMBERS_BELOW = 10_000_000  # as epoch seconds: before 26 April 1970
 _OFFSET = r"([+-])(\d{2}):?(\d{2})$"  # a UTC offset ending a timestamp ("Z" and none: 0)
 
 
@@ -78,7 +82,7 @@ _OFFSET = r"([+-])(\d{2}):?(\d{2})$"  # a UTC offset ending a timestamp ("Z" and
 class Clock:
     """How a table's timestamps that carried a zone are stored (module doc), new rows read, forecasts dated."""
 
-    kind: str  # "local": the wall clock (dates), or "utc"
+    kind: str  # "local": the wall clock (dates), "utc", or "steps": step numbers stored as seconds
     zone: str | None = None  # the column's own zone (a zone-aware column): forecasts are dated in it
 
     def __post_init__(self) -> None:
@@ -92,9 +96,16 @@ class Clock:
     def from_dict(cls, d: dict | None) -> Clock | None:
         return cls(d["kind"], d.get("zone")) if d else None
 
+    @property
+    def shows_stored(self) -> bool:
+        """Whether `show` gives the stored times back as they are."""
+        return self.zone is None and self.kind != "steps"
+
     def show(self, times: np.ndarray):
-        """Stored times (n,) datetime64[ns] as the table gave them: in its zone where it had one (a pandas
-        DatetimeIndex), else as stored."""
+        """Stored times (n,) datetime64[ns] as the table gave them: step numbers (int64), in its zone where it
+        had one (a pandas DatetimeIndex), else as stored."""
+        if self.kind == "steps":
+            return np.asarray(times, "datetime64[s]").astype(np.int64)
         if self.zone is None:
             return times
         import pandas as pd
@@ -112,6 +123,8 @@ def stored_times(col, clock: Clock | None, what: str = "new rows") -> np.ndarray
     import pandas as pd
 
     kind = clock.kind if clock else "utc"
+    if kind == "steps" and pd.api.types.is_numeric_dtype(col):
+        return np.asarray(col, np.int64).astype("datetime64[s]").astype("datetime64[ns]")
     if not isinstance(col.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(col):
         if not all(isinstance(v, str) for v in col):
             col = pd.to_datetime(col)  # datetime objects, pandas Timestamps
@@ -195,6 +208,10 @@ def parse_timestamps(col: pl.Series, kind: str | None = None) -> ParsedTime:
             by_date = text.str.to_datetime("%Y%m%d", strict=False)
             if by_date.null_count() == text.null_count() + (text == "").sum():
                 return finish(by_date, "%Y%m%d")
+        whole = present.str.contains(r"^\d+$").all() and int(present.cast(pl.Int64).max()) < STEP_NUMBERS_BELOW
+        if whole and kind in (None, "steps"):
+            seconds = (text.cast(pl.Int64, strict=False) * 1_000_000_000).cast(pl.Datetime("ns"))
+            return ParsedTime(seconds, "steps", Clock("steps"))
         return _parse_epoch(text)
     best: tuple[int, str, pl.Series] | None = None
     # explicit layouts first: polars guesses 07/01/2016 as 7 January
