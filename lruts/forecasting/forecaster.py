@@ -165,7 +165,9 @@ class LRUForecaster:
         those of the horizon), past_covariates observed with the target only, static_covariates a frame
         with one row per id or a list of columns constant per id; calendar=True adds calendar features
         derived from the timestamps as future covariates (panel_front.calendar_features). One network is
-        trained over every series' windows (val_fraction of each series held out, at least the horizon)."""
+        trained over every series' windows (val_fraction of each series held out, at least the horizon).
+        Covariates or calendar features without id_col: one series (target_col, or the one of target_cols)
+        read as a long table of that series, its id the target's name (`unique_id` in what is returned)."""
         from lruts.data import StandardScaler, WindowDataset, load_series
 
         self.frame_kind = _frame_kind(df)
