@@ -53,12 +53,10 @@ def columns_of(fc: LRUForecaster) -> list[str]:
 def _rows_frame(frame, fc: LRUForecaster, what: str) -> pd.DataFrame:
     """A polars or pandas table as long rows: columns_of(fc), the id as text, the time parsed, values float64;
     a missing target column reads as NaN (a file of future covariates), any other missing column a DataError."""
-    import polars as pl
-
-    from lruts.data.timestamps import parse_timestamps
+    from lruts.data.timestamps import stored_times
 
     p = fc.panel
-    frame = frame if isinstance(frame, pd.DataFrame) else frame.to_pandas()
+    frame = p.with_ids(frame if isinstance(frame, pd.DataFrame) else frame.to_pandas())
     if p.target_col not in frame.columns:
         frame = frame.assign(**{p.target_col: np.nan})
     missing = [c for c in columns_of(fc) if c not in frame.columns]
@@ -67,12 +65,8 @@ def _rows_frame(frame, fc: LRUForecaster, what: str) -> pd.DataFrame:
             f"{what} lacks column(s) {missing}; this model reads the columns {columns_of(fc)} "
             "(rows after a series' last target may leave the target empty: they give future covariates)"
         )
-    parsed = parse_timestamps(pl.Series(frame[p.time_col].astype(str).to_numpy()))
-    if parsed.values.null_count():
-        bad = frame[p.time_col][parsed.values.is_null().to_numpy()].head(3).tolist()
-        raise DataError(f"{what}: unreadable timestamps {bad}; use ISO 8601 such as '2018-12-24 00:00:00'")
-    out = pd.DataFrame({p.id_col: frame[p.id_col].astype(str).to_numpy(),
-                        p.time_col: parsed.values.to_numpy().astype("datetime64[ns]")})  # fmt: skip
+    times = stored_times(frame[p.time_col], p.clock, what)  # as the fitted table's were read
+    out = pd.DataFrame({p.id_col: frame[p.id_col].astype(str).to_numpy(), p.time_col: times})
     for c in columns_of(fc)[2:]:
         values = pd.to_numeric(frame[c], errors="coerce")
         junk = values.isna() & frame[c].notna() & (frame[c].astype(str).str.strip() != "")

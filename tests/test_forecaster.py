@@ -166,6 +166,8 @@ def test_load_refuses_foreign_files(tmp_path, fitted):
         (lambda d: d.assign(date=d["date"] - pd.Timedelta(days=30)), "older than the last 48 steps"),
         (lambda d: pd.concat([d, d.assign(s1=d["s1"] + 1)]), "already received with the value"),
         (lambda d: d.astype({"s1": object}).assign(s1=["oops", 1.0]), r"column 's1' holds 'oops' \(row 0"),
+        (lambda d: d.assign(date=[d["date"][0], pd.NaT]), r"1 row\(s\) have no time in 'date'"),
+        (lambda d: d.assign(date=["2020-03-01 02:00", "soon"]), r"read the timestamps \(examples: \['soon'\]"),
     ],
 )
 def test_update_rejects_bad_rows_and_keeps_state(fitted, mutate, match):

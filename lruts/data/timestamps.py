@@ -137,7 +137,12 @@ def stored_times(col, clock: Clock | None, what: str = "new rows") -> np.ndarray
     if isinstance(col.dtype, pd.DatetimeTZDtype):  # dates: the wall clock of the table's zone, where known
         local = col.dt.tz_convert(clock.zone) if kind == "local" and clock.zone else col
         col = (local if kind == "local" else col.dt.tz_convert("UTC")).dt.tz_localize(None)
-    return col.to_numpy("datetime64[ns]")
+    times = col.to_numpy("datetime64[ns]")
+    if np.isnat(times).any():
+        raise DataError(
+            f"{what}: {int(np.isnat(times).sum())} row(s) have no time in '{col.name}'; give each row its time"
+        )
+    return times
 
 
 @dataclass
