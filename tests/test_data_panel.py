@@ -414,3 +414,14 @@ def test_cli_ingest_of_a_long_file_keeps_outages_missing_and_reports_each_series
     assert ingest_cli.main(["--path", str(path), "--id-col", "id", "--fill", "ffill", "--name", "filled"]) == 0
     b = pl.read_parquet(tmp_path / "home" / "filled.parquet")["b"].to_list()
     assert b[:3] == [None] * 3 and b[5:7] == [1.0, 1.0] and b[-1] is None  # filled inside its span only
+
+
+def test_a_series_of_a_coarser_step_than_the_panels_is_refused_by_name():
+    # weekly rows in a daily panel were read on the daily grid, six days in seven missing, and forecast daily
+    daily = pd.DataFrame({"unique_id": "shop", "ds": pd.date_range("2021-01-01", periods=400, freq="D"), "y": 1.0})
+    weekly = pd.DataFrame({"unique_id": "region", "ds": pd.date_range("2021-01-03", periods=60, freq="W"), "y": 2.0})
+    with pytest.raises(DataError, match=r"series 'region' \(7d\) step more coarsely than the panel's 1d"):
+        load_panel(pd.concat([daily, weekly]))
+    assert load_panel(pd.concat([daily, weekly]), freq="D").lengths.tolist() == [414, 400]  # asked for: one grid
+    outages = daily.drop(index=range(100, 300, 2))  # a daily series with every other day missing for 200 days
+    assert load_panel(pd.concat([daily.assign(unique_id="a"), outages])).freq == "1d"

@@ -278,21 +278,39 @@ def _static(frame: pl.DataFrame, ids: list[str], static_covariates, id_col: str)
     return values, names
 
 
-def _panel_freq(ts: np.ndarray, row_series: np.ndarray, freq: str | None, report: PanelReport) -> str:
-    """`freq` normalised, or the step inferred series by series that covers the most rows."""
+def _panel_freq(
+    ts: np.ndarray, row_series: np.ndarray, freq: str | None, report: PanelReport
+) -> tuple[str, list[str | None]]:
+    """`freq` normalised, or the step inferred series by series that covers the most rows; and each series'
+    own step (None where given, or where a series has one row)."""
+    bounds = np.flatnonzero(np.diff(row_series)) + 1  # rows are sorted by series, then time
     if freq is not None:
         report.freq, report.freq_inferred = parse_freq(freq), False
-        return report.freq
-    bounds = np.flatnonzero(np.diff(row_series)) + 1  # rows are sorted by series, then time
+        return report.freq, [None] * (len(bounds) + 1)
+    own = [infer_freq(part) for part in np.split(ts, bounds)]
     votes: dict[str, int] = {}
-    for part in np.split(ts, bounds):
-        f = infer_freq(part)
+    for f, n in zip(own, np.diff([0, *bounds, len(ts)]), strict=True):
         if f is not None:
-            votes[f] = votes.get(f, 0) + len(part)
+            votes[f] = votes.get(f, 0) + int(n)
     if not votes:
         raise DataError("every series has a single timestamp: the step cannot be inferred; pass freq=")
     report.freq = max(votes, key=votes.get)
-    return report.freq
+    return report.freq, own
+
+
+def _check_coarser(ids: list[str], own: list[str | None], step: str, lengths: np.ndarray, counts: np.ndarray) -> None:
+    """Refuse series of a coarser step than the panel's (weekly rows in a daily panel; judged from 3 rows): on
+    the panel's grid most of their steps would be missing, and their forecast would step by the panel's step."""
+    coarser = [
+        f"'{sid}' ({f})" for sid, f, n, k in zip(ids, own, lengths.tolist(), counts.tolist(), strict=True)
+        if f is not None and f != step and k >= 3 and 2 * k < n
+    ]  # fmt: skip
+    if coarser:
+        shown = ", ".join(coarser[:5]) + (f" and {len(coarser) - 5} more" if len(coarser) > 5 else "")
+        raise DataError(
+            f"series {shown} step more coarsely than the panel's {step} (the step most rows have): on its grid "
+            "most of their steps would be missing; fit them apart, or pass freq= to read every series on one grid"
+        )
 
 
 def load_panel(
@@ -356,7 +374,7 @@ def load_panel(
     starts = first.join(pl.DataFrame({_ID: ids}), on=_ID, how="right")["__first"].to_numpy()
     starts = starts.astype("datetime64[ns]")
     ts = frame[_T].to_numpy().astype("datetime64[ns]")
-    step = _panel_freq(ts, row_series, freq, report)
+    step, own = _panel_freq(ts, row_series, freq, report)
     pos = grid_position(ts, starts[row_series], step)
     if (pos < 0).any():
         r = int(np.argmax(pos < 0))
@@ -370,6 +388,7 @@ def load_panel(
     n = len(ids)
     lengths = np.zeros(n, dtype=np.int64)
     np.maximum.at(lengths, row_series[observed], pos[observed] + 1)
+    _check_coarser(ids, own, step, lengths, np.bincount(row_series[observed], minlength=n))
     future_lengths = lengths.copy()
     if future:
         has_future = frame.select(pl.any_horizontal(pl.col(c).is_not_null() for c in future)).to_series().to_numpy()
