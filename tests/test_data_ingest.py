@@ -124,6 +124,21 @@ def test_step_numbers_are_read_as_steps_and_epochs_as_instants(tmp_path):
     assert epoch.report.clock is None and str(epoch.timestamps[0])[:13] == "2016-07-01T02"
 
 
+def test_jittered_readings_move_to_their_grid_and_irregular_ones_stay_off_it():
+    rng = np.random.default_rng(0)
+    quarter = pd.date_range("2021-01-01", periods=300, freq="15min") + pd.to_timedelta(rng.normal(0, 20, 300), "s")
+    s = load_series(pd.DataFrame({"date": quarter, "x": np.arange(300.0)}))
+    assert s.freq == "15m" and s.report.snapped and s.report.regular and not s.report.warnings
+    np.testing.assert_array_equal(s.timestamps, pd.date_range("2021-01-01", periods=300, freq="15min").to_numpy())
+    assert any("moved to their nearest 15m step" in r for r in s.report.repairs)
+    events = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.cumsum(rng.exponential(3600, 300)).astype(int), "s")
+    s = load_series(pd.DataFrame({"date": events, "x": np.arange(300.0)}))  # no step at all: left as it was
+    assert not s.report.snapped and any("off the" in w for w in s.report.warnings)
+    two_a_step = pd.date_range("2021-01-01", periods=300, freq="30min") + pd.Timedelta(minutes=1)
+    s = load_series(pd.DataFrame({"date": two_a_step, "x": np.arange(300.0)}))  # a step of its own, not jitter
+    assert s.freq == "30m" and not s.report.snapped and str(s.timestamps[0])[11:16] == "00:01"
+
+
 @pytest.mark.parametrize(
     ("stamps", "first", "freq"),
     [

@@ -354,3 +354,24 @@ def test_a_table_of_step_numbers_is_forecast_in_step_numbers(tmp_path):
     assert fc.update(frame.iloc[380:390])["step"].tolist() == list(range(391, 397))
     loaded = LRUForecaster.load(fc.save(tmp_path / "steps.lruts"))
     assert loaded.update(frame.iloc[390:391])["step"].tolist() == list(range(392, 398))
+
+
+def test_a_loggers_jittered_timestamps_are_read_and_streamed_on_their_grid(tmp_path):
+    # readings a few seconds off the hour (a logger's clock): before, every one was "off the 1h grid", no gap
+    # was filled, and update() refused the next jittered reading as "not a 1h step after the last observation"
+    exact = synthetic_frame(700, n_series=1)
+    rng = np.random.default_rng(0)
+    jittered = exact.assign(date=exact["date"] + pd.to_timedelta(rng.integers(-5, 6, len(exact)), "s"))
+    jittered = jittered.drop(index=[300, 301]).reset_index(drop=True)  # an outage: two readings lost
+    fits = [
+        LRUForecaster(48, 6, train=tiny_train(epochs=1), **TINY_MODEL).fit(df.iloc[:598])
+        for df in (exact.drop(index=[300, 301]).reset_index(drop=True), jittered)
+    ]
+    assert fits[1].freq == "1h" and len(fits[1].predict()) == 6
+    pd.testing.assert_frame_equal(fits[1].predict(), fits[0].predict())  # the same grid, the gap found alike
+    expected = fits[0].update(exact.iloc[600:620])
+    pd.testing.assert_frame_equal(fits[1].update(jittered.iloc[598:618]), expected)
+    loaded = LRUForecaster.load(fits[1].save(tmp_path / "jitter.lruts"))
+    pd.testing.assert_frame_equal(loaded.update(jittered.iloc[618:619]), fits[0].update(exact.iloc[620:621]))
+    with pytest.raises(DataError, match="not a 1h step"):  # 20 minutes off is no jitter
+        loaded.update(jittered.iloc[619:620].assign(date=lambda d: d["date"] + pd.Timedelta(minutes=20)))

@@ -21,6 +21,7 @@ class IngestReport:
     time_col: str | None = None
     time_format: str | None = None
     clock: dict | None = None  # timestamps with a zone: how they are stored (timestamps.Clock.to_dict())
+    snapped: bool = False  # jittered timestamps were moved to their grid points (new rows are read alike)
     rows_raw: int = 0
     rows: int = 0
     columns: list[str] = field(default_factory=list)

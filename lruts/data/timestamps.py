@@ -366,6 +366,48 @@ def session(freq: str) -> tuple[int, int, int] | None:
     return size, open_ns, ((h_close * 60 + m_close) * _MINUTE_NS - open_ns) // size + 1
 
 
+# a reading within this share of a step from its grid point is that step's reading (a logger's jitter)
+JITTER_SHARE = 0.1
+_COMMON_STEPS = tuple(
+    n * unit
+    for unit, counts in ((10**9, (1, 2, 5, 10, 15, 20, 30)), (60 * 10**9, (1, 2, 5, 10, 15, 20, 30)),
+                         (3600 * 10**9, (1, 2, 3, 4, 6, 8, 12)), (_DAY_NS, (1, 7)))
+    for n in counts
+)  # fmt: skip
+
+
+def snap_to_grid(ts: np.ndarray, step: int) -> tuple[np.ndarray, int] | None:
+    """Jittered timestamps (n,) datetime64[ns] on a grid of `step` ns: each moved to its nearest grid point,
+    and the largest move; None where some reading is more than JITTER_SHARE of a step off, or two land on one
+    point (readings between steps, not jitter). The grid's phase is the readings' median one, rounded to a
+    whole multiple of the step (round hours, for an hourly logger) where that is within the tolerance."""
+    t = np.asarray(ts, "datetime64[ns]").astype(np.int64)
+    tolerance = int(JITTER_SHARE * step)
+    phase = (t - t[0] + step // 2) % step - step // 2  # each reading's offset from the first one's phase
+    anchor = int(t[0] + np.median(phase))
+    rounded = round(anchor / step) * step
+    if abs(rounded - anchor) <= tolerance:
+        anchor = rounded
+    k = np.round((t - anchor) / step).astype(np.int64)
+    snapped = anchor + k * step
+    if np.abs(t - snapped).max() > tolerance or (np.diff(k) <= 0).any():
+        return None
+    return snapped.astype("datetime64[ns]"), int(np.abs(t - snapped).max())
+
+
+def jitter_step(ts: np.ndarray, step: int) -> int | None:
+    """The step of readings that keep to a grid up to jitter: of `step` (the most common gap, which jitter
+    can make a second off) and the common step nearest the gaps' median, the one the readings keep to most
+    closely; None if neither holds them within JITTER_SHARE."""
+    gaps = np.diff(np.asarray(ts, "datetime64[ns]").astype(np.int64))
+    if len(gaps) == 0:
+        return None
+    median = float(np.median(gaps))
+    nearest = min(_COMMON_STEPS, key=lambda s: abs(s - median))
+    fits = {s: snapped[1] for s in (nearest, step) if (snapped := snap_to_grid(ts, s)) is not None}
+    return min(fits, key=fits.get) if fits else None
+
+
 @functools.cache
 def step_ns(freq: str) -> int | None:
     """The fixed step of a canonical frequency in ns, or None for calendar steps (months, business days,

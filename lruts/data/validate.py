@@ -37,9 +37,11 @@ from lruts.data.timestamps import (
     format_step,
     grid_position,
     infer_freq,
+    jitter_step,
     parse_freq,
     parse_timestamps,
     session,
+    snap_to_grid,
     step_ns,
     weekdays_only,
 )
@@ -186,6 +188,28 @@ def frequency(frame: pl.DataFrame, freq: str | None, report: IngestReport) -> st
         inferred = "1d"
     report.freq, report.freq_inferred = inferred, True
     return inferred
+
+
+def snap_jitter(frame: pl.DataFrame, freq: str, exact_rows: bool, report: IngestReport) -> tuple[pl.DataFrame, str]:
+    """Readings a little off a fixed step's grid (a logger's jitter: within JITTER_SHARE of a step, no two on
+    one step) moved to their grid points, and the step they keep; anything else is left to `regularise`,
+    which reports it off the grid."""
+    step = step_ns(freq)
+    ts = frame[T].to_numpy()
+    if exact_rows or step is None or not ((ts.astype(np.int64) - ts[0].astype(np.int64)) % step).any():
+        return frame, freq
+    if report.freq_inferred:
+        step = jitter_step(ts, step)
+    if step is None or (snapped := snap_to_grid(ts, step)) is None:
+        return frame, freq
+    times, largest = snapped
+    freq = report.freq = format_step(step)
+    report.snapped = True
+    report.repairs.append(
+        f"{int(np.count_nonzero(times != ts))} timestamps moved to their nearest {freq} step (a logger's jitter: "
+        f"at most {largest / 1e9:.3g} s off)"
+    )
+    return frame.with_columns(pl.Series(T, times)), freq
 
 
 def regularise(
@@ -418,6 +442,7 @@ def validate(
     if frame.width < 2:
         raise DataError(f"'{report.name}' has no numeric value column left (dropped: {report.dropped_columns})")
     step = frequency(frame, freq, report)
+    frame, step = snap_jitter(frame, step, exact_rows, report)
     frame = regularise(frame, step, regular, fill, exact_rows, report)
     if id_col:
         series_spans(frame, report)

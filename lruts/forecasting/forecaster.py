@@ -125,6 +125,7 @@ class LRUForecaster:
         self.freq: str | None = None
         self.step_ns: int | None = None
         self.clock: Clock | None = None  # how the fitted table's zone was read: new rows alike, forecasts in it
+        self.snap = False  # the fitted table's readings were jittered: a new row is moved to its nearest step
         self.last_time: np.datetime64 | None = None
         self.frame_kind = "pandas"
         self._stream: StreamState | EnsembleState | BlendState | None = None
@@ -340,6 +341,7 @@ class LRUForecaster:
         self.time_col = time_col or "date"
         self.freq = series.freq
         self.clock = Clock.from_dict(series.report.clock if series.report else None)
+        self.snap = bool(series.report and series.report.snapped)  # jittered readings: new rows are snapped too
         if self.freq == "1d" and weekdays_only(series.timestamps):
             # a trading calendar, kept row by row by ingestion: it streams and is dated on business days
             self.freq = "1b"
@@ -562,7 +564,7 @@ class LRUForecaster:
     def _steps_after_last(self, times: np.ndarray) -> np.ndarray:
         """Grid steps from the last observation to each of `times` (k,) int64 (≤ 0: a re-sent row); a
         DataError for a time off the grid or older than the steps kept to recognise re-sent rows."""
-        from lruts.data.timestamps import advance, grid_position
+        from lruts.data.timestamps import JITTER_SHARE, advance, grid_position
 
         kept = len(self._recent.values)
         if self.freq is None:
@@ -571,6 +573,11 @@ class LRUForecaster:
                 raise DataError("new rows must come strictly after the last observation, in time order")
             return np.arange(1, len(times) + 1)
         origin = advance(self.last_time, self.freq, 1 - kept)
+        if self.snap:  # a logger's jitter, as the fitted table's was (timestamps.snap_to_grid)
+            size = self.step_ns
+            off = (times - origin).astype(np.int64)
+            near = np.round(off / size).astype(np.int64) * size
+            times = np.where(np.abs(off - near) <= JITTER_SHARE * size, origin + near.astype("timedelta64[ns]"), times)
         steps = grid_position(times, origin, self.freq)
         if (steps < 0).any():
             bad = times[steps < 0][0]
@@ -631,6 +638,7 @@ class LRUForecaster:
             "freq": self.freq or "",
             "step_ns": self.step_ns or 0,
             "clock": self.clock.to_dict() if self.clock else {},
+            "snap": self.snap,
             "last_time_ns": int(self.last_time.astype("datetime64[ns]").astype(np.int64)),
             "frame_kind": self.frame_kind,
             "stream": _to_device(self._stream.to_dict(), torch.device("cpu")),
@@ -692,7 +700,7 @@ class LRUForecaster:
         fc.scaler = StandardScaler.from_dict(blob["scaler"])
         fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
         fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None
-        fc.clock = Clock.from_dict(blob.get("clock"))
+        fc.clock, fc.snap = Clock.from_dict(blob.get("clock")), bool(blob.get("snap", False))
         fc.last_time = np.datetime64(int(blob["last_time_ns"]), "ns")
         fc._stream = stream_state_from_dict(_to_device(blob["stream"], dev))
         fc._forecast = blob["forecast"].to(dev)
