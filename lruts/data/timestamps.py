@@ -388,11 +388,17 @@ def snap_to_grid(ts: np.ndarray, step: int) -> tuple[np.ndarray, int] | None:
     rounded = round(anchor / step) * step
     if abs(rounded - anchor) <= tolerance:
         anchor = rounded
-    k = np.round((t - anchor) / step).astype(np.int64)
-    snapped = anchor + k * step
-    if np.abs(t - snapped).max() > tolerance or (np.diff(k) <= 0).any():
+    snapped = nearest_steps(t, anchor, step)
+    if np.abs(t - snapped).max() > tolerance or (np.diff(snapped) <= 0).any():
         return None
     return snapped.astype("datetime64[ns]"), int(np.abs(t - snapped).max())
+
+
+def nearest_steps(t: np.ndarray, anchor, step: int) -> np.ndarray:
+    """Each of t (ns, int64 or datetime64) at the nearest point of the grid of `step` ns through `anchor`."""
+    t, anchor = (np.asarray(v) for v in (t, anchor))
+    t, anchor = (v.astype("datetime64[ns]").astype(np.int64) if v.dtype.kind == "M" else v for v in (t, anchor))
+    return anchor + np.round((t - anchor) / step).astype(np.int64) * step
 
 
 def jitter_step(ts: np.ndarray, step: int) -> int | None:
