@@ -549,3 +549,21 @@ def test_a_panel_of_step_numbers_is_forecast_in_step_numbers(panel):
         assert rows["ds"].tolist() == list(range(last[sid] + 1, last[sid] + 1 + H))
     new = pd.DataFrame({"unique_id": ["s0"], "ds": [last["s0"] + 1], "y": [10.0]})
     assert fc.update(new).query("unique_id == 's0'")["ds"].iloc[0] == last["s0"] + 2
+
+
+def test_a_panel_of_jittered_loggers_is_read_and_streamed_on_its_grid(panel):
+    # each series' readings a few seconds off the hour: refused before ("off its 1h grid"); now moved to it,
+    # reported, and new rows alike: the forecasts are those of the exact table
+    from lruts.data import load_panel
+
+    history, stream = (d.drop(columns=["x", "p"]) for d in panel[:2])
+    rng = np.random.default_rng(0)
+
+    def jittered(d: pd.DataFrame) -> pd.DataFrame:
+        return d.assign(ds=d["ds"] + pd.to_timedelta(rng.integers(-5, 6, len(d)), "s"))
+
+    fits = [LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL).fit(d, id_col="unique_id")
+            for d in (history, jittered(history))]  # fmt: skip
+    pd.testing.assert_frame_equal(fits[1].predict(), fits[0].predict())
+    pd.testing.assert_frame_equal(fits[1].update(jittered(stream)), fits[0].update(stream))
+    assert any("moved to their nearest 1h step" in line for line in load_panel(jittered(history)).report.repairs())

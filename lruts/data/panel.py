@@ -34,7 +34,20 @@ import numpy as np
 import polars as pl
 
 from lruts.data.read import RawTable, from_user_frame, read_any, read_frame
-from lruts.data.timestamps import CLOCK_NOTES, Clock, advance, grid_position, infer_freq, parse_freq, parse_timestamps
+from lruts.data.timestamps import (
+    CLOCK_NOTES,
+    Clock,
+    advance,
+    format_step,
+    grid_position,
+    infer_freq,
+    jitter_note,
+    jitter_step,
+    parse_freq,
+    parse_timestamps,
+    snap_to_grid,
+    step_ns,
+)
 from lruts.errors import DataError
 
 _ID, _T = "__id", "__time"
@@ -58,6 +71,7 @@ class PanelReport:
     duplicate_rows: int = 0  # identical repeats of an (id, time) row, dropped
     bad_timestamps: int = 0  # rows dropped: empty or unreadable timestamp
     clock: Clock | None = None  # how timestamps with a zone were read
+    snapped: str | None = None  # jittered timestamps moved to their grid: what was moved (timestamps.jitter_note)
     before_start: int = 0  # rows dropped: before the series' first observed target (covariates only)
     missing_covariates: dict[str, int] = field(default_factory=dict)  # NaN cells per covariate inside the spans
     junk_cells: dict[str, int] = field(default_factory=dict)  # text that is no number, read as missing
@@ -68,6 +82,7 @@ class PanelReport:
     def repairs(self) -> list[str]:
         """What reading the table changed or dropped (one line each; none for a clean table)."""
         lines = [CLOCK_NOTES[self.clock.kind]] if self.clock else []
+        lines += [self.snapped] if self.snapped else []
         if self.duplicate_rows:
             lines.append(f"dropped {self.duplicate_rows} identical repeats of an (id, time) row")
         if self.bad_timestamps:
@@ -118,6 +133,7 @@ class Panel:
     target_col: str = "y"
     integer_ids: bool = False  # the given id column held integers (ids is their text: forecasts give them back)
     clock: Clock | None = None  # how timestamps with a zone were read
+    snapped: bool = False  # its series' jittered timestamps were moved to their grid (new rows are, alike)
     report: PanelReport = field(default_factory=PanelReport, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -298,6 +314,38 @@ def _panel_freq(
     return report.freq, own
 
 
+def _snap_jitter(frame: pl.DataFrame, freq: str | None, report: PanelReport) -> pl.DataFrame:
+    """Each series' readings a little off a fixed step's grid (a logger's jitter, as `validate.snap_jitter`
+    reads a wide table's) moved to their grid points, where every such series keeps to the same step."""
+    given = step_ns(parse_freq(freq)) if freq is not None else None
+    if freq is not None and given is None:  # months, business days, sessions: no fixed step to snap to
+        return frame
+    ts = frame[_T].to_numpy().astype("datetime64[ns]")
+    series = frame[_ID].to_numpy()
+    bounds = np.flatnonzero(series[1:] != series[:-1]) + 1
+    snapped, steps = [], set()
+    for part in np.split(ts, bounds):
+        own = given or (step_ns(f) if (f := infer_freq(part)) is not None else None)
+        if own is None or len(part) < 3 or not ((part - part[0]).astype(np.int64) % own).any():
+            snapped.append((part, 0))
+            continue
+        step = own if given else jitter_step(part, own)
+        fitted = snap_to_grid(part, step) if step is not None else None
+        if fitted is None:
+            return frame  # not jitter: the grid check after reports the rows off it
+        snapped.append(fitted)
+        steps.add(step)
+    if not steps:
+        return frame
+    if len(steps) > 1:
+        return frame  # jittered series of different steps: the panel's step decides below
+    times = np.concatenate([t for t, _ in snapped])
+    report.snapped = jitter_note(
+        int(np.count_nonzero(times != ts)), format_step(steps.pop()), max(d for _, d in snapped)
+    )
+    return frame.with_columns(pl.Series(_T, times))
+
+
 def _check_coarser(ids: list[str], own: list[str | None], step: str, lengths: np.ndarray, counts: np.ndarray) -> None:
     """Refuse series of a coarser step than the panel's (weekly rows in a daily panel; judged from 3 rows): on
     the panel's grid most of their steps would be missing, and their forecast would step by the panel's step."""
@@ -355,6 +403,7 @@ def load_panel(
     # NaN and inf are missing, like empty cells: one null per missing value from here on
     frame = frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in numeric)
     frame = _dedup(frame, [*numeric, *static_cols], report).sort(_ID, _T, maintain_order=True)
+    frame = _snap_jitter(frame, freq, report)
 
     # each series starts at its first observed target; earlier rows (covariates only) are dropped
     first = frame.filter(pl.col(target_col).is_not_null()).group_by(_ID).agg(pl.col(_T).min().alias("__first"))
@@ -440,6 +489,7 @@ def load_panel(
         time_col=time_col,
         integer_ids=integer_ids,
         clock=parsed.clock,
+        snapped=report.snapped is not None,
         target_col=target_col,
         report=report,
     )

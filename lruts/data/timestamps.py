@@ -394,6 +394,12 @@ def snap_to_grid(ts: np.ndarray, step: int) -> tuple[np.ndarray, int] | None:
     return snapped.astype("datetime64[ns]"), int(np.abs(t - snapped).max())
 
 
+def jitter_note(moved: int, freq: str, largest_ns: int) -> str:
+    """What a report says of readings snapped to their grid."""
+    off = f"at most {largest_ns / 1e9:.3g} s off"
+    return f"{moved} timestamps moved to their nearest {freq} step (a logger's jitter: {off})"
+
+
 def nearest_steps(t: np.ndarray, anchor, step: int) -> np.ndarray:
     """Each of t (ns, int64 or datetime64) at the nearest point of the grid of `step` ns through `anchor`."""
     t, anchor = (np.asarray(v) for v in (t, anchor))

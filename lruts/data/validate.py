@@ -37,6 +37,7 @@ from lruts.data.timestamps import (
     format_step,
     grid_position,
     infer_freq,
+    jitter_note,
     jitter_step,
     parse_freq,
     parse_timestamps,
@@ -205,10 +206,7 @@ def snap_jitter(frame: pl.DataFrame, freq: str, exact_rows: bool, report: Ingest
     times, largest = snapped
     freq = report.freq = format_step(step)
     report.snapped = True
-    report.repairs.append(
-        f"{int(np.count_nonzero(times != ts))} timestamps moved to their nearest {freq} step (a logger's jitter: "
-        f"at most {largest / 1e9:.3g} s off)"
-    )
+    report.repairs.append(jitter_note(int(np.count_nonzero(times != ts)), freq, largest))
     return frame.with_columns(pl.Series(T, times)), freq
 
 

@@ -278,7 +278,7 @@ class LRUForecaster:
             static=torch.from_numpy(static_scaled.astype(np.float32)).to(self._device()),
             outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
             lookback=self.lookback, horizon=self.horizon, integer_ids=panel.integer_ids, clock=panel.clock,
-            one_series=one_series,
+            one_series=one_series, snap=panel.snapped,
         )  # fmt: skip
         self.freq, self.time_col, self.columns, self.clock = panel.freq, panel.time_col, [], panel.clock
         self._compiled = None

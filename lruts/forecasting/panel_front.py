@@ -308,12 +308,13 @@ class PanelFront:
     def __init__(self, *, ids, freq, id_col, time_col, target_col, future_names, past_names, static_names,
                  calendar, scaler, static, outliers, frame_kind, lookback, horizon,
                  integer_ids: bool = False, clock: Clock | None = None,
-                 one_series: str | None = None) -> None:  # fmt: skip
+                 one_series: str | None = None, snap: bool = False) -> None:  # fmt: skip
         self.ids, self.freq = list(ids), freq  # ids as text: rows are matched by str(id)
         self.integer_ids = integer_ids  # the fitted table's ids were integers: what is returned gives them back
         self.clock = clock  # how the fitted table's zone was read: new rows alike, forecasts in it
         # one series fitted from a table without an id column: the id its rows get where they have none
         self.one_series = one_series
+        self.snap = snap  # the fitted table's readings were jittered: a new row is moved to its nearest step
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
         self.future_names, self.past_names, self.static_names = list(future_names), list(past_names), list(static_names)
         self.calendar = calendar
@@ -530,7 +531,7 @@ class PanelFront:
         """(series index, grid positions (k,), row positions (k,)) per series in `rows`, in the order of
         their first rows, each sorted by time; a DataError for an unknown id or a time off the series'
         grid."""
-        from lruts.data.timestamps import grid_position
+        from lruts.data.timestamps import JITTER_SHARE, grid_position, nearest_steps, step_ns
 
         # grouped in Python: a live feed's few rows cost microseconds this way, pandas' grouping a millisecond
         rows_of: dict[str, list[int]] = {}
@@ -547,9 +548,13 @@ class PanelFront:
         for sid, members in rows_of.items():
             i = self._index[sid]
             idx = np.asarray(members)
-            pos = grid_position(times[idx], self.tracks[i].start, self.freq)
+            at = times[idx]
+            if self.snap:  # a logger's jitter, as the fitted table's was
+                near = nearest_steps(at, self.tracks[i].start, step_ns(self.freq)).astype("datetime64[ns]")
+                at = np.where(np.abs((at - near).astype(np.int64)) <= JITTER_SHARE * step_ns(self.freq), near, at)
+            pos = grid_position(at, self.tracks[i].start, self.freq)
             if (pos < 0).any():
-                bad = times[idx][pos < 0][0]
+                bad = at[pos < 0][0]
                 raise DataError(
                     f"{what}: series '{sid}' has a row at {bad}, off its {self.freq} grid (or before it starts at "
                     f"{self.tracks[i].start}); align the timestamps"
@@ -633,7 +638,7 @@ class PanelFront:
             "target_col": self.target_col, "future_names": self.future_names, "past_names": self.past_names,
             "static_names": self.static_names, "calendar": self.calendar, "frame_kind": self.frame_kind,
             "lookback": self.lookback, "horizon": self.horizon, "integer_ids": self.integer_ids,
-            "clock": self.clock.to_dict() if self.clock else {}, "one_series": self.one_series or "",
+            "clock": self.clock.to_dict() if self.clock else {}, "one_series": self.one_series or "", "snap": self.snap,
             "scaler": {k: getattr(s, k).to_dict() for k in ("target", "future", "past", "static")},
             "static": self.static.cpu(), "outlier_rule": self.outlier_rule.to_dict(),
             "outliers": [{**o, "time": str(o["time"])} for o in self.outliers],
@@ -659,6 +664,7 @@ class PanelFront:
             outliers=OutlierRule.from_dict(d["outlier_rule"]), frame_kind=d["frame_kind"],
             lookback=d["lookback"], horizon=d["horizon"], integer_ids=d.get("integer_ids", False),
             clock=Clock.from_dict(d.get("clock")), one_series=d.get("one_series") or None,
+            snap=bool(d.get("snap", False)),
         )  # fmt: skip
         front.outliers = [{**o, "time": np.datetime64(o["time"], "ns")} for o in d["outliers"]]
         front.tracks = [
