@@ -722,7 +722,8 @@ def _one_series(df: Any, time_col: str | None, target_col: str, target_cols: lis
     if isinstance(df, str | Path):
         raise DataError(
             "covariates and calendar features need a long table: pass id_col= (one row per series and time, "
-            "the target in target_col=); a file of one series needs an id column too"
+            "the target in target_col=); for a file of one series, read it first (pandas.read_csv(path)) and fit "
+            "the DataFrame"
         )
     if target_cols is not None and len(target_cols) != 1:
         raise DataError(

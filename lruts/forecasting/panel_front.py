@@ -766,7 +766,8 @@ def read_long_rows(
 
 def with_series_id(frame, id_col: str, series_id: str):
     """A pandas or polars frame of one series with its id column added (a table given without one)."""
-    if id_col in frame.columns:
+    names = frame.collect_schema().names() if hasattr(frame, "collect_schema") else frame.columns
+    if id_col in names:
         return frame
     if type(frame).__module__.startswith("polars"):
         import polars as pl
