@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = 4  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
 # quarters and ISO weeks read as dates, numbers written for people (1,234.5 · $12 · 10%) read, not set missing;
-# 4: local midnights with a zone read as dates (timestamps.CLOCKS), not converted to UTC
+# 4: local midnights with a zone read as dates (timestamps.Clock), step numbers as steps, a logger's jitter moved
+# to its grid
 
 
 class PartialDatasetWarning(UserWarning):
