@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lruts.data.read import RawTable, from_user_frame, read_any, read_frame
+from lruts.data.read import RawTable, cell_notes, from_user_frame, read_any, read_frame
 from lruts.data.timestamps import (
     CLOCK_NOTES,
     Clock,
@@ -89,13 +89,7 @@ class PanelReport:
             lines.append(f"dropped {self.bad_timestamps} rows whose timestamp is empty or unreadable")
         if self.before_start:
             lines.append(f"dropped {self.before_start} rows before their series' first observed target")
-        if self.written_cells:
-            lines.append(f"read {sum(self.written_cells.values())} numbers written with separators or signs in "
-                         f"{list(self.written_cells)}")  # fmt: skip
-        for c, n in self.junk_cells.items():
-            lines.append(f"{n} cells of '{c}' hold text that is no number, read as missing: "
-                         f"{', '.join(map(repr, self.junk_examples.get(c, [])))}")  # fmt: skip
-        return lines
+        return lines + cell_notes(self.written_cells, self.junk_cells, self.junk_examples)
 
     def summary(self) -> str:
         lines = [f"{len(self.series)} series, step {self.freq}{' (inferred)' if self.freq_inferred else ''}"]

@@ -39,6 +39,23 @@ BLOCK_BYTES = 16 << 20
 NUMERIC_SHARE = 0.5
 
 
+def cell_notes(written: dict[str, int], junk: dict[str, int], examples: dict[str, list[str]]) -> list[str]:
+    """What a report says of cells read as numbers written for people, and of cells that hold no number
+    (one line each kind; per column for the second, with some of them)."""
+    lines = []
+    if written:
+        lines.append(
+            f"read {sum(written.values())} numbers written with thousands separators, currency or percent signs in "
+            f"{list(written)} (1,234.5 as 1234.5, $12 as 12, 10% as 10)"
+        )
+    for c, n in junk.items():
+        lines.append(
+            f"{n} cells of '{c}' hold text that is no number, read as missing: "
+            f"{', '.join(map(repr, examples.get(c, [])))}"
+        )
+    return lines
+
+
 @dataclass
 class RawTable:
     """A raw table as read: `frame` has the time column as text (or its native type), value columns as

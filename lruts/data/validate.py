@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from lruts.data.read import NULL_TOKENS, RawTable
+from lruts.data.read import NULL_TOKENS, RawTable, cell_notes
 from lruts.data.report import IngestReport
 from lruts.data.timestamps import (
     CLOCK_NOTES,
@@ -395,17 +395,8 @@ def validate(
     report.rows_raw = frame.height
     report.encoding, report.delimiter = raw.encoding, raw.delimiter
     report.repairs += raw.notes
-    if raw.written_cells:
-        n, cols = sum(raw.written_cells.values()), list(raw.written_cells)
-        report.repairs.append(
-            f"read {n} numbers written with thousands separators, currency or percent signs in {cols} "
-            "(1,234.5 as 1234.5, $12 as 12, 10% as 10)"
-        )
-    if raw.junk_cells:
-        report.junk_cells = dict(raw.junk_cells)
-        n = sum(raw.junk_cells.values())
-        examples = "; ".join(f"{c}: {', '.join(map(repr, v))}" for c, v in raw.junk_examples.items())
-        report.repairs.append(f"{n} non-numeric cells in {list(raw.junk_cells)} set missing: {examples}")
+    report.repairs += cell_notes(raw.written_cells, raw.junk_cells, raw.junk_examples)
+    report.junk_cells = dict(raw.junk_cells)
     for c in raw.text_cols:
         report.dropped_columns[c] = "not numeric"
     wanted = list(target_cols) if target_cols else None
