@@ -139,6 +139,23 @@ def test_jittered_readings_move_to_their_grid_and_irregular_ones_stay_off_it():
     assert s.freq == "30m" and not s.report.snapped and str(s.timestamps[0])[11:16] == "00:01"
 
 
+def test_true_false_columns_read_as_one_and_zero_from_a_file_as_from_a_frame(tmp_path):
+    # a flag column: a DataFrame's booleans were read as 1 / 0 without a word, the same column in a CSV
+    # ("True" / "False") dropped as text
+    flags = [True, False, False, True, None, False]
+    frame = pd.DataFrame(
+        {"date": pd.date_range("2021-01-01", periods=6, freq="D"), "y": np.arange(6.0), "promo": flags}
+    )
+    text = "date,y,promo\n" + "\n".join(
+        f"2021-01-0{i + 1},{i}.0,{'' if f is None else ('TRUE' if f else 'false')}" for i, f in enumerate(flags)
+    )
+    for source in (frame, write(tmp_path, text)):
+        s = load_series(source, fill="mask")
+        assert s.columns == ["y", "promo"]
+        np.testing.assert_array_equal(s.values[:, 1], [1, 0, 0, 1, np.nan, 0])
+        assert any("as true / false, in ['promo']" in r for r in s.report.repairs)
+
+
 @pytest.mark.parametrize(
     ("stamps", "first", "freq"),
     [

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = 4  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
 # quarters and ISO weeks read as dates, numbers written for people (1,234.5 · $12 · 10%) read, not set missing;
 # 4: local midnights with a zone read as dates (timestamps.Clock), step numbers as steps, a logger's jitter moved
-# to its grid
+# to its grid, true/false as 1/0
 
 
 class PartialDatasetWarning(UserWarning):

@@ -45,8 +45,9 @@ def cell_notes(written: dict[str, int], junk: dict[str, int], examples: dict[str
     lines = []
     if written:
         lines.append(
-            f"read {sum(written.values())} numbers written with thousands separators, currency or percent signs in "
-            f"{list(written)} (1,234.5 as 1234.5, $12 as 12, 10% as 10)"
+            f"read {sum(written.values())} numbers written with thousands separators, currency or percent signs, or as "
+            f"true / false, in "
+            f"{list(written)} (1,234.5 as 1234.5, $12 as 12, 10% as 10, true as 1)"
         )
     for c, n in junk.items():
         lines.append(
@@ -216,15 +217,20 @@ def pick_time_col(names: list[str], time_col: str | None, sample: dict[str, list
     raise DataError(f"no time column found among {shown}: name it 'date' or pass time_col=")
 
 
-def _column_kinds(sn: _Sniff, time_col: str, id_col: str | None) -> tuple[list[str], list[str]]:
-    numeric, text = [], []
+def _column_kinds(sn: _Sniff, time_col: str, id_col: str | None) -> tuple[list[str], list[str], list[str]]:
+    """(numeric, text, true/false) columns by the sniffed rows; true/false ones read as 1/0, as a boolean
+    column of a DataFrame reads."""
+    numeric, text, flags = [], [], []
     for j, name in enumerate(sn.names):
         if name in (time_col, id_col):
             continue
         vals = [r[j].strip() for r in sn.sample_rows if j < len(r) and r[j].strip() not in NULL_TOKENS]
         ok = sum(_is_number(v, sn.decimal_comma) for v in vals)
-        (numeric if not vals or ok >= NUMERIC_SHARE * len(vals) else text).append(name)
-    return numeric, text
+        if vals and all(v.lower() in ("true", "false") for v in vals):
+            flags.append(name)
+        else:
+            (numeric if not vals or ok >= NUMERIC_SHARE * len(vals) else text).append(name)
+    return numeric, text, flags
 
 
 @dataclass
@@ -249,6 +255,8 @@ def to_float32(frame: pl.DataFrame, cols: list[str], decimal_comma: bool = False
         s = frame[c]
         if s.dtype.is_numeric() or s.dtype == pl.Boolean:
             f64 = s.cast(pl.Float64)
+            if s.dtype == pl.Boolean and s.len() > s.null_count():  # true / false as 1 / 0, said as a file's is
+                cells.written[c] = s.len() - s.null_count()
         else:
             t, f64, written = text_numbers(s, decimal_comma)
             junk = t.is_not_null() & f64.is_null()
@@ -277,11 +285,13 @@ def text_numbers(column: pl.Series, decimal_comma: bool = False) -> tuple[pl.Ser
     t = t.set(t.is_in(NULL_TOKENS).fill_null(False), None)
     f64 = _parse_numbers(t, decimal_comma)
     written = t.is_not_null() & f64.is_null() & t.str.contains(f"^(?:{_written(decimal_comma).pattern})$")
-    if not written.any():
+    truth = t.str.to_lowercase().replace_strict({"true": 1.0, "false": 0.0}, default=None, return_dtype=pl.Float64)
+    if not written.any() and truth.is_null().all():
         return t, f64, 0
     plain = t.str.replace_all(f"[{_SEPARATORS[decimal_comma]}{_SIGNS}%\\s]", "")
     f64 = pl.select(pl.when(written).then(_parse_numbers(plain, decimal_comma)).otherwise(f64)).to_series()
-    return t, f64, int(written.sum())
+    f64 = f64.fill_null(truth)  # true / false, as a boolean column reads: 1 / 0
+    return t, f64, int(written.sum()) + int(truth.is_not_null().sum())
 
 
 def new_row_numbers(column, what: str):
@@ -372,7 +382,7 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
     if id_col is not None and id_col not in sn.names:
         raise DataError(f"id column '{id_col}' not found; columns are: {sn.names}")
     tcol = pick_time_col(sn.names, time_col, sample)
-    numeric, text = _column_kinds(sn, tcol, id_col)
+    numeric, text, flags = _column_kinds(sn, tcol, id_col)
     common = dict(
         separator=sn.delimiter,
         has_header=False,
@@ -388,10 +398,13 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
     empty: dict[str, int] = {}
     try:
         frame, empty = _read_in_blocks(path, schema, skip_lines=1 if sn.has_header else 0, **common)
+        if flags:  # read as text: true / false as 1 / 0
+            frame, cells = to_float32(frame, flags, sn.decimal_comma)
+            text += cells.text
     except pl.exceptions.PolarsError:
         # junk text in a numeric column, ragged lines, ...: read everything as text and convert cell by cell
         frame = pl.read_csv(path, schema={n: pl.String for n in sn.names}, truncate_ragged_lines=True, **common)
-        frame, cells = to_float32(frame, numeric, sn.decimal_comma)
+        frame, cells = to_float32(frame, numeric + flags, sn.decimal_comma)
         text += cells.text
         notes.append("re-read as text: some lines or cells did not parse (ragged lines are cut to the header's width)")
     if frame.height == 0:
