@@ -492,7 +492,8 @@ def from_user_frame(df: object) -> pl.DataFrame:
         )
     hint = (
         ": an array has no timestamps; put it in a DataFrame beside its times, e.g. "
-        "pandas.DataFrame({'date': times, 'y': values})"
+        "pandas.DataFrame({'date': times, 'y': values}), or beside step numbers: "
+        "pandas.DataFrame({'step': range(len(values)), 'y': values})"
         if isinstance(df, np.ndarray | list | tuple)
         else ""
     )
