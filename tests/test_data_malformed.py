@@ -162,3 +162,14 @@ def test_generated_malformed_files_are_repaired_and_reported_or_refused(case):
             if {"junk", "huge", "nan", "empty_cells", "gap", "duplicate"} & applied:
                 assert r.repairs  # every damage that reaches the values is reported
         assert _digest(path) == before
+
+
+def test_files_joined_end_to_end_drop_their_repeated_headers(tmp_path):
+    # two exports concatenated: the second's header line was an unreadable timestamp (refused where it is
+    # more than a tenth of the rows) and junk in every value column
+    body = ["2021-01-01,1,5", "2021-01-02,2,6", "2021-01-03,3,7"]
+    path = tmp_path / "joined.csv"
+    path.write_text("\n".join(["date, sales ,temp", *body, "date, sales ,temp", "2021-01-04,4,8", "2021-01-05,5,9"]))
+    s = load_series(path, target_cols=["sales"])
+    assert len(s) == 5 and s.values[:, 0].tolist() == [1, 2, 3, 4, 5] and not s.report.junk_cells
+    assert "dropped 1 line(s) repeating the header (files joined end to end)" in s.report.repairs

@@ -404,6 +404,11 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
     except pl.exceptions.PolarsError:
         # junk text in a numeric column, ragged lines, ...: read everything as text and convert cell by cell
         frame = pl.read_csv(path, schema={n: pl.String for n in sn.names}, truncate_ragged_lines=True, **common)
+        header = pl.all_horizontal(pl.col(n).str.strip_chars() == n.strip() for n in sn.names).fill_null(False)
+        repeats = int(frame.select(header.sum()).item()) if sn.has_header else 0
+        if repeats:  # files concatenated with their headers
+            frame = frame.filter(~header)
+            notes.append(f"dropped {repeats} line(s) repeating the header (files joined end to end)")
         frame, cells = to_float32(frame, numeric + flags, sn.decimal_comma)
         text += cells.text
         notes.append("re-read as text: some lines or cells did not parse (ragged lines are cut to the header's width)")
