@@ -173,3 +173,17 @@ def test_files_joined_end_to_end_drop_their_repeated_headers(tmp_path):
     s = load_series(path, target_cols=["sales"])
     assert len(s) == 5 and s.values[:, 0].tolist() == [1, 2, 3, 4, 5] and not s.report.junk_cells
     assert "dropped 1 line(s) repeating the header (files joined end to end)" in s.report.repairs
+
+
+def test_a_row_index_saved_beside_the_data_is_not_a_series(tmp_path):
+    # pandas' to_csv without index=False writes the row numbers under a blank header: they were read as a
+    # series (column_0, or "Unnamed: 0" through pandas.read_csv) and forecast as a ramp
+    import pandas as pd
+
+    frame = pd.DataFrame({"date": pd.date_range("2021-01-01", periods=30, freq="D"), "sales": np.arange(30.0) % 7})
+    frame.to_csv(tmp_path / "saved.csv")
+    for source in (tmp_path / "saved.csv", pd.read_csv(tmp_path / "saved.csv")):
+        s = load_series(source)
+        assert s.columns == ["sales"] and any("a saved row index (0, 1, 2, …)" in r for r in s.report.repairs)
+    steps = load_series(pd.DataFrame({"index": range(30), "y": np.arange(30.0) % 7}))  # the only time there is
+    assert steps.columns == ["y"] and steps.report.clock["kind"] == "steps"

@@ -68,6 +68,28 @@ def _off_grid(off: int, freq: str, report: IngestReport) -> None:
     report.warnings.append(f"{off} timestamps are off the {freq} grid: kept as they are, no gap filling{hint}")
 
 
+# what a row index saved beside the data is called: pandas' `to_csv` without index=False writes a blank header
+# (read as column_0, or pandas' own "Unnamed: 0"), `reset_index` an "index"
+_SAVED_INDEX_NAMES = ("column_0", "Unnamed: 0", "index")
+
+
+def _without_saved_index(raw: RawTable, report: IngestReport) -> list[str]:
+    """The value columns but a saved row index (so named, and counting 0, 1, 2, … or 1, 2, 3, … in file order),
+    which would otherwise be forecast as a series (a ramp); said in the report."""
+    keep = []
+    for c in raw.value_cols:
+        if c in _SAVED_INDEX_NAMES and c != raw.time_col:
+            v = raw.frame[c].cast(pl.Float64).to_numpy()
+            if len(v) > 1 and v[0] in (0, 1) and np.array_equal(v, v[0] + np.arange(len(v))):
+                report.dropped_columns[c] = "a saved row index"
+                report.repairs.append(
+                    f"dropped column '{c}': a saved row index ({v[0]:g}, {v[0] + 1:g}, {v[0] + 2:g}, …)"
+                )
+                continue
+        keep.append(c)
+    return keep
+
+
 def parse_time(frame: pl.DataFrame, time_col: str, report: IngestReport) -> pl.DataFrame:
     parsed = parse_timestamps(frame[time_col])
     report.time_col, report.time_format = time_col, parsed.layout
@@ -409,7 +431,7 @@ def validate(
                 + (f" ({why} hold text{_text_hint(raw.frame, why)})" if why else "")
                 + f"; numeric columns: {raw.value_cols}"
             )
-    keep = wanted or raw.value_cols
+    keep = wanted or _without_saved_index(raw, report)
     if not keep:
         raise DataError(
             f"'{report.name}' has no numeric value column (text columns: {raw.text_cols}"
