@@ -375,3 +375,22 @@ def test_a_loggers_jittered_timestamps_are_read_and_streamed_on_their_grid(tmp_p
     pd.testing.assert_frame_equal(loaded.update(jittered.iloc[618:619]), fits[0].update(exact.iloc[620:621]))
     with pytest.raises(DataError, match="not a 1h step"):  # 20 minutes off is no jitter
         loaded.update(jittered.iloc[619:620].assign(date=lambda d: d["date"] + pd.Timedelta(minutes=20)))
+
+
+def test_the_tables_own_time_column_names_the_forecast_and_reads_new_rows():
+    # a time column found by its name or values ("ds", a DatetimeIndex, yyyymm months, years): the forecast was
+    # dated in a column "date" and update() asked for one ("new rows lack column(s) ['date']"); months and
+    # years given as integers streamed as nanoseconds after 1970
+    hourly = synthetic_frame(400, n_series=1)
+    months = pd.period_range("1990-01", periods=400, freq="M")
+    tables = {
+        "ds": hourly.rename(columns={"date": "ds"}),
+        "index": hourly.set_index("date"),
+        "ym": hourly.assign(date=months.strftime("%Y%m").astype(int)).rename(columns={"date": "ym"}),
+    }
+    for name, table in tables.items():
+        fc = LRUForecaster(48, 6, train=tiny_train(epochs=1), **TINY_MODEL).fit(table.iloc[:390])
+        column = "date" if name == "index" else name
+        out = fc.update(table.iloc[390:392])
+        assert out.columns[0] == column and len(out) == 6, name
+    assert str(out["ym"].iloc[0])[:10] == str(months[392].start_time)[:10]

@@ -3,8 +3,8 @@
 
 Accepted: ISO 8601 (with or without `T`, fractional seconds, UTC offsets or `Z`), `2016/7/1 2:00`
 (unpadded), dates only, `dd.mm.yyyy`, `mm/dd/yyyy` / `dd/mm/yyyy` (whichever parses every value;
-month-first wins a tie), `yyyymmdd`, months without a day (`1982 Apr`, `Apr 1982`, `1982-04`: the first
-of the month), quarters (`1990Q1`, `1990-Q1`, `1990 Q1`: its first day), ISO weeks (`2015-W02`: its
+month-first wins a tie), `yyyymmdd`, `yyyymm` (1800–2199), months without a day (`1982 Apr`, `Apr 1982`,
+`1982-04`: the first of the month), quarters (`1990Q1`, `1990-Q1`, `1990 Q1`: its first day), ISO weeks (`2015-W02`: its
 Monday; `2015-W02-3`: its Wednesday), years (`1990`: 1 January), and epoch numbers (seconds, ms, µs or
 ns, by magnitude; four digits are a year, not the first hours of 1970). Whole numbers below STEP_NUMBERS_BELOW
 are no plausible epoch (1970's first four months) but step numbers (1, 2, 3, …: a simulation's or a sensor's
@@ -125,6 +125,8 @@ def stored_times(col, clock: Clock | None, what: str = "new rows") -> np.ndarray
     kind = clock.kind if clock else "utc"
     if kind == "steps" and pd.api.types.is_numeric_dtype(col):
         return np.asarray(col, np.int64).astype("datetime64[s]").astype("datetime64[ns]")
+    if pd.api.types.is_integer_dtype(col):  # years, yyyymm, yyyymmdd, epoch numbers: read as a file's digits are
+        col = col.astype(str)
     if not isinstance(col.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(col):
         if not all(isinstance(v, str) for v in col):
             col = pd.to_datetime(col)  # datetime objects, pandas Timestamps
@@ -213,6 +215,8 @@ def parse_timestamps(col: pl.Series, kind: str | None = None) -> ParsedTime:
             by_date = text.str.to_datetime("%Y%m%d", strict=False)
             if by_date.null_count() == text.null_count() + (text == "").sum():
                 return finish(by_date, "%Y%m%d")
+        if present.str.contains(r"^(1[89]|2[01])\d\d(0[1-9]|1[0-2])$").all():  # yyyymm: months (SQL exports)
+            return finish((text + "01").str.to_datetime("%Y%m%d", strict=False), "%Y%m")
         whole = present.str.contains(r"^\d+$").all() and int(present.cast(pl.Int64).max()) < STEP_NUMBERS_BELOW
         if whole and kind in (None, "steps"):
             seconds = (text.cast(pl.Int64, strict=False) * 1_000_000_000).cast(pl.Datetime("ns"))

@@ -338,7 +338,10 @@ class LRUForecaster:
         from lruts.data.timestamps import step_ns, weekdays_only
 
         self.columns = list(series.columns)
-        self.time_col = time_col or "date"
+        # the table's own time column (found by name or by its values), so new rows and forecasts use its name;
+        # an unnamed DatetimeIndex's is "date"
+        found = series.report.time_col if series.report else None
+        self.time_col = time_col or (found if found not in (None, "index") else "date")
         self.freq = series.freq
         self.clock = Clock.from_dict(series.report.clock if series.report else None)
         self.snap = bool(series.report and series.report.snapped)  # jittered readings: new rows are snapped too
@@ -510,6 +513,8 @@ class LRUForecaster:
         )
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"update() takes a pandas or polars DataFrame, got {type(new_rows).__name__}")
+        if self.time_col not in df.columns and isinstance(df.index, pd.DatetimeIndex):  # times as the index
+            df = df.reset_index(names=self.time_col)
         missing = [c for c in [self.time_col, *self.columns] if c not in df.columns]
         if missing:
             raise DataError(f"new rows lack column(s) {missing}; expected {[self.time_col, *self.columns]}")
