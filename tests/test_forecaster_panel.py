@@ -567,3 +567,14 @@ def test_a_panel_of_jittered_loggers_is_read_and_streamed_on_its_grid(panel):
     pd.testing.assert_frame_equal(fits[1].predict(), fits[0].predict())
     pd.testing.assert_frame_equal(fits[1].update(jittered(stream)), fits[0].update(stream))
     assert any("moved to their nearest 1h step" in line for line in load_panel(jittered(history)).report.repairs())
+
+
+def test_a_long_table_indexed_by_id_and_time_fits_and_streams(panel):
+    # pandas' natural form of a long table, df.set_index(["unique_id", "ds"]): its levels were dropped as row
+    # numbers ("time column 'ds' not found; columns are: ['y']")
+    history, stream = (d.drop(columns=["x", "p"]) for d in panel[:2])
+    indexed = LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL)
+    indexed.fit(history.set_index(["unique_id", "ds"]), id_col="unique_id")
+    plain = LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL).fit(history, id_col="unique_id")
+    pd.testing.assert_frame_equal(indexed.predict(), plain.predict())
+    pd.testing.assert_frame_equal(indexed.update(stream.set_index(["unique_id", "ds"])), plain.update(stream))

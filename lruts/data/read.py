@@ -474,8 +474,12 @@ def from_user_frame(df: object) -> pl.DataFrame:
         # the index is a column where it holds times or has a name that no column has; row numbers (a filtered
         # or shuffled frame's) are not a series
         timelike = isinstance(df.index, pd.DatetimeIndex | pd.PeriodIndex)
-        free = df.index.name not in df.columns  # set_index("date", drop=False) leaves the column too
-        df = df.reset_index(drop=not (free and (timelike or df.index.name is not None)))
+        if isinstance(df.index, pd.MultiIndex):  # a long table indexed by (id, time): its levels are columns
+            named = all(n is not None and n not in df.columns for n in df.index.names)
+            df = df.reset_index(drop=not named)
+        else:
+            free = df.index.name not in df.columns  # set_index("date", drop=False) leaves the column too
+            df = df.reset_index(drop=not (free and (timelike or df.index.name is not None)))
         repeated = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
         if repeated:
             raise DataError(f"columns {repeated} appear more than once; give each column its own name")

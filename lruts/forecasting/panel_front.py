@@ -779,12 +779,12 @@ def with_series_id(frame, id_col: str, series_id: str):
 def _pandas(frame, what: str):
     import pandas as pd
 
-    if isinstance(frame, pd.DataFrame):
-        return frame
-    if hasattr(frame, "to_pandas"):
+    if hasattr(frame, "to_pandas") and not isinstance(frame, pd.DataFrame):
         frame = frame.to_pandas()
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{what} takes a pandas or polars DataFrame, got {type(frame).__name__}")
+    if isinstance(frame.index, pd.MultiIndex) and all(n is not None and n not in frame for n in frame.index.names):
+        frame = frame.reset_index()  # rows indexed by (id, time), as fit may have read them
     return frame
 
 
