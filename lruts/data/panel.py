@@ -42,10 +42,9 @@ from lruts.data.timestamps import (
     grid_position,
     infer_freq,
     jitter_note,
-    jitter_step,
+    jitter_snapped,
     parse_freq,
     parse_timestamps,
-    snap_to_grid,
     step_ns,
 )
 from lruts.errors import DataError
@@ -320,15 +319,12 @@ def _snap_jitter(frame: pl.DataFrame, freq: str | None, report: PanelReport) -> 
     snapped, steps = [], set()
     for part in np.split(ts, bounds):
         own = given or (step_ns(f) if (f := infer_freq(part)) is not None else None)
-        if own is None or len(part) < 3 or not ((part - part[0]).astype(np.int64) % own).any():
-            snapped.append((part, 0))
-            continue
-        step = own if given else jitter_step(part, own)
-        fitted = snap_to_grid(part, step) if step is not None else None
-        if fitted is None:
+        found = jitter_snapped(part, own, search=given is None) if own is not None and len(part) >= 3 else (part, 0, 0)
+        if found is None:
             return frame  # not jitter: the grid check after reports the rows off it
-        snapped.append(fitted)
-        steps.add(step)
+        snapped.append(found[:2])
+        if found[1]:
+            steps.add(found[2])
     if not steps:
         return frame
     if len(steps) > 1:

@@ -398,6 +398,25 @@ def snap_to_grid(ts: np.ndarray, step: int) -> tuple[np.ndarray, int] | None:
     return snapped.astype("datetime64[ns]"), int(np.abs(t - snapped).max())
 
 
+def jitter_snapped(ts: np.ndarray, step: int, search: bool) -> tuple[np.ndarray, int, int] | None:
+    """Readings (n,) of one series on the grid of `step` ns up to a logger's jitter: (them at their grid points,
+    the largest move, the step they keep: with `search`, the one `jitter_step` finds from `step`); themselves,
+    0 and `step` where they are on it already; None where they are off it by more than jitter."""
+    t = np.asarray(ts, "datetime64[ns]")
+    if not ((t.astype(np.int64) - t[0].astype(np.int64)) % step).any():
+        return t, 0, step
+    step = jitter_step(t, step) if search else step
+    fitted = snap_to_grid(t, step) if step is not None else None
+    return None if fitted is None else (*fitted, step)
+
+
+def snap_near(times: np.ndarray, anchor, step: int) -> np.ndarray:
+    """New readings (datetime64[ns]) within JITTER_SHARE of a step of the grid of `step` ns through `anchor`
+    moved to their grid points; the others as they are (a stream of a table read with jitter)."""
+    near = nearest_steps(times, anchor, step).astype("datetime64[ns]")
+    return np.where(np.abs((times - near).astype(np.int64)) <= JITTER_SHARE * step, near, times)
+
+
 def jitter_note(moved: int, freq: str, largest_ns: int) -> str:
     """What a report says of readings snapped to their grid."""
     off = f"at most {largest_ns / 1e9:.3g} s off"

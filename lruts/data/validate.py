@@ -38,11 +38,10 @@ from lruts.data.timestamps import (
     grid_position,
     infer_freq,
     jitter_note,
-    jitter_step,
+    jitter_snapped,
     parse_freq,
     parse_timestamps,
     session,
-    snap_to_grid,
     step_ns,
     weekdays_only,
 )
@@ -219,13 +218,10 @@ def snap_jitter(frame: pl.DataFrame, freq: str, exact_rows: bool, report: Ingest
     which reports it off the grid."""
     step = step_ns(freq)
     ts = frame[T].to_numpy()
-    if exact_rows or step is None or not ((ts.astype(np.int64) - ts[0].astype(np.int64)) % step).any():
+    found = None if exact_rows or step is None else jitter_snapped(ts, step, search=report.freq_inferred)
+    if found is None or found[1] == 0:
         return frame, freq
-    if report.freq_inferred:
-        step = jitter_step(ts, step)
-    if step is None or (snapped := snap_to_grid(ts, step)) is None:
-        return frame, freq
-    times, largest = snapped
+    times, largest, step = found
     freq = report.freq = format_step(step)
     report.snapped = True
     report.repairs.append(jitter_note(int(np.count_nonzero(times != ts)), freq, largest))

@@ -751,8 +751,9 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> tu
         c, size, wide = blend.n_channels, blend.lookback + 1, len(blend.shared_map)
         gram = torch.zeros(c, size, size, dtype=torch.float64, device=device)
         cross = torch.zeros(c, size, blend.horizon, dtype=torch.float64, device=device)
-        shared_gram = torch.zeros(wide, wide, dtype=torch.float64, device=device)  # with the covariates
-        shared_cross = torch.zeros(wide, blend.horizon, dtype=torch.float64, device=device)
+        if blend.covariate_rows:  # the shared map's own sums, with the covariates (else the per-series ones summed)
+            shared_gram = torch.zeros(wide, wide, dtype=torch.float64, device=device)
+            shared_cross = torch.zeros(wide, blend.horizon, dtype=torch.float64, device=device)
         level_gram = torch.zeros(size, size, dtype=torch.float64, device=device)
         level_cross = torch.zeros(size, blend.horizon, dtype=torch.float64, device=device)
         for first, batch in zip(range(0, len(dataset), batch_size), _batches(dataset, batch_size), strict=True):
@@ -776,7 +777,7 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> tu
             if folded:
                 where = dataset.target_position(range(first, first + len(batch.x)))
                 folds.add(torch.as_tensor(where, device=device), {"relative": (shared, t), "levels": (levels, y)})
-        if not blend.covariate_rows:  # the shared map's sums are the per-series ones summed
+        if not blend.covariate_rows:
             shared_gram, shared_cross = gram.sum(0), cross.sum(0)
         return gram, cross, shared_gram, shared_cross, level_gram, level_cross
 

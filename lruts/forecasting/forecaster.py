@@ -569,7 +569,7 @@ class LRUForecaster:
     def _steps_after_last(self, times: np.ndarray) -> np.ndarray:
         """Grid steps from the last observation to each of `times` (k,) int64 (≤ 0: a re-sent row); a
         DataError for a time off the grid or older than the steps kept to recognise re-sent rows."""
-        from lruts.data.timestamps import JITTER_SHARE, advance, grid_position, nearest_steps
+        from lruts.data.timestamps import advance, grid_position, snap_near
 
         kept = len(self._recent.values)
         if self.freq is None:
@@ -578,9 +578,8 @@ class LRUForecaster:
                 raise DataError("new rows must come strictly after the last observation, in time order")
             return np.arange(1, len(times) + 1)
         origin = advance(self.last_time, self.freq, 1 - kept)
-        if self.snap:  # a logger's jitter, as the fitted table's was (timestamps.snap_to_grid)
-            near = nearest_steps(times, origin, self.step_ns).astype("datetime64[ns]")
-            times = np.where(np.abs((times - near).astype(np.int64)) <= JITTER_SHARE * self.step_ns, near, times)
+        if self.snap:  # a logger's jitter, as the fitted table's was
+            times = snap_near(times, origin, self.step_ns)
         steps = grid_position(times, origin, self.freq)
         if (steps < 0).any():
             bad = times[steps < 0][0]

@@ -531,7 +531,7 @@ class PanelFront:
         """(series index, grid positions (k,), row positions (k,)) per series in `rows`, in the order of
         their first rows, each sorted by time; a DataError for an unknown id or a time off the series'
         grid."""
-        from lruts.data.timestamps import JITTER_SHARE, grid_position, nearest_steps, step_ns
+        from lruts.data.timestamps import grid_position, snap_near, step_ns
 
         # grouped in Python: a live feed's few rows cost microseconds this way, pandas' grouping a millisecond
         rows_of: dict[str, list[int]] = {}
@@ -550,8 +550,7 @@ class PanelFront:
             idx = np.asarray(members)
             at = times[idx]
             if self.snap:  # a logger's jitter, as the fitted table's was
-                near = nearest_steps(at, self.tracks[i].start, step_ns(self.freq)).astype("datetime64[ns]")
-                at = np.where(np.abs((at - near).astype(np.int64)) <= JITTER_SHARE * step_ns(self.freq), near, at)
+                at = snap_near(at, self.tracks[i].start, step_ns(self.freq))
             pos = grid_position(at, self.tracks[i].start, self.freq)
             if (pos < 0).any():
                 bad = at[pos < 0][0]
