@@ -187,3 +187,36 @@ def test_a_row_index_saved_beside_the_data_is_not_a_series(tmp_path):
         assert s.columns == ["sales"] and any("a saved row index (0, 1, 2, …)" in r for r in s.report.repairs)
     steps = load_series(pd.DataFrame({"index": range(30), "y": np.arange(30.0) % 7}))  # the only time there is
     assert steps.columns == ["y"] and steps.report.clock["kind"] == "steps"
+
+
+def test_missing_data_codes_are_missing_cells_and_values_in_range_are_not(tmp_path):
+    # a logger writes -9999 for "no reading" (the weather benchmark's wind speeds do): read as a value it
+    # inflated the scaler 50-fold and sank the forecasts; a -999 among balances of -2,000..2,000 is a balance
+    wind = (np.arange(48) % 15).astype(float)
+    balance = np.linspace(-2000, 2000, 48).round()
+    wind[[7, 30]], balance[5] = -9999, -999
+    rows = [
+        (f"2021-01-{1 + i // 24:02d} {i % 24:02d}:00", f"{w:g}", f"{b:g}")
+        for i, (w, b) in enumerate(zip(wind, balance, strict=True))
+    ]
+    path = tmp_path / "logger.csv"
+    path.write_bytes(_csv(rows, header=("date", "wind", "balance")))
+    s = load_series(path)
+    assert s.values[:, 0].min() >= 0 and s.values[5, 1] == -999 and s.report.missing_codes == {"wind": {"-9999": 2}}
+    assert "read missing-data codes as missing: -9999 in 'wind' (2 cells; its other values 0 to 14)" in s.report.repairs
+    assert s.values[7, 0] == wind[6] and s.report.filled == {"wind": 2}  # then filled as any missing cell
+    published = load_series(path, exact_rows=True, force=True)  # a benchmark file's rows stay as published
+    assert published.values[7, 0] == -9999 and any("kept as published" in w for w in published.report.warnings)
+
+
+def test_a_panel_reads_missing_data_codes_as_missing_in_target_and_covariates():
+    import pandas as pd
+
+    from lruts.data import load_panel
+
+    t = pd.date_range("2021-01-01", periods=40, freq="D")
+    y, temp = np.arange(40.0) % 9 + 10, np.arange(40.0) % 5
+    y[12], temp[3] = 99999, -999
+    panel = load_panel(pd.DataFrame({"unique_id": "a", "ds": t, "y": y, "temp": temp}), past_covariates=["temp"])
+    assert np.isnan(panel.series(0)[12]) and np.nanmax(panel.series(0)) == 18 and np.isnan(panel.past[3, 0])
+    assert any("99999 in 'y'" in r and "-999 in 'temp'" in r for r in panel.report.repairs())

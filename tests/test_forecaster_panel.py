@@ -254,6 +254,21 @@ def test_a_series_that_jumps_to_a_new_level_and_stays_has_one_outlier():
     assert fc.missing_inputs()["s1"] == (1, 1)  # the 14 readings after it are observed
 
 
+def test_a_run_of_missing_data_codes_in_new_rows_is_missing_not_a_new_level():
+    from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+    df = synthetic_frame(800)
+    fc = LRUForecaster(48, 6, train=tiny_train(), **TINY_MODEL).fit(df.iloc[:700], time_col="date")
+    rows = df.iloc[700:720].copy()
+    gone = LRUForecaster.load_from(fc)
+    rows.loc[rows.index[5:15], "s1"] = np.nan  # a logger's outage, as missing cells
+    gone.update(rows)
+    rows.loc[rows.index[5:15], "s1"] = -9999  # the same outage as its logger writes it
+    out = fc.update(rows)
+    assert [o["value"] for o in fc.outliers] == [-9999] * 10 and fc.missing_inputs()["s1"] == (10, 10)
+    pd.testing.assert_frame_equal(out, gone.predict(), rtol=1e-5)
+
+
 def test_readings_as_far_out_as_the_training_ones_are_not_outliers():
     from lruts.forecasting.panel_front import OutlierRule, Recent
 

@@ -30,10 +30,10 @@ from lruts.io import safe_name
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = 4  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
+PIPELINE_VERSION = 5  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
 # quarters and ISO weeks read as dates, numbers written for people (1,234.5 · $12 · 10%) read, not set missing;
 # 4: local midnights with a zone read as dates (timestamps.Clock), step numbers as steps, a logger's jitter moved
-# to its grid, true/false as 1/0
+# to its grid, true/false as 1/0; 5: missing-data codes (−9999 among wind speeds) read as missing
 
 
 class PartialDatasetWarning(UserWarning):

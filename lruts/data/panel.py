@@ -20,7 +20,8 @@ Input is checked, and every problem is one DataError line naming the series, col
 duplicated (id, time) rows with different values (identical repeats are dropped and reported), a
 covariate that is not numeric, unknown columns, a static frame with duplicate or missing ids, a series
 without any observed target, timestamps off the series' grid. Missing covariate cells stay NaN (the
-windows read them as 0 after scaling, i.e. the training mean) and are counted in the report.
+windows read them as 0 after scaling, i.e. the training mean) and are counted in the report. Missing-data
+codes (−9999 among wind speeds: read.missing_codes) are missing cells, reported.
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lruts.data.read import RawTable, cell_notes, from_user_frame, read_any, read_frame
+from lruts.data.read import (
+    CodeCells,
+    RawTable,
+    cell_notes,
+    code_note,
+    from_user_frame,
+    missing_codes,
+    read_any,
+    read_frame,
+    without_codes,
+)
 from lruts.data.timestamps import (
     CLOCK_NOTES,
     Clock,
@@ -76,6 +87,7 @@ class PanelReport:
     junk_cells: dict[str, int] = field(default_factory=dict)  # text that is no number, read as missing
     junk_examples: dict[str, list[str]] = field(default_factory=dict)
     written_cells: dict[str, int] = field(default_factory=dict)  # numbers written for people (1,234.5), read
+    missing_codes: dict[str, CodeCells] = field(default_factory=dict)  # −9999 and the like, read as missing
     series: dict[str, SeriesReport] = field(default_factory=dict)
 
     def repairs(self) -> list[str]:
@@ -88,7 +100,9 @@ class PanelReport:
             lines.append(f"dropped {self.bad_timestamps} rows whose timestamp is empty or unreadable")
         if self.before_start:
             lines.append(f"dropped {self.before_start} rows before their series' first observed target")
-        return lines + cell_notes(self.written_cells, self.junk_cells, self.junk_examples)
+        return (
+            lines + cell_notes(self.written_cells, self.junk_cells, self.junk_examples) + code_note(self.missing_codes)
+        )
 
     def summary(self) -> str:
         lines = [f"{len(self.series)} series, step {self.freq}{' (inferred)' if self.freq_inferred else ''}"]
@@ -392,6 +406,8 @@ def load_panel(
         )
     # NaN and inf are missing, like empty cells: one null per missing value from here on
     frame = frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in numeric)
+    codes = missing_codes(frame, numeric)
+    frame, report.missing_codes = without_codes(frame, codes), codes
     frame = _dedup(frame, [*numeric, *static_cols], report).sort(_ID, _T, maintain_order=True)
     frame = _snap_jitter(frame, freq, report)
 

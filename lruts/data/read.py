@@ -233,6 +233,69 @@ def _column_kinds(sn: _Sniff, time_col: str, id_col: str | None) -> tuple[list[s
     return numeric, text, flags
 
 
+# numbers that loggers and exports write for "no reading" (-9999: NOAA, FLUXNET, the weather benchmark's wind
+# speeds; -99 and -999: survey and statistics packages; 65535, 32767, -32768: a 16-bit sensor's error words),
+# read as missing only where they are plainly no reading (missing_codes); no positive code below 9999: a
+# corrected reading of 999 among 10-40 is a reading
+MISSING_CODES = (-99.0, -999.0, -9999.0, 9999.0, -99999.0, 99999.0, -999999.0, 999999.0, 65535.0, 32767.0, -32768.0)
+
+
+@dataclass
+class CodeCells:
+    """A column's missing-data codes: cells per code, and the range of its other values."""
+
+    cells: dict[float, int]
+    low: float
+    high: float
+
+
+def missing_codes(frame: pl.DataFrame, cols: list[str]) -> dict[str, CodeCells]:
+    """Per column of `cols` (Float32, nulls missing), the MISSING_CODES it holds that are plainly no reading: beyond
+    the range of the column's other values by more than that range, or negative where every other value is ≥ 0
+    (a wind speed's −9999). A code inside the values' range, or near it, is a value like the others."""
+    codes = list(MISSING_CODES)
+    holding = [c for c, has in frame.select(pl.col(cols).is_in(codes).any()).row(0, named=True).items() if has]
+    found = {}
+    for c in holding:
+        s = frame[c].drop_nulls()
+        is_code = s.is_in(codes)
+        others = s.filter(~is_code)
+        if others.is_empty():
+            continue
+        low, high = float(others.min()), float(others.max())
+        span = high - low
+        counts = s.filter(is_code).value_counts()
+        cells = {float(v): int(n) for v, n in counts.iter_rows() if v < low - span or v > high + span or (v < 0 <= low)}
+        if cells:
+            found[c] = CodeCells(cells, low, high)
+    return found
+
+
+def without_codes(frame: pl.DataFrame, found: dict[str, CodeCells]) -> pl.DataFrame:
+    """`frame` with the cells of `found` (missing_codes) missing."""
+    return frame.with_columns(
+        pl.when(pl.col(c).is_in(list(f.cells))).then(None).otherwise(pl.col(c)).alias(c) for c, f in found.items()
+    )
+
+
+def _cells(n: int) -> str:
+    return f"{n:,} cell{'' if n == 1 else 's'}"
+
+
+def code_note(found: dict[str, CodeCells], kept: bool = False) -> list[str]:
+    """What a report says of missing-data codes (one line; none where there were none)."""
+    if not found:
+        return []
+    each = ", ".join(
+        f"{' and '.join(f'{v:g}' for v in f.cells)} in '{c}' ({_cells(sum(f.cells.values()))}; its other values "
+        f"{f.low:.6g} to {f.high:.6g})"
+        for c, f in found.items()
+    )
+    if kept:
+        return [f"missing-data codes kept as published (exact_rows): {each}"]
+    return [f"read missing-data codes as missing: {each}"]
+
+
 @dataclass
 class RawCells:
     """What to_float32 met, per column: junk (text that is not a number, now null), huge (beyond the float32

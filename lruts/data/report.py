@@ -39,6 +39,9 @@ class IngestReport:
     bad_timestamps: int = 0  # rows dropped because the timestamp could not be read
     junk_cells: dict[str, int] = field(default_factory=dict)  # text in numeric columns, set missing
     non_finite: dict[str, int] = field(default_factory=dict)  # NaN/inf and beyond-float32 values, set missing
+    missing_codes: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # column -> code -> cells (read.missing_codes)
     filled: dict[str, int] = field(default_factory=dict)  # missing cells filled by the fill policy
     dropped_columns: dict[str, str] = field(default_factory=dict)  # column -> reason
     constant_columns: list[str] = field(default_factory=list)

@@ -18,8 +18,9 @@ nothing is invented before a series starts or after it ends; the report lists ea
 missing steps (`series_spans`).
 Gaps larger than MAX_INVENTED_SHARE of the result are never filled: DataError (pass regular=False).
 Duplicated timestamps keep the last row (later rows of a file are usually corrections).
-With exact_rows (the named benchmark datasets) duplicates and gaps are reported but the rows are kept
-as published, so the protocol's splits and window counts match other codebases'.
+Missing-data codes (a logger's −9999 among wind speeds of 0–15: read.missing_codes) are missing cells.
+With exact_rows (the named benchmark datasets) duplicates, gaps and missing-data codes are reported but the
+rows are kept as published, so the protocol's splits and window counts match other codebases'.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from lruts.data.read import NULL_TOKENS, RawTable, cell_notes
+from lruts.data.read import NULL_TOKENS, RawTable, cell_notes, code_note, missing_codes, without_codes
 from lruts.data.report import IngestReport
 from lruts.data.timestamps import (
     CLOCK_NOTES,
@@ -178,6 +179,21 @@ def non_finite_to_missing(
         report.repairs.append(f"{sum(bad.values())} NaN/inf or beyond-float32 values in {len(bad)} columns set missing")
     fix = [c for c, n in zip(cols, counts, strict=True) if n]
     return frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in fix)
+
+
+def codes_to_missing(frame: pl.DataFrame, exact_rows: bool, report: IngestReport) -> pl.DataFrame:
+    """Missing-data codes (read.missing_codes: a logger's −9999 among wind speeds of 0–15) -> missing. With
+    exact_rows they are reported and kept: the published benchmark files carry them and the published results
+    were computed with them."""
+    found = missing_codes(frame, _values(frame))
+    if not found:
+        return frame
+    report.missing_codes = {c: {f"{v:g}": n for v, n in f.cells.items()} for c, f in found.items()}
+    if exact_rows:
+        report.warnings += code_note(found, kept=True)
+        return frame
+    report.repairs += code_note(found)
+    return without_codes(frame, found)
 
 
 def drop_empty_columns(frame: pl.DataFrame, report: IngestReport) -> pl.DataFrame:
@@ -445,6 +461,7 @@ def validate(
     frame = sort_by_time(frame, report)
     frame = drop_duplicate_times(frame, exact_rows, report)
     frame = non_finite_to_missing(frame, raw.out_of_range, raw.empty_cells, report)
+    frame = codes_to_missing(frame, exact_rows, report)
     frame = drop_empty_columns(frame, report)
     if frame.width < 2:
         raise DataError(f"'{report.name}' has no numeric value column left (dropped: {report.dropped_columns})")

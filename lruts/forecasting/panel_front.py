@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from lruts.data.read import new_row_numbers
+from lruts.data.read import MISSING_CODES, new_row_numbers
 from lruts.data.timestamps import Clock, advance, stored_times
 from lruts.errors import DataError
 from lruts.forecasting.blend import stream_state_from_dict
@@ -100,6 +100,7 @@ def with_calendar(panel):
 # electricity client's hourly step changes: MAD 1 kWh, largest 60): by the MAD alone, 6% of one client's
 # training readings and the peaks of its later, busier months scored above 10 and entered as missing
 TAIL_MARGIN = 2.0
+_CODES = np.array(MISSING_CODES)
 
 
 def _robust_scale(v: np.ndarray, z: float | None = None) -> float:
@@ -126,7 +127,8 @@ class OutlierRule:
     deviation × TAIL_MARGIN / z), and its change exceeds TAIL_MARGIN × the largest in the stream's recent
     record (`flags`). A trend (levels drift, changes stay small), a jump back to familiar levels, a reading
     as far out as the training's own or a series that now moves more than it did then is not flagged; a
-    reading of 1e30 is. z None: nothing is flagged."""
+    reading of 1e30 is, and so is every missing-data code (read.MISSING_CODES: a logger's −9999) whose level
+    score exceeds `z`, however many follow (a run of them is no new level). z None: nothing is flagged."""
 
     level_median: np.ndarray  # (C,) float64
     level_scale: np.ndarray
@@ -160,6 +162,9 @@ class OutlierRule:
         flagged = np.isfinite(x) & (self.scores(x, last, channels) > self.z)
         if flagged.any():  # rare: the recent record is read only then
             flagged &= np.abs(x - last) > TAIL_MARGIN * recent.largest_change()
+        code = (np.asarray(x)[..., None] == _CODES).any(-1)  # (np.isin: 7× slower on a row)
+        if code.any():
+            flagged |= code & (np.abs(x - self.level_median[channels]) / self.level_scale[channels] > self.z)
         return flagged
 
     def to_dict(self) -> dict:
