@@ -191,6 +191,21 @@ def test_duplicate_timestamps_keep_the_last_row(tmp_path):
     assert any("the first at 2021-03-01 03:00:00 (v0: 30.5 and 999)" in r for r in s.report.repairs), s.report.repairs
 
 
+def test_a_long_table_read_without_its_id_column_is_refused_not_thinned(tmp_path):
+    # four stocks stacked in one file: read as a wide table, each date "repeated" and the last stock's row kept,
+    # 3 in 4 rows were dropped as corrections and the rest forecast as one series under the stocks' column names
+    t = np.datetime64("2021-01-04") + np.arange(30)
+    rows = [f"{sym},{d},{100 * k + i}" for k, sym in enumerate(["AAPL", "AMZN", "FB", "GOOG"]) for i, d in enumerate(t)]
+    path = write(tmp_path, "\n".join(["Symbol,Date,Close", *rows]))
+    with pytest.raises(DataError, match=r"told apart by 'Symbol' \(4 values, AAPL, AMZN, FB, GOOG.*id_col='Symbol'"):
+        load_series(path)
+    assert load_series(path, id_col="Symbol").columns == ["AAPL", "AMZN", "FB", "GOOG"]
+    # half-hourly readings under their dates (a settlement period beside them): no text column to split on
+    halves = [f"2021-01-0{1 + i // 48},{i % 48 + 1},{i}" for i in range(96)]
+    with pytest.raises(DataError, match="a time column coarser than its rows"):
+        load_series(write(tmp_path, "\n".join(["date,period,demand", *halves]), name="periods.csv"))
+
+
 @pytest.mark.parametrize("fill, value", [("ffill", 20.5), ("interpolate", 30.5), ("zero", 0.0)])
 def test_gaps_are_found_inserted_and_filled_by_the_policy(tmp_path, fill, value):
     lines = hourly(6)

@@ -133,7 +133,10 @@ def sort_by_time(frame: pl.DataFrame, report: IngestReport) -> pl.DataFrame:
     return frame.sort(T, maintain_order=True)
 
 
-def drop_duplicate_times(frame: pl.DataFrame, exact_rows: bool, report: IngestReport) -> pl.DataFrame:
+def drop_duplicate_times(frame: pl.DataFrame, exact_rows: bool, report: IngestReport, raw: RawTable) -> pl.DataFrame:
+    """Rows repeating a timestamp keep the last (a correction; local times across a daylight-saving change),
+    unless most timestamps repeat with other values: then the table holds several series in one column, or
+    a time column coarser than its rows, and keeping one row per time would lose the rest (DataError)."""
     distinct = frame[T].n_unique()
     if distinct == frame.height:
         return frame
@@ -143,6 +146,21 @@ def drop_duplicate_times(frame: pl.DataFrame, exact_rows: bool, report: IngestRe
         return frame
     distinct_rows = frame.unique(maintain_order=True)
     exact = frame.height - distinct_rows.height
+    repeated = distinct_rows.filter(pl.col(T).is_duplicated())[T].n_unique()
+    if repeated > 0.5 * distinct:
+        what = f"'{report.name}': {repeated:,} of its {distinct:,} timestamps repeat with other values"
+        what += f" ({dups - exact:,} rows)"
+        ids = _id_column(raw)
+        if ids is not None:
+            raise DataError(
+                f"{what}: several series in one table, told apart by '{ids[0]}' ({ids[1]}: one row per time "
+                f"each); read it as a long table: id_col='{ids[0]}' and its target_col"
+            )
+        raise DataError(
+            f"{what}: several series in one table (read it as a long table: id_col, the column naming each row's "
+            "series), or a time column coarser than its rows (dates beside a period or hour column: combine them "
+            "into one timestamp); keeping one row per time would drop the rest"
+        )
     report.duplicate_rows += dups
     report.conflicting_duplicates = dups - exact
     note = ""
@@ -159,6 +177,19 @@ def drop_duplicate_times(frame: pl.DataFrame, exact_rows: bool, report: IngestRe
         f"kept the last of each{note}"
     )
     return frame.unique(subset=T, keep="last", maintain_order=True)
+
+
+def _id_column(raw: RawTable) -> tuple[str, str] | None:
+    """A text column of the raw table that tells its series apart (each of its values has one row per time),
+    and some of its values, or None."""
+    for c in raw.text_cols:
+        if c == raw.time_col:
+            continue
+        ids = raw.frame[c].drop_nulls().unique(maintain_order=True)
+        if len(ids) > 1 and raw.frame.select(raw.time_col, c).is_unique().all():
+            shown = ", ".join(ids.head(4).cast(pl.String).to_list()) + (", …" if len(ids) > 4 else "")
+            return c, f"{len(ids):,} values, {shown}"
+    return None
 
 
 def non_finite_to_missing(
@@ -459,7 +490,7 @@ def validate(
     if id_col:
         frame = pivot_long(frame, id_col, keep, report)
     frame = sort_by_time(frame, report)
-    frame = drop_duplicate_times(frame, exact_rows, report)
+    frame = drop_duplicate_times(frame, exact_rows, report, raw)
     frame = non_finite_to_missing(frame, raw.out_of_range, raw.empty_cells, report)
     frame = codes_to_missing(frame, exact_rows, report)
     frame = drop_empty_columns(frame, report)
