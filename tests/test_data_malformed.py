@@ -220,3 +220,38 @@ def test_a_panel_reads_missing_data_codes_as_missing_in_target_and_covariates():
     panel = load_panel(pd.DataFrame({"unique_id": "a", "ds": t, "y": y, "temp": temp}), past_covariates=["temp"])
     assert np.isnan(panel.series(0)[12]) and np.nanmax(panel.series(0)) == 18 and np.isnan(panel.past[3, 0])
     assert any("99999 in 'y'" in r and "-999 in 'temp'" in r for r in panel.report.repairs())
+
+
+def test_a_loggers_preamble_and_units_lines_are_skipped(tmp_path):
+    # Campbell Scientific's TOA5: a station line above the header, units and aggregation lines below it; the
+    # station line (8 fields) was taken for the header and the read failed inside polars
+    rows = [f'"2021-05-01 {i // 6:02d}:{i % 6 * 10:02d}:00",{i},{10 + i % 7}.5,{50 + i % 5}' for i in range(60)]
+    lines = [
+        '"TOA5","site","CR1000","1234","CR1000.Std.32","CPU:p.CR1","5678","Table1"',
+        '"TIMESTAMP","RECORD","AirTC_Avg","RH"',
+    ]
+    path = tmp_path / "logger.dat"
+    path.write_text("\n".join([*lines, '"TS","RN","Deg C","%"', '"","","Avg","Smp"', *rows]) + "\n")
+    s = load_series(path, target_cols=["AirTC_Avg", "RH"])
+    assert len(s) == 60 and s.values[0].tolist() == [10.5, 50.0] and not s.report.junk_cells
+    assert any(r.startswith("skipped 1 line(s) before the header") for r in s.report.repairs)
+    assert any(r.startswith("skipped 2 line(s) under the header") for r in s.report.repairs)
+    # a header with data lines one field wider (a trailing delimiter) is still the header, not a preamble
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("date,a\n" + "".join(f"2021-01-{d:02d},{d}.5,\n" for d in range(1, 21)))
+    assert load_series(trailing).columns[0] == "a" and load_series(trailing).values[0, 0] == 1.5
+
+
+def test_a_date_column_beside_a_time_of_day_column_is_one_timestamp(tmp_path):
+    # UCI's household power consumption (`Date;Time;...`, day first, '?' for missing): read alone, each date
+    # repeated 1,440 times
+    import pandas as pd
+
+    rows = [f"{16 + i // 1440}/12/2006;{i // 60 % 24:02d}:{i % 60:02d}:00;{i % 9}.25" for i in range(2880)]
+    path = tmp_path / "household.txt"
+    path.write_text("\n".join(["Date;Time;Global_active_power", *rows]) + "\n")
+    for source in (path, pd.read_csv(path, sep=";")):
+        s = load_series(source)
+        assert len(s) == 2880 and s.freq == "1m" and s.report.time_of_day == "Time"
+        assert str(s.timestamps[61])[:19] == "2006-12-16T01:01:00" and s.values[61, 0] == 7.25
+        assert "joined the date column 'Date' and the time-of-day column 'Time' into one timestamp" in s.report.repairs

@@ -242,6 +242,23 @@ def test_wide_update_takes_nan_gaps_and_flags_outliers():
     pd.testing.assert_frame_equal(out, nan_row.predict(), rtol=1e-5)
 
 
+def test_dates_beside_times_of_day_fit_and_stream_as_one_timestamp(tmp_path):
+    from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+    df = synthetic_frame(800)
+    split = df.assign(day=df["date"].dt.strftime("%d/%m/%Y"), clock=df["date"].dt.strftime("%H:%M"))
+    split = split.drop(columns="date")[["day", "clock", "s0", "s1", "s2"]]
+    fc = LRUForecaster(48, 6, train=tiny_train(), **TINY_MODEL).fit(split.iloc[:700])
+    whole = LRUForecaster(48, 6, train=tiny_train(), **TINY_MODEL).fit(df.iloc[:700], time_col="date")
+    assert fc.last_time == whole.last_time and fc.time_of_day == "clock"
+    out = fc.update(split.iloc[700:710])  # new rows as the logger writes them, dates and times apart
+    pd.testing.assert_frame_equal(out.drop(columns="day"), whole.update(df.iloc[700:710]).drop(columns="date"))
+    loaded = LRUForecaster.load(fc.save(tmp_path / "split.lruts"))
+    assert loaded.update(split.iloc[710:712])["day"].iloc[0] == df["date"].iloc[712]
+    with pytest.raises(DataError, match=r"lack column\(s\) \['clock'\]"):
+        loaded.update(split.iloc[712:713].drop(columns="clock"))
+
+
 def test_a_series_that_jumps_to_a_new_level_and_stays_has_one_outlier():
     from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
 

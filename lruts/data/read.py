@@ -31,6 +31,8 @@ from lruts.io import COMPRESSED_SUFFIXES
 
 NULL_TOKENS = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "#N/A", "-", "?"]
 _SNIFF_BYTES = 256 * 1024
+_MAX_LABEL_LINES = 5  # lines of units or labels under a header, at most (a TOA5 file has two)
+_PREAMBLE_SAMPLE, _MAX_PREAMBLE = 220, 20  # lines read to find a header below a preamble; its longest preamble
 _DELIMITERS = (",", ";", "\t", "|")
 _TIME_NAMES = ("date", "datetime", "timestamp", "time", "ds", "date_time", "period", "t", "ts", "epoch", "")
 _FLOAT32_MAX = 3.4028234663852886e38
@@ -117,6 +119,7 @@ class _Sniff:
     skip_bytes_bom: bool
     sample_rows: list[list[str]]
     notes: list[str]
+    skip: int  # the file's lines before the first row of data (a preamble, the header, blank lines)
 
 
 def _sniff(path: Path) -> _Sniff:
@@ -131,10 +134,16 @@ def _sniff(path: Path) -> _Sniff:
         notes.append("removed a UTF-8 byte-order mark")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096]:
         raise DataError(f"{path.name} is not a UTF-8/latin-1 text CSV (UTF-16 or binary content); save it as UTF-8 CSV")
-    lines = head.splitlines()
+    lines = head.split(b"\n")
     if len(head) == _SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line of the chunk may be cut
-    lines = [ln for ln in lines if ln.strip()]
+    at = [i for i, ln in enumerate(lines) if ln.strip()]  # each non-blank line's line number in the file
+    lines = [lines[i].rstrip(b"\r") for i in at]
+    preamble = _preamble([ln.decode("utf-8", errors="replace") for ln in lines[:_PREAMBLE_SAMPLE]])
+    if preamble:
+        shown = lines[0].decode("utf-8", errors="replace")[:60]
+        notes.append(f"skipped {preamble} line(s) before the header (a logger's preamble: {shown!r}…)")
+        lines = lines[preamble:]
     try:
         header = lines[0].decode("utf-8")
         encoding = "utf-8"
@@ -170,6 +179,15 @@ def _sniff(path: Path) -> _Sniff:
     # a header of digits only ("date,0,1,2") is still a header; a first row that starts with a date is data
     first_is_data = any(ch.isdigit() for ch in names[0])
     has_header = not (first_is_data and all(_is_number(v) for v in names[1:] if v.strip()))
+    if has_header and rows and all(len(r) == len(names) + 1 and not r[-1].strip() for r in rows):
+        names.append("")  # every line ends with a delimiter (an empty last field): a column, dropped as empty
+    labels = 0  # lines under the header that hold units or labels ("Deg C", "Avg"), not readings
+    if has_header:
+        while labels < min(_MAX_LABEL_LINES, len(rows) - 1) and not any(ch.isdigit() for ch in "".join(rows[labels])):
+            labels += 1
+    if labels:
+        notes.append(f"skipped {labels} line(s) under the header that hold units or labels, not readings: {rows[0]}")
+        rows = rows[labels:]
     if not has_header:
         rows = [names, *rows]
         names = [f"column_{i}" for i in range(len(names))]
@@ -189,7 +207,27 @@ def _sniff(path: Path) -> _Sniff:
         fixed.append(n)
     if fixed != clean and has_header:
         notes.append("blank or duplicated column names made unique")
-    return _Sniff(fixed, has_header, delimiter, decimal_comma, encoding, bom, rows, notes)
+    skip = at[preamble + labels] + 1 if has_header else at[0]  # the file's lines before the first row of data
+    return _Sniff(fixed, has_header, delimiter, decimal_comma, encoding, bom, rows, notes, skip)
+
+
+def _preamble(lines: list[str]) -> int:
+    """How many lines precede a table's header: a logger's metadata (Campbell Scientific's TOA5 station line,
+    a title) is another width than the table. The header is the first line as wide as most of the sampled
+    lines, for the delimiter that makes the most lines that wide, and it must read as a header (a data line
+    starts with a date and holds numbers): else 0."""
+    best, best_score = 0, (0, 0)
+    for d in _DELIMITERS:
+        widths = [len(r) for r in csv.reader(lines, delimiter=d)]
+        mode = max(set(widths), key=widths.count)
+        if mode >= 2 and (widths.count(mode), mode) > best_score:
+            best, best_score = widths.index(mode), (widths.count(mode), mode)
+            delimiter = d
+    if not 0 < best <= _MAX_PREAMBLE:
+        return 0
+    names = next(csv.reader([lines[best]], delimiter=delimiter))
+    looks_like_data = any(ch.isdigit() for ch in names[0]) and all(_is_number(v) for v in names[1:] if v.strip())
+    return 0 if looks_like_data else best
 
 
 def pick_time_col(names: list[str], time_col: str | None, sample: dict[str, list[str]]) -> str:
@@ -449,7 +487,7 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
     common = dict(
         separator=sn.delimiter,
         has_header=False,
-        skip_rows=1 if sn.has_header else 0,
+        skip_rows=sn.skip,
         encoding="utf8-lossy",
         null_values=NULL_TOKENS,
         decimal_comma=sn.decimal_comma,
@@ -460,7 +498,7 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
     cells = RawCells()
     empty: dict[str, int] = {}
     try:
-        frame, empty = _read_in_blocks(path, schema, skip_lines=1 if sn.has_header else 0, **common)
+        frame, empty = _read_in_blocks(path, schema, skip_lines=sn.skip, **common)
         if flags:  # read as text: true / false as 1 / 0
             frame, cells = to_float32(frame, flags, sn.decimal_comma)
             text += cells.text

@@ -25,6 +25,8 @@ rows are kept as published, so the protocol's splits and window counts match oth
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 
@@ -88,6 +90,34 @@ def _without_saved_index(raw: RawTable, report: IngestReport) -> list[str]:
                 continue
         keep.append(c)
     return keep
+
+
+_TIME_OF_DAY = r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$"
+
+
+def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
+    """A date column beside a time-of-day column (UCI's household power: `Date;Time`, many loggers' exports) ->
+    one timestamp in the time column: read alone, each date repeats for every reading of its day."""
+    dates = raw.frame[raw.time_col]
+    if dates.dtype == pl.Date:
+        dates = dates.cast(pl.String)
+    if dates.dtype != pl.String or dates.str.contains(":").any():
+        return raw
+    for c in raw.text_cols:
+        times = raw.frame[c]
+        if c != raw.time_col and times.dtype == pl.Time:
+            times = times.cast(pl.String)
+        if c == raw.time_col or times.dtype != pl.String or times.null_count() == len(times):
+            continue
+        if times.drop_nulls().str.contains(_TIME_OF_DAY).all():
+            joined = pl.concat_str([dates, pl.lit(" "), times])
+            report.repairs.append(
+                f"joined the date column '{raw.time_col}' and the time-of-day column '{c}' into one timestamp"
+            )
+            report.time_of_day = c
+            frame = raw.frame.with_columns(joined.alias(raw.time_col)).drop(c)
+            return dataclasses.replace(raw, frame=frame, text_cols=[t for t in raw.text_cols if t != c])
+    return raw
 
 
 def parse_time(frame: pl.DataFrame, time_col: str, report: IngestReport) -> pl.DataFrame:
@@ -456,12 +486,13 @@ def validate(
 ) -> pl.DataFrame:
     """Run every step on a raw table; returns the clean frame and fills `report`."""
     fill = fill_policy(fill, id_col)
-    frame = raw.frame
-    report.rows_raw = frame.height
+    report.rows_raw = raw.frame.height
     report.encoding, report.delimiter = raw.encoding, raw.delimiter
     report.repairs += raw.notes
     report.repairs += cell_notes(raw.written_cells, raw.junk_cells, raw.junk_examples)
     report.junk_cells = dict(raw.junk_cells)
+    raw = join_date_and_time(raw, report)
+    frame = raw.frame
     for c in raw.text_cols:
         report.dropped_columns[c] = "not numeric"
     wanted = list(target_cols) if target_cols else None

@@ -122,6 +122,7 @@ class LRUForecaster:
         self.scaler = None
         self.columns: list[str] = []
         self.time_col = "date"
+        self.time_of_day: str | None = None  # a time-of-day column the table's dates were joined with (new rows too)
         self.freq: str | None = None
         self.step_ns: int | None = None
         self.clock: Clock | None = None  # how the fitted table's zone was read: new rows alike, forecasts in it
@@ -342,6 +343,7 @@ class LRUForecaster:
         # an unnamed DatetimeIndex's is "date"
         found = series.report.time_col if series.report else None
         self.time_col = time_col or (found if found not in (None, "index") else "date")
+        self.time_of_day = series.report.time_of_day if series.report else None
         self.freq = series.freq
         self.clock = Clock.from_dict(series.report.clock if series.report else None)
         self.snap = bool(series.report and series.report.snapped)  # jittered readings: new rows are snapped too
@@ -515,12 +517,17 @@ class LRUForecaster:
             raise DataError(f"update() takes a pandas or polars DataFrame, got {type(new_rows).__name__}")
         if self.time_col not in df.columns and isinstance(df.index, pd.DatetimeIndex):  # times as the index
             df = df.reset_index(names=self.time_col)
-        missing = [c for c in [self.time_col, *self.columns] if c not in df.columns]
+        expected = [self.time_col, *([self.time_of_day] if self.time_of_day else []), *self.columns]
+        missing = [c for c in expected if c not in df.columns]
         if missing:
-            raise DataError(f"new rows lack column(s) {missing}; expected {[self.time_col, *self.columns]}")
+            raise DataError(f"new rows lack column(s) {missing}; expected {expected}")
         if df.empty:
             return np.array([], dtype="datetime64[ns]"), np.zeros((0, len(self.columns)), np.float64)
-        times = stored_times(df[self.time_col], self.clock)
+        when = df[self.time_col]
+        if self.time_of_day:  # the dates and times of day joined, as fit read them (validate.join_date_and_time)
+            dates = when.dt.strftime("%Y-%m-%d") if pd.api.types.is_datetime64_any_dtype(when) else when.astype(str)
+            when = dates + " " + df[self.time_of_day].astype(str)
+        times = stored_times(when, self.clock)
         block = df[self.columns]
         if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
             return times, block.to_numpy(np.float64)
@@ -637,6 +644,7 @@ class LRUForecaster:
             "scaler": self.scaler.to_dict(),
             "columns": self.columns,
             "time_col": self.time_col,
+            "time_of_day": self.time_of_day or "",
             "freq": self.freq or "",
             "step_ns": self.step_ns or 0,
             "clock": self.clock.to_dict() if self.clock else {},
@@ -701,6 +709,7 @@ class LRUForecaster:
             return fc
         fc.scaler = StandardScaler.from_dict(blob["scaler"])
         fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
+        fc.time_of_day = blob.get("time_of_day") or None
         fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None
         fc.clock, fc.snap = Clock.from_dict(blob.get("clock")), bool(blob.get("snap", False))
         fc.last_time = np.datetime64(int(blob["last_time_ns"]), "ns")
