@@ -132,8 +132,8 @@ def test_jittered_readings_move_to_their_grid_and_irregular_ones_stay_off_it():
     np.testing.assert_array_equal(s.timestamps, pd.date_range("2021-01-01", periods=300, freq="15min").to_numpy())
     assert any("moved to their nearest 15m step" in r for r in s.report.repairs)
     events = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.cumsum(rng.exponential(3600, 300)).astype(int), "s")
-    s = load_series(pd.DataFrame({"date": events, "x": np.arange(300.0)}))  # no step at all: left as it was
-    assert not s.report.snapped and any("off the" in w for w in s.report.warnings)
+    with pytest.raises(DataError, match="off the grid of its most common step"):  # no step at all: not snapped
+        load_series(pd.DataFrame({"date": events, "x": np.arange(300.0)}))
     two_a_step = pd.date_range("2021-01-01", periods=300, freq="30min") + pd.Timedelta(minutes=1)
     s = load_series(pd.DataFrame({"date": two_a_step, "x": np.arange(300.0)}))  # a step of its own, not jitter
     assert s.freq == "30m" and not s.report.snapped and str(s.timestamps[0])[11:16] == "00:01"

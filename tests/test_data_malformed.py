@@ -255,3 +255,41 @@ def test_a_date_column_beside_a_time_of_day_column_is_one_timestamp(tmp_path):
         assert len(s) == 2880 and s.freq == "1m" and s.report.time_of_day == "Time"
         assert str(s.timestamps[61])[:19] == "2006-12-16T01:01:00" and s.values[61, 0] == 7.25
         assert "joined the date column 'Date' and the time-of-day column 'Time' into one timestamp" in s.report.repairs
+
+
+def test_a_market_data_sites_export_reads_its_dates_and_volumes(tmp_path):
+    # newest first, "Jun 28, 2024" dates, prices with thousands separators, volumes as 12.34M / 850.50K: the
+    # dates were refused and the volume column dropped as text
+    days = np.datetime64("2024-06-28") - np.arange(30)
+    rows = [
+        f'"{d.astype(object):%b %d, %Y}","{1200 + i:,}.50","{12 + i}.25M","{i - 10}.5%"'
+        if i % 2
+        else f'"{d.astype(object):%b %d, %Y}","{1200 + i:,}.50","{850 + i}.50K","{i - 10}.5%"'
+        for i, d in enumerate(days)
+    ]
+    path = tmp_path / "history.csv"
+    path.write_text("\n".join(['"Date","Price","Vol.","Change %"', *rows]) + "\n")
+    s = load_series(path, regular=False)
+    assert str(s.timestamps[-1])[:10] == "2024-06-28" and s.columns == ["Price", "Vol.", "Change %"]
+    assert s.values[-1].tolist() == [1200.5, 850500.0, -10.5] and s.values[-2].tolist() == [1201.5, 13250000.0, -9.5]
+    assert any("magnitudes" in r and "'Vol.'" in r for r in s.report.repairs)
+
+
+def test_readings_at_irregular_times_are_refused_with_how_to_resample(tmp_path):
+    # a sensor that reports on change: read row by row as the steps of its most common gap (20 s), its
+    # forecasts were the next readings dated 20 s apart
+    rng = np.random.default_rng(0)
+    times = np.datetime64("2024-01-01T00:00:00") + np.cumsum(rng.exponential(300, 400)).astype("timedelta64[s]")
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "time,value\n" + "".join(f"{t},{v:.3f}\n" for t, v in zip(times, rng.normal(size=400), strict=True))
+    )
+    with pytest.raises(DataError, match=r"off the grid of its most common step.*resample them to one first"):
+        load_series(path)
+    regular = tmp_path / "regular.csv"  # a few readings off the grid are kept, with a warning
+    stamps = np.datetime64("2024-01-01T00:00") + np.arange(100).astype("timedelta64[h]")
+    stamps[[10, 50]] += np.timedelta64(29, "m")
+    regular.write_text("time,value\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps)))
+    assert len(load_series(regular)) == 100 and any(
+        "2 timestamps are off the 1h grid" in w for w in load_series(regular).report.warnings
+    )

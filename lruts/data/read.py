@@ -47,9 +47,9 @@ def cell_notes(written: dict[str, int], junk: dict[str, int], examples: dict[str
     lines = []
     if written:
         lines.append(
-            f"read {sum(written.values())} numbers written with thousands separators, currency or percent signs, or as "
-            f"true / false, in "
-            f"{list(written)} (1,234.5 as 1234.5, $12 as 12, 10% as 10, true as 1)"
+            f"read {sum(written.values())} numbers written with thousands separators, currency or percent signs, "
+            f"magnitudes, or as true / false, in "
+            f"{list(written)} (1,234.5 as 1234.5, $12 as 12, 10% as 10, 12.3M as 12300000, true as 1)"
         )
     for c, n in junk.items():
         lines.append(
@@ -87,16 +87,18 @@ def _is_number(s: str, decimal_comma: bool = False) -> bool:
 
 
 # a number written for people, by its decimal mark: thousands separators (1,234.5 · 1 234.5 · 1'234 | 1.234,5),
-# a currency sign before or after it ($1,234.50 · 12 €), a percent sign after it (10.1%: read as 10.1)
+# a currency sign before or after it ($1,234.50 · 12 €), a percent sign after it (10.1%: read as 10.1), a
+# magnitude after it (a market data site's volumes: 12.34M, 850.5K, 1.2B; not a lower-case m or b: metres)
 _SEPARATORS = {False: ", '\u00a0", True: ". '\u00a0"}
 _SIGNS = "$€£¥"
+_MAGNITUDES = {"K": 1e3, "k": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 
 
 @functools.cache
 def _written(decimal_comma: bool) -> re.Pattern:
     point, sep = ("," if decimal_comma else "\\."), _SEPARATORS[decimal_comma]
     digits = f"(\\d{{1,3}}([{sep}]\\d{{3}})+|\\d+)({point}\\d*)?"
-    return re.compile(f"[-+]?[{_SIGNS}]?\\s?[-+]?{digits}\\s?[%{_SIGNS}]?")
+    return re.compile(f"[-+]?[{_SIGNS}]?\\s?[-+]?{digits}\\s?([{''.join(_MAGNITUDES)}]|[%{_SIGNS}])?")
 
 
 # weather.csv as distributed by TSLib: the latin-1 '²' and 'µ' of the Jena units became U+FFFD
@@ -390,7 +392,11 @@ def text_numbers(column: pl.Series, decimal_comma: bool = False) -> tuple[pl.Ser
     if not written.any() and truth.is_null().all():
         return t, f64, 0
     plain = t.str.replace_all(f"[{_SEPARATORS[decimal_comma]}{_SIGNS}%\\s]", "")
-    f64 = pl.select(pl.when(written).then(_parse_numbers(plain, decimal_comma)).otherwise(f64)).to_series()
+    magnitude = plain.str.extract(f"([{''.join(_MAGNITUDES)}])$").replace_strict(
+        _MAGNITUDES, default=1.0, return_dtype=pl.Float64
+    )
+    plain = plain.str.replace(f"[{''.join(_MAGNITUDES)}]$", "")
+    f64 = pl.select(pl.when(written).then(_parse_numbers(plain, decimal_comma) * magnitude).otherwise(f64)).to_series()
     f64 = f64.fill_null(truth)  # true / false, as a boolean column reads: 1 / 0
     return t, f64, int(written.sum()) + int(truth.is_not_null().sum())
 

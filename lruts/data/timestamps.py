@@ -56,6 +56,15 @@ _FORMATS = (
     "%d/%m/%Y",
     "%Y%m%d %H:%M:%S",
     "%Y%m%d",
+    # month names (a market data site's "Jun 28, 2024", a report's "28 Jun 2024", "28-Jun-2024"); %b takes "June" too
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%b %d %Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%d-%b-%Y",
+    "%d %b %Y %H:%M:%S",
+    "%d-%b-%Y %H:%M:%S",
 )
 # months written without a day: parsed as the first of the month (a day is appended, chrono needs one)
 _MONTH_FORMATS = ("%Y %b", "%b %Y", "%Y-%m", "%Y/%m")

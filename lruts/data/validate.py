@@ -59,7 +59,15 @@ def _values(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c != T]
 
 
-def _off_grid(off: int, freq: str, report: IngestReport) -> None:
+def _off_grid(off: int, rows: int, freq: str, exact_rows: bool, report: IngestReport) -> None:
+    """Timestamps off the step's grid: a few are kept as they are (reported); where most are, the readings
+    come at irregular times (events, a sensor that reports on change) and no step orders them: DataError."""
+    if off > 0.5 * rows and not exact_rows:
+        raise DataError(
+            f"'{report.name}': {off:,} of its {rows:,} timestamps are off the grid of its most common step ({freq}): "
+            "readings at irregular times (events, a sensor that reports on change) have no step to forecast by; "
+            "resample them to one first (pandas: df.set_index('time').resample('5min').mean())"
+        )
     hint = ""
     if report.clock and report.clock["kind"] == "utc":  # a fixed local hour is two UTC hours across daylight saving
         hint = (
@@ -320,7 +328,7 @@ def regularise(
         pos = grid_position(ts, ts[0], freq)
         off = int(np.count_nonzero(pos < 0))
         if off:
-            _off_grid(off, freq, report)
+            _off_grid(off, len(ts), freq, exact_rows, report)
             regular = False
         holes = np.diff(pos) - 1
     elif step is None:  # calendar months: let polars build the grid
@@ -331,7 +339,7 @@ def regularise(
         offsets = (ts.astype(np.int64) - ts[0].astype(np.int64)) % step
         off = int(np.count_nonzero(offsets))
         if off:
-            _off_grid(off, freq, report)
+            _off_grid(off, len(ts), freq, exact_rows, report)
             regular = False
         holes = np.diff(ts.astype(np.int64)) // step - 1
     holes = np.maximum(holes, 0)
