@@ -293,3 +293,13 @@ def test_readings_at_irregular_times_are_refused_with_how_to_resample(tmp_path):
     assert len(load_series(regular)) == 100 and any(
         "2 timestamps are off the 1h grid" in w for w in load_series(regular).report.warnings
     )
+
+
+def test_a_twelve_hour_clock_reads_as_hours(tmp_path):
+    # a US spreadsheet's "1/2/2024 1:00 PM": refused ("could not read the timestamps")
+    stamps = np.datetime64("2024-01-02T00:00") + np.arange(48).astype("timedelta64[h]")
+    text = "".join(f"{t.astype(object):%m/%d/%Y %I:%M %p},{i}\n" for i, t in enumerate(stamps))
+    path = tmp_path / "export.csv"
+    path.write_text("Timestamp,kWh\n" + text)
+    s = load_series(path)
+    assert s.freq == "1h" and len(s) == 48 and str(s.timestamps[13])[:16] == "2024-01-02T13:00"

@@ -56,6 +56,13 @@ _FORMATS = (
     "%d/%m/%Y",
     "%Y%m%d %H:%M:%S",
     "%Y%m%d",
+    # a 12-hour clock (a US spreadsheet's "1/2/2024 1:00 PM")
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
+    "%d/%m/%Y %I:%M:%S %p",
+    "%d/%m/%Y %I:%M %p",
+    "%Y-%m-%d %I:%M:%S %p",
+    "%Y-%m-%d %I:%M %p",
     # month names (a market data site's "Jun 28, 2024", a report's "28 Jun 2024", "28-Jun-2024"); %b takes "June" too
     "%b %d, %Y",
     "%B %d, %Y",
