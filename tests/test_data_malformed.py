@@ -250,7 +250,7 @@ def test_a_date_column_beside_a_time_of_day_column_is_one_timestamp(tmp_path):
     rows = [f"{16 + i // 1440}/12/2006;{i // 60 % 24:02d}:{i % 60:02d}:00;{i % 9}.25" for i in range(2880)]
     path = tmp_path / "household.txt"
     path.write_text("\n".join(["Date;Time;Global_active_power", *rows]) + "\n")
-    for source in (path, pd.read_csv(path, sep=";")):
+    for source in (path, pd.read_csv(path, sep=";"), pd.read_csv(path, sep=";", parse_dates=["Date"], dayfirst=True)):
         s = load_series(source)
         assert len(s) == 2880 and s.freq == "1m" and s.report.time_of_day == "Time"
         assert str(s.timestamps[61])[:19] == "2006-12-16T01:01:00" and s.values[61, 0] == 7.25

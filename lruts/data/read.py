@@ -294,6 +294,8 @@ def missing_codes(frame: pl.DataFrame, cols: list[str]) -> dict[str, CodeCells]:
     the range of the column's other values by more than that range, or negative where every other value is ≥ 0
     (a wind speed's −9999). A code inside the values' range, or near it, is a value like the others."""
     codes = list(MISSING_CODES)
+    if not cols or frame.is_empty():
+        return {}
     holding = [c for c, has in frame.select(pl.col(cols).is_in(codes).any()).row(0, named=True).items() if has]
     found = {}
     for c in holding:

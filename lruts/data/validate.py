@@ -107,6 +107,8 @@ def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
     """A date column beside a time-of-day column (UCI's household power: `Date;Time`, many loggers' exports) ->
     one timestamp in the time column: read alone, each date repeats for every reading of its day."""
     dates = raw.frame[raw.time_col]
+    if isinstance(dates.dtype, pl.Datetime) and (dates.dt.truncate("1d") == dates).all():  # pandas' parsed dates
+        dates = dates.dt.date()
     if dates.dtype == pl.Date:
         dates = dates.cast(pl.String)
     if dates.dtype != pl.String or dates.str.contains(":").any():
