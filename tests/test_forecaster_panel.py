@@ -259,6 +259,26 @@ def test_dates_beside_times_of_day_fit_and_stream_as_one_timestamp(tmp_path):
         loaded.update(split.iloc[712:713].drop(columns="clock"))
 
 
+def test_a_spreadsheets_serial_dates_fit_and_stream_as_dates():
+    from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+    # a sheet read without its date format (pandas.read_excel of a formula column, an export of the raw cells):
+    # 44197 was step number 44197, the forecasts numbered on
+    df = synthetic_frame(800).iloc[:, :2]
+    serial = df.assign(date=(df["date"] - pd.Timestamp("1899-12-30")) / pd.Timedelta(days=1)).rename(
+        columns={"date": "Date"}
+    )
+    fc = LRUForecaster(48, 6, train=tiny_train(), **TINY_MODEL).fit(serial.iloc[:700])
+    assert fc.last_time == df["date"].iloc[699] and fc.clock is None
+    out = fc.update(serial.iloc[700:703])
+    assert out["Date"].iloc[0] == df["date"].iloc[703]
+    from lruts.data import load_series
+
+    days = pd.DataFrame({"t": np.arange(44197, 44297), "y": np.arange(100.0)})  # not named for a date: step numbers
+    assert load_series(days).report.clock["kind"] == "steps"
+    assert load_series(days.rename(columns={"t": "Date"})).freq == "1d"
+
+
 def test_a_series_that_jumps_to_a_new_level_and_stays_has_one_outlier():
     from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
 

@@ -91,6 +91,10 @@ CLOCK_NOTES = {  # what a report says of each kind of Clock
     "steps": "the time column holds step numbers (whole numbers, no plausible epoch): forecasts are numbered on",
 }
 STEP_NUMBERS_BELOW = 10_000_000  # as epoch seconds: before 26 April 1970
+# a spreadsheet's serial dates: day 25569 is 1970-01-01 (day 0 is 1899-12-30); read as dates only in a column named
+# for a date and within 1970–2099, else they are step numbers
+_EXCEL_EPOCH_DAY, _EXCEL_LAST_DAY = 25_569, 73_051
+_EXCEL_NAME = re.compile(r"date|timestamp", re.IGNORECASE)
 _OFFSET = r"([+-])(\d{2}):?(\d{2})$"  # a UTC offset ending a timestamp ("Z" and none: 0)
 
 
@@ -141,8 +145,8 @@ def stored_times(col, clock: Clock | None, what: str = "new rows") -> np.ndarray
     kind = clock.kind if clock else "utc"
     if kind == "steps" and pd.api.types.is_numeric_dtype(col):
         return np.asarray(col, np.int64).astype("datetime64[s]").astype("datetime64[ns]")
-    if pd.api.types.is_integer_dtype(col):  # years, yyyymm, yyyymmdd, epoch numbers: read as a file's digits are
-        col = col.astype(str)
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        col = col.astype(str)  # years, yyyymm, epoch seconds, a spreadsheet's serial dates: read as a file's digits
     if not isinstance(col.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(col):
         if not all(isinstance(v, str) for v in col):
             col = pd.to_datetime(col)  # datetime objects, pandas Timestamps
@@ -233,6 +237,9 @@ def parse_timestamps(col: pl.Series, kind: str | None = None) -> ParsedTime:
                 return finish(by_date, "%Y%m%d")
         if present.str.contains(r"^(1[89]|2[01])\d\d(0[1-9]|1[0-2])$").all():  # yyyymm: months (SQL exports)
             return finish((text + "01").str.to_datetime("%Y%m%d", strict=False), "%Y%m")
+        if kind != "steps" and _excel_dates(col.name, present):  # a spreadsheet's dates as day numbers
+            seconds = ((text.cast(pl.Float64, strict=False) - _EXCEL_EPOCH_DAY) * 86_400).round(0).cast(pl.Int64)
+            return finish((seconds * 1_000_000_000).cast(pl.Datetime("ns")), "Excel serial days")
         whole = present.str.contains(r"^\d+$").all() and int(present.cast(pl.Int64).max()) < STEP_NUMBERS_BELOW
         if whole and kind in (None, "steps"):
             seconds = (text.cast(pl.Int64, strict=False) * 1_000_000_000).cast(pl.Datetime("ns"))
@@ -264,6 +271,15 @@ def parse_timestamps(col: pl.Series, kind: str | None = None) -> ParsedTime:
             "or pass time_col= to choose another column."
         )
     return finish(best[2], best[1])
+
+
+def _excel_dates(name: str | None, present: pl.Series) -> bool:
+    """Whether numbers in a time column are a spreadsheet's serial dates (days since 1899-12-30, a fraction for
+    the time of day): the column is named for a date and every value falls in 1970–2099 (25569–73050)."""
+    if not name or not _EXCEL_NAME.search(name):
+        return False
+    days = present.cast(pl.Float64, strict=False)
+    return days.null_count() == 0 and float(days.min()) >= _EXCEL_EPOCH_DAY and float(days.max()) < _EXCEL_LAST_DAY
 
 
 def _parse_epoch(text: pl.Series) -> ParsedTime:

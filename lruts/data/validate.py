@@ -133,6 +133,10 @@ def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
 def parse_time(frame: pl.DataFrame, time_col: str, report: IngestReport) -> pl.DataFrame:
     parsed = parse_timestamps(frame[time_col])
     report.time_col, report.time_format = time_col, parsed.layout
+    if parsed.layout == "Excel serial days":
+        report.repairs.append(
+            f"read '{time_col}' as a spreadsheet's serial dates (days since 1899-12-30: 44197 is 2021-01-01)"
+        )
     if parsed.clock:
         report.clock = parsed.clock.to_dict()
         report.repairs.append(CLOCK_NOTES[parsed.clock.kind])
