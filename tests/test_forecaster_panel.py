@@ -124,7 +124,10 @@ def test_update_rejects_bad_rows_and_applies_nothing(panel, fitted):
     before = fc.predict(future=stream.drop(columns=["y", "p"]))
     bad = {
         r"lack column\(s\) \['p'\]": stream.drop(columns=["p"]),
-        r"unknown series \['s9'\]": pd.concat([stream, stream.head(1).assign(unique_id="s9")]),
+        # a series it was not fitted on joins from its rows, except where static covariates are read
+        r"not fitted on \['s9'\]; it reads static covariates": pd.concat(
+            [stream, stream.head(1).assign(unique_id="s9")]
+        ),
         "off its 1h grid": stream.assign(ds=stream["ds"] + pd.Timedelta(minutes=10)),
         "already received with the value": pd.concat([stream, stream.head(1).assign(y=0.0)]),
         # text that is no number streamed in as a missing reading, a real reading lost without a word
@@ -630,3 +633,30 @@ def test_a_long_table_indexed_by_id_and_time_fits_and_streams(panel):
     plain = LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL).fit(history, id_col="unique_id")
     pd.testing.assert_frame_equal(indexed.predict(), plain.predict())
     pd.testing.assert_frame_equal(indexed.update(stream.set_index(["unique_id", "ds"])), plain.update(stream))
+
+
+def test_a_series_the_forecaster_never_saw_joins_from_its_rows_without_a_refit(tmp_path, panel, fitted):
+    # a store that opened after the fit: its rows named an unknown series and were refused; the network and the
+    # blend are global, so it joins from its own rows (history, then the horizon's covariates with no target)
+    history, stream, _ = panel
+    fc = LRUForecaster(LOOKBACK, H, quantiles=[0.1, 0.9], train=train_config(), **SMALL)
+    fc.fit(history[history["unique_id"] != "s2"], id_col="unique_id", future_covariates=["x"], past_covariates=["p"])
+    new = pd.concat([history[history["unique_id"] == "s2"], stream[stream["unique_id"] == "s2"].assign(y=np.nan)])
+    ahead = stream[stream["unique_id"] != "s2"].drop(columns=["y", "p"])  # the fitted series' horizon covariates
+    out = LRUForecaster.load_from(fc).update(new, future=ahead)
+    assert sorted(out["unique_id"].unique()) == ["s0", "s1", "s2"]
+    # its level (30) is one no fitted series had (10, 20): read by its own scale, it is forecast as they are
+    fitted_mae = mae(out[out["unique_id"] != "s2"], stream[stream["unique_id"] != "s2"])
+    assert mae(out[out["unique_id"] == "s2"], stream[stream["unique_id"] == "s2"]) < 2 * fitted_mae + 0.2
+    joined = LRUForecaster.load_from(fc)
+    joined.update(new, future=ahead)
+    loaded = LRUForecaster.load(joined.save(tmp_path / "joined.lruts"))
+    pd.testing.assert_frame_equal(loaded.predict(), joined.predict())
+    with pytest.raises(DataError, match=r"'s2' \(10\).*at least lookback = 24"):  # too little history to scale
+        fc.update(history[history["unique_id"] == "s2"].tail(10), future=ahead)
+    resent = history[history["unique_id"] == "s0"].tail(1).assign(y=-1.0)  # a conflicting re-sent row
+    with pytest.raises(DataError, match="s0"):
+        fc.update(pd.concat([new, resent]), future=ahead)
+    assert fc.panel.ids == ["s0", "s1"] and len(fc.panel.tracks) == 2  # refused as a whole: nobody joined
+    with pytest.raises(DataError, match="static covariates"):
+        LRUForecaster.load_from(fitted).update(new.assign(unique_id="s9"))

@@ -420,9 +420,15 @@ class LRUForecaster:
         if self.panel is None:
             self.advance(*self.rows_to_arrays(new_rows))
             return self.predict(future)
-        plan = self.panel.plan_update(new_rows)
-        # the forecast after these rows reads the covariates of the H steps after them: refuse before applying
-        self.panel.take_future(future, {i: readings[-1][0] for i, readings in plan if readings})
+        fitted = len(self.panel.ids)
+        rows = self.panel.join(net, new_rows)  # series seen for the first time join from their rows (no refit)
+        try:
+            plan = self.panel.plan_update(rows)
+            # the forecast after these rows reads the covariates of the H steps after them: refuse before applying
+            self.panel.take_future(future, {i: readings[-1][0] for i, readings in plan if readings})
+        except DataError:
+            self.panel.truncate(fitted)
+            raise
         self.panel.apply(net, self._stack_step(), plan)
         return self.predict(future)
 

@@ -100,6 +100,7 @@ def with_calendar(panel):
 # electricity client's hourly step changes: MAD 1 kWh, largest 60): by the MAD alone, 6% of one client's
 # training readings and the peaks of its later, busier months scored above 10 and entered as missing
 TAIL_MARGIN = 2.0
+_RULE_ARRAYS = ("level_median", "level_scale", "change_scale")  # an OutlierRule's per-series arrays
 _CODES = np.array(MISSING_CODES)
 
 
@@ -566,6 +567,71 @@ class PanelFront:
             order = np.argsort(pos, kind="stable")
             out.append((i, pos[order], idx[order]))
         return out
+
+    @torch.no_grad()
+    def join(self, net, rows):
+        """Series that `rows` (long, as update() takes them) name for the first time join the panel, no refit:
+        the network and the blend are global, so a new series (a store that opened, a sensor installed) is
+        forecast from its own rows, read as fit's table was (its history, and rows after its last target with
+        the horizon's future covariates), scaled by its own values, its stream run over them. Returns the
+        other series' rows (pandas). A DataError, nothing joined, where a new series has fewer than `lookback`
+        observed targets, or the forecaster reads static covariates (a new series' are not known).
+        `truncate(n)` takes the joined series out again."""
+        from lruts.data.panel import load_panel
+        from lruts.data.panel_windows import fit_panel_scaler
+
+        frame = self.with_ids(_pandas(rows, "update()"))
+        _require_columns(frame, [self.id_col], "new rows")
+        ids = frame[self.id_col].astype(str)
+        new = list(dict.fromkeys(s for s in ids if s not in self._index))
+        if not new:
+            return frame
+        if self.static.shape[1]:
+            raise DataError(
+                f"new rows name series the forecaster was not fitted on {new[:5]}; it reads static covariates "
+                f"{self.static_names}, which a new series has none of: fit again with them"
+            )
+        if self.integer_ids and not all(s.lstrip("-").isdigit() for s in new):
+            raise DataError(f"new series {new[:5]}: the fitted table's ids are integers; give theirs as integers")
+        panel = load_panel(
+            frame[ids.isin(new)], id_col=self.id_col, time_col=self.time_col, target_col=self.target_col,
+            future_covariates=self.future_names, past_covariates=self.past_names, freq=self.freq,
+        )  # fmt: skip
+        observed = [int(np.isfinite(panel.series(j)).sum()) for j in range(len(panel))]
+        short = [f"'{sid}' ({n})" for sid, n in zip(panel.ids, observed, strict=True) if n < self.lookback]
+        if short:
+            raise DataError(
+                f"new series {', '.join(short[:5])} join the forecaster from their own rows, and need at least "
+                f"lookback = {self.lookback} observed targets each (their history): send them with it"
+            )
+        first = len(self.ids)
+        own = fit_panel_scaler(panel, panel.lengths).target  # each new series' statistics, as fit's on its rows
+        target = self.scaler.target
+        target.mean, target.std = np.concatenate([target.mean, own.mean]), np.concatenate([target.std, own.std])
+        rule = OutlierRule.fit([panel.series(j).astype(np.float64) for j in range(len(panel))], self.outlier_rule.z)
+        self.outlier_rule = OutlierRule(
+            *(np.concatenate([getattr(self.outlier_rule, k), getattr(rule, k)]) for k in _RULE_ARRAYS),
+            self.outlier_rule.z,
+        )
+        self.static = self.static.new_zeros(first + len(panel), 0)
+        self.ids += list(panel.ids)
+        self._index, self._id_column = {sid: i for i, sid in enumerate(self.ids)}, {}
+        self.tracks += [self._consume_one(net, panel, j, first + j) for j in range(len(panel))]
+        log.info(
+            "series %s joined the forecaster from their rows (%s observed targets), scaled by their own values, "
+            "no refit", list(panel.ids)[:5], ", ".join(map(str, observed[:5])),
+        )  # fmt: skip
+        return frame[~ids.isin(new)]
+
+    def truncate(self, n: int) -> None:
+        """Take the series joined after the first `n` out again (an update refused after they joined)."""
+        if len(self.ids) == n:
+            return
+        self.scaler.target.mean, self.scaler.target.std = self.scaler.target.mean[:n], self.scaler.target.std[:n]
+        self.outlier_rule = OutlierRule(*(getattr(self.outlier_rule, k)[:n] for k in _RULE_ARRAYS), self.outlier_rule.z)
+        self.static, self.ids, self.tracks = self.static[:n], self.ids[:n], self.tracks[:n]
+        self._index, self._id_column = {sid: i for i, sid in enumerate(self.ids)}, {}
+        self._grids = {i: g for i, g in self._grids.items() if i < n}
 
     def plan_update(self, rows) -> list[tuple[int, list[tuple[int, float, np.ndarray, np.ndarray]]]]:
         """Check new long rows; per series, its new readings after the last one: (position, target, past
