@@ -303,3 +303,26 @@ def test_a_twelve_hour_clock_reads_as_hours(tmp_path):
     path.write_text("Timestamp,kWh\n" + text)
     s = load_series(path)
     assert s.freq == "1h" and len(s) == 48 and str(s.timestamps[13])[:16] == "2024-01-02T13:00"
+
+
+def test_values_whose_changes_float32_would_round_away_are_refused_with_the_fix(tmp_path):
+    # a cumulative meter (123,456,789 Wh, +5..15 an hour): held as float32 its steps became 0, 8 and 16, silently
+    import pandas as pd
+
+    from lruts.data import load_panel
+
+    rng = np.random.default_rng(0)
+    meter = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=300, freq="h")})
+    meter["wh"] = 123_456_789 + np.cumsum(rng.integers(5, 15, 300))
+    path = tmp_path / "meter.csv"
+    meter.to_csv(path, index=False)
+    for read in (lambda: load_series(path), lambda: load_series(meter)):
+        with pytest.raises(DataError, match=r"'wh' reaches 1\.234\d*e\+08.*steps of 8.*Subtract its first value"):
+            read()
+    since = load_series(meter.assign(wh=meter["wh"] - meter["wh"].iloc[0]))  # what the message says to do
+    np.testing.assert_array_equal(np.diff(since.values[:, 0]), np.diff(meter["wh"].to_numpy()))
+    long = meter.rename(columns={"date": "ds", "wh": "y"}).assign(unique_id="m1")
+    small = long.assign(unique_id="m2", y=np.arange(300.0))  # a series at its own scale beside it is fine
+    with pytest.raises(DataError, match="'y' of series 'm1'"):
+        load_panel(pd.concat([small, long]))
+    assert len(load_panel(small)) == 1

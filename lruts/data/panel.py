@@ -39,6 +39,7 @@ from lruts.data.read import (
     RawTable,
     cell_notes,
     code_note,
+    float32_losses,
     from_user_frame,
     missing_codes,
     read_any,
@@ -409,6 +410,9 @@ def load_panel(
     codes = missing_codes(frame, numeric)
     frame, report.missing_codes = without_codes(frame, codes), codes
     frame = _dedup(frame, [*numeric, *static_cols], report).sort(_ID, _T, maintain_order=True)
+    lost = float32_losses(frame, numeric, by=_ID)
+    if lost:
+        raise DataError(f"column {lost[0]}" + (f" ({len(lost) - 1} more alike)" if len(lost) > 1 else ""))
     frame = _snap_jitter(frame, freq, report)
 
     # each series starts at its first observed target; earlier rows (covariates only) are dropped

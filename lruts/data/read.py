@@ -338,6 +338,35 @@ def code_note(found: dict[str, CodeCells], kept: bool = False) -> list[str]:
     return [f"read missing-data codes as missing: {each}"]
 
 
+def float32_losses(frame: pl.DataFrame, cols: list[str], by: str | None = None) -> list[str]:
+    """What float32 storage loses (lruts holds values as float32, 7 significant digits): per column of `cols`
+    (rows in time order; per series of column `by`), where a series' typical change (the median of its
+    non-zero steps) is under 10 float32 steps at its largest magnitude, its changes are rounded away (a
+    cumulative meter's 123,456,789 Wh rounds to multiples of 8 while it moves by 10): one line each, with how
+    to keep them, empty where nothing is lost."""
+    if not cols or frame.is_empty():
+        return []
+    exprs = []
+    for c in cols:
+        steps = pl.col(c).drop_nulls().diff().abs()
+        exprs += [pl.col(c).abs().max().alias(f"{c}\0top"), steps.filter(steps > 0).median().alias(f"{c}\0change")]
+    stats = frame.group_by(by, maintain_order=True).agg(exprs) if by else frame.select(exprs)
+    lines = []
+    for c in cols:
+        for row in stats.select(*([by] if by else []), f"{c}\0top", f"{c}\0change").iter_rows():
+            top, change = row[-2:]
+            if top is None or change is None or change >= 10 * float(np.spacing(np.float32(top))):
+                continue
+            who = f"'{c}' of series '{row[0]}'" if by else f"'{c}'"
+            lines.append(
+                f"{who} reaches {top:.6g}, where float32 (how lruts holds values) rounds to steps of "
+                f"{float(np.spacing(np.float32(top))):.3g}, and moves by {change:.3g} typically: its changes would be "
+                f"lost. Subtract its first value (a meter's reading since the start), or forecast its differences"
+            )
+            break
+    return lines
+
+
 @dataclass
 class RawCells:
     """What to_float32 met, per column: junk (text that is not a number, now null), huge (beyond the float32

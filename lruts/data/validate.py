@@ -30,7 +30,15 @@ import dataclasses
 import numpy as np
 import polars as pl
 
-from lruts.data.read import NULL_TOKENS, RawTable, cell_notes, code_note, missing_codes, without_codes
+from lruts.data.read import (
+    NULL_TOKENS,
+    RawTable,
+    cell_notes,
+    code_note,
+    float32_losses,
+    missing_codes,
+    without_codes,
+)
 from lruts.data.report import IngestReport
 from lruts.data.timestamps import (
     CLOCK_NOTES,
@@ -269,6 +277,17 @@ def codes_to_missing(frame: pl.DataFrame, exact_rows: bool, report: IngestReport
         return frame
     report.repairs += code_note(found)
     return without_codes(frame, found)
+
+
+def float32_kept(frame: pl.DataFrame, exact_rows: bool, report: IngestReport) -> None:
+    """A DataError where float32 storage would round a column's changes away (read.float32_losses: a cumulative
+    meter's readings); with exact_rows, a warning."""
+    lost = float32_losses(frame, _values(frame))
+    if lost and exact_rows:
+        report.warnings += lost
+    elif lost:
+        more = f" ({len(lost) - 1} more columns alike)" if len(lost) > 1 else ""
+        raise DataError(f"'{report.name}': column {lost[0]}{more}")
 
 
 def drop_empty_columns(frame: pl.DataFrame, report: IngestReport) -> pl.DataFrame:
@@ -539,6 +558,7 @@ def validate(
     frame = non_finite_to_missing(frame, raw.out_of_range, raw.empty_cells, report)
     frame = codes_to_missing(frame, exact_rows, report)
     frame = drop_empty_columns(frame, report)
+    float32_kept(frame, exact_rows, report)
     if frame.width < 2:
         raise DataError(f"'{report.name}' has no numeric value column left (dropped: {report.dropped_columns})")
     step = frequency(frame, freq, report)
