@@ -341,9 +341,9 @@ def code_note(found: dict[str, CodeCells], kept: bool = False) -> list[str]:
 def float32_losses(frame: pl.DataFrame, cols: list[str], by: str | None = None) -> list[str]:
     """What float32 storage loses (lruts holds values as float32, 7 significant digits): per column of `cols`
     (rows in time order; per series of column `by`), where a series' typical change (the median of its
-    non-zero steps) is under 10 float32 steps at its largest magnitude, its changes are rounded away (a
-    cumulative meter's 123,456,789 Wh rounds to multiples of 8 while it moves by 10): one line each, with how
-    to keep them, empty where nothing is lost."""
+    non-zero steps) spans at most 2 float32 steps at its largest magnitude, its changes are rounded away (a
+    cumulative meter's 123,456,789 Wh rounds to multiples of 8 while it moves by 10; whole numbers below 2^24
+    moving by 1 are exact): one line each, with how to keep them, empty where nothing is lost."""
     if not cols or frame.is_empty():
         return []
     exprs = []
@@ -355,7 +355,7 @@ def float32_losses(frame: pl.DataFrame, cols: list[str], by: str | None = None) 
     for c in cols:
         for row in stats.select(*([by] if by else []), f"{c}\0top", f"{c}\0change").iter_rows():
             top, change = row[-2:]
-            if top is None or change is None or change >= 10 * float(np.spacing(np.float32(top))):
+            if top is None or change is None or change > 2 * float(np.spacing(np.float32(top))):
                 continue
             who = f"'{c}' of series '{row[0]}'" if by else f"'{c}'"
             lines.append(

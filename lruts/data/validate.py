@@ -287,7 +287,10 @@ def float32_kept(frame: pl.DataFrame, exact_rows: bool, report: IngestReport) ->
         report.warnings += lost
     elif lost:
         more = f" ({len(lost) - 1} more columns alike)" if len(lost) > 1 else ""
-        raise DataError(f"'{report.name}': column {lost[0]}{more}")
+        raise DataError(
+            f"'{report.name}': column {lost[0]}{more}; or, if it is no series to forecast (a second clock), "
+            "leave it out: target_cols=[the series]"
+        )
 
 
 def drop_empty_columns(frame: pl.DataFrame, report: IngestReport) -> pl.DataFrame:
