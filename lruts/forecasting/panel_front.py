@@ -580,12 +580,20 @@ class PanelFront:
         from lruts.data.panel import load_panel
         from lruts.data.panel_windows import fit_panel_scaler
 
-        frame = self.with_ids(_pandas(rows, "update()"))
-        _require_columns(frame, [self.id_col], "new rows")
-        ids = frame[self.id_col].astype(str)
-        new = list(dict.fromkeys(s for s in ids if s not in self._index))
+        if self.one_series:  # every row is the one series'
+            return rows
+        frame = _pandas(rows, "update()")
+        if self.id_col not in frame.columns:  # plan_update says what is missing
+            return frame
+        loc = frame.columns.get_loc(self.id_col)
+        if isinstance(loc, int) and len(frame) <= CELLWISE_ROWS:  # a live feed's row or two: cell by cell, µs
+            given = [frame.iat[r, loc] for r in range(len(frame))]
+        else:
+            given = frame[self.id_col].tolist()
+        new = [s for s in dict.fromkeys(map(str, given)) if s not in self._index]
         if not new:
             return frame
+        ids = frame[self.id_col].astype(str)
         if self.static.shape[1]:
             raise DataError(
                 f"new rows name series the forecaster was not fitted on {new[:5]}; it reads static covariates "
