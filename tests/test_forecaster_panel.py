@@ -658,5 +658,12 @@ def test_a_series_the_forecaster_never_saw_joins_from_its_rows_without_a_refit(t
     with pytest.raises(DataError, match="s0"):
         fc.update(pd.concat([new, resent]), future=ahead)
     assert fc.panel.ids == ["s0", "s1"] and len(fc.panel.tracks) == 2  # refused as a whole: nobody joined
-    with pytest.raises(DataError, match="static covariates"):
-        LRUForecaster.load_from(fitted).update(new.assign(unique_id="s9"))
+    # where static covariates are read, a new series brings its own (as fit's: a frame with one row per series)
+    s2_again = pd.concat([history, stream.assign(y=np.nan)]).query("unique_id == 's2'").assign(unique_id="s9")
+    with pytest.raises(DataError, match=r"reads static covariates \['size'\]: give theirs"):
+        LRUForecaster.load_from(fitted).update(s2_again)
+    out = LRUForecaster.load_from(fitted).update(
+        s2_again, future=stream.drop(columns=["y", "p"]), static=pd.DataFrame({"unique_id": ["s9"], "size": [3.0]})
+    )
+    twin = out[out["unique_id"] == "s9"]["forecast"].to_numpy() - out[out["unique_id"] == "s2"]["forecast"].to_numpy()
+    assert np.abs(twin).max() < 0.15  # s2's rows and static under another id: its forecast (scaled by all its rows)

@@ -408,20 +408,26 @@ class LRUForecaster:
         out = self._forecast.cpu().numpy()  # (H, C, 1 + Q): the series on axis 1, as the scaler wants it last
         return self.scaler.inverse_transform(out.swapaxes(1, 2)).swapaxes(1, 2)
 
-    def update(self, new_rows: Any, future: Any = None) -> Any:
+    def update(self, new_rows: Any, future: Any = None, static: Any = None) -> Any:
         """Advance the forecast with new observations — no refit — and return predict(future).
 
         Wide: a pandas or polars DataFrame with the time column and every series (see advance()). Long:
         rows (id, time, target, every future and past covariate) of any series, in any order: per series
         its new steps in time order, a skipped step or a NaN target as missing, re-sent rows checked
-        (module docstring); future: as predict's, for the H steps after these rows. Nothing is applied when
-        a row is refused or the future covariates do not cover the horizon."""
+        (module docstring); future: as predict's, for the H steps after these rows. A series the forecaster was
+        not fitted on joins from its rows, no refit (PanelFront.join; static: its static covariates, as fit's,
+        where they are not columns of its rows). Nothing is applied when a row is refused or the future
+        covariates do not cover the horizon."""
         net = self._require_fitted()
         if self.panel is None:
+            if static is not None:
+                raise DataError(
+                    "static= gives a new series' static covariates: a forecaster fitted on a wide table has none"
+                )
             self.advance(*self.rows_to_arrays(new_rows))
             return self.predict(future)
         fitted = len(self.panel.ids)
-        rows = self.panel.join(net, new_rows)  # series seen for the first time join from their rows (no refit)
+        rows = self.panel.join(net, new_rows, static)  # series seen for the first time join from their rows
         try:
             plan = self.panel.plan_update(rows)
             # the forecast after these rows reads the covariates of the H steps after them: refuse before applying

@@ -569,14 +569,15 @@ class PanelFront:
         return out
 
     @torch.no_grad()
-    def join(self, net, rows):
+    def join(self, net, rows, static=None):
         """Series that `rows` (long, as update() takes them) name for the first time join the panel, no refit:
         the network and the blend are global, so a new series (a store that opened, a sensor installed) is
         forecast from its own rows, read as fit's table was (its history, and rows after its last target with
-        the horizon's future covariates), scaled by its own values, its stream run over them. Returns the
-        other series' rows (pandas). A DataError, nothing joined, where a new series has fewer than `lookback`
-        observed targets, or the forecaster reads static covariates (a new series' are not known).
-        `truncate(n)` takes the joined series out again."""
+        the horizon's future covariates), scaled by its own values, its stream run over them. Where the
+        forecaster reads static covariates, a new series' come as columns of its rows or in `static` (a frame
+        or file with one row per series, as fit's). Returns the other series' rows (pandas). A DataError,
+        nothing joined, where a new series has fewer than `lookback` observed targets or no static covariates
+        the forecaster reads. `truncate(n)` takes the joined series out again."""
         from lruts.data.panel import load_panel
         from lruts.data.panel_windows import fit_panel_scaler
 
@@ -594,17 +595,27 @@ class PanelFront:
         if not new:
             return frame
         ids = frame[self.id_col].astype(str)
-        if self.static.shape[1]:
+        in_rows = all(c in frame.columns for c in self.static_names)
+        statics = (
+            None if not self.static_names else static if static is not None else self.static_names if in_rows else None
+        )
+        if self.static_names and statics is None:
             raise DataError(
                 f"new rows name series the forecaster was not fitted on {new[:5]}; it reads static covariates "
-                f"{self.static_names}, which a new series has none of: fit again with them"
+                f"{self.static_names}: give theirs as columns of their rows, or update(rows, static=<a frame with "
+                f"one row per new series: '{self.id_col}' and {self.static_names}>)"
             )
         if self.integer_ids and not all(s.lstrip("-").isdigit() for s in new):
             raise DataError(f"new series {new[:5]}: the fitted table's ids are integers; give theirs as integers")
         panel = load_panel(
             frame[ids.isin(new)], id_col=self.id_col, time_col=self.time_col, target_col=self.target_col,
-            future_covariates=self.future_names, past_covariates=self.past_names, freq=self.freq,
+            future_covariates=self.future_names, past_covariates=self.past_names, static_covariates=statics,
+            freq=self.freq,
         )  # fmt: skip
+        if panel.static_names != self.static_names:
+            raise DataError(
+                f"the new series' static covariates are {panel.static_names}; the forecaster reads {self.static_names}"
+            )
         observed = [int(np.isfinite(panel.series(j)).sum()) for j in range(len(panel))]
         short = [f"'{sid}' ({n})" for sid, n in zip(panel.ids, observed, strict=True) if n < self.lookback]
         if short:
@@ -621,7 +632,8 @@ class PanelFront:
             *(np.concatenate([getattr(self.outlier_rule, k), getattr(rule, k)]) for k in _RULE_ARRAYS),
             self.outlier_rule.z,
         )
-        self.static = self.static.new_zeros(first + len(panel), 0)
+        scaled = self.scaler.static.transform(panel.static.astype(np.float64)) if self.static_names else panel.static
+        self.static = torch.cat([self.static, torch.from_numpy(scaled.astype(np.float32)).to(self.static.device)])
         self.ids += list(panel.ids)
         self._index, self._id_column = {sid: i for i, sid in enumerate(self.ids)}, {}
         self.tracks += [self._consume_one(net, panel, j, first + j) for j in range(len(panel))]
