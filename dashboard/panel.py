@@ -33,6 +33,7 @@ class StreamReport:
     missing: int = 0  # of them entered as missing: a NaN target or a step no row was sent for
     resent: int = 0  # rows at or before a series' last observation, identical to it: ignored
     outliers: list[dict] = field(default_factory=list)  # readings flagged and entered as missing
+    joined: list[str] = field(default_factory=list)  # series the forecaster was not fitted on, joined from their rows
 
     def summary(self) -> str:
         flagged = ", ".join(f"{o['id']} at {pd.Timestamp(o['time'])}: {o['value']:g} (z {o['z']:.0f})"
@@ -41,6 +42,7 @@ class StreamReport:
             f"{self.rows} row(s) → {self.steps} step(s), {self.missing} entered as missing (gap or NaN), "
             f"{self.resent} re-sent row(s) ignored, {len(self.outliers)} outlier(s) flagged"
             + (f": {flagged}{' …' if len(self.outliers) > 3 else ''}" if flagged else "")
+            + (f"; joined without a refit: {', '.join(self.joined)}" if self.joined else "")
         )
 
 
@@ -180,16 +182,25 @@ class PanelStream:
 
     def push(self, rows: pd.DataFrame) -> StreamReport:
         """Advance by long rows (columns_of(fc)), one update() per row of a series' observed part; the rows
-        after a series' last target only give future covariates. All or nothing: a DataError leaves the
+        after a series' last target only give future covariates. A series the forecaster was not fitted on
+        joins from all its rows in one update() (PanelFront.join). All or nothing: a DataError leaves the
         stream where it was."""
         fc = LRUForecaster.load_from(self.fc)
-        merged = self._merged(rows)
         report, outliers_before = StreamReport(), len(fc.outliers)
         forecast = None
+        new = ~rows[self.id_col].astype(str).isin(fc.panel.ids)
+        joined = {}
+        if new.any():
+            forecast = fc.update(rows[new])
+            joined = {str(sid): g.sort_values(self.time_col).reset_index(drop=True) for sid, g in rows[new].groupby(
+                self.id_col, sort=False)}  # fmt: skip
+            report.joined, report.rows = list(joined), int(new.sum())
+            report.steps = sum(_position(fc, sid) + 1 for sid in joined)
+            rows = rows[~new]
+        merged = {**self._merged(rows), **joined}
         readings = split_future(rows, fc.panel)[0].index  # after a series' last target: future covariates only
         for sid, part in rows.groupby(self.id_col, sort=False):
             sid = str(sid)
-            fc.panel.index(sid)
             stream = part[part.index.isin(readings)]
             for r in range(len(stream)):
                 row = stream.iloc[r : r + 1]

@@ -136,6 +136,23 @@ def test_uploaded_rows_with_a_gap_a_nan_and_a_resent_row_stream_one_at_a_time_an
     assert np.isnan(drawn.loc[held_out(env, "s1")["ds"].iloc[1]])  # the skipped hour: drawn as streamed, missing
 
 
+def test_an_uploaded_series_the_forecaster_never_saw_joins_and_is_drawn(env):
+    # a store that opened after the fit: its rows were refused as an unknown series
+    at = open_app()
+    s2 = env["frame"][env["frame"]["unique_id"] == "s2"]
+    newcomer = s2.assign(unique_id="s9", y=s2["y"] + 5.0)
+    newcomer.loc[newcomer.index[-HELD_OUT:], "y"] = np.nan  # its horizon's covariates, targets not yet known
+    upload(at, newcomer, "new store.csv")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [report] = [s.value for s in at.success]
+    assert "joined without a refit: s9" in report
+    assert "s9" in at.session_state["panel_live"].ids
+    at.multiselect(key=f"panel_series:{env['csv']}").set_value(["s9"]).run()
+    [forecast] = traces(at, 0, "forecast")
+    last = newcomer.loc[newcomer["y"].notna(), "ds"].iloc[-1]
+    assert pd.Timestamp(forecast["x"][0]) == last + pd.Timedelta(hours=1) and np.isfinite(forecast["y"]).all()
+
+
 def test_a_bad_row_is_refused_with_the_forecasters_message_and_the_stream_is_unchanged(env):
     at = open_app()
     live = at.session_state["panel_live"]
