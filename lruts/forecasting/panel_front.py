@@ -23,7 +23,8 @@ Streams (`update`), per series:
   for that step (NaN equals NaN), a DataError when it differs; the raw targets of the last `lookback`
   steps are kept to tell, and an older row is refused;
 - an outlier (see `OutlierRule`) enters as missing and is counted in `outlier_inputs` and listed in
-  `LRUForecaster.outliers`.
+  `LRUForecaster.outliers`;
+- a series the forecaster was not fitted on joins from its rows, no refit (`PanelFront.join`).
 Calendar features (`calendar=True`) are future covariates derived from the timestamps (see
 `calendar_features`), computed for the horizon too.
 """
