@@ -667,3 +667,16 @@ def test_a_series_the_forecaster_never_saw_joins_from_its_rows_without_a_refit(t
     )
     twin = out[out["unique_id"] == "s9"]["forecast"].to_numpy() - out[out["unique_id"] == "s2"]["forecast"].to_numpy()
     assert np.abs(twin).max() < 0.15  # s2's rows and static under another id: its forecast (scaled by all its rows)
+
+
+def test_text_times_in_new_rows_stream_as_timestamps_do_and_an_impossible_date_is_refused():
+    from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
+
+    df = synthetic_frame(800)
+    fc = LRUForecaster(48, 6, train=tiny_train(), **TINY_MODEL).fit(df.iloc[:700], time_col="date")
+    text = df.assign(date=df["date"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    as_text, as_times = LRUForecaster.load_from(fc), LRUForecaster.load_from(fc)
+    for k in range(700, 705):  # a feed's one row at a time, its time as JSON would carry it
+        pd.testing.assert_frame_equal(as_text.update(text.iloc[k : k + 1]), as_times.update(df.iloc[k : k + 1]))
+    with pytest.raises(DataError, match=r"could not read the timestamps \(examples: \['2020-02-30 00:00:00'\]"):
+        as_text.update(text.iloc[705:706].assign(date="2020-02-30 00:00:00"))
