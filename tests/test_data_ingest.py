@@ -200,10 +200,11 @@ def test_a_long_table_read_without_its_id_column_is_refused_not_thinned(tmp_path
     with pytest.raises(DataError, match=r"told apart by 'Symbol' \(4 values, AAPL, AMZN, FB, GOOG.*id_col='Symbol'"):
         load_series(path)
     assert load_series(path, id_col="Symbol").columns == ["AAPL", "AMZN", "FB", "GOOG"]
-    # half-hourly readings under their dates (a settlement period beside them): no text column to split on
-    halves = [f"2021-01-0{1 + i // 48},{i % 48 + 1},{i}" for i in range(96)]
+    # half-hourly readings under their dates beside a column that is no period number: no text column to split
+    # on, nothing to join (a settlement period is joined: tests/test_forecaster_panel.py)
+    halves = [f"2021-01-0{1 + i // 48},{(i * 7) % 48},{i}" for i in range(96)]
     with pytest.raises(DataError, match="a time column coarser than its rows"):
-        load_series(write(tmp_path, "\n".join(["date,period,demand", *halves]), name="periods.csv"))
+        load_series(write(tmp_path, "\n".join(["date,slot,demand", *halves]), name="periods.csv"))
 
 
 @pytest.mark.parametrize("fill, value", [("ffill", 20.5), ("interpolate", 30.5), ("zero", 0.0)])

@@ -326,3 +326,19 @@ def test_values_whose_changes_float32_would_round_away_are_refused_with_the_fix(
     with pytest.raises(DataError, match="'y' of series 'm1'"):
         load_panel(pd.concat([small, long]))
     assert len(load_panel(small)) == 1
+
+
+def test_a_period_column_beside_dates_is_read_only_where_it_numbers_each_days_rows(tmp_path):
+    import pandas as pd
+
+    # a day's numbered periods (hours 0..23 here) beside its date: one timestamp; the clock-change day's 25th
+    # hour cannot be placed on the day and is dropped, reported
+    days = pd.date_range("2023-10-27", periods=4, freq="D").strftime("%Y-%m-%d")
+    rows = [(d, h, h + 10 * k) for k, d in enumerate(days) for h in range(25 if d == "2023-10-29" else 24)]
+    s = load_series(pd.DataFrame(rows, columns=["date", "hour", "load"]))
+    assert s.freq == "1h" and s.columns == ["load"] and len(s) == 96 and s.report.day_periods == [0, 3600]
+    assert any("dropped 1 rows whose timestamp is empty or unreadable" in r for r in s.report.repairs)
+    # a numeric column named like a period that does not number the day's rows stays a series
+    other = pd.DataFrame({"date": days.repeat(2), "hour": [0, 1] * 4, "v": range(8)})
+    with pytest.raises(DataError, match="a time column coarser than its rows"):
+        load_series(other)

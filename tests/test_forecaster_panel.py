@@ -680,3 +680,22 @@ def test_text_times_in_new_rows_stream_as_timestamps_do_and_an_impossible_date_i
         pd.testing.assert_frame_equal(as_text.update(text.iloc[k : k + 1]), as_times.update(df.iloc[k : k + 1]))
     with pytest.raises(DataError, match=r"could not read the timestamps \(examples: \['2020-02-30 00:00:00'\]"):
         as_text.update(text.iloc[705:706].assign(date="2020-02-30 00:00:00"))
+
+
+def test_a_grid_operators_settlement_periods_fit_and_stream_as_half_hours(tmp_path):
+    from forecast_fixtures import TINY_MODEL, tiny_train
+
+    # a national-demand export: SETTLEMENT_DATE beside SETTLEMENT_PERIOD 1..48 (46 and 50 on the clock-change
+    # days); read alone, each date repeated 48 times (refused, or 47 of 48 rows dropped before that)
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2023-03-01", periods=40, freq="D")
+    table = pd.DataFrame(
+        [(d.strftime("%d-%b-%Y").upper(), p) for d in days for p in range(1, 49)], columns=["DATE", "PERIOD"]
+    )
+    table["ND"] = 25_000 + 3_000 * np.sin(2 * np.pi * (table["PERIOD"] - 1) / 48) + rng.normal(0, 50, len(table))
+    fc = LRUForecaster(96, 12, train=tiny_train(), **TINY_MODEL).fit(table.iloc[: 48 * 30])
+    assert fc.freq == "30m" and fc.last_time == np.datetime64("2023-03-30T23:30")
+    out = fc.update(table.iloc[48 * 30 : 48 * 30 + 3])  # new rows as the operator publishes them
+    assert out["DATE"].iloc[0] == pd.Timestamp("2023-03-31 01:30") and len(out) == 12
+    loaded = LRUForecaster.load(fc.save(tmp_path / "demand.lruts"))
+    assert loaded.update(table.iloc[48 * 30 + 3 : 48 * 30 + 4])["DATE"].iloc[0] == pd.Timestamp("2023-03-31 02:00")

@@ -21,6 +21,7 @@ class IngestReport:
     time_col: str | None = None
     time_format: str | None = None
     time_of_day: str | None = None  # a time-of-day column joined to the time column's dates (validate)
+    day_periods: list[int] | None = None  # time_of_day numbers periods: [the first one, seconds each]
     clock: dict | None = None  # timestamps with a zone: how they are stored (timestamps.Clock.to_dict())
     snapped: bool = False  # jittered timestamps were moved to their grid points (new rows are read alike)
     rows_raw: int = 0

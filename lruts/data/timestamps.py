@@ -139,6 +139,19 @@ class Clock:
         return index.tz_localize("UTC").tz_convert(self.zone)
 
 
+def period_times(periods, first: int, seconds: int) -> list[str | None]:
+    """A day's numbered periods (a grid operator's settlement periods 1..48, hours 0..23) as the times of day they
+    start, "HH:MM:SS" (None where a period is missing, or not a whole number)."""
+    out = []
+    for p in periods:
+        if p is None or p != p or float(p) != int(p):
+            out.append(None)
+            continue
+        s = (int(p) - first) * seconds
+        out.append(f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}")
+    return out
+
+
 def stored_times(col, clock: Clock | None, what: str = "new rows") -> np.ndarray:
     """New rows' times (a pandas Series) as a series read by `clock` stores them: (n,) datetime64[ns], naive.
     Times without a zone are taken as they are; with one, by the series' clock (a series read without a zone

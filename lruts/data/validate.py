@@ -26,6 +26,7 @@ rows are kept as published, so the protocol's splits and window counts match oth
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import polars as pl
@@ -52,6 +53,7 @@ from lruts.data.timestamps import (
     jitter_snapped,
     parse_freq,
     parse_timestamps,
+    period_times,
     session,
     step_ns,
     weekdays_only,
@@ -121,6 +123,17 @@ def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
         dates = dates.cast(pl.String)
     if dates.dtype != pl.String or dates.str.contains(":").any():
         return raw
+    periods = _day_periods(raw, dates)
+    if periods is not None:
+        c, first, seconds = periods
+        times = pl.Series(period_times(raw.frame[c].to_list(), first, seconds), dtype=pl.String)
+        report.repairs.append(
+            f"joined the date column '{raw.time_col}' and the period column '{c}' ({86400 // seconds} a day, from "
+            f"{first}: {format_step(seconds * 10**9)} each) into one timestamp"
+        )
+        report.time_of_day, report.day_periods = c, [first, seconds]
+        frame = raw.frame.with_columns(pl.concat_str([dates, pl.lit(" "), times]).alias(raw.time_col)).drop(c)
+        return dataclasses.replace(raw, frame=frame, value_cols=[v for v in raw.value_cols if v != c])
     for c in raw.text_cols:
         times = raw.frame[c]
         if c != raw.time_col and times.dtype == pl.Time:
@@ -136,6 +149,27 @@ def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
             frame = raw.frame.with_columns(joined.alias(raw.time_col)).drop(c)
             return dataclasses.replace(raw, frame=frame, text_cols=[t for t in raw.text_cols if t != c])
     return raw
+
+
+_PERIOD_NAME = re.compile(r"period|hour|interval|^hh$", re.IGNORECASE)
+_PERIODS_A_DAY = (24, 48, 96, 144, 288, 1440)  # hours, half-hours, quarters, 10, 5 and 1 minutes
+
+
+def _day_periods(raw: RawTable, dates: pl.Series) -> tuple[str, int, int] | None:
+    """A numeric column numbering each date's rows (a grid operator's SETTLEMENT_PERIOD 1..48, an hour 0..23):
+    named for it, whole numbers from 0 or 1, as many a day on most dates as a day has steps of a common length
+    (two more on a daylight-saving day). (column, first period, seconds per period), or None."""
+    for c in raw.value_cols:
+        if not _PERIOD_NAME.search(c):
+            continue
+        p = raw.frame[c].drop_nulls()
+        if p.is_empty() or not (p == p.round(0)).all() or int(p.min()) not in (0, 1):
+            continue
+        per_day = pl.DataFrame({"d": dates}).group_by("d").len()["len"]
+        n = int(per_day.mode().sort()[-1])
+        if n in _PERIODS_A_DAY and int(p.max()) - int(p.min()) + 1 <= n + 2:
+            return c, int(p.min()), 86400 // n
+    return None
 
 
 def parse_time(frame: pl.DataFrame, time_col: str, report: IngestReport) -> pl.DataFrame:

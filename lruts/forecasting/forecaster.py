@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from lruts.data.read import new_row_numbers
-from lruts.data.timestamps import Clock, stored_times
+from lruts.data.timestamps import Clock, period_times, stored_times
 from lruts.errors import DataError
 from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
@@ -123,6 +123,7 @@ class LRUForecaster:
         self.columns: list[str] = []
         self.time_col = "date"
         self.time_of_day: str | None = None  # a time-of-day column the table's dates were joined with (new rows too)
+        self.day_periods: list[int] | None = None  # time_of_day numbers a day's periods: [the first, seconds each]
         self.freq: str | None = None
         self.step_ns: int | None = None
         self.clock: Clock | None = None  # how the fitted table's zone was read: new rows alike, forecasts in it
@@ -344,6 +345,7 @@ class LRUForecaster:
         found = series.report.time_col if series.report else None
         self.time_col = time_col or (found if found not in (None, "index") else "date")
         self.time_of_day = series.report.time_of_day if series.report else None
+        self.day_periods = series.report.day_periods if series.report else None
         self.freq = series.freq
         self.clock = Clock.from_dict(series.report.clock if series.report else None)
         self.snap = bool(series.report and series.report.snapped)  # jittered readings: new rows are snapped too
@@ -538,7 +540,10 @@ class LRUForecaster:
         when = df[self.time_col]
         if self.time_of_day:  # the dates and times of day joined, as fit read them (validate.join_date_and_time)
             dates = when.dt.strftime("%Y-%m-%d") if pd.api.types.is_datetime64_any_dtype(when) else when.astype(str)
-            when = dates + " " + df[self.time_of_day].astype(str)
+            of_day = df[self.time_of_day]
+            if self.day_periods:  # numbered periods (a settlement period): the times they start
+                of_day = pd.Series(period_times(of_day.tolist(), *self.day_periods), index=df.index, dtype=object)
+            when = dates + " " + of_day.astype(str)
         times = stored_times(when, self.clock)
         block = df[self.columns]
         if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
@@ -657,6 +662,7 @@ class LRUForecaster:
             "columns": self.columns,
             "time_col": self.time_col,
             "time_of_day": self.time_of_day or "",
+            "day_periods": self.day_periods or [],
             "freq": self.freq or "",
             "step_ns": self.step_ns or 0,
             "clock": self.clock.to_dict() if self.clock else {},
@@ -722,6 +728,7 @@ class LRUForecaster:
         fc.scaler = StandardScaler.from_dict(blob["scaler"])
         fc.columns, fc.time_col, fc.frame_kind = list(blob["columns"]), blob["time_col"], blob["frame_kind"]
         fc.time_of_day = blob.get("time_of_day") or None
+        fc.day_periods = list(blob.get("day_periods") or []) or None
         fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None
         fc.clock, fc.snap = Clock.from_dict(blob.get("clock")), bool(blob.get("snap", False))
         fc.last_time = np.datetime64(int(blob["last_time_ns"]), "ns")
