@@ -114,8 +114,9 @@ _TIME_OF_DAY = r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$"
 
 
 def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
-    """A date column beside a time-of-day column (UCI's household power: `Date;Time`, many loggers' exports) ->
-    one timestamp in the time column: read alone, each date repeats for every reading of its day."""
+    """A date column beside a time-of-day column (UCI's household power: `Date;Time`, many loggers' exports) or
+    beside a column numbering each day's periods (a grid operator's SETTLEMENT_PERIOD: `_day_periods`) -> one
+    timestamp in the time column: read alone, each date repeats for every reading of its day."""
     dates = raw.frame[raw.time_col]
     if isinstance(dates.dtype, pl.Datetime) and (dates.dt.truncate("1d") == dates).all():  # pandas' parsed dates
         dates = dates.dt.date()
