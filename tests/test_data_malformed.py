@@ -337,7 +337,7 @@ def test_a_period_column_beside_dates_is_read_only_where_it_numbers_each_days_ro
     rows = [(d, h, h + 10 * k) for k, d in enumerate(days) for h in range(25 if d == "2023-10-29" else 24)]
     s = load_series(pd.DataFrame(rows, columns=["date", "hour", "load"]))
     assert s.freq == "1h" and s.columns == ["load"] and len(s) == 96 and s.report.day_periods == [0, 3600]
-    assert any("dropped 1 rows whose timestamp is empty or unreadable" in r for r in s.report.repairs)
+    assert any("1 rows of periods past the day's last" in r for r in s.report.repairs)
     # a numeric column named like a period that does not number the day's rows stays a series
     other = pd.DataFrame({"date": days.repeat(2), "hour": [0, 1] * 4, "v": range(8)})
     with pytest.raises(DataError, match="a time column coarser than its rows"):

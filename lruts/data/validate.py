@@ -128,10 +128,13 @@ def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
     if periods is not None:
         c, first, seconds = periods
         times = pl.Series(period_times(raw.frame[c].to_list(), first, seconds), dtype=pl.String)
+        beyond = int((raw.frame[c] - first >= 86400 // seconds).sum())
         report.repairs.append(
             f"joined the date column '{raw.time_col}' and the period column '{c}' ({86400 // seconds} a day, from "
             f"{first}: {format_step(seconds * 10**9)} each) into one timestamp"
-        )
+            + (f"; {beyond} rows of periods past the day's last (a clock change's extra hour) cannot be placed "
+               "without the zone and are dropped (their timestamps unreadable)" if beyond else "")
+        )  # fmt: skip
         report.time_of_day, report.day_periods = c, [first, seconds]
         frame = raw.frame.with_columns(pl.concat_str([dates, pl.lit(" "), times]).alias(raw.time_col)).drop(c)
         return dataclasses.replace(raw, frame=frame, value_cols=[v for v in raw.value_cols if v != c])
