@@ -92,13 +92,14 @@ def _is_number(s: str, decimal_comma: bool = False) -> bool:
 _SEPARATORS = {False: ", '\u00a0", True: ". '\u00a0"}
 _SIGNS = "$€£¥"
 _MAGNITUDES = {"K": 1e3, "k": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+_MAGNITUDE = f"[{''.join(_MAGNITUDES)}]"
 
 
 @functools.cache
 def _written(decimal_comma: bool) -> re.Pattern:
     point, sep = ("," if decimal_comma else "\\."), _SEPARATORS[decimal_comma]
     digits = f"(\\d{{1,3}}([{sep}]\\d{{3}})+|\\d+)({point}\\d*)?"
-    return re.compile(f"[-+]?[{_SIGNS}]?\\s?[-+]?{digits}\\s?([{''.join(_MAGNITUDES)}]|[%{_SIGNS}])?")
+    return re.compile(f"[-+]?[{_SIGNS}]?\\s?[-+]?{digits}\\s?({_MAGNITUDE}|[%{_SIGNS}])?")
 
 
 # weather.csv as distributed by TSLib: the latin-1 '²' and 'µ' of the Jena units became U+FFFD
@@ -355,12 +356,13 @@ def float32_losses(frame: pl.DataFrame, cols: list[str], by: str | None = None) 
     for c in cols:
         for row in stats.select(*([by] if by else []), f"{c}\0top", f"{c}\0change").iter_rows():
             top, change = row[-2:]
-            if top is None or change is None or change > 2 * float(np.spacing(np.float32(top))):
+            rounding = float(np.spacing(np.float32(top))) if top is not None else 0.0
+            if change is None or change > 2 * rounding:
                 continue
             who = f"'{c}' of series '{row[0]}'" if by else f"'{c}'"
             lines.append(
                 f"{who} reaches {top:.6g}, where float32 (how lruts holds values) rounds to steps of "
-                f"{float(np.spacing(np.float32(top))):.3g}, and moves by {change:.3g} typically: its changes would be "
+                f"{rounding:.3g}, and moves by {change:.3g} typically: its changes would be "
                 f"lost. Subtract its first value (a meter's reading since the start), or forecast its differences"
             )
             break
@@ -423,10 +425,8 @@ def text_numbers(column: pl.Series, decimal_comma: bool = False) -> tuple[pl.Ser
     if not written.any() and truth.is_null().all():
         return t, f64, 0
     plain = t.str.replace_all(f"[{_SEPARATORS[decimal_comma]}{_SIGNS}%\\s]", "")
-    magnitude = plain.str.extract(f"([{''.join(_MAGNITUDES)}])$").replace_strict(
-        _MAGNITUDES, default=1.0, return_dtype=pl.Float64
-    )
-    plain = plain.str.replace(f"[{''.join(_MAGNITUDES)}]$", "")
+    magnitude = plain.str.extract(f"({_MAGNITUDE})$").replace_strict(_MAGNITUDES, default=1.0, return_dtype=pl.Float64)
+    plain = plain.str.replace(f"{_MAGNITUDE}$", "")
     f64 = pl.select(pl.when(written).then(_parse_numbers(plain, decimal_comma) * magnitude).otherwise(f64)).to_series()
     f64 = f64.fill_null(truth)  # true / false, as a boolean column reads: 1 / 0
     return t, f64, int(written.sum()) + int(truth.is_not_null().sum())

@@ -139,17 +139,20 @@ class Clock:
         return index.tz_localize("UTC").tz_convert(self.zone)
 
 
-def period_times(periods, first: int, seconds: int) -> list[str | None]:
-    """A day's numbered periods (a grid operator's settlement periods 1..48, hours 0..23) as the times of day they
-    start, "HH:MM:SS" (None where a period is missing, or not a whole number)."""
-    out = []
-    for p in periods:
-        if p is None or p != p or float(p) != int(p):
-            out.append(None)
-            continue
-        s = (int(p) - first) * seconds
-        out.append(f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}")
-    return out
+def dated_times(dates: pl.Series, of_day: pl.Series, periods: list[int] | None = None) -> pl.Series:
+    """A date column and its rows' times of day, or (`periods`: [the first, seconds each]) a day's numbered
+    periods (a grid operator's settlement periods 1..48, hours 0..23), as one column of text timestamps for
+    parse_timestamps: how ingestion joins them (validate.join_date_and_time) and `update()` its new rows'.
+    A period past the day's last, or not a whole number, gives no time (null)."""
+    if isinstance(dates.dtype, pl.Datetime):  # pandas' parsed dates: midnights
+        dates = dates.dt.date()
+    if periods:
+        first, seconds = periods
+        p = of_day.cast(pl.Float64, strict=False)
+        ns = ((p - first) * seconds * 1_000_000_000).cast(pl.Int64, strict=False)
+        whole = (p == p.round(0)) & (ns >= 0) & (ns < 86_400 * 1_000_000_000)
+        of_day = ns.set(~whole.fill_null(False), None).cast(pl.Time)
+    return dates.cast(pl.String) + " " + of_day.cast(pl.String)
 
 
 def stored_times(col, clock: Clock | None, what: str = "new rows") -> np.ndarray:

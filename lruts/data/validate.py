@@ -46,6 +46,7 @@ from lruts.data.timestamps import (
     advance,
     business_days,
     calendar_months,
+    dated_times,
     format_step,
     grid_position,
     infer_freq,
@@ -53,7 +54,6 @@ from lruts.data.timestamps import (
     jitter_snapped,
     parse_freq,
     parse_timestamps,
-    period_times,
     session,
     step_ns,
     weekdays_only,
@@ -118,16 +118,12 @@ def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
     beside a column numbering each day's periods (a grid operator's SETTLEMENT_PERIOD: `_day_periods`) -> one
     timestamp in the time column: read alone, each date repeats for every reading of its day."""
     dates = raw.frame[raw.time_col]
-    if isinstance(dates.dtype, pl.Datetime) and (dates.dt.truncate("1d") == dates).all():  # pandas' parsed dates
-        dates = dates.dt.date()
-    if dates.dtype == pl.Date:
-        dates = dates.cast(pl.String)
-    if dates.dtype != pl.String or dates.str.contains(":").any():
+    midnights = isinstance(dates.dtype, pl.Datetime) and (dates.dt.truncate("1d") == dates).all()  # pandas' dates
+    if not (midnights or dates.dtype == pl.Date or (dates.dtype == pl.String and not dates.str.contains(":").any())):
         return raw
     periods = _day_periods(raw, dates)
     if periods is not None:
         c, first, seconds = periods
-        times = pl.Series(period_times(raw.frame[c].to_list(), first, seconds), dtype=pl.String)
         beyond = int((raw.frame[c] - first >= 86400 // seconds).sum())
         report.repairs.append(
             f"joined the date column '{raw.time_col}' and the period column '{c}' ({86400 // seconds} a day, from "
@@ -136,7 +132,8 @@ def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
                "without the zone and are dropped (their timestamps unreadable)" if beyond else "")
         )  # fmt: skip
         report.time_of_day, report.day_periods = c, [first, seconds]
-        frame = raw.frame.with_columns(pl.concat_str([dates, pl.lit(" "), times]).alias(raw.time_col)).drop(c)
+        joined = dated_times(dates, raw.frame[c], report.day_periods)
+        frame = raw.frame.with_columns(joined.alias(raw.time_col)).drop(c)
         return dataclasses.replace(raw, frame=frame, value_cols=[v for v in raw.value_cols if v != c])
     for c in raw.text_cols:
         times = raw.frame[c]
@@ -145,7 +142,7 @@ def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
         if c == raw.time_col or times.dtype != pl.String or times.null_count() == len(times):
             continue
         if times.drop_nulls().str.contains(_TIME_OF_DAY).all():
-            joined = pl.concat_str([dates, pl.lit(" "), times])
+            joined = dated_times(dates, times)
             report.repairs.append(
                 f"joined the date column '{raw.time_col}' and the time-of-day column '{c}' into one timestamp"
             )

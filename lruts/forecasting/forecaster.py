@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from lruts.data.read import new_row_numbers
-from lruts.data.timestamps import Clock, period_times, stored_times
+from lruts.data.timestamps import Clock, dated_times, stored_times
 from lruts.errors import DataError
 from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
@@ -538,12 +538,11 @@ class LRUForecaster:
         if df.empty:
             return np.array([], dtype="datetime64[ns]"), np.zeros((0, len(self.columns)), np.float64)
         when = df[self.time_col]
-        if self.time_of_day:  # the dates and times of day joined, as fit read them (validate.join_date_and_time)
-            dates = when.dt.strftime("%Y-%m-%d") if pd.api.types.is_datetime64_any_dtype(when) else when.astype(str)
-            of_day = df[self.time_of_day]
-            if self.day_periods:  # numbered periods (a settlement period): the times they start
-                of_day = pd.Series(period_times(of_day.tolist(), *self.day_periods), index=df.index, dtype=object)
-            when = dates + " " + of_day.astype(str)
+        if self.time_of_day:  # the dates and times of day (or periods) joined, as fit read them
+            import polars as pl
+
+            when = dated_times(*(pl.from_pandas(df[c]) for c in (self.time_col, self.time_of_day)), self.day_periods)
+            when = when.to_pandas().rename(self.time_col)
         times = stored_times(when, self.clock)
         block = df[self.columns]
         if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
