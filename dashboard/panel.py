@@ -58,7 +58,7 @@ def _rows_frame(frame, fc: LRUForecaster, what: str) -> pd.DataFrame:
     from lruts.data.timestamps import stored_times
 
     p = fc.panel
-    frame = p.with_ids(frame if isinstance(frame, pd.DataFrame) else frame.to_pandas())
+    frame = p.as_fitted(frame)
     if p.target_col not in frame.columns:
         frame = frame.assign(**{p.target_col: np.nan})
     missing = [c for c in columns_of(fc) if c not in frame.columns]

@@ -425,3 +425,25 @@ def test_a_series_of_a_coarser_step_than_the_panels_is_refused_by_name():
     assert load_panel(pd.concat([daily, weekly]), freq="D").lengths.tolist() == [414, 400]  # asked for: one grid
     outages = daily.drop(index=range(100, 300, 2))  # a daily series with every other day missing for 200 days
     assert load_panel(pd.concat([daily.assign(unique_id="a"), outages])).freq == "1d"
+
+
+def test_a_long_table_with_a_date_and_a_time_of_day_column_is_read_on_one_timestamp():
+    # per series, a date column and a time-of-day column (a logger network's export): each date repeats for
+    # every series and reading, which was refused as conflicting rows
+    from lruts.data import load_panel
+
+    times = pd.date_range("2024-01-01", periods=96, freq="15min")
+    table = pd.DataFrame(
+        {
+            "station": np.repeat(["a", "b"], 96),
+            "Date": np.tile(times.strftime("%d/%m/%Y"), 2),
+            "Time": np.tile(times.strftime("%H:%M"), 2),
+            "level": np.arange(192, dtype=float),
+        }
+    )
+    panel = load_panel(table, id_col="station", time_col="Date", target_col="level")
+    assert panel.freq == "15m" and panel.ids == ["a", "b"] and panel.lengths.tolist() == [96, 96]
+    assert list(panel.starts) == [np.datetime64("2024-01-01T00:00", "ns")] * 2
+    np.testing.assert_array_equal(panel.series(1), np.arange(96, 192, dtype=np.float32))
+    assert panel.time_of_day == "Time" and panel.day_periods is None
+    assert "joined the date column 'Date' and the time-of-day column 'Time'" in panel.report.repairs()[0]

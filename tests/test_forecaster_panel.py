@@ -699,3 +699,39 @@ def test_a_grid_operators_settlement_periods_fit_and_stream_as_half_hours(tmp_pa
     assert out["DATE"].iloc[0] == pd.Timestamp("2023-03-31 01:30") and len(out) == 12
     loaded = LRUForecaster.load(fc.save(tmp_path / "demand.lruts"))
     assert loaded.update(table.iloc[48 * 30 + 3 : 48 * 30 + 4])["DATE"].iloc[0] == pd.Timestamp("2023-03-31 02:00")
+
+
+def test_a_panel_of_regions_with_settlement_periods_fits_streams_and_joins(tmp_path):
+    from forecast_fixtures import TINY_MODEL, tiny_train
+
+    # demand by region as an operator publishes it: region, date, period 1..48. A long table's dates repeat for
+    # every series and period: refused before as "two rows at <date> with different values"
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2023-03-01", periods=36, freq="D")
+    table = pd.DataFrame(
+        [(r, d.strftime("%Y-%m-%d"), p) for r in ("north", "south", "east") for d in days for p in range(1, 49)],
+        columns=["REGION", "DATE", "PERIOD"],
+    )
+    level = table["REGION"].map({"north": 9_000.0, "south": 12_000.0, "east": 7_000.0})
+    table["ND"] = level + 900 * np.sin(2 * np.pi * (table["PERIOD"] - 1) / 48) + rng.normal(0, 30, len(table))
+    fit_rows = table[(table["REGION"] != "east") & (table["DATE"] < "2023-03-31")]
+    fc = LRUForecaster(96, 12, train=tiny_train(), **TINY_MODEL)
+    fc.fit(fit_rows, id_col="REGION", time_col="DATE", target_col="ND")
+    assert fc.freq == "30m"
+    out = fc.predict()
+    assert out.groupby("REGION")["DATE"].min().tolist() == [pd.Timestamp("2023-03-31 00:00")] * 2
+    new = table[(table["REGION"] != "east") & (table["DATE"] == "2023-03-31")].groupby("REGION").head(3)
+    # the same rows with whole timestamps stream the same
+    whole = new.assign(DATE=pd.to_datetime(new["DATE"]) + pd.to_timedelta((new["PERIOD"] - 1) * 30, "min")).drop(
+        columns="PERIOD"
+    )
+    twin = LRUForecaster.load_from(fc)
+    pd.testing.assert_frame_equal(fc.update(new), twin.update(whole))
+    assert fc.predict().groupby("REGION")["DATE"].min().tolist() == [pd.Timestamp("2023-03-31 01:30")] * 2
+    # a region the forecaster was not fitted on joins from its rows in the same shape; saved and loaded alike
+    east = table[(table["REGION"] == "east") & (table["DATE"] < "2023-03-31")]
+    joined = fc.update(east)
+    assert joined.groupby("REGION")["DATE"].min()["east"] == pd.Timestamp("2023-03-31 00:00")
+    loaded = LRUForecaster.load(fc.save(tmp_path / "regions.lruts"))
+    step = table[table["DATE"] == "2023-03-31"].groupby("REGION").nth(3)  # the next period of all three
+    pd.testing.assert_frame_equal(loaded.update(step), fc.update(step))

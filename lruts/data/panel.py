@@ -36,11 +36,13 @@ import polars as pl
 
 from lruts.data.read import (
     CodeCells,
+    DayJoin,
     RawTable,
     cell_notes,
     code_note,
     float32_losses,
     from_user_frame,
+    join_date_and_time,
     missing_codes,
     read_any,
     read_frame,
@@ -89,11 +91,13 @@ class PanelReport:
     junk_examples: dict[str, list[str]] = field(default_factory=dict)
     written_cells: dict[str, int] = field(default_factory=dict)  # numbers written for people (1,234.5), read
     missing_codes: dict[str, CodeCells] = field(default_factory=dict)  # −9999 and the like, read as missing
+    dated: DayJoin | None = None  # a date column joined with its times of day or day periods
     series: dict[str, SeriesReport] = field(default_factory=dict)
 
     def repairs(self) -> list[str]:
         """What reading the table changed or dropped (one line each; none for a clean table)."""
-        lines = [CLOCK_NOTES[self.clock.kind]] if self.clock else []
+        lines = [self.dated.note] if self.dated else []
+        lines += [CLOCK_NOTES[self.clock.kind]] if self.clock else []
         lines += [self.snapped] if self.snapped else []
         if self.duplicate_rows:
             lines.append(f"dropped {self.duplicate_rows} identical repeats of an (id, time) row")
@@ -142,6 +146,9 @@ class Panel:
     integer_ids: bool = False  # the given id column held integers (ids is their text: forecasts give them back)
     clock: Clock | None = None  # how timestamps with a zone were read
     snapped: bool = False  # its series' jittered timestamps were moved to their grid (new rows are, alike)
+    # a time-of-day (or day-period) column its dates were joined with, and the periods' [first, seconds each]
+    time_of_day: str | None = None
+    day_periods: list[int] | None = None
     report: PanelReport = field(default_factory=PanelReport, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -386,7 +393,7 @@ def load_panel(
     data that never falls on a weekend). Raises DataError (see the module docstring).
     """
     report = PanelReport()
-    raw = _read(source, time_col, id_col)
+    raw, report.dated = join_date_and_time(_read(source, time_col, id_col), by=id_col)
     frame, text = raw.frame, raw.text_cols
     report.junk_cells, report.junk_examples, report.written_cells = raw.junk_cells, raw.junk_examples, raw.written_cells
     report.rows_raw = frame.height
@@ -500,6 +507,8 @@ def load_panel(
         integer_ids=integer_ids,
         clock=parsed.clock,
         snapped=report.snapped is not None,
+        time_of_day=report.dated.column if report.dated else None,
+        day_periods=report.dated.periods if report.dated else None,
         target_col=target_col,
         report=report,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import dataclasses
 import datetime
 import functools
 import gzip
@@ -22,6 +23,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -740,3 +742,75 @@ __all__ = [
     "text_numbers",
     "to_float32",
 ]
+
+
+# ---------------------------------------------------------------------- a date beside its time of day
+_TIME_OF_DAY = r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$"
+_PERIOD_NAME = re.compile(r"period|hour|interval|^hh$", re.IGNORECASE)
+_PERIODS_A_DAY = (24, 48, 96, 144, 288, 1440)  # hours, half-hours, quarters, 10, 5 and 1 minutes
+
+
+class DayJoin(NamedTuple):
+    """What join_date_and_time joined: the time-of-day (or period) column, the periods' numbering ([the first,
+    seconds each]; None for times of day), and the report's line."""
+
+    column: str
+    periods: list[int] | None
+    note: str
+
+
+def join_date_and_time(raw: RawTable, by: str | None = None) -> tuple[RawTable, DayJoin | None]:
+    """A date column beside a time-of-day column (UCI's household power: `Date;Time`, many loggers' exports) or
+    beside a column numbering each day's periods (a grid operator's SETTLEMENT_PERIOD: `_day_periods`) -> one
+    timestamp in the time column (read alone, each date repeats for every reading of its day), and what was
+    joined (None: nothing). by: a long table's id column (its dates repeat for every series as well)."""
+    from lruts.data.timestamps import dated_times, format_step
+
+    dates = raw.frame[raw.time_col]
+    midnights = isinstance(dates.dtype, pl.Datetime) and (dates.dt.truncate("1d") == dates).all()  # pandas' dates
+    if not (midnights or dates.dtype == pl.Date or (dates.dtype == pl.String and not dates.str.contains(":").any())):
+        return raw, None
+    periods = _day_periods(raw, dates, by)
+    if periods is not None:
+        c, first, seconds = periods
+        beyond = int((raw.frame[c] - first >= 86400 // seconds).sum())
+        note = (
+            f"joined the date column '{raw.time_col}' and the period column '{c}' ({86400 // seconds} a day, from "
+            f"{first}: {format_step(seconds * 10**9)} each) into one timestamp"
+            + (f"; {beyond} rows of periods past the day's last (a clock change's extra hour) cannot be placed "
+               "without the zone and are dropped (their timestamps unreadable)" if beyond else "")
+        )  # fmt: skip
+        joined = dated_times(dates, raw.frame[c], [first, seconds])
+        frame = raw.frame.with_columns(joined.alias(raw.time_col)).drop(c)
+        raw = dataclasses.replace(raw, frame=frame, value_cols=[v for v in raw.value_cols if v != c])
+        return raw, DayJoin(c, [first, seconds], note)
+    for c in raw.text_cols:
+        times = raw.frame[c]
+        if c != raw.time_col and times.dtype == pl.Time:
+            times = times.cast(pl.String)
+        if c in (raw.time_col, by) or times.dtype != pl.String or times.null_count() == len(times):
+            continue
+        if times.drop_nulls().str.contains(_TIME_OF_DAY).all():
+            frame = raw.frame.with_columns(dated_times(dates, times).alias(raw.time_col)).drop(c)
+            raw = dataclasses.replace(raw, frame=frame, text_cols=[t for t in raw.text_cols if t != c])
+            note = f"joined the date column '{raw.time_col}' and the time-of-day column '{c}' into one timestamp"
+            return raw, DayJoin(c, None, note)
+    return raw, None
+
+
+def _day_periods(raw: RawTable, dates: pl.Series, by: str | None) -> tuple[str, int, int] | None:
+    """A numeric column numbering each date's rows (a grid operator's SETTLEMENT_PERIOD 1..48, an hour 0..23):
+    named for it, whole numbers from 0 or 1, as many a day on most dates (of each series, `by` a long table's
+    id column) as a day has steps of a common length (two more on a daylight-saving day). (column, first
+    period, seconds per period), or None."""
+    for c in raw.value_cols:
+        if not _PERIOD_NAME.search(c):
+            continue
+        p = raw.frame[c].drop_nulls()
+        if p.is_empty() or not (p == p.round(0)).all() or int(p.min()) not in (0, 1):
+            continue
+        keys = pl.DataFrame({"d": dates, **({"id": raw.frame[by]} if by else {})})
+        n = int(keys.group_by(keys.columns).len()["len"].mode().sort()[-1])
+        if n in _PERIODS_A_DAY and int(p.max()) - int(p.min()) + 1 <= n + 2:
+            return c, int(p.min()), 86400 // n
+    return None

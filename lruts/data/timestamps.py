@@ -155,6 +155,28 @@ def dated_times(dates: pl.Series, of_day: pl.Series, periods: list[int] | None =
     return dates.cast(pl.String) + " " + of_day.cast(pl.String)
 
 
+def with_dated_times(frame, time_col: str, time_of_day: str | None, periods: list[int] | None = None):
+    """A pandas frame of new rows whose `time_col` holds dates and `time_of_day` their times of day (or, with
+    `periods`, numbered day periods), as the fitted table's were: `time_col` then holds the joined timestamps
+    (text, for stored_times) and `time_of_day` is gone. A frame without that column is returned as it is (its
+    times are whole already, or it lacks them: the caller says what is missing); a DataError where its times are
+    dates alone."""
+    if not time_of_day or time_col not in frame.columns:
+        return frame
+    if time_of_day not in frame.columns:
+        import pandas as pd
+
+        col = frame[time_col]
+        if len(col) and not pd.api.types.is_datetime64_any_dtype(col) and not any(":" in str(v) for v in col):
+            raise DataError(
+                f"new rows lack column(s) ['{time_of_day}']: their '{time_col}' holds dates alone, which the fitted "
+                f"table's '{time_of_day}' completed; give it beside them, or whole timestamps"
+            )
+        return frame
+    when = dated_times(*(pl.from_pandas(frame[c]) for c in (time_col, time_of_day)), periods)
+    return frame.drop(columns=time_of_day).assign(**{time_col: when.to_numpy()})
+
+
 def stored_times(col, clock: Clock | None, what: str = "new rows") -> np.ndarray:
     """New rows' times (a pandas Series) as a series read by `clock` stores them: (n,) datetime64[ns], naive.
     Times without a zone are taken as they are; with one, by the series' clock (a series read without a zone

@@ -25,9 +25,6 @@ rows are kept as published, so the protocol's splits and window counts match oth
 
 from __future__ import annotations
 
-import dataclasses
-import re
-
 import numpy as np
 import polars as pl
 
@@ -37,6 +34,7 @@ from lruts.data.read import (
     cell_notes,
     code_note,
     float32_losses,
+    join_date_and_time,
     missing_codes,
     without_codes,
 )
@@ -46,7 +44,6 @@ from lruts.data.timestamps import (
     advance,
     business_days,
     calendar_months,
-    dated_times,
     format_step,
     grid_position,
     infer_freq,
@@ -108,69 +105,6 @@ def _without_saved_index(raw: RawTable, report: IngestReport) -> list[str]:
                 continue
         keep.append(c)
     return keep
-
-
-_TIME_OF_DAY = r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$"
-
-
-def join_date_and_time(raw: RawTable, report: IngestReport) -> RawTable:
-    """A date column beside a time-of-day column (UCI's household power: `Date;Time`, many loggers' exports) or
-    beside a column numbering each day's periods (a grid operator's SETTLEMENT_PERIOD: `_day_periods`) -> one
-    timestamp in the time column: read alone, each date repeats for every reading of its day."""
-    dates = raw.frame[raw.time_col]
-    midnights = isinstance(dates.dtype, pl.Datetime) and (dates.dt.truncate("1d") == dates).all()  # pandas' dates
-    if not (midnights or dates.dtype == pl.Date or (dates.dtype == pl.String and not dates.str.contains(":").any())):
-        return raw
-    periods = _day_periods(raw, dates)
-    if periods is not None:
-        c, first, seconds = periods
-        beyond = int((raw.frame[c] - first >= 86400 // seconds).sum())
-        report.repairs.append(
-            f"joined the date column '{raw.time_col}' and the period column '{c}' ({86400 // seconds} a day, from "
-            f"{first}: {format_step(seconds * 10**9)} each) into one timestamp"
-            + (f"; {beyond} rows of periods past the day's last (a clock change's extra hour) cannot be placed "
-               "without the zone and are dropped (their timestamps unreadable)" if beyond else "")
-        )  # fmt: skip
-        report.time_of_day, report.day_periods = c, [first, seconds]
-        joined = dated_times(dates, raw.frame[c], report.day_periods)
-        frame = raw.frame.with_columns(joined.alias(raw.time_col)).drop(c)
-        return dataclasses.replace(raw, frame=frame, value_cols=[v for v in raw.value_cols if v != c])
-    for c in raw.text_cols:
-        times = raw.frame[c]
-        if c != raw.time_col and times.dtype == pl.Time:
-            times = times.cast(pl.String)
-        if c == raw.time_col or times.dtype != pl.String or times.null_count() == len(times):
-            continue
-        if times.drop_nulls().str.contains(_TIME_OF_DAY).all():
-            joined = dated_times(dates, times)
-            report.repairs.append(
-                f"joined the date column '{raw.time_col}' and the time-of-day column '{c}' into one timestamp"
-            )
-            report.time_of_day = c
-            frame = raw.frame.with_columns(joined.alias(raw.time_col)).drop(c)
-            return dataclasses.replace(raw, frame=frame, text_cols=[t for t in raw.text_cols if t != c])
-    return raw
-
-
-_PERIOD_NAME = re.compile(r"period|hour|interval|^hh$", re.IGNORECASE)
-_PERIODS_A_DAY = (24, 48, 96, 144, 288, 1440)  # hours, half-hours, quarters, 10, 5 and 1 minutes
-
-
-def _day_periods(raw: RawTable, dates: pl.Series) -> tuple[str, int, int] | None:
-    """A numeric column numbering each date's rows (a grid operator's SETTLEMENT_PERIOD 1..48, an hour 0..23):
-    named for it, whole numbers from 0 or 1, as many a day on most dates as a day has steps of a common length
-    (two more on a daylight-saving day). (column, first period, seconds per period), or None."""
-    for c in raw.value_cols:
-        if not _PERIOD_NAME.search(c):
-            continue
-        p = raw.frame[c].drop_nulls()
-        if p.is_empty() or not (p == p.round(0)).all() or int(p.min()) not in (0, 1):
-            continue
-        per_day = pl.DataFrame({"d": dates}).group_by("d").len()["len"]
-        n = int(per_day.mode().sort()[-1])
-        if n in _PERIODS_A_DAY and int(p.max()) - int(p.min()) + 1 <= n + 2:
-            return c, int(p.min()), 86400 // n
-    return None
 
 
 def parse_time(frame: pl.DataFrame, time_col: str, report: IngestReport) -> pl.DataFrame:
@@ -562,7 +496,10 @@ def validate(
     report.repairs += raw.notes
     report.repairs += cell_notes(raw.written_cells, raw.junk_cells, raw.junk_examples)
     report.junk_cells = dict(raw.junk_cells)
-    raw = join_date_and_time(raw, report)
+    raw, joined = join_date_and_time(raw)
+    if joined:
+        report.repairs.append(joined.note)
+        report.time_of_day, report.day_periods = joined.column, joined.periods
     frame = raw.frame
     for c in raw.text_cols:
         report.dropped_columns[c] = "not numeric"

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from lruts.data.read import new_row_numbers
-from lruts.data.timestamps import Clock, dated_times, stored_times
+from lruts.data.timestamps import Clock, stored_times, with_dated_times
 from lruts.errors import DataError
 from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
@@ -280,7 +280,7 @@ class LRUForecaster:
             static=torch.from_numpy(static_scaled.astype(np.float32)).to(self._device()),
             outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
             lookback=self.lookback, horizon=self.horizon, integer_ids=panel.integer_ids, clock=panel.clock,
-            one_series=one_series, snap=panel.snapped,
+            one_series=one_series, snap=panel.snapped, time_of_day=panel.time_of_day, day_periods=panel.day_periods,
         )  # fmt: skip
         self.freq, self.time_col, self.columns, self.clock = panel.freq, panel.time_col, [], panel.clock
         self._compiled = None
@@ -507,8 +507,9 @@ class LRUForecaster:
 
         front = self.panel
         panel = load_panel(
-            front.with_ids(df), id_col=front.id_col, time_col=front.time_col, target_col=front.target_col,
-            future_covariates=front.future_names, past_covariates=front.past_names, freq=front.freq,
+            front.as_fitted(df, "set_history()"), id_col=front.id_col, time_col=front.time_col,
+            target_col=front.target_col, future_covariates=front.future_names, past_covariates=front.past_names,
+            freq=front.freq,
         )  # fmt: skip
         if front.calendar:
             panel = with_calendar(panel)
@@ -531,19 +532,15 @@ class LRUForecaster:
             raise DataError(f"update() takes a pandas or polars DataFrame, got {type(new_rows).__name__}")
         if self.time_col not in df.columns and isinstance(df.index, pd.DatetimeIndex):  # times as the index
             df = df.reset_index(names=self.time_col)
-        expected = [self.time_col, *([self.time_of_day] if self.time_of_day else []), *self.columns]
+        df = with_dated_times(df, self.time_col, self.time_of_day, self.day_periods)  # as fit read them
+        expected = [self.time_col, *self.columns]
         missing = [c for c in expected if c not in df.columns]
         if missing:
-            raise DataError(f"new rows lack column(s) {missing}; expected {expected}")
+            given = f" (or '{self.time_col}' as dates and '{self.time_of_day}' beside it)" if self.time_of_day else ""
+            raise DataError(f"new rows lack column(s) {missing}; expected {expected}{given}")
         if df.empty:
             return np.array([], dtype="datetime64[ns]"), np.zeros((0, len(self.columns)), np.float64)
-        when = df[self.time_col]
-        if self.time_of_day:  # the dates and times of day (or periods) joined, as fit read them
-            import polars as pl
-
-            when = dated_times(*(pl.from_pandas(df[c]) for c in (self.time_col, self.time_of_day)), self.day_periods)
-            when = when.to_pandas().rename(self.time_col)
-        times = stored_times(when, self.clock)
+        times = stored_times(df[self.time_col], self.clock)
         block = df[self.columns]
         if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
             return times, block.to_numpy(np.float64)

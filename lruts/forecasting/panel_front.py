@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from lruts.data.read import MISSING_CODES, new_row_numbers
-from lruts.data.timestamps import Clock, advance, stored_times
+from lruts.data.timestamps import Clock, advance, stored_times, with_dated_times
 from lruts.errors import DataError
 from lruts.forecasting.blend import stream_state_from_dict
 
@@ -315,13 +315,16 @@ class PanelFront:
     def __init__(self, *, ids, freq, id_col, time_col, target_col, future_names, past_names, static_names,
                  calendar, scaler, static, outliers, frame_kind, lookback, horizon,
                  integer_ids: bool = False, clock: Clock | None = None,
-                 one_series: str | None = None, snap: bool = False) -> None:  # fmt: skip
+                 one_series: str | None = None, snap: bool = False,
+                 time_of_day: str | None = None, day_periods: list[int] | None = None) -> None:  # fmt: skip
         self.ids, self.freq = list(ids), freq  # ids as text: rows are matched by str(id)
         self.integer_ids = integer_ids  # the fitted table's ids were integers: what is returned gives them back
         self.clock = clock  # how the fitted table's zone was read: new rows alike, forecasts in it
         # one series fitted from a table without an id column: the id its rows get where they have none
         self.one_series = one_series
         self.snap = snap  # the fitted table's readings were jittered: a new row is moved to its nearest step
+        # the fitted table's dates were joined with this column's times of day (or day periods: [first, seconds])
+        self.time_of_day, self.day_periods = time_of_day, day_periods
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
         self.future_names, self.past_names, self.static_names = list(future_names), list(past_names), list(static_names)
         self.calendar = calendar
@@ -523,14 +526,18 @@ class PanelFront:
         return frame
 
     # ------------------------------------------------------------------ streaming
-    def with_ids(self, frame):
-        """`frame` with the id column, where the forecaster's one series was given without one."""
-        return with_series_id(frame, self.id_col, self.one_series) if self.one_series else frame
+    def as_fitted(self, frame, call: str = "update()"):
+        """`frame` (pandas or polars) as pandas, read as fit read its table: with the id column where the
+        forecaster's one series was given without one, and its dates joined with their times of day (or day
+        periods) where fit's were."""
+        frame = _pandas(frame, call)
+        frame = with_series_id(frame, self.id_col, self.one_series) if self.one_series else frame
+        return with_dated_times(frame, self.time_col, self.time_of_day, self.day_periods)
 
     def _read(self, frame, columns: list[str], what: str, call: str) -> LongRows:
         """`frame`'s ids, times and `columns` as numbers (a DataError for a missing column, or a cell that
         holds text but no number)."""
-        frame = self.with_ids(_pandas(frame, call))
+        frame = self.as_fitted(frame, call)
         _require_columns(frame, [self.id_col, self.time_col, *columns], what)
         return read_long_rows(frame, self.id_col, self.time_col, columns, what, clock=self.clock)
 
@@ -584,7 +591,7 @@ class PanelFront:
 
         if self.one_series:  # every row is the one series'
             return rows
-        frame = _pandas(rows, "update()")
+        frame = self.as_fitted(rows)
         if self.id_col not in frame.columns:  # plan_update says what is missing
             return frame
         loc = frame.columns.get_loc(self.id_col)
@@ -730,6 +737,7 @@ class PanelFront:
             "static_names": self.static_names, "calendar": self.calendar, "frame_kind": self.frame_kind,
             "lookback": self.lookback, "horizon": self.horizon, "integer_ids": self.integer_ids,
             "clock": self.clock.to_dict() if self.clock else {}, "one_series": self.one_series or "", "snap": self.snap,
+            "time_of_day": self.time_of_day or "", "day_periods": self.day_periods or [],
             "scaler": {k: getattr(s, k).to_dict() for k in ("target", "future", "past", "static")},
             "static": self.static.cpu(), "outlier_rule": self.outlier_rule.to_dict(),
             "outliers": [{**o, "time": str(o["time"])} for o in self.outliers],
@@ -755,7 +763,8 @@ class PanelFront:
             outliers=OutlierRule.from_dict(d["outlier_rule"]), frame_kind=d["frame_kind"],
             lookback=d["lookback"], horizon=d["horizon"], integer_ids=d.get("integer_ids", False),
             clock=Clock.from_dict(d.get("clock")), one_series=d.get("one_series") or None,
-            snap=bool(d.get("snap", False)),
+            snap=bool(d.get("snap", False)), time_of_day=d.get("time_of_day") or None,
+            day_periods=list(d.get("day_periods") or []) or None,
         )  # fmt: skip
         front.outliers = [{**o, "time": np.datetime64(o["time"], "ns")} for o in d["outliers"]]
         front.tracks = [
@@ -775,7 +784,7 @@ def split_future(rows, front: PanelFront):
     target at all gives only future covariates."""
     import pandas as pd
 
-    rows = front.with_ids(rows)
+    rows = front.as_fitted(rows)
     times = pd.Series(stored_times(rows[front.time_col], front.clock), index=rows.index)
     observed = rows[front.target_col].notna()
     last = times.where(observed).groupby(rows[front.id_col]).transform("max")  # NaT: no target in `rows`

@@ -40,6 +40,9 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
             rows, future = split_future(model_input, fc.panel)
             future = future if len(future) else None
             return fc.update(rows, future=future) if len(rows) else fc.predict(future)
+        from lruts.data.timestamps import with_dated_times
+
+        model_input = with_dated_times(model_input, fc.time_col, fc.time_of_day, fc.day_periods)
         first = pd.to_datetime(model_input[fc.time_col]).to_numpy(dtype="datetime64[ns]").min()
         if first > fc.last_time:  # new rows (a skipped step or a missing value streams in as missing)
             return fc.update(model_input)
