@@ -3,7 +3,7 @@ univariate series a user brings, forecasting at every day boundary of its last d
 
     OMP_NUM_THREADS=1 /work/peers-venv/bin/python benchmarks/fit_time.py \
         [--path FILE --time-col date --column MT_001] [--lookback 336] [--horizon 48] [--origins 219] \
-        [--every 24] [--models lruts nhits ets] [--seed 0]
+        [--every 24] [--models lruts nhits ets] [--seed 0] [--lr 5e-3]
 
 Default series: the first client of electricity_6clients.csv (hourly kWh; found through LRUTS_DATA_DIRS),
 which no default of lruts was chosen on. The last `origins` × `every` rows are held out; both models fit
@@ -54,10 +54,21 @@ def run_lruts(frame: pd.DataFrame, cut: list[int], args) -> tuple[np.ndarray, fl
     """Forecasts (origins, H, 3) of the held-out rows at each origin (`on_rows`): the point and the 80%
     interval (the blend's intervals leave its point as is)."""
     from lruts import LRUForecaster
+    from lruts.forecasting.fitting import forecaster_training
 
+    train = forecaster_training()
+    train.lr = args.lr or train.lr
     t0 = time.perf_counter()
-    fc = LRUForecaster(args.lookback, args.horizon, quantiles=[0.1, 0.9]).fit(frame.iloc[: cut[0]], time_col="date")
+    fc = LRUForecaster(args.lookback, args.horizon, quantiles=[0.1, 0.9], train=train)
+    fc.fit(frame.iloc[: cut[0]], time_col="date")
     fit_s = time.perf_counter() - t0
+    val = fc.blend_info["val_mse"]
+    linear = min(v for k, v in val.items() if k.startswith("linear"))
+    print(
+        f"lruts (lr {train.lr:g}) on validation: blend MSE {fc.blend_info['val_mse_blend']:.4f}, network "
+        f"{val['network']:.4f}, best linear map {linear:.4f}; best epoch {fc.fit_result.best_epoch} of "
+        f"{fc.fit_result.epochs_run}"
+    )
     t0 = time.perf_counter()
     preds, at = [], cut[0]
     for origin in cut:
@@ -133,6 +144,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=24, help="rows between origins (a day of hourly rows)")
     ap.add_argument("--models", nargs="+", default=["lruts", "nhits"], choices=["lruts", "nhits", "ets"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=None, help="lruts's learning rate (default: the forecaster's)")
     args = ap.parse_args()
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
