@@ -185,6 +185,12 @@ def test_a_row_index_saved_beside_the_data_is_not_a_series(tmp_path):
     for source in (tmp_path / "saved.csv", pd.read_csv(tmp_path / "saved.csv")):
         s = load_series(source)
         assert s.columns == ["sales"] and any("a saved row index (0, 1, 2, …)" in r for r in s.report.repairs)
+    # a frame filtered before it was saved keeps its gaps; HOBOware numbers its rows in a "#" column
+    kept = frame[frame["sales"] != 3].assign(**{"#": lambda d: np.arange(5, 5 + len(d))})
+    kept.to_csv(tmp_path / "filtered.csv")
+    s = load_series(tmp_path / "filtered.csv")
+    assert s.columns == ["sales"] and "dropped column '#': a logger's record numbers (5, 6, 7, …)" in s.report.repairs
+    assert "dropped column 'column_0': a saved row index (0, 1, 2, …)" in s.report.repairs  # 3 skipped later
     steps = load_series(pd.DataFrame({"index": range(30), "y": np.arange(30.0) % 7}))  # the only time there is
     assert steps.columns == ["y"] and steps.report.clock["kind"] == "steps"
 
@@ -236,6 +242,10 @@ def test_a_loggers_preamble_and_units_lines_are_skipped(tmp_path):
     assert len(s) == 60 and s.values[0].tolist() == [10.5, 50.0] and not s.report.junk_cells
     assert any(r.startswith("skipped 1 line(s) before the header") for r in s.report.repairs)
     assert any(r.startswith("skipped 2 line(s) under the header") for r in s.report.repairs)
+    # its RECORD column numbers the logger's records (from wherever the logger's count stood): not a series
+    every = load_series(path)
+    assert every.columns == ["AirTC_Avg", "RH"]
+    assert "dropped column 'RECORD': a logger's record numbers (0, 1, 2, …)" in every.report.repairs
     # a header with data lines one field wider (a trailing delimiter) is still the header, not a preamble
     trailing = tmp_path / "trailing.csv"
     trailing.write_text("date,a\n" + "".join(f"2021-01-{d:02d},{d}.5,\n" for d in range(1, 21)))

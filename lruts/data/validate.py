@@ -86,22 +86,25 @@ def _off_grid(off: int, rows: int, freq: str, exact_rows: bool, report: IngestRe
 
 
 # what a row index saved beside the data is called: pandas' `to_csv` without index=False writes a blank header
-# (read as column_0, or pandas' own "Unnamed: 0"), `reset_index` an "index"
-_SAVED_INDEX_NAMES = ("column_0", "Unnamed: 0", "index")
+# (read as column_0, or pandas' own "Unnamed: 0"), `reset_index` an "index"; and a logger's record numbers:
+# Campbell Scientific's TOA5 "RECORD", HOBOware's "#" (names compared in lower case)
+_COUNTER_NAMES = {
+    "a saved row index": ("column_0", "unnamed: 0", "index"),
+    "a logger's record numbers": ("record", "recnbr", "recnum", "#"),
+}
 
 
 def _without_saved_index(raw: RawTable, report: IngestReport) -> list[str]:
-    """The value columns but a saved row index (so named, and counting 0, 1, 2, … or 1, 2, 3, … in file order),
-    which would otherwise be forecast as a series (a ramp); said in the report."""
+    """The value columns but a saved row index or a logger's record numbers (so named, and whole numbers rising
+    in file order), which would otherwise be forecast as a series (a ramp); said in the report."""
     keep = []
     for c in raw.value_cols:
-        if c in _SAVED_INDEX_NAMES and c != raw.time_col:
+        what = next((k for k, names in _COUNTER_NAMES.items() if c.strip().lower() in names), None)
+        if what and c != raw.time_col:
             v = raw.frame[c].cast(pl.Float64).to_numpy()
-            if len(v) > 1 and v[0] in (0, 1) and np.array_equal(v, v[0] + np.arange(len(v))):
-                report.dropped_columns[c] = "a saved row index"
-                report.repairs.append(
-                    f"dropped column '{c}': a saved row index ({v[0]:g}, {v[0] + 1:g}, {v[0] + 2:g}, …)"
-                )
+            if len(v) > 2 and np.isfinite(v).all() and (v == np.round(v)).all() and (np.diff(v) > 0).all():
+                report.dropped_columns[c] = what
+                report.repairs.append(f"dropped column '{c}': {what} ({v[0]:g}, {v[1]:g}, {v[2]:g}, …)")
                 continue
         keep.append(c)
     return keep
