@@ -146,10 +146,17 @@ class Panel:
     integer_ids: bool = False  # the given id column held integers (ids is their text: forecasts give them back)
     clock: Clock | None = None  # how timestamps with a zone were read
     snapped: bool = False  # its series' jittered timestamps were moved to their grid (new rows are, alike)
-    # a time-of-day (or day-period) column its dates were joined with, and the periods' [first, seconds each]
-    time_of_day: str | None = None
-    day_periods: list[int] | None = None
     report: PanelReport = field(default_factory=PanelReport, repr=False, compare=False)
+
+    @property
+    def time_of_day(self) -> str | None:
+        """The time-of-day (or day-period) column its dates were joined with (report.dated)."""
+        return self.report.dated.column if self.report.dated else None
+
+    @property
+    def day_periods(self) -> list[int] | None:
+        """How that column numbers a day's periods: [the first, seconds each] (None: times of day)."""
+        return self.report.dated.periods if self.report.dated else None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -507,8 +514,6 @@ def load_panel(
         integer_ids=integer_ids,
         clock=parsed.clock,
         snapped=report.snapped is not None,
-        time_of_day=report.dated.column if report.dated else None,
-        day_periods=report.dated.periods if report.dated else None,
         target_col=target_col,
         report=report,
     )

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
+from lruts.data.timestamps import dated_times, format_step
 from lruts.errors import DataError
 from lruts.io import COMPRESSED_SUFFIXES
 
@@ -733,8 +734,10 @@ def _copy(source, target: Path) -> None:
 
 
 __all__ = [
+    "DayJoin",
     "RawTable",
     "from_user_frame",
+    "join_date_and_time",
     "new_row_numbers",
     "read_any",
     "read_csv",
@@ -764,8 +767,6 @@ def join_date_and_time(raw: RawTable, by: str | None = None) -> tuple[RawTable, 
     beside a column numbering each day's periods (a grid operator's SETTLEMENT_PERIOD: `_day_periods`) -> one
     timestamp in the time column (read alone, each date repeats for every reading of its day), and what was
     joined (None: nothing). by: a long table's id column (its dates repeat for every series as well)."""
-    from lruts.data.timestamps import dated_times, format_step
-
     dates = raw.frame[raw.time_col]
     midnights = isinstance(dates.dtype, pl.Datetime) and (dates.dt.truncate("1d") == dates).all()  # pandas' dates
     if not (midnights or dates.dtype == pl.Date or (dates.dtype == pl.String and not dates.str.contains(":").any())):
@@ -803,14 +804,17 @@ def _day_periods(raw: RawTable, dates: pl.Series, by: str | None) -> tuple[str, 
     named for it, whole numbers from 0 or 1, as many a day on most dates (of each series, `by` a long table's
     id column) as a day has steps of a common length (two more on a daylight-saving day). (column, first
     period, seconds per period), or None."""
-    for c in raw.value_cols:
-        if not _PERIOD_NAME.search(c):
-            continue
+    named = [c for c in raw.value_cols if _PERIOD_NAME.search(c)]
+    if not named:
+        return None
+    keys = pl.DataFrame({"d": dates, **({"id": raw.frame[by]} if by else {})})
+    n = int(keys.group_by(keys.columns).len()["len"].mode().sort()[-1])  # rows on most dates (of each series)
+    if n not in _PERIODS_A_DAY:
+        return None
+    for c in named:
         p = raw.frame[c].drop_nulls()
         if p.is_empty() or not (p == p.round(0)).all() or int(p.min()) not in (0, 1):
             continue
-        keys = pl.DataFrame({"d": dates, **({"id": raw.frame[by]} if by else {})})
-        n = int(keys.group_by(keys.columns).len()["len"].mode().sort()[-1])
-        if n in _PERIODS_A_DAY and int(p.max()) - int(p.min()) + 1 <= n + 2:
+        if int(p.max()) - int(p.min()) + 1 <= n + 2:
             return c, int(p.min()), 86400 // n
     return None

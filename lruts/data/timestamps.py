@@ -142,7 +142,7 @@ class Clock:
 def dated_times(dates: pl.Series, of_day: pl.Series, periods: list[int] | None = None) -> pl.Series:
     """A date column and its rows' times of day, or (`periods`: [the first, seconds each]) a day's numbered
     periods (a grid operator's settlement periods 1..48, hours 0..23), as one column of text timestamps for
-    parse_timestamps: how ingestion joins them (validate.join_date_and_time) and `update()` its new rows'.
+    parse_timestamps: how ingestion joins them (read.join_date_and_time) and `update()` its new rows'.
     A period past the day's last, or not a whole number, gives no time (null)."""
     if isinstance(dates.dtype, pl.Datetime):  # pandas' parsed dates: midnights
         dates = dates.dt.date()
