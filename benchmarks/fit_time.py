@@ -67,7 +67,10 @@ def run_lruts(frame: pd.DataFrame, cut: list[int], args) -> tuple[np.ndarray, fl
     print(
         f"lruts (lr {train.lr:g}) on validation: blend MSE {fc.blend_info['val_mse_blend']:.4f}, network "
         f"{val['network']:.4f}, best linear map {linear:.4f}; best epoch {fc.fit_result.best_epoch} of "
-        f"{fc.fit_result.epochs_run}"
+        f"{fc.fit_result.epochs_run}; against the best simple forecast t = {fc.blend_info['t_against_simple']:.2f}, "
+        "better in {} of {} blocks, the relative map in {} of {} later parts of the training rows".format(
+            *fc.blend_info["blocks_better"], *fc.blend_info["history_parts_better"]
+        )
     )
     t0 = time.perf_counter()
     preds, at = [], cut[0]

@@ -4,9 +4,10 @@
 
 For each seed, a daily Gaussian random walk; LRUForecaster at its defaults fits on the first `fit` rows, then
 forecasts every 7th day of the next `ahead` by update() (no refit). Per walk: whether the blend kept
-repeat-last, the evidence it decided on (t, blocks better / blocks) and its MSE over those forecasts divided
-by repeat-last's on the same origins. The last line: the walks that kept it and the mean and worst ratio
-over all walks. Not in the test suite (the suite checks one walk: tests/test_blend.py).
+repeat-last, the evidence it decided on (t, blocks better / blocks, the training rows' later parts in which
+the relative map beat repeat-last) and its MSE over those forecasts divided by repeat-last's on the same
+origins. The last line: the walks that kept it and the mean and worst ratio over all walks. Not in the test
+suite (the suite checks one walk: tests/test_blend.py).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def main() -> None:
     args = ap.parse_args()
     logging.getLogger("lruts").setLevel(logging.ERROR)  # the blend's note on keeping repeat-last, once per walk
 
-    print("| walk | kept repeat-last | t | blocks better | MSE / repeat-last's |")
-    print("|---|---|---|---|---|")
+    print("| walk | kept repeat-last | t | blocks better | history's parts better | MSE / repeat-last's |")
+    print("|---|---|---|---|---|---|")
     ratios, kept = [], 0
     for seed in range(args.walks):
         rng = np.random.default_rng(seed)
@@ -59,8 +60,12 @@ def main() -> None:
         kept += keeps
         ratios.append(mse_ratio(fc, df, args.fit, args.horizon))
         better, blocks = info["blocks_better"]
+        parts_better, parts = info["history_parts_better"]
         t = info["t_against_simple"]
-        print(f"| {seed} | {'yes' if keeps else 'no'} | {t:.2f} | {better} / {blocks} | {ratios[-1]:.3f} |")
+        print(
+            f"| {seed} | {'yes' if keeps else 'no'} | {t:.2f} | {better} / {blocks} | {parts_better} / {parts} "
+            f"| {ratios[-1]:.3f} |"
+        )
     print(
         f"\nkept repeat-last on {kept} of {args.walks} walks; MSE / repeat-last's over all walks: "
         f"mean {np.mean(ratios):.3f}, worst {max(ratios):.3f}"

@@ -13,7 +13,16 @@ from forecast_fixtures import TINY_MODEL, tiny_train
 from lruts import LRUForecaster
 from lruts.data import WindowDataset
 from lruts.errors import ShapeError
-from lruts.forecasting.blend import CANDIDATES, Blend, Evidence, _report_untrusted, fit_blend, simplex_least_squares
+from lruts.forecasting.blend import (
+    CANDIDATES,
+    Blend,
+    Evidence,
+    _report_untrusted,
+    _simple_maps,
+    fit_blend,
+    ridge_features,
+    simplex_least_squares,
+)
 from lruts.forecasting.evaluation import predict_windows
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 
@@ -137,6 +146,67 @@ def test_a_validation_span_under_two_horizons_is_judged_on_the_first_steps_it_sp
 )
 def test_the_blend_is_trusted_on_a_t_test_or_a_sign_test_over_blocks(t, better, blocks, trusted):
     assert Evidence(3, t, 48, better, blocks).trusted is trusted
+
+
+@pytest.mark.parametrize(
+    ("t", "better", "blocks", "history", "trusted"),
+    [
+        (-1.0, 1, 2, (5, 5), True),  # too short a validation; the history's 5 parts and validation: p = 1/64
+        (-1.0, 1, 2, (4, 5), False),  # p = 7/64
+        (0.5, 1, 2, (5, 5), False),  # validation does not agree
+        (-2.5, 1, 2, (3, 5), True),  # validation shows it and the history agrees more often than not
+        (-2.5, 1, 2, (2, 5), False),  # the history says otherwise
+        (-1.9, 6, 6, (0, 5), False),
+        (-2.5, 1, 2, (0, 0), True),  # no history to ask
+    ],
+)
+def test_the_history_shows_what_a_short_validation_cannot_and_vetoes_what_it_contradicts(
+    t, better, blocks, history, trusted
+):
+    assert Evidence(3, t, 48, better, blocks, *history).trusted is trusted
+
+
+def test_the_simple_forecasts_as_maps_of_the_relative_features_are_repeat_last_and_seasonal_naive():
+    # the history scores repeat-last and seasonal naive through the relative map's sums: their maps must be
+    # those forecasts exactly (a season shorter than the horizon repeats)
+    lookback, horizon, season = 16, 12, 5
+    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 2).with_options(TINY_MODEL)).eval()
+    blend = Blend(net, lookback, horizon, 2, season=season, quantiles=[])
+    x = torch.randn(8, lookback, 2, dtype=torch.float64)
+    z, last = ridge_features(x, lookback), x[:, -1:]
+    maps = _simple_maps(blend)
+    for name, w in maps.items():
+        expected = blended_parts_of(blend, x)[..., CANDIDATES.index(name)]
+        torch.testing.assert_close((z @ w).transpose(1, 2) + last, expected)
+    # a season longer than the lookback: no seasonal naive the features could give
+    assert set(_simple_maps(Blend(net, lookback, horizon, 2, season=24, quantiles=[]))) == {"repeat_last"}
+
+
+@torch.no_grad()
+def blended_parts_of(blend: Blend, x: torch.Tensor) -> torch.Tensor:
+    return blend.double().candidates(x, torch.zeros(len(x), blend.horizon, x.shape[-1], dtype=x.dtype))
+
+
+def test_a_pattern_only_the_validation_months_show_does_not_make_the_forecast(caplog):
+    # a walk with a 12-step cycle in its first 1,500 training steps and in its 600 validation steps, none in
+    # the 1,500 between: validation rewards the linear maps' cycle in 48 of 49 blocks (t = -14.8), but on the
+    # training rows' later parts, each refitted before, they lose to repeat-last in 5 of 5. A validation
+    # stretch is one regime that all its blocks share (a stock's calm spell or trend): the forecast stays
+    # repeat-last, and fit says why
+    rng = np.random.default_rng(0)
+    lookback, horizon, n = 24, 12, 3600
+    t = np.arange(n)
+    cycle = np.sin(2 * np.pi * t / 12) * ((t < 1500) | (t >= 3000))
+    x = (np.cumsum(rng.normal(0, 0.3, n)) + cycle)[:, None]
+    torch.manual_seed(0)
+    net = LRUForecastNet(ForecastNetConfig(lookback, horizon, 1).with_options(TINY_MODEL)).eval()
+    blend = Blend(net, lookback, horizon, 1, season=0, quantiles=[])
+    with caplog.at_level(logging.INFO, logger="lruts"):
+        info = fit_blend(blend, windows(x[:3000], lookback, horizon), windows(x[3000 - lookback :], lookback, horizon))
+    assert info["t_against_simple"] < -2 and info["history_parts_better"] == [0, 5], info
+    assert info["weights"]["repeat_last"] == [1.0] * horizon
+    (record,) = [r for r in caplog.records if "the forecast is repeat_last alone" in r.getMessage()]
+    assert "beat it in only 0 of 5 later parts" in record.getMessage()
 
 
 def cycle_with_noise(n: int, rng: np.random.Generator, noise) -> np.ndarray:

@@ -10,8 +10,12 @@
   earns. A gain on validation that is within sampling error of the best simple forecast (repeat-last,
   seasonal naive) is not trusted: the blend is then that simple forecast alone, which is what a random
   walk calls for (`Evidence`: a t test and a sign test over blocks of windows; at horizons validation
-  spans less than twice, on the first steps it does span twice); fit logs why, and warns where validation
-  holds too few blocks for the test ever to pass. Weights are shared by the series (a
+  spans less than twice, on the first steps it does span twice). Validation is one stretch of the series,
+  so the training rows' later parts are asked too (the relative map, refitted before each, against the
+  same simple forecast): a gain validation shows is not trusted where the history says otherwise (a
+  stock's validation months rewarded a pattern the years before did not), and one a short validation
+  cannot show is trusted where the history shows it in every part. fit logs why, and warns where neither
+  could tell. Weights are shared by the series (a
   panel's short series would overfit their own) and differ per horizon step (the network's lead usually
   shrinks with the horizon).
 - The linear forecasts are ridge regressions of the next H steps on the last L, both relative to the last
@@ -555,7 +559,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     # (N, H, C, K), (N, H, C), (N, C)
     parts, y, scale, spacing = _calibration_windows(blend, val_set, batch_size, device)
     weights = simplex_least_squares(parts, y, usable=usable)
-    evidence = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing)
+    evidence = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing, folds)
     if not evidence.trusted:
         _report_untrusted(evidence)
         weights = torch.zeros_like(weights)
@@ -580,6 +584,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         "t_against_simple": evidence.t,
         "t_steps": evidence.steps,  # the horizon steps compared (H, or the first ones validation spans twice)
         "blocks_better": [evidence.better, evidence.blocks],
+        "history_parts_better": [evidence.history_better, evidence.history_parts],  # the relative map's (Evidence)
     }
 
 
@@ -615,32 +620,61 @@ class Evidence(NamedTuple):
     steps: int  # the horizon steps compared (H, or the first ones validation spans twice)
     better: int  # blocks in which the blend's loss is lower
     blocks: int
+    # the later parts of the training rows in which the relative map, refitted on the windows before each, beat
+    # the same simple forecast (_RollingFolds), and how many parts were scored
+    history_better: int = 0
+    history_parts: int = 0
 
     @property
     def trusted(self) -> bool:
-        """The blend beats the simple forecast by more than EVIDENCE standard errors, or in so many blocks
-        that a one-sided sign test rejects "no better" at SIGN_LEVEL (one block's far larger gain, a holiday
-        week the simple forecast misses, inflates the t statistic's standard error but not this)."""
-        return self.t < -EVIDENCE or _sign_test(self.better, self.blocks) < SIGN_LEVEL
+        """Validation holds one stretch of the series, the training rows' later parts hold others: the blend
+        is trusted where validation shows it better and the history does not say otherwise, or where the
+        history shows it and validation agrees.
+        - Validation shows it: the blend beats the simple forecast by more than EVIDENCE standard errors, or
+          in so many blocks that a one-sided sign test rejects "no better" at SIGN_LEVEL (one block's far
+          larger gain, a holiday week the simple forecast misses, inflates the t statistic's standard error
+          but not this). The history says otherwise where the relative map lost to the simple forecast in
+          more of its parts than it won: a stock's validation months are one regime (a trend, a calm spell)
+          that every block of them shares, and a fit that bets on it loses on the next.
+        - The history shows it where validation is too short to (a few years of weekly data hold 2 or 3
+          blocks): validation as one block, the blend better there on average, and the parts as more, the
+          relative map better there, pass the same sign test (FOLDS parts: better in all of them)."""
+        validation = self.t < -EVIDENCE or _sign_test(self.better, self.blocks) < SIGN_LEVEL
+        lost = self.history_parts - self.history_better
+        history = self.t < 0 and _sign_test(self.history_better + 1, self.history_parts + 1) < SIGN_LEVEL
+        return (validation and lost <= self.history_better) or history
 
 
 def _report_untrusted(evidence: Evidence) -> None:
     """Tell the user the forecast is a simple one, and why: at INFO where validation could have shown better
-    (a random walk's repeat-last is the right forecast), as a WARNING where it holds too few blocks of
-    windows for the test to pass at all (a short history: the fitted parts may be better, but unproven)."""
+    (a random walk's repeat-last is the right forecast) or the history said otherwise, as a WARNING where
+    validation holds too few blocks of windows for its test to pass at all and the history did not show it
+    either (a short history: the fitted parts may be better, but unproven)."""
+    simple = CANDIDATES[evidence.simple]
+    history = f"{evidence.history_better} of {evidence.history_parts} later parts of the training rows"
     if evidence.blocks == 0:
         log.warning(
             "the forecast is %s alone: validation holds fewer than two windows (lookback + horizon), too few to "
             "compare the fitted parts with it; a longer history, or a larger val_fraction, gives it more",
-            CANDIDATES[evidence.simple],
+            simple,
         )
+        return
+    if evidence.t < -EVIDENCE or _sign_test(evidence.better, evidence.blocks) < SIGN_LEVEL:
+        log.info(
+            "the forecast is %s alone: on validation the fitted parts were better (t = %.2f over %d blocks of "
+            "windows, better in %d), but the relative map, refitted before each, beat it in only %s: the "
+            "validation stretch rewarded what the history does not",
+            simple, evidence.t, evidence.blocks, evidence.better, history,
+        )  # fmt: skip
         return
     few = evidence.blocks < SIGN_BLOCKS
     log.log(
         logging.WARNING if few else logging.INFO,
         "the forecast is %s alone: on validation the fitted parts were not better beyond sampling error "
-        "(t = %.2f over %d blocks of windows, better in %d)%s",
-        CANDIDATES[evidence.simple], evidence.t, evidence.blocks, evidence.better,
+        "(t = %.2f over %d blocks of windows, better in %d)%s%s",
+        simple, evidence.t, evidence.blocks, evidence.better,
+        f"; the relative map, refitted before each, beat it in {history}, not all"
+        if evidence.history_parts else "",
         f"; {evidence.blocks} blocks are too few to tell (the test needs {SIGN_BLOCKS} or more): a longer "
         "history, or a larger val_fraction, gives it more" if few else "",
     )  # fmt: skip
@@ -651,13 +685,14 @@ def _sign_test(better: int, blocks: int) -> float:
     return sum(math.comb(blocks, k) for k in range(better, blocks + 1)) / 2.0**blocks
 
 
-def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spacing: float) -> Evidence:
+def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spacing: float, folds) -> Evidence:
     """The blend against the best simple forecast on validation (repeat-last or seasonal naive). Windows
     overlap, so their losses are correlated: they are compared over the means of blocks of windows that
     together span ≥ H steps. Where validation spans fewer than two such blocks the comparison is over the
     first steps of the horizon that two blocks do span: a blend that cannot beat the simple forecast at the
     lead times validation can resolve is not trusted beyond them, and one that clearly does keeps its
-    weights (fitted per step on the same windows) at every step."""
+    weights (fitted per step on the same windows) at every step. Beside it, the history's verdict on the
+    relative map against the same simple forecast (`folds`: _RollingFolds.errors)."""
     usable = _usable(blend)
     simple = [k for k, name in enumerate(CANDIDATES) if name in SIMPLE and usable[k]]
     loss = ((parts - y[..., None]) ** 2).mean(dim=2)  # (N, H, K) per window and step
@@ -672,9 +707,16 @@ def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spac
     n_blocks = len(diff) // per_block
     means = diff[: n_blocks * per_block].reshape(n_blocks, per_block).mean(1)
     better, sd = int((means < 0).sum()), float(means.std())
+    # no verdict where the lookback holds no season (seasonal naive then reads values the map's features lack)
+    simple_errors = folds["simple"].get(CANDIDATES[best])
+    history = (
+        (sum(r < e for r, e in zip(folds["relative"], simple_errors, strict=True)), len(simple_errors))
+        if simple_errors is not None
+        else (0, 0)
+    )
     if sd == 0:
-        return Evidence(best, -math.inf if float(means.mean()) < 0 else math.inf, steps, better, n_blocks)
-    return Evidence(best, float(means.mean()) / (sd / math.sqrt(n_blocks)), steps, better, n_blocks)
+        return Evidence(best, -math.inf if float(means.mean()) < 0 else math.inf, steps, better, n_blocks, *history)
+    return Evidence(best, float(means.mean()) / (sd / math.sqrt(n_blocks)), steps, better, n_blocks, *history)
 
 
 def _n_future(net) -> int:
@@ -793,7 +835,7 @@ def _fit_linear(blend: Blend, train_set, val_set, batch_size: int, device) -> tu
         w, p = best_ridge(gram[c], cross[c], val_gram[c], val_cross[c])
         blend.series_maps[c].copy_(w)
         penalties.append(p)
-    errors = folds.errors({"relative": penalty, "levels": level_penalty})
+    errors = folds.errors({"relative": penalty, "levels": level_penalty}, _simple_maps(blend))
     return {"shared": penalty, "per_series": penalties, "levels": level_penalty}, errors
 
 
@@ -807,8 +849,9 @@ class _RollingFolds:
     A series that reverts does so on every stretch. So each map, at the penalty validation chose for it, is
     refitted on the windows whose targets end before each of the last FOLDS of 2·FOLDS equal parts of each
     series' training rows, and scored on the windows whose targets begin in that part; the map of levels is
-    admitted where its squared error summed over the parts is no larger than the relative map's. Gram
-    matrices per part, summed in the pass over the training windows that fits the maps."""
+    admitted where its squared error summed over the parts is no larger than the relative map's. The same
+    parts score repeat-last and seasonal naive against the relative map, the history's word in `Evidence`.
+    Gram matrices per part, summed in the pass over the training windows that fits the maps."""
 
     def __init__(self) -> None:
         self.sums: dict[tuple[str, str, int], list[torch.Tensor]] = {}  # (role, map, part) → [Gram, cross, Σt²]
@@ -831,19 +874,41 @@ class _RollingFolds:
         have = [self.sums[(role, name, k)] for k in parts if (role, name, k) in self.sums]
         return [sum(v) for v in zip(*have, strict=True)] if have else None
 
-    def errors(self, penalties: dict[str, float]) -> dict[str, object]:
+    def errors(self, penalties: dict[str, float], simple: dict[str, torch.Tensor]) -> dict[str, object]:
         """Each map's squared error per part it was scored on, and whether the map of levels is admitted (not
-        where no part could be scored: a history too short to tell)."""
+        where no part could be scored: a history too short to tell); beside them, on the same parts, those of
+        the simple forecasts, given as fixed maps of the relative map's features (`simple`: name → (F, H))."""
         out: dict[str, object] = {name: [] for name in penalties}
+        out["simple"] = {name: [] for name in simple}
         for k in range(FOLDS, 2 * FOLDS):
             sums = {n: (self._total("fitted", n, range(k)), self._total("scored", n, [k])) for n in penalties}
             if any(f is None or s is None or not f[0].diagonal()[:-1].any() for f, s in sums.values()):
                 continue
-            for name, ((gram, cross, _), (g, r, tt)) in sums.items():
-                w = ridge(gram, cross, penalties[name])
-                out[name].append(float((w * (g @ w)).sum() - 2 * (w * r).sum() + tt))
+            for name, ((gram, cross, _), scored) in sums.items():
+                out[name].append(_squared_error(ridge(gram, cross, penalties[name]), *scored))
+            for name, w in simple.items():
+                out["simple"][name].append(_squared_error(w.to(gram), *sums["relative"][1]))
         out["admitted"] = bool(out["levels"]) and sum(out["levels"]) <= sum(out["relative"])
         return out
+
+
+def _squared_error(w: torch.Tensor, gram: torch.Tensor, cross: torch.Tensor, tt: torch.Tensor) -> float:
+    """Σ (t − zW)² from the sums Σ zzᵀ, Σ ztᵀ and Σ t² of the windows scored."""
+    return float((w * (gram @ w)).sum() - 2 * (w * cross).sum() + tt)
+
+
+def _simple_maps(blend: Blend) -> dict[str, torch.Tensor]:
+    """Repeat-last and seasonal naive as maps of the relative map's features (the last L values − the last
+    value, 1, then any covariates), whose targets are relative to the last value: repeat-last the zero map,
+    seasonal naive step h the value one season earlier (where the lookback holds a season)."""
+    shape = (len(blend.shared_map), blend.horizon)
+    maps = {"repeat_last": torch.zeros(shape, dtype=torch.float64)}
+    if 0 < blend.season <= blend.lookback:
+        seasonal = torch.zeros(shape, dtype=torch.float64)
+        h = torch.arange(blend.horizon)
+        seasonal[blend.lookback - blend.season + h % blend.season, h] = 1.0
+        maps["seasonal_naive"] = seasonal
+    return maps
 
 
 def _residuals(blend: Blend, dataset, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
