@@ -154,6 +154,7 @@ def test_the_blend_is_trusted_on_a_t_test_or_a_sign_test_over_blocks(t, better, 
         (-1.0, 1, 2, (5, 5), True),  # too short a validation; the history's 5 parts and validation: p = 1/64
         (-1.0, 1, 2, (4, 5), False),  # p = 7/64
         (0.5, 1, 2, (5, 5), False),  # validation does not agree
+        (-1.0, 5, 12, (5, 5), False),  # validation could have shown it and did not
         (-2.5, 1, 2, (3, 5), True),  # validation shows it and the history agrees more often than not
         (-2.5, 1, 2, (2, 5), False),  # the history says otherwise
         (-1.9, 6, 6, (0, 5), False),

@@ -13,9 +13,9 @@
   spans less than twice, on the first steps it does span twice). Validation is one stretch of the series,
   so the training rows' later parts are asked too (the relative map, refitted before each, against the
   same simple forecast): a gain validation shows is not trusted where the history says otherwise (a
-  stock's validation months rewarded a pattern the years before did not), and one a short validation
-  cannot show is trusted where the history shows it in every part. fit logs why, and warns where neither
-  could tell. Weights are shared by the series (a
+  stock's validation months rewarded a pattern the years before did not), and one a validation too short
+  for its test cannot show is trusted where the history shows it in every part. fit logs why, and warns
+  where neither could tell. Weights are shared by the series (a
   panel's short series would overfit their own) and differ per horizon step (the network's lead usually
   shrinks with the horizon).
 - The linear forecasts are ridge regressions of the next H steps on the last L, both relative to the last
@@ -636,12 +636,18 @@ class Evidence(NamedTuple):
           but not this). The history says otherwise where the relative map lost to the simple forecast in
           more of its parts than it won: a stock's validation months are one regime (a trend, a calm spell)
           that every block of them shares, and a fit that bets on it loses on the next.
-        - The history shows it where validation is too short to (a few years of weekly data hold 2 or 3
-          blocks): validation as one block, the blend better there on average, and the parts as more, the
-          relative map better there, pass the same sign test (FOLDS parts: better in all of them)."""
+        - The history shows it where validation holds too few blocks for its sign test to pass at all (a few
+          years of weekly data hold 2 or 3): validation as one block, the blend better there on average,
+          and the parts as more, the relative map better there, pass the same sign test (FOLDS parts:
+          better in all of them). Not where validation could have shown it and did not: a stock's
+          relative map beats repeat-last in all five parts about once in 32 fits by chance alone."""
         validation = self.t < -EVIDENCE or _sign_test(self.better, self.blocks) < SIGN_LEVEL
         lost = self.history_parts - self.history_better
-        history = self.t < 0 and _sign_test(self.history_better + 1, self.history_parts + 1) < SIGN_LEVEL
+        history = (
+            self.blocks < SIGN_BLOCKS
+            and self.t < 0
+            and _sign_test(self.history_better + 1, self.history_parts + 1) < SIGN_LEVEL
+        )
         return (validation and lost <= self.history_better) or history
 
 
