@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from forecast_fixtures import TINY_MODEL, tiny_train
+from scipy import stats
 
 from lruts import LRUForecaster
 from lruts.data import WindowDataset
@@ -19,6 +20,7 @@ from lruts.forecasting.blend import (
     Evidence,
     _report_untrusted,
     _simple_maps,
+    _t_test,
     fit_blend,
     ridge_features,
     simplex_least_squares,
@@ -136,7 +138,10 @@ def test_a_validation_span_under_two_horizons_is_judged_on_the_first_steps_it_sp
 @pytest.mark.parametrize(
     ("t", "better", "blocks", "trusted"),
     [
-        (-2.5, 1, 2, True),  # clearly better on average
+        (-13.0, 1, 2, True),  # clearly better on average: Student's t with 1 degree of freedom, p = 0.024
+        (-2.5, 1, 2, False),  # p = 0.12: two blocks' means are one standard error apart by chance often enough
+        (-2.5, 29, 40, True),  # 39 degrees of freedom, p = 0.008
+        (-2.0, 20, 40, False),  # p = 0.026
         (-1.9, 13, 13, True),  # better in every block, one far more than the rest (a sign test: p = 1/8192)
         (-1.9, 6, 6, True),  # p = 1/64
         (-1.9, 5, 6, False),  # p = 7/64
@@ -155,16 +160,25 @@ def test_the_blend_is_trusted_on_a_t_test_or_a_sign_test_over_blocks(t, better, 
         (-1.0, 1, 2, (4, 5), False),  # p = 7/64
         (0.5, 1, 2, (5, 5), False),  # validation does not agree
         (-1.0, 5, 12, (5, 5), False),  # validation could have shown it and did not
-        (-2.5, 1, 2, (3, 5), True),  # validation shows it and the history agrees more often than not
-        (-2.5, 1, 2, (2, 5), False),  # the history says otherwise
+        (-13.0, 1, 2, (3, 5), True),  # validation shows it and the history agrees more often than not
+        (-13.0, 1, 2, (2, 5), False),  # the history says otherwise
         (-1.9, 6, 6, (0, 5), False),
-        (-2.5, 1, 2, (0, 0), True),  # no history to ask
+        (-13.0, 1, 2, (0, 0), True),  # no history to ask
+        (-4.28, 3, 3, (5, 5), True),  # ETTh1 at H = 720: 3 blocks, p = 0.025 by t alone; the history shows it
     ],
 )
 def test_the_history_shows_what_a_short_validation_cannot_and_vetoes_what_it_contradicts(
     t, better, blocks, history, trusted
 ):
     assert Evidence(3, t, 48, better, blocks, *history).trusted is trusted
+
+
+def test_the_t_test_is_students_t_with_the_blocks_degrees_of_freedom():
+    # scipy (a dev dependency) as the reference; lruts computes it without scipy
+    for df in (1, 2, 3, 4, 5, 6, 13, 40, 409):
+        for t in (-465.0, -12.7, -4.3, -2.0, -0.5, 0.0, 1.5):
+            assert _t_test(t, df) == pytest.approx(stats.t.cdf(t, df), abs=1e-12)
+    assert _t_test(-math.inf, 3) == 0.0 and math.isnan(_t_test(-2.0, 0)) and math.isnan(_t_test(math.nan, 5))
 
 
 def test_the_simple_forecasts_as_maps_of_the_relative_features_are_repeat_last_and_seasonal_naive():

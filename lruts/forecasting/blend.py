@@ -103,13 +103,12 @@ __all__ = ["CANDIDATES", "Blend", "BlendState", "Calibration", "fit_blend", "str
 
 CANDIDATES = ("network", "linear", "linear_per_series", "repeat_last", "seasonal_naive", "linear_levels")
 SIMPLE = ("repeat_last", "seasonal_naive")  # forecasts with nothing fitted: the blend must beat them clearly
-# how clearly: the blend replaces the best simple forecast only where its validation loss is lower by more
-# than EVIDENCE standard errors (a one-sided test at ≈ 2.5%), or lower in so many blocks of windows that a
-# one-sided sign test rejects "no better" at the same level; a near random walk keeps repeat-last
-EVIDENCE = 2.0
-SIGN_LEVEL = 0.025
-# fewer blocks than this and not even a blend better in every block passes the sign test (2^-n ≥ SIGN_LEVEL)
-SIGN_BLOCKS = math.ceil(-math.log2(SIGN_LEVEL))
+# how clearly: the blend replaces the best simple forecast only where its validation loss is lower at this
+# level, by a one-sided t test over blocks of windows or a one-sided sign test over them (Evidence); a near
+# random walk keeps repeat-last
+EVIDENCE_LEVEL = 0.025
+# fewer blocks than this and not even a blend better in every block passes the sign test (2^-n ≥ EVIDENCE_LEVEL)
+SIGN_BLOCKS = math.ceil(-math.log2(EVIDENCE_LEVEL))
 SCALE_EPS = 1e-6  # keeps the local scale of a flat window positive
 MAX_SERIES_MAPS = 64  # above this many series only the shared linear map: one (L+1)² Gram matrix per series
 # the shared map reads the known-future covariates too while its features stay within this many (a Gram of 128 MB)
@@ -630,25 +629,31 @@ class Evidence(NamedTuple):
         """Validation holds one stretch of the series, the training rows' later parts hold others: the blend
         is trusted where validation shows it better and the history does not say otherwise, or where the
         history shows it and validation agrees.
-        - Validation shows it: the blend beats the simple forecast by more than EVIDENCE standard errors, or
-          in so many blocks that a one-sided sign test rejects "no better" at SIGN_LEVEL (one block's far
-          larger gain, a holiday week the simple forecast misses, inflates the t statistic's standard error
-          but not this). The history says otherwise where the relative map lost to the simple forecast in
-          more of its parts than it won: a stock's validation months are one regime (a trend, a calm spell)
-          that every block of them shares, and a fit that bets on it loses on the next.
+        - The history says otherwise where the relative map lost to the simple forecast in more of its parts
+          than it won: a stock's validation months are one regime (a trend, a calm spell) that every block
+          of them shares, and a fit that bets on it loses on the next.
         - The history shows it where validation holds too few blocks for its sign test to pass at all (a few
           years of weekly data hold 2 or 3): validation as one block, the blend better there on average,
           and the parts as more, the relative map better there, pass the same sign test (FOLDS parts:
           better in all of them). Not where validation could have shown it and did not: a stock's
           relative map beats repeat-last in all five parts about once in 32 fits by chance alone."""
-        validation = self.t < -EVIDENCE or _sign_test(self.better, self.blocks) < SIGN_LEVEL
         lost = self.history_parts - self.history_better
         history = (
             self.blocks < SIGN_BLOCKS
             and self.t < 0
-            and _sign_test(self.history_better + 1, self.history_parts + 1) < SIGN_LEVEL
+            and _sign_test(self.history_better + 1, self.history_parts + 1) < EVIDENCE_LEVEL
         )
-        return (validation and lost <= self.history_better) or history
+        return (self.shown_on_validation and lost <= self.history_better) or history
+
+    @property
+    def shown_on_validation(self) -> bool:
+        """The blend's loss is lower at EVIDENCE_LEVEL by a one-sided t test over the blocks (Student's t with
+        blocks − 1 degrees of freedom: with 2 blocks t must reach −12.7, with 30 about −2.05), or in so many
+        blocks that a one-sided sign test rejects "no better" (one block's far larger gain, a holiday week the
+        simple forecast misses, inflates the t statistic's standard error but not this)."""
+        return (
+            _t_test(self.t, self.blocks - 1) < EVIDENCE_LEVEL or _sign_test(self.better, self.blocks) < EVIDENCE_LEVEL
+        )
 
 
 def _report_untrusted(evidence: Evidence) -> None:
@@ -665,7 +670,7 @@ def _report_untrusted(evidence: Evidence) -> None:
             simple,
         )
         return
-    if evidence.t < -EVIDENCE or _sign_test(evidence.better, evidence.blocks) < SIGN_LEVEL:
+    if evidence.shown_on_validation:
         log.info(
             "the forecast is %s alone: on validation the fitted parts were better (t = %.2f over %d blocks of "
             "windows, better in %d), but the relative map, refitted before each, beat it in only %s: the "
@@ -684,6 +689,23 @@ def _report_untrusted(evidence: Evidence) -> None:
         f"; {evidence.blocks} blocks are too few to tell (the test needs {SIGN_BLOCKS} or more): a longer "
         "history, or a larger val_fraction, gives it more" if few else "",
     )  # fmt: skip
+
+
+def _t_test(t: float, df: int) -> float:
+    """P(T ≤ t) for Student's t with `df` degrees of freedom (the one-sided p-value of a negative t), exact
+    by the finite sums of Abramowitz & Stegun 26.7.3–4; NaN without a degree of freedom or a statistic."""
+    if df < 1 or math.isnan(t):
+        return math.nan
+    theta = math.atan(t / math.sqrt(df))
+    c, term, total = math.cos(theta) ** 2, 1.0, 1.0
+    for k in range(1, (df - 1) // 2 + (df % 2 == 0)):  # the cos² series: (df − 3)/2 terms if odd, (df − 2)/2 if even
+        term *= c * ((2 * k) / (2 * k + 1) if df % 2 else (2 * k - 1) / (2 * k))
+        total += term
+    if df % 2:  # P(|T| ≤ t) for odd df
+        both = 2 / math.pi * (theta + (math.sin(theta) * math.cos(theta) * total if df > 1 else 0.0))
+    else:
+        both = math.sin(theta) * total
+    return (1 + both) / 2
 
 
 def _sign_test(better: int, blocks: int) -> float:
