@@ -94,7 +94,7 @@ _COUNTER_NAMES = {
 }
 
 
-def _without_saved_index(raw: RawTable, report: IngestReport) -> list[str]:
+def _without_row_numbers(raw: RawTable, report: IngestReport) -> list[str]:
     """The value columns but a saved row index or a logger's record numbers (so named, and whole numbers rising
     in file order), which would otherwise be forecast as a series (a ramp); said in the report."""
     keep = []
@@ -516,7 +516,7 @@ def validate(
                 + (f" ({why} hold text{_text_hint(raw.frame, why)})" if why else "")
                 + f"; numeric columns: {raw.value_cols}"
             )
-    keep = wanted or _without_saved_index(raw, report)
+    keep = wanted or _without_row_numbers(raw, report)
     if not keep:
         raise DataError(
             f"'{report.name}' has no numeric value column (text columns: {raw.text_cols}"

@@ -742,9 +742,9 @@ def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spac
         if simple_errors is not None
         else (0, 0)
     )
-    if sd == 0:
-        return Evidence(best, -math.inf if float(means.mean()) < 0 else math.inf, steps, better, n_blocks, *history)
-    return Evidence(best, float(means.mean()) / (sd / math.sqrt(n_blocks)), steps, better, n_blocks, *history)
+    mean = float(means.mean())
+    t = (-math.inf if mean < 0 else math.inf) if sd == 0 else mean / (sd / math.sqrt(n_blocks))
+    return Evidence(best, t, steps, better, n_blocks, *history)
 
 
 def _n_future(net) -> int:
@@ -915,7 +915,7 @@ class _RollingFolds:
             for name, ((gram, cross, _), scored) in sums.items():
                 out[name].append(_squared_error(ridge(gram, cross, penalties[name]), *scored))
             for name, w in simple.items():
-                out["simple"][name].append(_squared_error(w.to(gram), *sums["relative"][1]))
+                out["simple"][name].append(_squared_error(w, *sums["relative"][1]))
         out["admitted"] = bool(out["levels"]) and sum(out["levels"]) <= sum(out["relative"])
         return out
 
@@ -929,11 +929,12 @@ def _simple_maps(blend: Blend) -> dict[str, torch.Tensor]:
     """Repeat-last and seasonal naive as maps of the relative map's features (the last L values − the last
     value, 1, then any covariates), whose targets are relative to the last value: repeat-last the zero map,
     seasonal naive step h the value one season earlier (where the lookback holds a season)."""
+    like = {"dtype": torch.float64, "device": blend.shared_map.device}  # as the folds' Gram sums
     shape = (len(blend.shared_map), blend.horizon)
-    maps = {"repeat_last": torch.zeros(shape, dtype=torch.float64)}
+    maps = {"repeat_last": torch.zeros(shape, **like)}
     if 0 < blend.season <= blend.lookback:
-        seasonal = torch.zeros(shape, dtype=torch.float64)
-        h = torch.arange(blend.horizon)
+        seasonal = torch.zeros(shape, **like)
+        h = torch.arange(blend.horizon, device=blend.shared_map.device)
         seasonal[blend.lookback - blend.season + h % blend.season, h] = 1.0
         maps["seasonal_naive"] = seasonal
     return maps
