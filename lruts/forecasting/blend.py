@@ -566,10 +566,15 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     blend.weights.copy_(weights)
     residual = y - (parts * weights[:, None]).sum(-1)
     if blend.quantiles:
-        # a simple forecast has nothing fitted: its residuals on the training windows are as honest as on
-        # validation's, and they span years where validation spans months (one window's worth at long horizons)
-        earlier = None if evidence.trusted else _residuals(blend, train_set, batch_size, device)
-        _fit_offsets(blend, residual, scale, earlier)
+        # fitted weights are calibrated on residuals they were not fitted on (_out_of_block_residuals); a simple
+        # forecast has nothing fitted: its residuals on the training windows are as honest as on validation's,
+        # and they span years where validation spans months (one window's worth at long horizons)
+        if evidence.trusted:
+            _fit_offsets(
+                blend, _out_of_block_residuals(parts, y, usable, _blocks(len(y), blend.horizon, spacing)), scale
+            )
+        else:
+            _fit_offsets(blend, residual, scale, _residuals(blend, train_set, batch_size, device))
     part_mse = ((parts - y[..., None]) ** 2).mean(dim=(0, 1, 2))
     return {
         "val_mse_blend": float(residual.pow(2).mean()),  # what registration compares for a blended forecaster
@@ -596,7 +601,7 @@ def _fit_offsets(blend: Blend, residual: torch.Tensor, scale: torch.Tensor, earl
     levels = torch.tensor(blend.quantiles, dtype=residual.dtype, device=residual.device)
 
     def offsets_in(adaptive: bool, r: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # (H, C, Q)
-        return torch.quantile(r / (s if adaptive else torch.ones_like(s))[:, None], levels, dim=0).permute(1, 2, 0)
+        return _sample_quantiles(r / (s if adaptive else torch.ones_like(s))[:, None], levels).permute(1, 2, 0)
 
     def score(adaptive: bool, offsets: torch.Tensor) -> float:
         bounds = (scale if adaptive else torch.ones_like(scale))[:, None, :, None] * offsets  # (N, H, C, Q)
@@ -609,6 +614,17 @@ def _fit_offsets(blend: Blend, residual: torch.Tensor, scale: torch.Tensor, earl
         residual, scale = (torch.cat([e, v]) for e, v in zip(earlier, (residual, scale), strict=True))
     blend.adaptive.fill_(adaptive)
     blend.offsets.copy_(offsets_in(adaptive, residual, scale))
+
+
+def _sample_quantiles(r: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """The τ-quantiles of n samples along the first axis at the plotting positions k/(n + 1) (Hyndman & Fan's
+    type 6): the k-th smallest of n exchangeable residuals lies below a fresh one with probability k/(n + 1),
+    so an interval between these quantiles covers a fresh residual with the nominal probability on average,
+    the finite-sample step of split conformal (its rank ⌈(n + 1)(1 − α)⌉). torch.quantile's positions
+    (k − 1)/(n − 1) make a narrower interval: an 80% one from 24 residuals covers 74%."""
+    n = r.shape[0]
+    at = ((n + 1) * levels - 1) / max(n - 1, 1) if n > 1 else levels
+    return torch.quantile(r, at.clamp(0, 1), dim=0)
 
 
 class Evidence(NamedTuple):
@@ -725,14 +741,12 @@ def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spac
     simple = [k for k, name in enumerate(CANDIDATES) if name in SIMPLE and usable[k]]
     loss = ((parts - y[..., None]) ** 2).mean(dim=2)  # (N, H, K) per window and step
     blended = (((parts * weights[:, None]).sum(-1) - y) ** 2).mean(dim=2)  # (N, H)
-    steps = min(blend.horizon, int(len(y) // 2 * spacing))
+    steps, per_block, n_blocks = _blocks(len(y), blend.horizon, spacing)
     if steps < 1:
         return Evidence(min(simple, key=lambda k: float(loss[..., k].mean())), math.nan, 0, 0, 0)
     loss, blended = loss[:, :steps].mean(1), blended[:, :steps].mean(1)
     best = min(simple, key=lambda k: float(loss[:, k].mean()))
     diff = (blended - loss[:, best]).double()
-    per_block = max(1, math.ceil(steps / spacing))
-    n_blocks = len(diff) // per_block
     means = diff[: n_blocks * per_block].reshape(n_blocks, per_block).mean(1)
     better, sd = int((means < 0).sum()), float(means.std())
     # no verdict where the lookback holds no season (seasonal naive then reads values the map's features lack)
@@ -745,6 +759,33 @@ def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spac
     mean = float(means.mean())
     t = (-math.inf if mean < 0 else math.inf) if sd == 0 else mean / (sd / math.sqrt(n_blocks))
     return Evidence(best, t, steps, better, n_blocks, *history)
+
+
+def _blocks(n_windows: int, horizon: int, spacing: float) -> tuple[int, int, int]:
+    """Validation's windows (n, `spacing` steps apart) in blocks: the horizon steps two blocks span (H, or
+    fewer on a short validation), the windows per block (spanning those steps) and the whole blocks."""
+    steps = min(horizon, int(n_windows // 2 * spacing))
+    per_block = max(1, math.ceil(steps / spacing))
+    return steps, per_block, n_windows // per_block
+
+
+def _out_of_block_residuals(parts, y, usable: list[bool], blocks: tuple[int, int, int]) -> torch.Tensor:
+    """The blend's residuals (N, H, C) on each block of validation windows under weights fitted on the
+    other blocks (cross-fitting, as K-fold CV+: Barber, Candès, Ramdas & Tibshirani 2021). Split conformal
+    needs residuals the forecast was not fitted on; the weights are fitted per horizon step on validation,
+    and on a short validation (two blocks of a monthly series: 24 windows for up to six weights per step)
+    their own residuals are too small, and the interval too narrow, by what the fit absorbed. With many
+    blocks each fold's weights are the blend's nearly, and so are the residuals. Windows at a block's edge
+    share target steps with the next block's: the folds are contiguous so that only those do."""
+    _, per_block, n_blocks = blocks
+    block = (torch.arange(len(y), device=y.device) // per_block).clamp(max=n_blocks - 1)
+    normal = [_normal_equations(parts[block == b], y[block == b]) for b in range(n_blocks)]
+    gram, cross = (sum(e[i] for e in normal) for i in (0, 1))
+    residual = torch.empty_like(y)
+    for b, (g, c) in enumerate(normal):
+        w = _simplex(gram - g, cross - c, usable).to(parts.dtype)
+        residual[block == b] = y[block == b] - (parts[block == b] * w[:, None]).sum(-1)
+    return residual
 
 
 def _n_future(net) -> int:
@@ -974,13 +1015,22 @@ def simplex_least_squares(parts: torch.Tensor, y: torch.Tensor, usable: list[boo
     """Per horizon step h, the w ≥ 0 with Σw = 1 minimising Σ (Σ_k w_k parts[..., h, :, k] − y)²; parts
     (N, H, C, K), y (N, H, C) → (H, K). Exact: the best over every active set of the usable parts (the
     equality-constrained least squares of each set, kept where it is non-negative)."""
+    return _simplex(*_normal_equations(parts, y), usable)
+
+
+def _normal_equations(parts: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per horizon step, the Gram matrix (H, K, K) of the parts' forecasts and their cross products with the
+    targets (H, K), in double precision: what the weights' least squares reads, summable over windows."""
     p = parts.double().transpose(0, 1).reshape(parts.shape[1], -1, parts.shape[-1])  # (H, N·C, K)
     t = y.double().transpose(0, 1).reshape(y.shape[1], -1)  # (H, N·C)
-    gram = p.transpose(1, 2) @ p  # (H, K, K)
-    cross = (p * t[..., None]).sum(1)  # (H, K)
+    return p.transpose(1, 2) @ p, (p * t[..., None]).sum(1)
+
+
+def _simplex(gram: torch.Tensor, cross: torch.Tensor, usable: list[bool]) -> torch.Tensor:
+    """simplex_least_squares from the normal equations (H, K, K), (H, K)."""
     k_all = [k for k, ok in enumerate(usable) if ok]
-    best = torch.full((p.shape[0],), math.inf, dtype=torch.float64, device=p.device)
-    weights = torch.zeros(p.shape[0], parts.shape[-1], dtype=torch.float64, device=p.device)
+    best = torch.full(cross.shape[:1], math.inf, dtype=torch.float64, device=cross.device)
+    weights = torch.zeros_like(cross)
     for size in range(1, len(k_all) + 1):
         for subset in itertools.combinations(k_all, size):
             w = _equality_constrained(gram[:, subset][:, :, subset], cross[:, subset])  # (H, |S|)
