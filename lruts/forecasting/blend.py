@@ -38,10 +38,14 @@
   the blend's validation residuals divided by their s, at that horizon step and series. So the 80%
   interval [q_0.1, q_0.9] covers 80% of validation outcomes per step and series, and of future ones as
   far as they resemble them in that unit: an interval widens when its series turns volatile. Quantile
-  heads trained with a pinball loss have no such guarantee. A blend that kept a simple forecast has nothing
-  fitted, so its residuals on the training windows are as honest: its offsets are the quantiles over the
-  training and validation windows (years, where validation holds one long horizon's worth of months), and
-  the unit is chosen out of sample (the training windows' offsets scored on validation).
+  heads trained with a pinball loss have no such guarantee. The residuals are the weights' out of sample
+  (each block of validation windows under weights fitted on the others) and their quantiles are taken at
+  the plotting positions k/(n + 1), the finite-sample step of split conformal: both matter where
+  validation is short (a monthly series' two years), and neither where it holds thousands of windows. A
+  blend that kept a simple forecast has nothing fitted, so its residuals on the training windows are as
+  honest: its offsets are the quantiles over the training and validation windows (years, where validation
+  holds one long horizon's worth of months), and the unit is chosen out of sample (the training windows'
+  offsets scored on validation).
 - Intervals stay calibrated online by quantile tracking (Angelopoulos, Barber & Bates 2023, "Conformal
   PID control", its P part): each observed value y_t updates, per series c and level τ, the offset of
   every horizon step h whose forecast, issued h steps earlier, it completes:
