@@ -562,7 +562,8 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
     # (N, H, C, K), (N, H, C), (N, C)
     parts, y, scale, spacing = _calibration_windows(blend, val_set, batch_size, device)
     weights = simplex_least_squares(parts, y, usable=usable)
-    evidence = _evidence_against_the_simple_forecasts(blend, parts, y, weights, spacing, folds)
+    blocks = _blocks(len(y), blend.horizon, spacing)
+    evidence = _evidence_against_the_simple_forecasts(blend, parts, y, weights, blocks, folds)
     if not evidence.trusted:
         _report_untrusted(evidence)
         weights = torch.zeros_like(weights)
@@ -574,9 +575,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         # forecast has nothing fitted: its residuals on the training windows are as honest as on validation's,
         # and they span years where validation spans months (one window's worth at long horizons)
         if evidence.trusted:
-            _fit_offsets(
-                blend, _out_of_block_residuals(parts, y, usable, _blocks(len(y), blend.horizon, spacing)), scale
-            )
+            _fit_offsets(blend, _out_of_block_residuals(parts, y, usable, blocks), scale)
         else:
             _fit_offsets(blend, residual, scale, _residuals(blend, train_set, batch_size, device))
     part_mse = ((parts - y[..., None]) ** 2).mean(dim=(0, 1, 2))
@@ -627,7 +626,7 @@ def _sample_quantiles(r: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     the finite-sample step of split conformal (its rank ⌈(n + 1)(1 − α)⌉). torch.quantile's positions
     (k − 1)/(n − 1) make a narrower interval: an 80% one from 24 residuals covers 74%."""
     n = r.shape[0]
-    at = ((n + 1) * levels - 1) / max(n - 1, 1) if n > 1 else levels
+    at = ((n + 1) * levels - 1) / (n - 1) if n > 1 else levels
     return torch.quantile(r, at.clamp(0, 1), dim=0)
 
 
@@ -733,19 +732,21 @@ def _sign_test(better: int, blocks: int) -> float:
     return sum(math.comb(blocks, k) for k in range(better, blocks + 1)) / 2.0**blocks
 
 
-def _evidence_against_the_simple_forecasts(blend: Blend, parts, y, weights, spacing: float, folds) -> Evidence:
+def _evidence_against_the_simple_forecasts(
+    blend: Blend, parts, y, weights, blocks: tuple[int, int, int], folds
+) -> Evidence:
     """The blend against the best simple forecast on validation (repeat-last or seasonal naive). Windows
     overlap, so their losses are correlated: they are compared over the means of blocks of windows that
     together span ≥ H steps. Where validation spans fewer than two such blocks the comparison is over the
     first steps of the horizon that two blocks do span: a blend that cannot beat the simple forecast at the
     lead times validation can resolve is not trusted beyond them, and one that clearly does keeps its
     weights (fitted per step on the same windows) at every step. Beside it, the history's verdict on the
-    relative map against the same simple forecast (`folds`: _RollingFolds.errors)."""
+    relative map against the same simple forecast (`folds`: _RollingFolds.errors). blocks: _blocks."""
     usable = _usable(blend)
     simple = [k for k, name in enumerate(CANDIDATES) if name in SIMPLE and usable[k]]
     loss = ((parts - y[..., None]) ** 2).mean(dim=2)  # (N, H, K) per window and step
     blended = (((parts * weights[:, None]).sum(-1) - y) ** 2).mean(dim=2)  # (N, H)
-    steps, per_block, n_blocks = _blocks(len(y), blend.horizon, spacing)
+    steps, per_block, n_blocks = blocks
     if steps < 1:
         return Evidence(min(simple, key=lambda k: float(loss[..., k].mean())), math.nan, 0, 0, 0)
     loss, blended = loss[:, :steps].mean(1), blended[:, :steps].mean(1)
