@@ -248,3 +248,21 @@ def test_too_short_series_or_bad_arguments_raise_data_errors():
         make_splits(_toy(), lookback=4, horizon=2).test[10_000]
     with pytest.raises(DataError):
         WindowDataset(np.zeros((10, 2), np.float32), 0, 10, 0, 1)
+
+
+def test_missing_values_come_as_zeros_with_masks_and_whole_rows_without():
+    values = np.arange(40, dtype=np.float32).reshape(20, 2)
+    holed = values.copy()
+    holed[5, 0] = holed[12, 1] = np.nan
+    scaler = StandardScaler(np.array([1.0, 2.0]), np.array([2.0, 4.0]))
+    batch = WindowDataset(holed, 0, 20, 6, 3, scaler=scaler).__getitems__([0, 4])
+    # window 0: lookback rows 0..5, targets 6..8; window 4: lookback 4..9, targets 10..12
+    assert batch.x.dtype == torch.float32 and batch.mask.shape == (2, 6, 2) and batch.y_mask.shape == (2, 3, 2)
+    assert not batch.mask[0, 5, 0] and not batch.mask[1, 1, 0] and not batch.y_mask[1, 2, 1]
+    assert int((~batch.mask).sum()) == 2 and int((~batch.y_mask).sum()) == 1
+    assert batch.x[0, 5, 0] == 0 and batch.y[1, 2, 1] == 0  # never NaN: a masked value is not read
+    whole = WindowDataset(values, 0, 20, 6, 3, scaler=scaler).__getitems__([0, 4])
+    torch.testing.assert_close(batch.x[batch.mask], whole.x[batch.mask])
+    assert whole.mask is None and whole.y_mask is None
+    # rows [start, stop) decide: the hole before them leaves the windows after it unmasked
+    assert WindowDataset(holed, 13, 20, 4, 2).__getitems__([0]).mask is None

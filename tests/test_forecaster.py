@@ -394,3 +394,35 @@ def test_the_tables_own_time_column_names_the_forecast_and_reads_new_rows():
         out = fc.update(table.iloc[390:392])
         assert out.columns[0] == column and len(out) == 6, name
     assert str(out["ym"].iloc[0])[:10] == str(months[392].start_time)[:10]
+
+
+def test_a_wide_tables_outages_are_masked_never_filled_in(tmp_path):
+    """A column's outage (NaN cells) and a gap in the timestamps are missing in fit: the training and validation
+    windows mask them, the scaler reads the observed values alone, and the stream starts with them missing
+    (before, fit forward-filled them: the invented readings were training targets and scaler input)."""
+    df = synthetic_frame(1300)
+    df.loc[400:519, "s1"] = np.nan  # an outage of one sensor
+    df.loc[1295:, "s2"] = np.nan  # the last five readings of another
+    table = df.drop(index=range(800, 830))  # and 30 hours when the logger sent nothing
+    fc = LRUForecaster(48, 12, quantiles=[0.1, 0.9], train=tiny_train(epochs=1), **TINY_MODEL).fit(table)
+    n_train = 1300 - 130  # validation: the last 10% of the 1,300 hourly steps
+    expected = df.iloc[:n_train].assign(**{c: df[c].where(~df.index.isin(range(800, 830))) for c in ("s0", "s1", "s2")})
+    np.testing.assert_allclose(fc.scaler.mean, np.nanmean(expected[["s0", "s1", "s2"]].to_numpy(), axis=0), rtol=1e-6)
+    assert fc.net.net.cfg.missing  # the network reads where its inputs were missing
+    assert fc.missing_inputs() == {"s0": (0, 0), "s1": (0, 0), "s2": (5, 0)}
+    out = fc.predict()
+    assert np.isfinite(out.drop(columns="date").to_numpy()).all()
+    pd.testing.assert_frame_equal(fc.set_history(table), out)  # the history consumed again, as fit left it
+    loaded = LRUForecaster.load(fc.save(tmp_path / "holes.lruts"))
+    pd.testing.assert_frame_equal(loaded.predict(), out)
+    # the stream goes on from there: the next reading of s2 is observed again
+    nxt = pd.DataFrame({"date": [df["date"].iloc[-1] + pd.Timedelta(hours=1)], "s0": [1.0], "s1": [2.0], "s2": [3.0]})
+    assert np.isfinite(fc.update(nxt).drop(columns="date").to_numpy()).all()
+    assert fc.missing_inputs()["s2"] == (5, 0)
+
+
+def test_a_wide_column_without_a_reading_in_the_training_rows_is_refused():
+    df = synthetic_frame(600)
+    df.loc[:560, "s1"] = np.nan
+    with pytest.raises(DataError, match=r"\['s1'\] hold no reading in the training rows"):
+        LRUForecaster(48, 12, train=tiny_train(epochs=1), **TINY_MODEL).fit(df)

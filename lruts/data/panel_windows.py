@@ -45,7 +45,7 @@ import torch
 
 from lruts.data.batch import BatchedWindows, WindowBatch
 from lruts.data.panel import Panel, _few
-from lruts.data.scaling import StandardScaler
+from lruts.data.scaling import StandardScaler, observed_stats
 from lruts.errors import DataError
 
 
@@ -59,35 +59,17 @@ class PanelScaler:
     static: StandardScaler
 
 
-def _nan_stats(blocks) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and population std per column over (rows, K) blocks, NaN left out (std 1 when constant or empty)."""
-    total = count = squares = None
-    blocks = list(blocks)
-    for b in blocks:
-        b64 = b.astype(np.float64)
-        ok = ~np.isnan(b64)
-        s, c = np.where(ok, b64, 0.0).sum(axis=0), ok.sum(axis=0)
-        total, count = (s, c) if total is None else (total + s, count + c)
-    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-    for b in blocks:
-        d = np.square(np.nan_to_num(b.astype(np.float64) - mean, nan=0.0)).sum(axis=0)
-        squares = d if squares is None else squares + d
-    std = np.sqrt(np.divide(squares, count, out=np.zeros_like(squares), where=count > 0))
-    std[std == 0] = 1.0
-    return mean, std
-
-
 def fit_panel_scaler(panel: Panel, train_lengths: np.ndarray) -> PanelScaler:
     """Statistics of the first train_lengths[i] rows of each series i."""
     rows = list(zip(panel.offsets.tolist(), train_lengths.tolist(), strict=True))
     t_mean, t_std = np.empty(len(panel)), np.empty(len(panel))
     for i, (o, n) in enumerate(rows):
-        t_mean[i], t_std[i] = (s[0] for s in _nan_stats([panel.values[o : o + n, None]]))
-    past = _nan_stats(panel.past[o : o + n] for o, n in rows)
-    future = _nan_stats(
+        t_mean[i], t_std[i] = (s[0] for s in observed_stats([panel.values[o : o + n, None]]))
+    past = observed_stats(panel.past[o : o + n] for o, n in rows)
+    future = observed_stats(
         panel.future[o : o + n] for o, n in zip(panel.future_offsets.tolist(), train_lengths.tolist(), strict=True)
     )
-    static = _nan_stats([panel.static]) if panel.static.shape[1] else (np.zeros(0), np.zeros(0))
+    static = observed_stats([panel.static]) if panel.static.shape[1] else (np.zeros(0), np.zeros(0))
     return PanelScaler(StandardScaler(t_mean, t_std), StandardScaler(*future), StandardScaler(*past),
                        StandardScaler(*static))  # fmt: skip
 

@@ -14,6 +14,24 @@ def chunk_rows_for(n_channels: int, budget: int = 8 << 20) -> int:
     return max(1, budget // (8 * max(n_channels, 1)))
 
 
+def observed_stats(blocks) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std per column over (rows, K) blocks, NaN left out (std 1 when constant or empty)."""
+    total = count = squares = None
+    blocks = list(blocks)
+    for b in blocks:
+        b64 = b.astype(np.float64)
+        ok = ~np.isnan(b64)
+        s, c = np.where(ok, b64, 0.0).sum(axis=0), ok.sum(axis=0)
+        total, count = (s, c) if total is None else (total + s, count + c)
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    for b in blocks:
+        d = np.square(np.nan_to_num(b.astype(np.float64) - mean, nan=0.0)).sum(axis=0)
+        squares = d if squares is None else squares + d
+    std = np.sqrt(np.divide(squares, count, out=np.zeros_like(squares), where=count > 0))
+    std[std == 0] = 1.0
+    return mean, std
+
+
 @dataclass
 class StandardScaler:
     """x_scaled = (x - mean) / std per variable. mean, std: (C,) float64; std is the population std

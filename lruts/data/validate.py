@@ -12,7 +12,8 @@ Fill policy (`fill=`), for missing cells and, on a regular series, for missing g
   "drop":            drop rows with a missing cell, do not insert missing steps;
   "error":           raise DataError if anything is missing;
   "mask":            keep missing cells (and inserted grid steps) missing, for a model that masks them: the
-                     default for a long table (id_col), whose series have their own spans and outages.
+                     default for a long table (id_col), whose series have their own spans and outages, and
+                     what LRUForecaster.fit reads every table with (its windows mask them).
 In a long table pivoted wide, each series is filled only inside its own span (first to last observation):
 nothing is invented before a series starts or after it ends; the report lists each series' span and its
 missing steps (`series_spans`).

@@ -74,6 +74,8 @@ class WindowDataset(BatchedWindows):
     each as (rows - mean) / std with the scaler's statistics (none given: returned as stored).
     Multivariate: item i = window i, x: (L, C), y: (H, C). Channel-independent: item i = window
     i // C of channel i % C (window-major), x: (L, 1), y: (H, 1); `channel_of(i)` gives the channel.
+    Missing values (NaN in the rows: a wide table read with fill="mask") come as 0 with the batch's mask and
+    y_mask False there; rows without any give batches without masks.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class WindowDataset(BatchedWindows):
         if scaler is not None:
             self._mean = scaler.mean.astype(self.data.dtype)
             self._inv_std = (1.0 / scaler.std).astype(self.data.dtype)
+        self.missing = bool(np.isnan(self.data[start:stop]).any())
         span = stop - start - lookback - horizon
         self.n_windows = span // stride + 1 if span >= 0 else 0
 
@@ -172,8 +175,13 @@ class WindowDataset(BatchedWindows):
             if self.scaler is not None:
                 values -= self._mean
                 values *= self._inv_std
-        values = torch.from_numpy(values)
-        return WindowBatch(x=values[:, : self.lookback], y=values[:, self.lookback :])
+        if not self.missing:
+            values = torch.from_numpy(values)
+            return WindowBatch(x=values[:, : self.lookback], y=values[:, self.lookback :])
+        observed = ~np.isnan(values)
+        values, observed = torch.from_numpy(np.where(observed, values, 0.0)), torch.from_numpy(observed)
+        lb = self.lookback
+        return WindowBatch(x=values[:, :lb], y=values[:, lb:], mask=observed[:, :lb], y_mask=observed[:, lb:])
 
     def __repr__(self) -> str:
         layout = "channel-independent" if self.channel_independent else "multivariate"

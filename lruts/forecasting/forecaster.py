@@ -171,7 +171,7 @@ class LRUForecaster:
         trained over every series' windows (val_fraction of each series held out, at least the horizon).
         Covariates or calendar features without id_col: one series (target_col, or the one of target_cols)
         read as a long table of that series, its id the target's name (`unique_id` in what is returned)."""
-        from lruts.data import StandardScaler, WindowDataset, load_series
+        from lruts.data import WindowDataset, load_series
 
         self.frame_kind = _frame_kind(df)
         if not 0 < val_fraction < 1:
@@ -188,7 +188,7 @@ class LRUForecaster:
                 static_covariates, calendar, freq, val_fraction, checkpoint_dir, run, one_series,
             )  # fmt: skip
         self.panel = None
-        series = load_series(df, time_col=time_col, target_cols=target_cols, freq=freq)
+        series = load_series(df, time_col=time_col, target_cols=target_cols, freq=freq, fill="mask")
         _tell_repairs(series.report.repairs + series.report.warnings)
         values = series.values
         n = len(values)
@@ -201,12 +201,13 @@ class LRUForecaster:
                 f"{int((self.lookback + self.horizon) / (1 - val_fraction)) + 1} rows, or lower the lookback"
             )
         self._set_series_meta(series, time_col)
-        self.scaler = StandardScaler.fit(values[:n_train])
+        self.scaler = _wide_scaler(values[:n_train], self.columns)
         scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32))
         train_set = WindowDataset(scaled, 0, n_train, self.lookback, self.horizon, split="train")
         val_set = WindowDataset(scaled, n_train - self.lookback, n, self.lookback, self.horizon, split="val")
         torch.manual_seed(self.train_config.seed)
-        self.net = LRUForecastNet(self._net_config(values.shape[1]))
+        missing = bool(np.isnan(values).any())
+        self.net = LRUForecastNet(dataclasses.replace(self._net_config(values.shape[1]), missing=missing))
         self.fit_result = fit_forecast_net(
             self.net,
             train_set,
@@ -287,9 +288,10 @@ class LRUForecaster:
         self.panel.consume(self.net, panel)
 
     def _start_record(self, values: np.ndarray) -> None:
-        """Keep the raw readings of the last `lookback` steps of a wide history (T, C), all observed."""
+        """Keep the raw readings of the last `lookback` steps of a wide history (T, C), NaN where missing."""
         values = np.asarray(values, dtype=np.float64)
-        self._recent = Recent.start(values, np.zeros(values.shape, np.int8), self.lookback)
+        status = np.where(np.isnan(values), MISSING, OBSERVED).astype(np.int8)
+        self._recent = Recent.start(values, status, self.lookback)
 
     @classmethod
     def from_trained(
@@ -366,10 +368,13 @@ class LRUForecaster:
 
     @torch.no_grad()
     def _consume(self, scaled: torch.Tensor) -> None:
-        """Run the network over a whole scaled history (T, C) in parallel mode; keep its stream state."""
+        """Run the network over a whole scaled history (T, C), NaN where missing, in parallel mode; keep its
+        stream state."""
         self.net.eval()
         self._compiled = None  # the weights may have changed (a new fit): pack them again when streaming
-        out, self._stream = self.net.stream_from(scaled[None].to(self._device()))
+        observed = ~torch.isnan(scaled)
+        inputs = {} if observed.all() else {"mask": observed[None].to(self._device())}
+        out, self._stream = self.net.stream_from(scaled[None].to(self._device()), **inputs)
         self._forecast = out[0]
 
     def predict(self, future: Any = None) -> Any:
@@ -493,7 +498,7 @@ class LRUForecaster:
         net = self._require_fitted()
         if self.panel is not None:
             return self._set_panel_history(net, df, future)
-        series = load_series(df, time_col=self.time_col, target_cols=self.columns, freq=self.freq)
+        series = load_series(df, time_col=self.time_col, target_cols=self.columns, freq=self.freq, fill="mask")
         self.last_time = series.timestamps[-1]
         self._consume(torch.from_numpy(self.scaler.transform(series.values).astype(np.float32)))
         self._start_record(series.values)
@@ -774,3 +779,18 @@ def _one_series(df: Any, time_col: str | None, target_col: str, target_cols: lis
 
 def _frame_kind(df: Any) -> str:
     return "polars" if type(df).__module__.startswith("polars") else "pandas"
+
+
+def _wide_scaler(train: np.ndarray, columns: list[str]):
+    """The scaler of a wide table's training rows (T, C), its missing values (NaN) left out; a column with no
+    reading there is refused."""
+    from lruts.data import StandardScaler
+    from lruts.data.scaling import observed_stats
+
+    empty = [c for c, seen in zip(columns, ~np.isnan(train).all(axis=0), strict=True) if not seen]
+    if empty:
+        raise DataError(
+            f"column(s) {empty} hold no reading in the training rows (the first {len(train)}): drop them, or fit "
+            "on a later stretch of the table where they have readings"
+        )
+    return StandardScaler.fit(train) if not np.isnan(train).any() else StandardScaler(*observed_stats([train]))
