@@ -281,6 +281,40 @@ def test_an_interval_between_sample_quantiles_covers_a_fresh_draw_with_its_nomin
     torch.testing.assert_close(_sample_quantiles(r, levels), torch.quantile(r, levels, dim=0), atol=5e-3, rtol=0)
 
 
+def test_sample_quantiles_leave_a_series_missing_targets_out():
+    # residuals (N, H, C) of a wide table's validation windows: series 1 missed targets in windows 5..19, series
+    # 2 in every window; each series' quantiles are over its own windows, one with none takes everyone's
+    g = torch.Generator().manual_seed(0)
+    r = torch.randn(20, 4, 3, generator=g)
+    levels = torch.tensor([0.1, 0.9])
+    holed = r.clone()
+    holed[5:, :, 1] = math.nan
+    holed[:, :, 2] = math.nan
+    got = _sample_quantiles(holed, levels)  # (Q, H, C)
+    torch.testing.assert_close(got[..., 0], _sample_quantiles(r[:, :, 0], levels))
+    torch.testing.assert_close(got[..., 1], _sample_quantiles(r[:5, :, 1], levels))
+    everyone = torch.cat([r[:, :, 0], r[:5, :, 1]])
+    torch.testing.assert_close(got[..., 2], _sample_quantiles(everyone, levels))
+    assert torch.isfinite(got).all()
+
+
+def test_a_wide_column_dead_through_validation_leaves_the_others_calibrated():
+    # a sensor dead for the last 150 hours: validation windows keep the other series' targets (before, every
+    # window had a missing target somewhere and the blend fell back to repeat-last for every column)
+    t = np.arange(1300)
+    df = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=1300, freq="h")})
+    for j in range(3):
+        df[f"s{j}"] = np.sin(2 * np.pi * (t / 24 + j / 3)) + 0.1 * np.random.default_rng(j).standard_normal(1300)
+    df.loc[1150:, "s1"] = np.nan
+    fc = LRUForecaster(48, 12, quantiles=[0.1, 0.9], train=tiny_train(epochs=1), **TINY_MODEL).fit(df)
+    assert fc.blend_info["calibration_windows"] == 130 - 12 + 1  # every validation window
+    assert fc.blend_info["weights"]["seasonal_naive"][0] < 1.0 and fc.blend_info["weights"]["repeat_last"][0] < 1.0
+    assert np.isfinite(fc.blend_info["val_mse_blend"]) and torch.isfinite(fc.net.offsets).all()
+    out = fc.predict()
+    assert np.isfinite(out.drop(columns="date").to_numpy()).all()
+    assert (out["s0_q0.9"] > out["s0_q0.1"]).all() and (out["s1_q0.9"] > out["s1_q0.1"]).all()
+
+
 def test_out_of_block_residuals_come_from_weights_fitted_on_the_other_blocks():
     g = torch.Generator().manual_seed(0)
     parts = torch.randn(30, 4, 2, 3, generator=g)  # (windows, steps, series, parts)

@@ -68,8 +68,9 @@ gather and one write of O(H·C·Q) per observation (a step leaves what the state
 started from a history (`stream_from`) starts its tracker from the validation offsets.
 
 Masks and covariates go to the network; the simple forecasts read the values with the missing ones
-carried forward (the network's fill), and the weights and offsets are fitted on the validation windows
-whose targets were all observed.
+carried forward (the network's fill), and the weights and offsets are fitted on the series of each validation
+window whose targets were all observed (in a wide table the window's other series stay: a sensor dead through
+validation leaves the others calibrated, and its own offsets are those of every series).
 """
 
 from __future__ import annotations
@@ -560,7 +561,7 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         )  # fmt: skip
         usable[CANDIDATES.index("linear_levels")] = False
     # (N, H, C, K), (N, H, C), (N, C)
-    parts, y, scale, spacing = _calibration_windows(blend, val_set, batch_size, device)
+    parts, y, scale, spacing, seen = _calibration_windows(blend, val_set, batch_size, device)
     weights = simplex_least_squares(parts, y, usable=usable)
     blocks = _blocks(len(y), blend.horizon, spacing)
     evidence = _evidence_against_the_simple_forecasts(blend, parts, y, weights, blocks, folds)
@@ -569,18 +570,18 @@ def fit_blend(blend: Blend, train_set, val_set, batch_size: int = 256) -> dict[s
         weights = torch.zeros_like(weights)
         weights[:, evidence.simple] = 1.0
     blend.weights.copy_(weights)
-    residual = y - (parts * weights[:, None]).sum(-1)
+    residual = _unseen_as_nan(y - (parts * weights[:, None]).sum(-1), seen)
     if blend.quantiles:
         # fitted weights are calibrated on residuals they were not fitted on (_out_of_block_residuals); a simple
         # forecast has nothing fitted: its residuals on the training windows are as honest as on validation's,
         # and they span years where validation spans months (one window's worth at long horizons)
         if evidence.trusted:
-            _fit_offsets(blend, _out_of_block_residuals(parts, y, usable, blocks), scale)
+            _fit_offsets(blend, _unseen_as_nan(_out_of_block_residuals(parts, y, usable, blocks), seen), scale)
         else:
             _fit_offsets(blend, residual, scale, _residuals(blend, train_set, batch_size, device))
-    part_mse = ((parts - y[..., None]) ** 2).mean(dim=(0, 1, 2))
+    part_mse = ((parts - y[..., None]) ** 2).sum(dim=(0, 1, 2)) / (seen.sum() * blend.horizon)
     return {
-        "val_mse_blend": float(residual.pow(2).mean()),  # what registration compares for a blended forecaster
+        "val_mse_blend": float(residual.pow(2).nanmean()),  # what registration compares for a blended forecaster
         "ridge_penalties": penalties,
         # the relative map's and the map of levels' squared errors on the later parts of the training rows
         "training_folds": folds,
@@ -608,7 +609,8 @@ def _fit_offsets(blend: Blend, residual: torch.Tensor, scale: torch.Tensor, earl
 
     def score(adaptive: bool, offsets: torch.Tensor) -> float:
         bounds = (scale if adaptive else torch.ones_like(scale))[:, None, :, None] * offsets  # (N, H, C, Q)
-        lower, upper, target = (t.cpu().numpy() for t in (bounds[..., 0], bounds[..., -1], residual))
+        seen = ~torch.isnan(residual)  # a missing target has no residual
+        lower, upper, target = (t[seen].cpu().numpy() for t in (bounds[..., 0], bounds[..., -1], residual))
         return winkler(lower, upper, target, float(levels[-1] - levels[0]))
 
     fit_on = (residual, scale) if earlier is None else earlier
@@ -624,7 +626,18 @@ def _sample_quantiles(r: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     type 6): the k-th smallest of n exchangeable residuals lies below a fresh one with probability k/(n + 1),
     so an interval between these quantiles covers a fresh residual with the nominal probability on average,
     the finite-sample step of split conformal (its rank ⌈(n + 1)(1 − α)⌉). torch.quantile's positions
-    (k − 1)/(n − 1) make a narrower interval: an 80% one from 24 residuals covers 74%."""
+    (k − 1)/(n − 1) make a narrower interval: an 80% one from 24 residuals covers 74%.
+
+    r (N, H, C) may hold NaN for a window's series whose targets were not all observed (_unseen_as_nan): each
+    series' quantiles are then over its own windows, and a series with none takes those of every series'."""
+    if bool(torch.isnan(r).any()):
+        everyone = r.transpose(1, 2).reshape(-1, r.shape[1])  # (N·C, H)
+        everyone = _sample_quantiles(everyone[~torch.isnan(everyone).any(dim=1)], levels)  # (Q, H)
+        series = []
+        for c in range(r.shape[2]):
+            own = r[:, :, c][~torch.isnan(r[:, :, c]).any(dim=1)]
+            series.append(_sample_quantiles(own, levels) if len(own) else everyone)
+        return torch.stack(series, dim=-1)
     n = r.shape[0]
     at = ((n + 1) * levels - 1) / (n - 1) if n > 1 else levels
     return torch.quantile(r, at.clamp(0, 1), dim=0)
@@ -990,30 +1003,42 @@ def _residuals(blend: Blend, dataset, batch_size: int, device) -> tuple[torch.Te
     """The fitted blend's residuals (N, H, C) and local scales (N, C) on `dataset`'s windows (as
     _calibration_windows keeps them); the network is not run when its weight is 0."""
     network = bool(blend.weights[:, 0].any())
-    parts, y, scale, _ = _calibration_windows(blend, dataset, batch_size, device, network=network)
-    return y - blend._point(parts), scale
+    parts, y, scale, _, seen = _calibration_windows(blend, dataset, batch_size, device, network=network)
+    return _unseen_as_nan(y - blend._point(parts), seen), scale
+
+
+def _unseen_as_nan(residual: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Residuals (N, H, C) with NaN where the window's series had a missing target (seen (N, C) False)."""
+    return residual if bool(seen.all()) else torch.where(seen[:, None], residual, math.nan)
 
 
 def _calibration_windows(blend: Blend, val_set, batch_size: int, device, network: bool = True):
-    """The parts' forecasts and the targets on validation windows evenly spread over the split (all of
-    them while they fit in MAX_CALIBRATION_FLOATS), those with a missing target left out, and the spacing
-    of the windows in steps. network=False: zeros in the network's place."""
+    """The parts' forecasts (N, H, C, K), the targets (N, H, C) and the local scales (N, C) on validation
+    windows evenly spread over the split (all of them while they fit in MAX_CALIBRATION_FLOATS), the spacing
+    of the windows in steps, and which series' targets were all observed in each window (N, C). A series
+    with a missing target is 0 in both that window's parts and targets, so it adds nothing to the weights'
+    least squares or the evidence's losses (its residuals: _unseen_as_nan); a window with none left out.
+    network=False: zeros in the network's place."""
     n = len(val_set)
     per_window = blend.horizon * blend.n_channels * (len(CANDIDATES) + 1)
     keep = max(1, min(n, MAX_CALIBRATION_FLOATS // per_window))
     indices = sorted({round(i * (n - 1) / max(keep - 1, 1)) for i in range(keep)}) if keep < n else None
     spacing = (n - 1) / max(keep - 1, 1) if indices is not None else 1.0
-    parts, targets, scales = [], [], []
+    parts, targets, scales, seen = [], [], [], []
     for batch in _batches(val_set, batch_size, indices):
         batch = batch.to(device)
         inputs = batch_inputs(batch)
-        keep = slice(None) if batch.y_mask is None else batch.y_mask.flatten(1).all(dim=1)
         net = blend.net(batch.x, **inputs)[..., 0] if network else batch.x.new_zeros(batch.y.shape)
         ahead = _ahead(inputs, batch.x.shape[1])
-        parts.append(blend.candidates(batch.x, net, mask=batch.mask, ahead=ahead)[keep])
-        targets.append(batch.y[keep])
+        p, y = blend.candidates(batch.x, net, mask=batch.mask, ahead=ahead), batch.y
+        observed = torch.ones_like(y[:, 0], dtype=torch.bool) if batch.y_mask is None else batch.y_mask.all(dim=1)
+        keep = observed.any(dim=1)
+        observed = observed[keep]
+        parts.append(torch.where(observed[:, None, :, None], p[keep], 0.0))
+        targets.append(torch.where(observed[:, None], y[keep], 0.0))
         scales.append(blend.local_scale(batch.x, batch.mask)[keep])
-    return torch.cat(parts), torch.cat(targets), torch.cat(scales), spacing
+        seen.append(observed)
+    return torch.cat(parts), torch.cat(targets), torch.cat(scales), spacing, torch.cat(seen)
 
 
 def simplex_least_squares(parts: torch.Tensor, y: torch.Tensor, usable: list[bool]) -> torch.Tensor:
