@@ -9,12 +9,13 @@
     python -m pipelines.ingest --dataset electricity_prices   # a registered panel: its declared covariates
     python -m pipelines.ingest --path sales.csv --id-col store --static-file stores.csv   # one row per store
 
-A long table (--id-col) keeps each series' outages and the time before it starts or after it ends
-missing (fill 'mask'; another --fill fills inside each series' span only) and reports every series'
-span and missing steps. A panel with covariates (--target or a covariate flag, or a dataset the
-registry declares a panel) is read as pipelines.train reads it: one target per series, its covariates
-kept as covariates (not as more targets); it is checked and reported (series, spans, missing steps,
-each covariate's missing cells), and no Parquet is written: the pipelines read the file itself.
+Outages and gaps stay missing (--fill mask, the default; another --fill fills them); a long table
+(--id-col) also keeps the time before each series starts or after it ends missing (another --fill fills inside
+each series' span only) and reports every series' span and missing steps. A panel with covariates
+(--target or a covariate flag, or a dataset the registry declares a panel) is read as pipelines.train
+reads it: one target per series, its covariates kept as covariates (not as more targets); it is checked
+and reported (series, spans, missing steps, each covariate's missing cells), and no Parquet is written:
+the pipelines read the file itself.
 Prints the ingest report (rows, span, step, gaps, repairs, warnings); it is also saved as
 data/<name>.report.json. Exit status 2 with a one-line message on a data problem.
 """
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--fill",
         choices=["ffill", "interpolate", "zero", "drop", "error", "mask"],
-        help="missing-value policy (default: ffill; mask, i.e. kept missing, with --id-col)",
+        help="missing-value policy (default: mask, i.e. kept missing; the others fill or drop them)",
     )
     ap.add_argument("--irregular", action="store_true", help="keep observed rows only: do not insert missing steps")
     ap.add_argument("--name", help="output name (default: dataset name or file stem)")

@@ -91,9 +91,10 @@ def test_dates_written_with_a_zone_stay_dates_across_daylight_saving(tmp_path):
     frame = pd.DataFrame({"date": days[kept], "x": np.array(kept, float)})
     for zone, source in ((None, write(tmp_path, text)), ("Europe/Berlin", frame)):  # text's offsets name no zone
         s = load_series(source)
-        assert s.freq == "1d" and s.report.clock == {"kind": "local", "zone": zone} and not s.report.warnings
+        assert s.freq == "1d" and s.report.clock == {"kind": "local", "zone": zone}
         np.testing.assert_array_equal(s.timestamps, dates)
-        assert s.report.gaps == 1 and len(s) == len(days)  # the missing day is a gap on the grid, filled
+        assert s.report.gaps == 1 and len(s) == len(days)  # the missing day is a gap on the grid, kept missing
+        assert np.isnan(s.values[20, 0]) and np.isfinite(np.delete(s.values[:, 0], 20)).all()
         assert any("local midnights" in r for r in s.report.repairs)
     # a column of fixed offsets (pandas' reading of such text) is read the same way, without warnings
     fixed = pd.DataFrame(
@@ -223,15 +224,20 @@ def test_gaps_are_found_inserted_and_filled_by_the_policy(tmp_path, fill, value)
 
 def test_huge_gap_is_an_error_not_a_million_invented_rows(tmp_path):
     path = write(tmp_path, "date,x\n2020-01-01 00:00,1\n2020-01-01 00:01,2\n2020-01-01 00:02,3\n2021-01-01 00:00,4\n")
-    with pytest.raises(DataError, match="invent"):
+    with pytest.raises(DataError, match=r"would make 783 of 787 rows .* missing"):  # kept missing: 783 empty rows
         load_series(path)
+    with pytest.raises(DataError, match="invent"):
+        load_series(path, fill="ffill", name="filled")
 
 
 def test_nan_inf_and_out_of_range_values_are_set_missing_and_filled(tmp_path):
     path = write(tmp_path, "date,a,b\n2020-01-01,1,1\n2020-01-02,nan,inf\n2020-01-03,3,1e39\n2020-01-04,,-inf\n")
-    s = load_series(path)
-    assert np.isfinite(s.values).all()
+    s = load_series(path)  # kept missing (the default)
     assert s.report.non_finite == {"b": 3}
+    np.testing.assert_array_equal(s.values, [[1, 1], [np.nan, np.nan], [3, np.nan], [np.nan, np.nan]])
+    assert not s.report.filled and s.report.kept_missing == {"a": 2, "b": 3}
+    s = load_series(path, fill="ffill", name="filled")
+    assert np.isfinite(s.values).all()
     np.testing.assert_array_equal(s.values[:, 0], [1, 1, 3, 3])
     assert sum(s.report.filled.values()) == 5
 
@@ -259,7 +265,7 @@ def test_numbers_written_with_separators_or_signs_are_read_not_dropped(tmp_path)
     eu = "date;v\n2020-01-01;1,5\n2020-01-02;1.234,5\n2020-01-03;oops\n2020-01-04;2 000,25\n"
     path = write(tmp_path, eu, "eu.csv")
     s = load_series(path, name="eu")
-    np.testing.assert_array_equal(s.values[:, 0], [1.5, 1234.5, 1234.5, 2000.25])
+    np.testing.assert_array_equal(s.values[:, 0], [1.5, 1234.5, np.nan, 2000.25])
     assert s.report.junk_cells == {"v": 1}
     # a DataFrame the user read without thousands=, currency and percent signs (the number as written: 10.5% is 10.5)
     frame = pd.DataFrame(
@@ -402,8 +408,9 @@ def test_polars_and_pandas_frames_are_validated_in_memory(home):
     idx = pd.date_range("2020-01-01", periods=6, freq="15min")
     pdf = pd.DataFrame({"a": [1.0, 2, np.nan, 4, 5, 6], "b": [1, 1, 2, 3, 5, 8]}, index=idx)
     s = load_series(pdf, name="upload")
-    assert s.freq == "15m" and s.columns == ["a", "b"] and s.values[2, 0] == 2.0
-    assert s.report.filled == {"a": 1}
+    assert s.freq == "15m" and s.columns == ["a", "b"] and np.isnan(s.values[2, 0]) and s.values[3, 0] == 4.0
+    assert not s.report.filled
+    assert load_series(pdf, name="filled", fill="ffill").values[2, 0] == 2.0
     plf = pl.DataFrame({"t": ["2020-01-03", "2020-01-01", "2020-01-02"], "y": [3, 1, 2]})
     s2 = load_series(plf)
     assert s2.values[:, 0].tolist() == [1, 2, 3] and s2.report.unsorted

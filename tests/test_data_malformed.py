@@ -49,7 +49,7 @@ CORPUS = {
     "junk timestamps": (_csv([("soon", "1", "2"), ("later", "2", "3"), ("never", "3", "4")]), "x.csv", "timestamps"),
     "all text values": (_csv([(r[0], "x", "y") for r in ROWS]), "x.csv", "no numeric value column"),
     "not parquet": (b"date,a\n2020-01-01,1\n", "x.parquet", "not a readable Parquet"),
-    "huge gap": (_csv([*ROWS[:3], ("2031-01-01 00:00:00", "1", "1")]), "x.csv", "invent"),
+    "huge gap": (_csv([*ROWS[:3], ("2031-01-01 00:00:00", "1", "1")]), "x.csv", "would make .* missing"),
     # repaired and reported
     "shuffled": (_csv(random.Random(0).sample(ROWS, len(ROWS))), "x.csv", lambda r: r.unsorted),
     "duplicates": (_csv([*ROWS, ROWS[4], ROWS[7]]), "x.csv", lambda r: r.duplicate_rows == 2),
@@ -89,7 +89,9 @@ def test_hand_written_malformed_file(tmp_path, case):
         result = ingest(path)
         assert expect(result.report), result.report.summary()
         series = load_series(path)
-        assert np.isfinite(series.values).all() and (np.diff(series.timestamps) > np.timedelta64(0)).all()
+        values = series.values
+        assert np.isfinite(values[~np.isnan(values)]).all() and (np.diff(series.timestamps) > np.timedelta64(0)).all()
+        assert np.isfinite(load_series(path, fill="ffill", name="filled").values).all()
     assert _digest(path) == before
 
 
@@ -152,15 +154,16 @@ def test_generated_malformed_files_are_repaired_and_reported_or_refused(case):
             assert str(e)  # one clear message; any other exception type fails the test
         else:
             r = series.report
-            assert np.isfinite(series.values).all() and series.values.dtype == np.float32
+            values = series.values  # missing cells kept missing (NaN), every other value a finite float32
+            assert np.isfinite(values[~np.isnan(values)]).all() and values.dtype == np.float32
             assert (np.diff(series.timestamps) > np.timedelta64(0)).all()
             assert r.delimiter == sep
             if "duplicate" in applied:
                 assert r.duplicate_rows >= 1
             if {"huge", "nan"} & applied and not r.dropped_columns:
-                assert r.non_finite or r.junk_cells or r.filled
+                assert r.non_finite or r.junk_cells or r.filled or r.kept_missing
             if {"junk", "huge", "nan", "empty_cells", "gap", "duplicate"} & applied:
-                assert r.repairs  # every damage that reaches the values is reported
+                assert r.repairs or r.warnings  # every damage that reaches the values is reported
         assert _digest(path) == before
 
 
@@ -208,9 +211,11 @@ def test_missing_data_codes_are_missing_cells_and_values_in_range_are_not(tmp_pa
     path = tmp_path / "logger.csv"
     path.write_bytes(_csv(rows, header=("date", "wind", "balance")))
     s = load_series(path)
-    assert s.values[:, 0].min() >= 0 and s.values[5, 1] == -999 and s.report.missing_codes == {"wind": {"-9999": 2}}
+    assert np.nanmin(s.values[:, 0]) >= 0 and s.values[5, 1] == -999
+    assert s.report.missing_codes == {"wind": {"-9999": 2}}
     assert "read missing-data codes as missing: -9999 in 'wind' (2 cells; its other values 0 to 14)" in s.report.repairs
-    assert s.values[7, 0] == wind[6] and s.report.filled == {"wind": 2}  # then filled as any missing cell
+    assert np.isnan(s.values[[7, 30], 0]).all() and np.isfinite(np.delete(s.values[:, 0], [7, 30])).all()
+    assert not s.report.filled and s.report.kept_missing == {"wind": 2}  # then kept missing as any missing cell
     published = load_series(path, exact_rows=True, force=True)  # a benchmark file's rows stay as published
     assert published.values[7, 0] == -9999 and any("kept as published" in w for w in published.report.warnings)
 

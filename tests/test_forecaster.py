@@ -424,5 +424,5 @@ def test_a_wide_tables_outages_are_masked_never_filled_in(tmp_path):
 def test_a_wide_column_without_a_reading_in_the_training_rows_is_refused():
     df = synthetic_frame(600)
     df.loc[:560, "s1"] = np.nan
-    with pytest.raises(DataError, match=r"\['s1'\] hold no reading in the training rows"):
+    with pytest.raises(DataError, match=r"\['s1'\] hold no reading in the 540 rows the scaler is fitted on"):
         LRUForecaster(48, 12, train=tiny_train(epochs=1), **TINY_MODEL).fit(df)

@@ -30,10 +30,11 @@ from lruts.io import safe_name
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = 5  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
+PIPELINE_VERSION = 6  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
 # quarters and ISO weeks read as dates, numbers written for people (1,234.5 · $12 · 10%) read, not set missing;
 # 4: local midnights with a zone read as dates (timestamps.Clock), step numbers as steps, a logger's jitter moved
-# to its grid, true/false as 1/0; 5: missing-data codes (−9999 among wind speeds) read as missing
+# to its grid, true/false as 1/0; 5: missing-data codes (−9999 among wind speeds) read as missing; 6: a wide
+# table's gaps and NaN cells kept missing too (fill='mask' for every table)
 
 
 class PartialDatasetWarning(UserWarning):
@@ -93,7 +94,7 @@ def _options(spec: DatasetSpec | None, **given: object) -> dict:
         opts["regular"] = spec.regular if opts["regular"] is None else opts["regular"]
         opts["exact_rows"] = spec.exact_rows if opts["exact_rows"] is None else opts["exact_rows"]
     opts["exact_rows"] = bool(opts["exact_rows"])
-    opts["fill"] = fill_policy(opts["fill"], opts["id_col"])
+    opts["fill"] = fill_policy(opts["fill"])
     if opts["target_cols"] is not None:
         opts["target_cols"] = list(opts["target_cols"])
     return opts
@@ -171,7 +172,7 @@ def ingest(
     time_col: the time column (default: the spec's, else a column named like a date, else the first);
     target_cols: value columns to keep (default: every numeric column); freq: the step ("1h", "15m",
     "1d", ...; default: inferred); fill: policy for missing values, see lruts.data.validate (default
-    "ffill", "mask" for a long table); regular: insert missing grid steps (default: the spec's, else True
+    "mask": kept missing); regular: insert missing grid steps (default: the spec's, else True
     unless the series is a daily trading calendar); id_col: pivot a long table (one row per id and time)
     wide, each series missing outside its own span, its outages reported (report.series_spans); exact_rows: keep
     duplicated timestamps and gaps as they are (default: True for the named benchmark datasets, whose

@@ -45,6 +45,7 @@ class IngestReport:
         default_factory=dict
     )  # column -> code -> cells (read.missing_codes)
     filled: dict[str, int] = field(default_factory=dict)  # missing cells filled by the fill policy
+    kept_missing: dict[str, int] = field(default_factory=dict)  # missing cells kept missing (fill "mask")
     dropped_columns: dict[str, str] = field(default_factory=dict)  # column -> reason
     constant_columns: list[str] = field(default_factory=list)
     # long tables: series -> {"first", "last", "missing_steps"} (steps absent or NaN inside its own span)

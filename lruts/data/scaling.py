@@ -52,10 +52,21 @@ class StandardScaler:
             raise ShapeError(f"scaler mean {self.mean.shape} and std {self.std.shape} differ")
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> StandardScaler:
-        """Fit on x: (T, C). Accumulates in float64 over row chunks of ≈8 MB (no float64 copy of x)."""
+    def fit(cls, x: np.ndarray, columns: list[str] | None = None) -> StandardScaler:
+        """Fit on x: (T, C), its missing values (NaN) left out. Accumulates in float64 over row chunks of ≈8 MB
+        (no float64 copy of x). A column with no value is refused (named from `columns`)."""
         if x.ndim != 2 or x.shape[0] == 0:
             raise ShapeError(f"fit expects a non-empty (T, C) array, got shape {x.shape}")
+        missing = np.isnan(x)
+        if missing.any():
+            empty = np.flatnonzero(missing.all(axis=0))
+            if len(empty):
+                names = [columns[c] for c in empty] if columns is not None else empty.tolist()
+                raise DataError(
+                    f"column(s) {names} hold no reading in the {len(x)} rows the scaler is fitted on (the training "
+                    "rows): drop them, or fit on a later stretch of the table where they have readings"
+                )
+            return cls(*observed_stats([x]))
         chunk_rows = chunk_rows_for(x.shape[1])
         total = np.zeros(x.shape[1])
         for lo in range(0, x.shape[0], chunk_rows):

@@ -1,19 +1,18 @@
 """Validation and repair of a raw table, one step a function, in the order they run (see `validate`).
 
 The result is a polars frame `timestamp: Datetime[ns]` + one Float32 column per series, time-sorted,
-with distinct timestamps, finite values and no missing cells. Each step records what it found and
-what it did in the `IngestReport`. Steps that find nothing wrong do not copy the data.
+with distinct timestamps and finite values, missing cells null (fill "mask", the default) or filled. Each step
+records what it found and what it did in the `IngestReport`. Steps that find nothing wrong do not copy the data.
 
 Fill policy (`fill=`), for missing cells and, on a regular series, for missing grid steps:
-  "ffill" (default): forward fill, leading missing cells back-filled (never uses future values except
+  "ffill":           forward fill, leading missing cells back-filled (never uses future values except
                      before the first observation);
   "interpolate":     linear in time between neighbours (edges as ffill);
   "zero":            0;
   "drop":            drop rows with a missing cell, do not insert missing steps;
   "error":           raise DataError if anything is missing;
-  "mask":            keep missing cells (and inserted grid steps) missing, for a model that masks them: the
-                     default for a long table (id_col), whose series have their own spans and outages, and
-                     what LRUForecaster.fit reads every table with (its windows mask them).
+  "mask" (default):  keep missing cells (and inserted grid steps) missing, for a model that masks them (the
+                     windows carry masks): nothing invented, a long table's series keep their own spans.
 In a long table pivoted wide, each series is filled only inside its own span (first to last observation):
 nothing is invented before a series starts or after it ends; the report lists each series' span and its
 missing steps (`series_spans`).
@@ -315,9 +314,17 @@ def snap_jitter(frame: pl.DataFrame, freq: str, exact_rows: bool, report: Ingest
 
 
 def regularise(
-    frame: pl.DataFrame, freq: str, regular: bool | None, fill: str, exact_rows: bool, report: IngestReport
+    frame: pl.DataFrame,
+    freq: str,
+    regular: bool | None,
+    fill: str,
+    exact_rows: bool,
+    report: IngestReport,
+    long: bool = False,
 ) -> pl.DataFrame:
-    """Find holes in the time grid; on a regular series insert the missing steps (as missing cells)."""
+    """Find holes in the time grid; on a regular series insert the missing steps (as missing cells). Gaps of more
+    than MAX_INVENTED_SHARE of the rows are refused (a mistyped year, a wrong step), except in a long table kept
+    missing, whose series may cover different years."""
     ts = frame[T].to_numpy()
     if regular is None:
         regular = not (freq == "1d" and weekdays_only(ts))
@@ -369,11 +376,13 @@ def regularise(
         report.warnings.append(f"{report.gaps} gaps kept ({report.missing_steps} missing steps): fill='drop'")
         return frame
     total = frame.height + report.missing_steps
-    if fill != "mask" and report.missing_steps > MAX_INVENTED_SHARE * total:
+    if (fill != "mask" or not long) and report.missing_steps > MAX_INVENTED_SHARE * total:
         raise DataError(
-            f"'{report.name}': filling its gaps would invent {report.missing_steps:,} of {total:,} rows at step "
-            f"{freq} (largest gap {report.largest_gap}). Check the frequency (freq=), or keep the observed rows "
-            "only with regular=False"
+            f"'{report.name}': "
+            + ("filling its gaps would invent" if fill != "mask" else "its gaps would make")
+            + f" {report.missing_steps:,} of {total:,} rows at step {freq} missing (largest gap {report.largest_gap})."
+            " Check the timestamps (a mistyped year?) and the frequency (freq=), or keep the observed rows only"
+            " with regular=False"
         )
     if on_business_days:
         grid = advance(ts[0], freq, np.arange(int(grid_position(ts[-1:], ts[0], freq)[0]) + 1))
@@ -420,6 +429,7 @@ def fill_missing(frame: pl.DataFrame, fill: str, report: IngestReport, *, per_sp
         return frame
     total = sum(todo.values())
     if fill == "mask":
+        report.kept_missing = todo
         report.warnings.append(f"{total} missing cells in {len(todo)} columns kept missing (fill='mask')")
         return frame
     if fill == "error":
@@ -473,9 +483,9 @@ def _text_hint(frame: pl.DataFrame, cols: list[str]) -> str:
     return hint
 
 
-def fill_policy(fill: str | None, id_col: str | None) -> str:
-    """The effective policy: `fill`, or by default "mask" for a long table (id_col) and "ffill" for a wide one."""
-    fill = fill or ("mask" if id_col else "ffill")
+def fill_policy(fill: str | None) -> str:
+    """The effective policy: `fill`, or by default "mask" (kept missing)."""
+    fill = fill or "mask"
     if fill not in FILL_POLICIES:
         raise DataError(f"fill='{fill}' is not a policy; use one of {FILL_POLICIES}")
     return fill
@@ -494,7 +504,7 @@ def validate(
     exact_rows: bool = False,
 ) -> pl.DataFrame:
     """Run every step on a raw table; returns the clean frame and fills `report`."""
-    fill = fill_policy(fill, id_col)
+    fill = fill_policy(fill)
     report.rows_raw = raw.frame.height
     report.encoding, report.delimiter = raw.encoding, raw.delimiter
     report.repairs += raw.notes
@@ -542,7 +552,7 @@ def validate(
         raise DataError(f"'{report.name}' has no numeric value column left (dropped: {report.dropped_columns})")
     step = frequency(frame, freq, report)
     frame, step = snap_jitter(frame, step, exact_rows, report)
-    frame = regularise(frame, step, regular, fill, exact_rows, report)
+    frame = regularise(frame, step, regular, fill, exact_rows, report, long=id_col is not None)
     if id_col:
         series_spans(frame, report)
     frame = fill_missing(frame, fill, report, per_span=bool(id_col))

@@ -231,7 +231,7 @@ def make_splits(
     values, timestamps = apply_transform(series.values, series.timestamps, transform)
     borders = split_borders(values.shape[0], lookback, rule)
     lo, hi = borders["train"]
-    scaler = StandardScaler.fit(values[lo:hi])
+    scaler = StandardScaler.fit(values[lo:hi], series.columns)
     data = values  # the series' own array (or the transformed copy): shared by the three splits
     sets = {}
     for name, (a, b) in borders.items():

@@ -213,17 +213,12 @@ class HorizonResult:
 
 
 def build_net(cfg: ExperimentConfig, horizon: int, data) -> LRUForecastNet:
-    """The network for `data` (a Series: one channel per column; a Panel: one channel, its covariates and,
-    when a target is missing anywhere, the missing-value input)."""
+    """The network for `data` (a Series: one channel per column; a Panel: one channel and its covariates; either,
+    when a target is missing anywhere, with the missing-value input)."""
     torch.manual_seed(cfg.train.seed)
-    sizes: dict[str, Any] = {"n_channels": n_channels(data)}
+    sizes: dict[str, Any] = {"n_channels": n_channels(data), "missing": bool(np.isnan(data.values).any())}
     if is_panel(data):
-        sizes |= {
-            "n_future": len(data.future_names),
-            "n_past": len(data.past_names),
-            "n_static": data.static.shape[1],
-            "missing": bool(np.isnan(data.values).any()),
-        }
+        sizes |= {"n_future": len(data.future_names), "n_past": len(data.past_names), "n_static": data.static.shape[1]}
     return LRUForecastNet(
         dataclasses.replace(cfg.model, lookback=cfg.lookback, horizon=horizon, quantiles=cfg.net_quantiles, **sizes)
     )
@@ -503,8 +498,9 @@ def per_series_mase(preds: Predictions, splits, series) -> dict[str, float]:
 
 
 class TargetOnly(torch.nn.Module):
-    """A baseline on panel windows: it reads the target's lookback (missing steps at 0, the series' training
-    mean) and none of the batch's covariates or masks."""
+    """A baseline on windows with masks or covariates (a panel's, a table's with missing values): it reads the
+    target's lookback (missing steps at 0, the series' training mean) and none of the batch's covariates or
+    masks."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
@@ -530,7 +526,7 @@ def baseline_models(
     trainer with its script's recipe: Adam (AdamW without weight decay), lr 1e-4 for 4 epochs then × 0.9 per
     epoch, batch 128, at most patchtst_epochs epochs; early stopping after 10 without a better validation
     loss (its scripts wait 100: by then the lr has shrunk 0.9^10-fold)."""
-    panel = is_panel(series)
+    panel = is_panel(series) or bool(np.isnan(series.values).any())  # batches with masks or covariates
     models: dict[str, torch.nn.Module] = {"repeat_last": RepeatLast(horizon)}
     season = season_length(series.freq) or None
     if season and season <= lookback:

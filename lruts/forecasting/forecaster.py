@@ -171,7 +171,7 @@ class LRUForecaster:
         trained over every series' windows (val_fraction of each series held out, at least the horizon).
         Covariates or calendar features without id_col: one series (target_col, or the one of target_cols)
         read as a long table of that series, its id the target's name (`unique_id` in what is returned)."""
-        from lruts.data import WindowDataset, load_series
+        from lruts.data import StandardScaler, WindowDataset, load_series
 
         self.frame_kind = _frame_kind(df)
         if not 0 < val_fraction < 1:
@@ -188,7 +188,7 @@ class LRUForecaster:
                 static_covariates, calendar, freq, val_fraction, checkpoint_dir, run, one_series,
             )  # fmt: skip
         self.panel = None
-        series = load_series(df, time_col=time_col, target_cols=target_cols, freq=freq, fill="mask")
+        series = load_series(df, time_col=time_col, target_cols=target_cols, freq=freq)
         _tell_repairs(series.report.repairs + series.report.warnings)
         values = series.values
         n = len(values)
@@ -201,7 +201,7 @@ class LRUForecaster:
                 f"{int((self.lookback + self.horizon) / (1 - val_fraction)) + 1} rows, or lower the lookback"
             )
         self._set_series_meta(series, time_col)
-        self.scaler = _wide_scaler(values[:n_train], self.columns)
+        self.scaler = StandardScaler.fit(values[:n_train], self.columns)
         scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32))
         train_set = WindowDataset(scaled, 0, n_train, self.lookback, self.horizon, split="train")
         val_set = WindowDataset(scaled, n_train - self.lookback, n, self.lookback, self.horizon, split="val")
@@ -498,7 +498,7 @@ class LRUForecaster:
         net = self._require_fitted()
         if self.panel is not None:
             return self._set_panel_history(net, df, future)
-        series = load_series(df, time_col=self.time_col, target_cols=self.columns, freq=self.freq, fill="mask")
+        series = load_series(df, time_col=self.time_col, target_cols=self.columns, freq=self.freq)
         self.last_time = series.timestamps[-1]
         self._consume(torch.from_numpy(self.scaler.transform(series.values).astype(np.float32)))
         self._start_record(series.values)
@@ -779,18 +779,3 @@ def _one_series(df: Any, time_col: str | None, target_col: str, target_cols: lis
 
 def _frame_kind(df: Any) -> str:
     return "polars" if type(df).__module__.startswith("polars") else "pandas"
-
-
-def _wide_scaler(train: np.ndarray, columns: list[str]):
-    """The scaler of a wide table's training rows (T, C), its missing values (NaN) left out; a column with no
-    reading there is refused."""
-    from lruts.data import StandardScaler
-    from lruts.data.scaling import observed_stats
-
-    empty = [c for c, seen in zip(columns, ~np.isnan(train).all(axis=0), strict=True) if not seen]
-    if empty:
-        raise DataError(
-            f"column(s) {empty} hold no reading in the training rows (the first {len(train)}): drop them, or fit "
-            "on a later stretch of the table where they have readings"
-        )
-    return StandardScaler.fit(train) if not np.isnan(train).any() else StandardScaler(*observed_stats([train]))

@@ -22,10 +22,12 @@ def smape(pred: np.ndarray, true: np.ndarray) -> float:
 
 
 def naive_scale(train: np.ndarray, season: int = 1) -> np.ndarray:
-    """Per-series in-sample MAE of the seasonal naive forecast on the training rows (T, C) → (C,)."""
+    """Per-series in-sample MAE of the seasonal naive forecast on the training rows (T, C) → (C,), over the pairs
+    of observed values (NaN: missing)."""
     if len(train) <= season:
         raise ValueError(f"need more than season={season} training rows to scale MASE, got {len(train)}")
-    return np.mean(np.abs(train[season:] - train[:-season]), axis=0)
+    change = np.abs(train[season:] - train[:-season])
+    return np.nanmean(change, axis=0) if np.isnan(change).any() else np.mean(change, axis=0)
 
 
 def coverage(lower: np.ndarray, upper: np.ndarray, true: np.ndarray) -> float:
