@@ -210,3 +210,28 @@ def test_ingest_reads_a_static_file_as_train_does(tmp_path, capsys, monkeypatch)
     assert ingest.main(["--path", str(csv), "--id-col", "unique_id", "--static-file", str(tmp_path / "no.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: the static covariates file") and len(err.splitlines()) == 1
+
+
+def test_train_on_a_wide_file_with_outages_masks_them(tmp_path):
+    # a wide file with a sensor's outage and hours the logger sent nothing: kept missing (the default for every
+    # table), the network reads the mask, the baselines read the lookback as a panel's, every score is finite
+    # and counts no missing target (before, the file was forward-filled: invented readings in every split)
+    t = pd.date_range("2021-01-01", periods=600, freq="h")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"date": t})
+    for j in range(2):
+        df[f"s{j}"] = np.sin(2 * np.pi * (np.arange(600) / 24 + j / 2)) + 0.1 * rng.standard_normal(600)
+    df.loc[100:140, "s1"] = np.nan  # a training-stretch outage
+    df.loc[540:545, "s0"] = np.nan  # and one among the test targets
+    csv = tmp_path / "meters.csv"
+    df.drop(index=range(300, 310)).to_csv(csv, index=False)  # ten hours with no row
+    args = ["--dataset", str(csv), "--lookback", str(L), "--horizons", str(H), "--out", str(tmp_path / "runs"),
+            *TINY, *QUICK]  # fmt: skip
+    assert train.main(args) == 0
+    out = next((tmp_path / "runs" / "meters").iterdir())
+    saved = json.loads((out / "results.json").read_text())
+    fc = LRUForecaster.load(out / "forecaster.lruts", device="cpu")
+    assert fc.net.net.cfg.missing  # the network reads where its inputs were missing
+    for metrics in (saved["test"], *saved["baselines"].values()):
+        assert all(np.isfinite(v) for k, v in metrics.items() if k in ("mse", "mae", "mase", "smape")), metrics
+    assert np.isfinite(fc.forecast_array()).all()
