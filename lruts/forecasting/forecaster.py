@@ -159,8 +159,9 @@ class LRUForecaster:
         static_covariates: Any = None,
         calendar: bool = False,
     ) -> LRUForecaster:
-        """Validate `df` (the ingestion checks), train on the first 1 − val_fraction of it with early
-        stopping on the rest, then consume the whole history so `predict()` is ready.
+        """Validate `df` (the ingestion checks; a missing reading or a skipped step is kept missing and masked,
+        never filled in), train on the first 1 − val_fraction of it with early stopping on the rest, then
+        consume the whole history so `predict()` is ready.
 
         Wide `df`: a time column and one column per series (target_cols, default all numeric ones).
         Long `df` (id_col given): one row per (id, time) with `target_col` and the covariates, read by
