@@ -266,3 +266,14 @@ def test_missing_values_come_as_zeros_with_masks_and_whole_rows_without():
     assert whole.mask is None and whole.y_mask is None
     # rows [start, stop) decide: the hole before them leaves the windows after it unmasked
     assert WindowDataset(holed, 13, 20, 4, 2).__getitems__([0]).mask is None
+
+
+def test_the_scaler_reads_observed_values_and_refuses_an_empty_or_infinite_column():
+    x = np.array([[1.0, 10.0], [np.nan, 20.0], [3.0, np.nan], [5.0, 40.0]], dtype=np.float32)
+    s = StandardScaler.fit(x)
+    np.testing.assert_allclose(s.mean, [3.0, 70 / 3])
+    np.testing.assert_allclose(s.std, [np.std([1, 3, 5]), np.std([10, 20, 40])], rtol=1e-6)
+    with pytest.raises(DataError, match=r"\['b'\] hold no reading in the 4 rows"):
+        StandardScaler.fit(np.c_[x[:, 0], np.full(4, np.nan)], ["a", "b"])
+    with pytest.raises(DataError, match="inf"), np.errstate(invalid="ignore", over="ignore"):
+        StandardScaler.fit(np.c_[x[:, 0], [1.0, np.inf, 2.0, 3.0]])

@@ -66,19 +66,20 @@ class StandardScaler:
                     f"column(s) {names} hold no reading in the {len(x)} rows the scaler is fitted on (the training "
                     "rows): drop them, or fit on a later stretch of the table where they have readings"
                 )
-            return cls(*observed_stats([x]))
-        chunk_rows = chunk_rows_for(x.shape[1])
-        total = np.zeros(x.shape[1])
-        for lo in range(0, x.shape[0], chunk_rows):
-            total += x[lo : lo + chunk_rows].sum(axis=0, dtype=np.float64)
-        mean = total / x.shape[0]
-        sq = np.zeros(x.shape[1])
-        for lo in range(0, x.shape[0], chunk_rows):
-            sq += np.square(x[lo : lo + chunk_rows] - mean).sum(axis=0)
-        std = np.sqrt(sq / x.shape[0])
+            mean, std = observed_stats([x])
+        else:
+            chunk_rows = chunk_rows_for(x.shape[1])
+            total = np.zeros(x.shape[1])
+            for lo in range(0, x.shape[0], chunk_rows):
+                total += x[lo : lo + chunk_rows].sum(axis=0, dtype=np.float64)
+            mean = total / x.shape[0]
+            sq = np.zeros(x.shape[1])
+            for lo in range(0, x.shape[0], chunk_rows):
+                sq += np.square(x[lo : lo + chunk_rows] - mean).sum(axis=0)
+            std = np.sqrt(sq / x.shape[0])
+            std[std == 0] = 1.0
         if not (np.isfinite(mean).all() and np.isfinite(std).all()):
-            raise DataError("cannot fit the scaler: the train rows hold NaN/inf or values too large to square")
-        std[std == 0] = 1.0
+            raise DataError("cannot fit the scaler: the train rows hold inf or values too large to square")
         return cls(mean, std)
 
     @property
