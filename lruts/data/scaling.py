@@ -53,31 +53,19 @@ class StandardScaler:
 
     @classmethod
     def fit(cls, x: np.ndarray, columns: list[str] | None = None) -> StandardScaler:
-        """Fit on x: (T, C), its missing values (NaN) left out. Accumulates in float64 over row chunks of ≈8 MB
-        (no float64 copy of x). A column with no value is refused (named from `columns`)."""
+        """Fit on x: (T, C), its missing values (NaN) left out, in float64 over row chunks of ≈8 MB (no float64
+        copy of x). A column with no value is refused (named from `columns`)."""
         if x.ndim != 2 or x.shape[0] == 0:
             raise ShapeError(f"fit expects a non-empty (T, C) array, got shape {x.shape}")
-        missing = np.isnan(x)
-        if missing.any():
-            empty = np.flatnonzero(missing.all(axis=0))
-            if len(empty):
-                names = [columns[c] for c in empty] if columns is not None else empty.tolist()
-                raise DataError(
-                    f"column(s) {names} hold no reading in the {len(x)} rows the scaler is fitted on (the training "
-                    "rows): drop them, or fit on a later stretch of the table where they have readings"
-                )
-            mean, std = observed_stats([x])
-        else:
-            chunk_rows = chunk_rows_for(x.shape[1])
-            total = np.zeros(x.shape[1])
-            for lo in range(0, x.shape[0], chunk_rows):
-                total += x[lo : lo + chunk_rows].sum(axis=0, dtype=np.float64)
-            mean = total / x.shape[0]
-            sq = np.zeros(x.shape[1])
-            for lo in range(0, x.shape[0], chunk_rows):
-                sq += np.square(x[lo : lo + chunk_rows] - mean).sum(axis=0)
-            std = np.sqrt(sq / x.shape[0])
-            std[std == 0] = 1.0
+        empty = np.flatnonzero(np.isnan(x).all(axis=0))
+        if len(empty):
+            names = [columns[c] for c in empty] if columns is not None else empty.tolist()
+            raise DataError(
+                f"column(s) {names} hold no reading in the {len(x)} rows the scaler is fitted on (the training "
+                "rows): drop them, or fit on a later stretch of the table where they have readings"
+            )
+        chunk_rows = chunk_rows_for(x.shape[1])
+        mean, std = observed_stats(x[lo : lo + chunk_rows] for lo in range(0, x.shape[0], chunk_rows))
         if not (np.isfinite(mean).all() and np.isfinite(std).all()):
             raise DataError("cannot fit the scaler: the train rows hold inf or values too large to square")
         return cls(mean, std)

@@ -526,7 +526,7 @@ def baseline_models(
     trainer with its script's recipe: Adam (AdamW without weight decay), lr 1e-4 for 4 epochs then × 0.9 per
     epoch, batch 128, at most patchtst_epochs epochs; early stopping after 10 without a better validation
     loss (its scripts wait 100: by then the lr has shrunk 0.9^10-fold)."""
-    panel = is_panel(series) or bool(np.isnan(series.values).any())  # batches with masks or covariates
+    target_only = is_panel(series) or bool(np.isnan(series.values).any())  # batches with masks or covariates
     models: dict[str, torch.nn.Module] = {"repeat_last": RepeatLast(horizon)}
     season = season_length(series.freq) or None
     if season and season <= lookback:
@@ -535,7 +535,7 @@ def baseline_models(
         best = (math.inf, None)
         for lr in DLINEAR_LRS:
             torch.manual_seed(0)
-            dlinear = TargetOnly(DLinear(lookback, horizon)) if panel else DLinear(lookback, horizon)
+            dlinear = TargetOnly(DLinear(lookback, horizon)) if target_only else DLinear(lookback, horizon)
             cfg = TrainConfig(epochs=dlinear_epochs, lr=lr, weight_decay=0.0, patience=3, progress=False)
             fit = fit_forecast_net(dlinear, splits.train, splits.val, cfg, distributed=False)  # rank 0 alone
             log.info("DLinear baseline, lr %g: best val %.4f (epoch %d)", lr, fit.best_val_loss, fit.best_epoch)
@@ -544,13 +544,13 @@ def baseline_models(
         models["dlinear"] = best[1].eval()
     if patchtst_epochs:
         torch.manual_seed(0)
-        patchtst = TargetOnly(PatchTST(lookback, horizon)) if panel else PatchTST(lookback, horizon)
+        patchtst = TargetOnly(PatchTST(lookback, horizon)) if target_only else PatchTST(lookback, horizon)
         recipe = {"lr": 1e-4, "weight_decay": 0.0, "batch_size": 128, "epoch_decay": 0.9, "hold_epochs": 4}
         cfg = TrainConfig(epochs=patchtst_epochs, patience=10, **recipe)
         fit = fit_forecast_net(patchtst, splits.train, splits.val, cfg, distributed=False)
         log.info("PatchTST baseline: best val %.4f (epoch %d)", fit.best_val_loss, fit.best_epoch)
         models["patchtst"] = patchtst.eval()
-    return {name: TargetOnly(m) if panel and not isinstance(m, TargetOnly) else m for name, m in models.items()}
+    return {name: TargetOnly(m) if target_only and not isinstance(m, TargetOnly) else m for name, m in models.items()}
 
 
 def evaluate_baselines(splits, series, horizon: int, lookback: int) -> dict[str, dict[str, float]]:

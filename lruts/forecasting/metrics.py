@@ -26,8 +26,7 @@ def naive_scale(train: np.ndarray, season: int = 1) -> np.ndarray:
     of observed values (NaN: missing)."""
     if len(train) <= season:
         raise ValueError(f"need more than season={season} training rows to scale MASE, got {len(train)}")
-    change = np.abs(train[season:] - train[:-season])
-    return np.nanmean(change, axis=0) if np.isnan(change).any() else np.mean(change, axis=0)
+    return np.nanmean(np.abs(train[season:] - train[:-season]), axis=0)
 
 
 def coverage(lower: np.ndarray, upper: np.ndarray, true: np.ndarray) -> float:
