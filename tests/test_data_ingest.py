@@ -279,7 +279,35 @@ def test_numbers_written_with_separators_or_signs_are_read_not_dropped(tmp_path)
     s = load_series(frame)
     np.testing.assert_array_equal(s.values[:, 0], [1000, 999.5, -2500.25, 1234.5])
     np.testing.assert_array_equal(s.values[:, 1], [10.5, 11, 9.75, 10])
-    assert s.report.junk_cells == {"eur": 1}  # "-3,5 €": a decimal comma in a frame of decimal points is not guessed
+    np.testing.assert_array_equal(s.values[:, 2], [12, 1200, -3.5, 7])  # "-3,5 €" reads only with a decimal comma
+    assert not s.report.junk_cells and s.report.decimal_comma == ["eur"]
+
+
+def test_decimal_commas_are_read_by_what_the_column_shows(tmp_path):
+    # pandas.read_csv(sep=";") without decimal=",": the numbers stay text. "30,53" was no number (a table of them:
+    # "no numeric value column"), and "30,531" read as 30531, a thousandfold reading with a note about separators
+    times = pd.date_range("2020-01-01", periods=4)
+    frame = pd.DataFrame(
+        {"date": times, "a": ["30,53", "27,8", "1.234,5", None], "b": ["30,531", "27,787", "5", "0,125"]}
+    )
+    s = load_series(frame)
+    np.testing.assert_allclose(s.values[:, 0], [30.53, 27.8, 1234.5, np.nan], rtol=1e-6)
+    np.testing.assert_allclose(s.values[:, 1], [30.531, 27.787, 5, 0.125], rtol=1e-6)  # b's own: 0,125
+    assert load_series(frame[["date", "b"]]).report.decimal_comma == ["b"]  # no thousands group after a 0
+    assert s.report.decimal_comma == ["a", "b"] and not s.report.junk_cells
+    assert any("decimal commas read as decimal points in ['a', 'b']" in r for r in s.report.repairs)
+    # a column that shows no mark takes the table's: "30,531" beside "27,8" is 30.531
+    s = load_series(frame.assign(b=["30,531", "27,787", "1,000", "2,500"]))
+    np.testing.assert_allclose(s.values[:, 1], [30.531, 27.787, 1, 2.5], rtol=1e-6)
+    # ... and beside a point's number (1,234.5) a thousands separator, as where the table shows no mark: said
+    for other in (["1,234.5", "2", "3", "4"], ["1", "2", "3", "4"]):
+        s = load_series(frame.assign(a=other, b=["30,531", "27,787", "1,000", "2,500"]))
+        np.testing.assert_array_equal(s.values[:, 1], [30531, 27787, 1000, 2500])
+        said = [r for r in s.report.repairs if "read as thousands separators" in r]
+        assert bool(said) == (other[0] == "1"), said  # said where nothing in the table tells
+    # a comma-separated file with its decimal commas quoted reads the same
+    path = write(tmp_path, 'date,a\n2020-01-01,"30,53"\n2020-01-02,"27,8"\n2020-01-03,29\n')
+    np.testing.assert_allclose(load_series(path).values[:, 0], [30.53, 27.8, 29], rtol=1e-6)
 
 
 def test_a_table_without_a_numeric_column_says_what_its_columns_hold(tmp_path):

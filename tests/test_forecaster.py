@@ -426,3 +426,34 @@ def test_a_wide_column_without_a_reading_in_the_training_rows_is_refused():
     df.loc[:560, "s1"] = np.nan
     with pytest.raises(DataError, match=r"\['s1'\] hold no reading in the 540 rows the scaler is fitted on"):
         LRUForecaster(48, 12, train=tiny_train(epochs=1), **TINY_MODEL).fit(df)
+
+
+def test_a_frame_written_with_decimal_commas_fits_and_streams_as_its_numbers(tmp_path):
+    # pandas.read_csv(sep=";") without decimal=",": every reading is text like "30,53". fit() found "no numeric
+    # value column", and a fitted column's new rows "30,531" would have read as 30531 (the point's thousands)
+    df = synthetic_frame(400, n_series=2).round({"s0": 3, "s1": 3})
+    text = df.assign(**{c: df[c].map(lambda v: f"{v:.3f}".replace(".", ",")) for c in ("s0", "s1")})
+    text.loc[3, "s0"] = f"{df.loc[3, 's0']:.2f}".replace(".", ",")  # one shorter reading: the mark it shows
+    df.loc[3, "s0"] = round(df.loc[3, "s0"], 2)
+    fits = [
+        LRUForecaster(24, 6, train=tiny_train(), **TINY_MODEL).fit(f.iloc[:380], time_col="date") for f in (df, text)
+    ]
+    assert fits[1].decimal_comma == ["s0", "s1"]
+    loaded = LRUForecaster.load(fits[1].save(tmp_path / "f.lruts"))
+    numbers, *read = (fc.update(f.iloc[380:]) for fc, f in zip([*fits, loaded], (df, text, text), strict=True))
+    for forecast in read:
+        pd.testing.assert_frame_equal(forecast, numbers, rtol=1e-5)
+
+
+def test_a_long_table_written_with_decimal_commas_streams_as_its_numbers():
+    df = synthetic_frame(300, n_series=2).melt("date", var_name="unique_id", value_name="y").round({"y": 3})
+    text = df.assign(y=df["y"].map(lambda v: f"{v:.3f}".replace(".", ",")))
+    text.loc[0, "y"] = "1,5"  # the mark it shows; the rest reads either way
+    df.loc[0, "y"] = 1.5
+    cut = df["date"] < df["date"].iloc[280]
+    fits = [
+        LRUForecaster(24, 6, train=tiny_train(), **TINY_MODEL).fit(f[cut], id_col="unique_id", time_col="date")
+        for f in (df, text)
+    ]
+    numbers, read = (fc.update(f[~cut]) for fc, f in zip(fits, (df, text), strict=True))
+    pd.testing.assert_frame_equal(read, numbers, rtol=1e-5)

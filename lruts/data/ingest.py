@@ -30,11 +30,12 @@ from lruts.io import safe_name
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = 6  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
+PIPELINE_VERSION = 7  # 2: long tables keep each series' span and outages (fill='mask' by default); 3: years,
 # quarters and ISO weeks read as dates, numbers written for people (1,234.5 · $12 · 10%) read, not set missing;
 # 4: local midnights with a zone read as dates (timestamps.Clock), step numbers as steps, a logger's jitter moved
 # to its grid, true/false as 1/0; 5: missing-data codes (−9999 among wind speeds) read as missing; 6: a wide
-# table's gaps and NaN cells kept missing too (fill='mask' for every table)
+# table's gaps and NaN cells kept missing too (fill='mask' for every table); 7: a column's decimal commas read by
+# what its text shows (30,5 · 1.234,5), in a comma-separated file or a frame too
 
 
 class PartialDatasetWarning(UserWarning):

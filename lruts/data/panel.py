@@ -90,13 +90,14 @@ class PanelReport:
     junk_cells: dict[str, int] = field(default_factory=dict)  # text that is no number, read as missing
     junk_examples: dict[str, list[str]] = field(default_factory=dict)
     written_cells: dict[str, int] = field(default_factory=dict)  # numbers written for people (1,234.5), read
+    notes: list[str] = field(default_factory=list)  # what reading the file met (raw.notes: delimiter, decimal mark…)
     missing_codes: dict[str, CodeCells] = field(default_factory=dict)  # −9999 and the like, read as missing
     dated: DayJoin | None = None  # a date column joined with its times of day or day periods
     series: dict[str, SeriesReport] = field(default_factory=dict)
 
     def repairs(self) -> list[str]:
         """What reading the table changed or dropped (one line each; none for a clean table)."""
-        lines = [self.dated.note] if self.dated else []
+        lines = [*self.notes, *([self.dated.note] if self.dated else [])]
         lines += [CLOCK_NOTES[self.clock.kind]] if self.clock else []
         lines += [self.snapped] if self.snapped else []
         if self.duplicate_rows:
@@ -146,6 +147,7 @@ class Panel:
     integer_ids: bool = False  # the given id column held integers (ids is their text: forecasts give them back)
     clock: Clock | None = None  # how timestamps with a zone were read
     snapped: bool = False  # its series' jittered timestamps were moved to their grid (new rows are, alike)
+    decimal_comma: list[str] = field(default_factory=list)  # columns written with a decimal comma (new rows alike)
     report: PanelReport = field(default_factory=PanelReport, repr=False, compare=False)
 
     @property
@@ -403,6 +405,7 @@ def load_panel(
     raw, report.dated = join_date_and_time(_read(source, time_col, id_col), by=id_col)
     frame, text = raw.frame, raw.text_cols
     report.junk_cells, report.junk_examples, report.written_cells = raw.junk_cells, raw.junk_examples, raw.written_cells
+    report.notes = list(raw.notes)
     report.rows_raw = frame.height
     future, past = list(future_covariates), list(past_covariates)
     static_cols = list(static_covariates) if isinstance(static_covariates, list | tuple) else []
@@ -514,6 +517,7 @@ def load_panel(
         integer_ids=integer_ids,
         clock=parsed.clock,
         snapped=report.snapped is not None,
+        decimal_comma=[c for c in raw.decimal_comma if c in numeric],
         target_col=target_col,
         report=report,
     )

@@ -77,6 +77,7 @@ class RawTable:
     written_cells: dict[str, int] = field(default_factory=dict)  # numbers written for people, read (_written)
     empty_cells: dict[str, int] = field(default_factory=dict)  # read as NaN by the block reader
     out_of_range: dict[str, int] = field(default_factory=dict)
+    decimal_comma: list[str] = field(default_factory=list)  # value columns read with a decimal comma
     encoding: str = "utf-8"
     delimiter: str | None = None
 
@@ -101,7 +102,7 @@ _MAGNITUDE = f"[{''.join(_MAGNITUDES)}]"
 @functools.cache
 def _written(decimal_comma: bool) -> re.Pattern:
     point, sep = ("," if decimal_comma else "\\."), _SEPARATORS[decimal_comma]
-    digits = f"(\\d{{1,3}}([{sep}]\\d{{3}})+|\\d+)({point}\\d*)?"
+    digits = f"([1-9]\\d{{0,2}}([{sep}]\\d{{3}})+|\\d+)({point}\\d*)?"  # no group after a leading 0: 0,125
     return re.compile(f"[-+]?[{_SIGNS}]?\\s?[-+]?{digits}\\s?({_MAGNITUDE}|[%{_SIGNS}])?")
 
 
@@ -269,7 +270,7 @@ def _column_kinds(sn: _Sniff, time_col: str, id_col: str | None) -> tuple[list[s
         if name in (time_col, id_col):
             continue
         vals = [r[j].strip() for r in sn.sample_rows if j < len(r) and r[j].strip() not in NULL_TOKENS]
-        ok = sum(_is_number(v, sn.decimal_comma) for v in vals)
+        ok = sum(_is_number(v, sn.decimal_comma) or _is_number(v, True) for v in vals)  # 30,5: to_float32 reads
         if vals and all(v.lower() in ("true", "false") for v in vals):
             flags.append(name)
         else:
@@ -383,26 +384,33 @@ class RawCells:
     huge: dict[str, int] = field(default_factory=dict)
     written: dict[str, int] = field(default_factory=dict)
     text: list[str] = field(default_factory=list)
+    decimal_comma: list[str] = field(default_factory=list)  # text columns read with a decimal comma (decimal_marks)
+    notes: list[str] = field(default_factory=list)  # what decimal_marks decided, where the text said it
 
 
 def to_float32(frame: pl.DataFrame, cols: list[str], decimal_comma: bool = False) -> tuple[pl.DataFrame, RawCells]:
-    """Convert `cols` of any type to Float32, text as `text_numbers` reads it (by its decimal mark: a comma
-    where decimal_comma). Returns the frame and what the conversion met (RawCells)."""
+    """Convert `cols` of any type to Float32, text as `text_numbers` reads it: with a decimal comma where
+    decimal_comma (the file's mark), else by the mark its text shows (`decimal_marks`). Returns the frame and
+    what the conversion met (RawCells)."""
     cells = RawCells()
+    texts = [c for c in cols if not (frame[c].dtype.is_numeric() or frame[c].dtype == pl.Boolean)]
+    comma = set(texts) if decimal_comma else decimal_marks(frame, texts, cells.notes)
     exprs = []
     for c in cols:
         s = frame[c]
-        if s.dtype.is_numeric() or s.dtype == pl.Boolean:
+        if c not in texts:
             f64 = s.cast(pl.Float64)
             if s.dtype == pl.Boolean and s.len() > s.null_count():  # true / false as 1 / 0, said as a file's is
                 cells.written[c] = s.len() - s.null_count()
         else:
-            t, f64, written = text_numbers(s, decimal_comma)
+            t, f64, written = text_numbers(s, c in comma)
             junk = t.is_not_null() & f64.is_null()
             bad = int(junk.sum())
             if bad > (1 - NUMERIC_SHARE) * max(t.len() - t.null_count(), 1):
                 cells.text.append(c)
                 continue
+            if c in comma:
+                cells.decimal_comma.append(c)
             if written:
                 cells.written[c] = written
             if bad:
@@ -414,6 +422,41 @@ def to_float32(frame: pl.DataFrame, cols: list[str], decimal_comma: bool = False
             f64 = f64.set(f64.is_finite() & (f64.abs() > _FLOAT32_MAX), None)
         exprs.append(f64.cast(pl.Float32).alias(c))
     return frame.with_columns(exprs), cells
+
+
+def decimal_marks(frame: pl.DataFrame, cols: list[str], notes: list[str]) -> set[str]:
+    """Which text columns of a table write the decimal mark as a comma. A number with a comma reads one way
+    only when it is no number the other way: 30,53 and 1.234,5 only with a decimal comma, 1,234.5 and
+    1,234,567 only with a thousands separator; 30,531 reads either way. A column that shows one mark has it;
+    a column that shows neither takes the table's (one locale per table), and where the table shows none
+    either its commas are read as thousands separators, said in `notes` with how to read them otherwise."""
+    shows: dict[str, str] = {}
+    either: dict[str, str] = {}
+    for c in cols:
+        t = frame[c].cast(pl.String).str.strip_chars()
+        t = t.filter(t.str.contains(",", literal=True)).unique().head(10_000)
+        if t.is_empty():
+            continue
+        point, comma = (text_numbers(t, mark)[1].is_not_null() for mark in (False, True))
+        only_comma, only_point = int((comma & ~point).sum()), int((point & ~comma).sum())
+        if only_comma and not only_point:
+            shows[c] = "comma"
+        elif only_point:
+            shows[c] = "point"
+        elif comma.any():
+            either[c] = t.filter(comma)[0]
+    table = set(shows.values())
+    comma = {c for c, mark in shows.items() if mark == "comma"} | (set(either) if table == {"comma"} else set())
+    if comma:
+        notes.append(f"decimal commas read as decimal points in {sorted(comma)} (30,5 as 30.5)")
+    if either and not table:
+        shown = ", ".join(f"{c!r} ({v!r})" for c, v in either.items())
+        notes.append(
+            f"the commas of {shown} are read as thousands separators (30,531 as 30531): no number there shows "
+            "which mark it is; if the comma is the decimal mark, give the column as numbers (pandas: "
+            "df[col].str.replace(',', '.').astype(float)) or the file with ';' as the delimiter"
+        )
+    return comma
 
 
 def text_numbers(column: pl.Series, decimal_comma: bool = False) -> tuple[pl.Series, pl.Series, int]:
@@ -435,16 +478,19 @@ def text_numbers(column: pl.Series, decimal_comma: bool = False) -> tuple[pl.Ser
     return t, f64, int(written.sum()) + int(truth.is_not_null().sum())
 
 
-def new_row_numbers(column, what: str):
+def new_row_numbers(column, what: str, decimal_comma: bool = False):
     """A column of new rows for update() (pandas Series) as float64 numpy: missing cells NaN, numbers written
-    for people read (`text_numbers`); a DataError naming the first cell that holds text but no number (it
-    would otherwise stream in as a missing reading: a real reading lost without a word)."""
+    for people read (`text_numbers`, with a decimal comma where the fitted table's column had one); a
+    DataError naming the first cell that holds text but no number (it would otherwise stream in as a missing
+    reading: a real reading lost without a word)."""
     import pandas as pd
 
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         return column.to_numpy(np.float64, na_value=np.nan)
     cells = [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in column.tolist()]
-    t, f64, _ = text_numbers(pl.Series(column.name if isinstance(column.name, str) else "v", cells, pl.String))
+    t, f64, _ = text_numbers(
+        pl.Series(column.name if isinstance(column.name, str) else "v", cells, pl.String), decimal_comma
+    )
     junk = (t.is_not_null() & f64.is_null()).arg_true()
     if len(junk):
         raise DataError(
@@ -553,6 +599,7 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
         frame, cells = to_float32(frame, numeric + flags, sn.decimal_comma)
         text += cells.text
         notes.append("re-read as text: some lines or cells did not parse (ragged lines are cut to the header's width)")
+        notes += cells.notes
     if frame.height == 0:
         raise DataError(f"{path.name} has a header but no data rows")
     return RawTable(
@@ -566,6 +613,7 @@ def read_csv(path: Path, *, time_col: str | None = None, id_col: str | None = No
         written_cells=cells.written,
         empty_cells=empty,
         out_of_range=cells.huge,
+        decimal_comma=[c for c in numeric + flags if c not in text] if sn.decimal_comma else cells.decimal_comma,
         encoding=sn.encoding,
         delimiter=sn.delimiter,
     )
@@ -591,10 +639,12 @@ def read_frame(frame: pl.DataFrame, *, time_col: str | None = None, id_col: str 
         time_col=tcol,
         value_cols=[c for c in cols if c not in cells.text],
         text_cols=cells.text,
+        notes=cells.notes,
         junk_cells=cells.junk,
         junk_examples=cells.junk_examples,
         written_cells=cells.written,
         out_of_range=cells.huge,
+        decimal_comma=cells.decimal_comma,
     )
 
 

@@ -40,6 +40,7 @@ class IngestReport:
     conflicting_duplicates: int = 0  # of those, rows whose values differed from the kept row
     bad_timestamps: int = 0  # rows dropped because the timestamp could not be read
     junk_cells: dict[str, int] = field(default_factory=dict)  # text in numeric columns, set missing
+    decimal_comma: list[str] = field(default_factory=list)  # columns written with a decimal comma (new rows alike)
     non_finite: dict[str, int] = field(default_factory=dict)  # NaN/inf and beyond-float32 values, set missing
     missing_codes: dict[str, dict[str, int]] = field(
         default_factory=dict

@@ -510,6 +510,7 @@ def validate(
     report.repairs += raw.notes
     report.repairs += cell_notes(raw.written_cells, raw.junk_cells, raw.junk_examples)
     report.junk_cells = dict(raw.junk_cells)
+    report.decimal_comma = list(raw.decimal_comma)
     raw, joined = join_date_and_time(raw)
     if joined:
         report.repairs.append(joined.note)

@@ -128,6 +128,7 @@ class LRUForecaster:
         self.step_ns: int | None = None
         self.clock: Clock | None = None  # how the fitted table's zone was read: new rows alike, forecasts in it
         self.snap = False  # the fitted table's readings were jittered: a new row is moved to its nearest step
+        self.decimal_comma: list[str] = []  # the fitted table's columns written with a decimal comma: new rows alike
         self.last_time: np.datetime64 | None = None
         self.frame_kind = "pandas"
         self._stream: StreamState | EnsembleState | BlendState | None = None
@@ -283,6 +284,7 @@ class LRUForecaster:
             outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
             lookback=self.lookback, horizon=self.horizon, integer_ids=panel.integer_ids, clock=panel.clock,
             one_series=one_series, snap=panel.snapped, time_of_day=panel.time_of_day, day_periods=panel.day_periods,
+            decimal_comma=panel.decimal_comma,
         )  # fmt: skip
         self.freq, self.time_col, self.columns, self.clock = panel.freq, panel.time_col, [], panel.clock
         self._compiled = None
@@ -352,6 +354,7 @@ class LRUForecaster:
         self.freq = series.freq
         self.clock = Clock.from_dict(series.report.clock if series.report else None)
         self.snap = bool(series.report and series.report.snapped)  # jittered readings: new rows are snapped too
+        self.decimal_comma = [c for c in self.columns if series.report and c in series.report.decimal_comma]
         if self.freq == "1d" and weekdays_only(series.timestamps):
             # a trading calendar, kept row by row by ingestion: it streams and is dated on business days
             self.freq = "1b"
@@ -551,7 +554,8 @@ class LRUForecaster:
         if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
             return times, block.to_numpy(np.float64)
         # column by column: ≈1 ms per column, most of an update's time with hundreds of series
-        return times, np.stack([new_row_numbers(block[c], "new rows") for c in self.columns], axis=1)
+        read = [new_row_numbers(block[c], "new rows", c in self.decimal_comma) for c in self.columns]
+        return times, np.stack(read, axis=1)
 
     def _plan_wide(self, times: np.ndarray, values: np.ndarray) -> list[tuple[np.datetime64, np.ndarray]]:
         """New wide observations as the steps after the last one, in order: (time, values (C,) float64, NaN
@@ -669,6 +673,7 @@ class LRUForecaster:
             "step_ns": self.step_ns or 0,
             "clock": self.clock.to_dict() if self.clock else {},
             "snap": self.snap,
+            "decimal_comma": self.decimal_comma,
             "last_time_ns": int(self.last_time.astype("datetime64[ns]").astype(np.int64)),
             "frame_kind": self.frame_kind,
             "stream": _to_device(self._stream.to_dict(), torch.device("cpu")),
@@ -733,6 +738,7 @@ class LRUForecaster:
         fc.day_periods = list(blob.get("day_periods") or []) or None
         fc.freq, fc.step_ns = blob["freq"] or None, blob["step_ns"] or None
         fc.clock, fc.snap = Clock.from_dict(blob.get("clock")), bool(blob.get("snap", False))
+        fc.decimal_comma = list(blob.get("decimal_comma", []))
         fc.last_time = np.datetime64(int(blob["last_time_ns"]), "ns")
         fc._stream = stream_state_from_dict(_to_device(blob["stream"], dev))
         fc._forecast = blob["forecast"].to(dev)

@@ -316,13 +316,15 @@ class PanelFront:
                  calendar, scaler, static, outliers, frame_kind, lookback, horizon,
                  integer_ids: bool = False, clock: Clock | None = None,
                  one_series: str | None = None, snap: bool = False,
-                 time_of_day: str | None = None, day_periods: list[int] | None = None) -> None:  # fmt: skip
+                 time_of_day: str | None = None, day_periods: list[int] | None = None,
+                 decimal_comma: list[str] | None = None) -> None:  # fmt: skip
         self.ids, self.freq = list(ids), freq  # ids as text: rows are matched by str(id)
         self.integer_ids = integer_ids  # the fitted table's ids were integers: what is returned gives them back
         self.clock = clock  # how the fitted table's zone was read: new rows alike, forecasts in it
         # one series fitted from a table without an id column: the id its rows get where they have none
         self.one_series = one_series
         self.snap = snap  # the fitted table's readings were jittered: a new row is moved to its nearest step
+        self.decimal_comma = list(decimal_comma or [])  # the fitted table's columns written with a decimal comma
         # the fitted table's dates were joined with this column's times of day (or day periods: [first, seconds])
         self.time_of_day, self.day_periods = time_of_day, day_periods
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
@@ -539,7 +541,9 @@ class PanelFront:
         holds text but no number)."""
         frame = self.as_fitted(frame, call)
         _require_columns(frame, [self.id_col, self.time_col, *columns], what)
-        return read_long_rows(frame, self.id_col, self.time_col, columns, what, clock=self.clock)
+        return read_long_rows(
+            frame, self.id_col, self.time_col, columns, what, clock=self.clock, decimal_comma=self.decimal_comma
+        )
 
     def _rows_by_series(self, rows: LongRows, what: str):
         """(series index, grid positions (k,), row positions (k,)) per series in `rows`, in the order of
@@ -738,6 +742,7 @@ class PanelFront:
             "lookback": self.lookback, "horizon": self.horizon, "integer_ids": self.integer_ids,
             "clock": self.clock.to_dict() if self.clock else {}, "one_series": self.one_series or "", "snap": self.snap,
             "time_of_day": self.time_of_day or "", "day_periods": self.day_periods or [],
+            "decimal_comma": self.decimal_comma,
             "scaler": {k: getattr(s, k).to_dict() for k in ("target", "future", "past", "static")},
             "static": self.static.cpu(), "outlier_rule": self.outlier_rule.to_dict(),
             "outliers": [{**o, "time": str(o["time"])} for o in self.outliers],
@@ -764,6 +769,7 @@ class PanelFront:
             lookback=d["lookback"], horizon=d["horizon"], integer_ids=d.get("integer_ids", False),
             clock=Clock.from_dict(d.get("clock")), one_series=d.get("one_series") or None,
             snap=bool(d.get("snap", False)), time_of_day=d.get("time_of_day") or None,
+            decimal_comma=d.get("decimal_comma"),
             day_periods=list(d.get("day_periods") or []) or None,
         )  # fmt: skip
         front.outliers = [{**o, "time": np.datetime64(o["time"], "ns")} for o in d["outliers"]]
@@ -837,7 +843,14 @@ CELLWISE_ROWS = 8  # up to this many rows are read cell by cell: ≈ 1.5 µs a c
 
 
 def read_long_rows(
-    frame, id_col: str, time_col: str, columns: list[str], what: str = "new rows", *, clock: Clock | None = None
+    frame,
+    id_col: str,
+    time_col: str,
+    columns: list[str],
+    what: str = "new rows",
+    *,
+    clock: Clock | None = None,
+    decimal_comma: list[str] = (),
 ) -> LongRows:
     """A pandas frame's ids, times and `columns` (a live feed's row or two cell by cell, where every time is
     a pandas Timestamp without a time zone and every value a real number: the column-wise reading gives
@@ -859,7 +872,7 @@ def read_long_rows(
                     np.array(values, np.float64).reshape(len(frame), len(columns)),
                 )
     times = stored_times(frame[time_col], clock, what)  # a zone read by the fitted table's clock
-    as_numbers = [new_row_numbers(frame[c], what) for c in columns]
+    as_numbers = [new_row_numbers(frame[c], what, c in decimal_comma) for c in columns]
     values = np.stack(as_numbers, axis=1) if as_numbers else np.empty((len(frame), 0))
     return LongRows([str(sid) for sid in frame[id_col].tolist()], times, values)
 
