@@ -669,6 +669,27 @@ def test_a_series_the_forecaster_never_saw_joins_from_its_rows_without_a_refit(t
     assert np.abs(twin).max() < 0.15  # s2's rows and static under another id: its forecast (scaled by all its rows)
 
 
+def test_a_series_too_short_to_train_on_is_forecast_as_one_that_joins_after_the_fit(panel):
+    # aus_retail's 152 series: two of 32 months, too few for lookback 24 + horizon 12 and validation rows, and
+    # fit() refused the whole table. They have no windows to train or validate on, so they are left out of
+    # those and forecast as a series that joins after the fit is: from their own rows, by their own scale
+    history = panel[0]
+    history = history.drop(columns=["x", "p"])
+    short = history[history["unique_id"] == "s2"].tail(LOOKBACK + H).assign(unique_id="s9")
+    fit = LRUForecaster(LOOKBACK, H, quantiles=[0.1, 0.9], train=train_config(epochs=2), **SMALL)
+    fit.fit(pd.concat([history, short]), id_col="unique_id")
+    joined = LRUForecaster(LOOKBACK, H, quantiles=[0.1, 0.9], train=train_config(epochs=2), **SMALL)
+    joined.fit(history, id_col="unique_id").update(short)
+    assert fit.panel.ids == joined.panel.ids == ["s0", "s1", "s2", "s9"]
+    pd.testing.assert_frame_equal(fit.predict(), joined.predict())
+    shown = fit.predict().query("unique_id == 's9'")["forecast"]
+    assert abs(shown.mean() - short["y"].mean()) < 3 * short["y"].std()  # at its own level (30), not at 0
+    with pytest.raises(DataError, match=r"series 's9' \(10\) have fewer observed targets than lookback = 24"):
+        LRUForecaster(LOOKBACK, H, train=train_config(epochs=1), **SMALL).fit(
+            pd.concat([history, short.tail(10)]), id_col="unique_id"
+        )
+
+
 def test_text_times_in_new_rows_stream_as_timestamps_do_and_an_impossible_date_is_refused():
     from forecast_fixtures import TINY_MODEL, synthetic_frame, tiny_train
 

@@ -60,6 +60,11 @@ def test_train_on_a_long_file_reports_per_series_mase_and_saves_a_long_forecaste
     forecast = fc.predict()  # the horizon's covariates came with the file
     assert list(forecast.columns[:3]) == ["unique_id", "ds", "forecast"]
     assert len(forecast) == 3 * H and np.isfinite(forecast["forecast"]).all()
+    # 'c', too short to train on, is read as a series that joins after the fit: by its own scale (it had mean 0
+    # and std 1, its values fed to the network unscaled)
+    c = long_frame().query("unique_id == 'c'")["y"].dropna()
+    scale = fc.panel.scaler.target
+    assert (scale.mean[2], scale.std[2]) == pytest.approx((c.mean(), c.std(ddof=0)), rel=1e-4)
 
 
 def test_evaluate_scores_a_saved_panel_run_on_its_own_test_windows(panel_run):

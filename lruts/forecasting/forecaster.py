@@ -27,6 +27,7 @@ recurrence forgets (|λ| ≤ r_max), so what lies further back weighs less and l
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from dataclasses import asdict
@@ -51,6 +52,7 @@ from lruts.forecasting.panel_front import (
     PanelFront,
     Recent,
     check_resent,
+    on_their_own,
     warn_long_gaps,
     with_series_id,
 )
@@ -68,6 +70,26 @@ VERSION = 5
 
 log = logging.getLogger("lruts")
 ID_COLUMN = "unique_id"  # the id column given to one series fitted with covariates from a table without one
+
+
+def _streamed_only(splits, lookback: int, horizon: int) -> None:
+    """Say which series of a panel are too short for windows of their own (lookback + horizon and their
+    validation rows): not trained or validated on, they are forecast as a series that joins after the fit
+    (`_adopt_panel`). A DataError names those with fewer than `lookback` observed targets: too few to forecast."""
+    panel = splits.panel
+    index = [panel.ids.index(sid) for sid in splits.dropped]
+    few = on_their_own(panel, index, lookback)[3]
+    if few:
+        raise DataError(
+            f"series {', '.join(few[:5])}{' …' if len(few) > 5 else ''} have fewer observed targets than "
+            f"lookback = {lookback}: too short to forecast; use a shorter lookback or drop them"
+        )
+    log.warning(
+        "series %s are too short for windows of lookback %d + horizon %d and their validation rows: not trained or "
+        "validated on; forecast from their rows by the global network, scaled by their own values",
+        ", ".join(f"'{panel.ids[i]}' ({panel.lengths[i]} steps)" for i in index[:5]) + (" …" if len(index) > 5 else ""),
+        lookback, horizon,
+    )  # fmt: skip
 
 
 def _tell_repairs(lines: list[str]) -> None:
@@ -245,7 +267,9 @@ class LRUForecaster:
         _tell_repairs(panel.report.repairs())
         if calendar:
             panel = with_calendar(panel)
-        splits = panel_splits(panel, self.lookback, self.horizon, val_fraction=val_fraction)
+        splits = panel_splits(panel, self.lookback, self.horizon, val_fraction=val_fraction, drop_short=True)
+        if splits.dropped:
+            _streamed_only(splits, self.lookback, self.horizon)
         missing = bool(np.isnan(panel.values).any())
         cfg = dataclasses.replace(
             self._net_config(1), n_future=len(panel.future_names), n_past=len(past),
@@ -270,7 +294,14 @@ class LRUForecaster:
         and consume every series' whole history. future_names: the user's future covariates (the panel's
         without the calendar's)."""
         panel = splits.panel
-        train_series = [panel.series(i)[:n] for i, n in enumerate(splits.train_lengths.tolist())]
+        # series too short to train on (splits.dropped) are read as a series that joins after the fit: scaled and
+        # their outliers judged by all their own rows (their training rows: none)
+        streamed = [panel.ids.index(sid) for sid in splits.dropped]
+        scaler = copy.deepcopy(splits.scaler)
+        scaler.target.mean[streamed], scaler.target.std[streamed] = on_their_own(panel, streamed, self.lookback)[:2]
+        rows = splits.train_lengths.copy()
+        rows[streamed] = panel.lengths[streamed]
+        train_series = [panel.series(i)[:n] for i, n in enumerate(rows.tolist())]
         static_scaled = (
             splits.scaler.static.transform(panel.static.astype(np.float64))
             if panel.static.shape[1]
@@ -279,7 +310,7 @@ class LRUForecaster:
         self.panel = PanelFront(
             ids=panel.ids, freq=panel.freq, id_col=panel.id_col, time_col=panel.time_col,
             target_col=panel.target_col, future_names=future_names, past_names=panel.past_names,
-            static_names=panel.static_names, calendar=calendar, scaler=splits.scaler,
+            static_names=panel.static_names, calendar=calendar, scaler=scaler,
             static=torch.from_numpy(static_scaled.astype(np.float32)).to(self._device()),
             outliers=OutlierRule.fit(train_series, self.outlier_z), frame_kind=self.frame_kind,
             lookback=self.lookback, horizon=self.horizon, integer_ids=panel.integer_ids, clock=panel.clock,
@@ -687,8 +718,6 @@ class LRUForecaster:
     @classmethod
     def load_from(cls, other: LRUForecaster) -> LRUForecaster:
         """An independent copy of a fitted forecaster (weights shared read-only, own stream state)."""
-        import copy
-
         other._require_fitted()
         fc = copy.copy(other)
         fc._recent, fc.panel = copy.deepcopy(other._recent), copy.deepcopy(other.panel)

@@ -591,7 +591,6 @@ class PanelFront:
         nothing joined, where a new series has fewer than `lookback` observed targets or no static covariates
         the forecaster reads. `truncate(n)` takes the joined series out again."""
         from lruts.data.panel import load_panel
-        from lruts.data.panel_windows import fit_panel_scaler
 
         if self.one_series:  # every row is the one series'
             return rows
@@ -628,17 +627,15 @@ class PanelFront:
             raise DataError(
                 f"the new series' static covariates are {panel.static_names}; the forecaster reads {self.static_names}"
             )
-        observed = [int(np.isfinite(panel.series(j)).sum()) for j in range(len(panel))]
-        short = [f"'{sid}' ({n})" for sid, n in zip(panel.ids, observed, strict=True) if n < self.lookback]
+        mean, std, observed, short = on_their_own(panel, range(len(panel)), self.lookback)
         if short:
             raise DataError(
                 f"new series {', '.join(short[:5])} join the forecaster from their own rows, and need at least "
                 f"lookback = {self.lookback} observed targets each (their history): send them with it"
             )
         first = len(self.ids)
-        own = fit_panel_scaler(panel, panel.lengths).target  # each new series' statistics, as fit's on its rows
         target = self.scaler.target
-        target.mean, target.std = np.concatenate([target.mean, own.mean]), np.concatenate([target.std, own.std])
+        target.mean, target.std = np.concatenate([target.mean, mean]), np.concatenate([target.std, std])
         rule = OutlierRule.fit([panel.series(j).astype(np.float64) for j in range(len(panel))], self.outlier_rule.z)
         self.outlier_rule = OutlierRule(
             *(np.concatenate([getattr(self.outlier_rule, k), getattr(rule, k)]) for k in _RULE_ARRAYS),
@@ -840,6 +837,21 @@ class LongRows(NamedTuple):
 
 
 CELLWISE_ROWS = 8  # up to this many rows are read cell by cell: ≈ 1.5 µs a cell, against ≈ 10 µs a column
+
+
+def on_their_own(panel, index, lookback: int) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+    """Series of `panel` (by `index`) read from their own rows alone, by a network fitted without them (a series
+    that joins after the fit, or one too short to train on): their targets' mean and std over all their rows
+    (as fit's scaler reads a series' training rows), their observed targets, and those with fewer than
+    `lookback` observed, as "'id' (n)": too few to scale and to fill a window."""
+    from lruts.data.scaling import observed_stats
+
+    index = list(index)
+    stats = [observed_stats([panel.series(i)[:, None]]) for i in index]
+    observed = [int(np.isfinite(panel.series(i)).sum()) for i in index]
+    few = [f"'{panel.ids[i]}' ({n})" for i, n in zip(index, observed, strict=True) if n < lookback]
+    mean, std = (np.array([s[k][0] for s in stats], np.float64) for k in (0, 1))
+    return mean, std, observed, few
 
 
 def read_long_rows(
