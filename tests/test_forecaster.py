@@ -408,7 +408,9 @@ def test_a_wide_tables_outages_are_masked_never_filled_in(tmp_path):
     n_train = 1300 - 130  # validation: the last 10% of the 1,300 hourly steps
     expected = df.iloc[:n_train].assign(**{c: df[c].where(~df.index.isin(range(800, 830))) for c in ("s0", "s1", "s2")})
     np.testing.assert_allclose(fc.scaler.mean, np.nanmean(expected[["s0", "s1", "s2"]].to_numpy(), axis=0), rtol=1e-6)
-    assert fc.net.net.cfg.missing  # the network reads where its inputs were missing
+    assert not fc.net.net.cfg.missing  # the missing-value indicator only where asked for: validation said so
+    asked = LRUForecaster(48, 12, train=tiny_train(epochs=1), missing=True, **TINY_MODEL).fit(table)
+    assert asked.net.net.cfg.missing and asked.net.net.c_in == fc.net.net.c_in * 2
     assert fc.missing_inputs() == {"s0": (0, 0), "s1": (0, 0), "s2": (5, 0)}
     out = fc.predict()
     assert np.isfinite(out.drop(columns="date").to_numpy()).all()

@@ -214,9 +214,10 @@ class HorizonResult:
 
 def build_net(cfg: ExperimentConfig, horizon: int, data) -> LRUForecastNet:
     """The network for `data` (a Series: one channel per column; a Panel: one channel and its covariates; either,
-    when a target is missing anywhere, with the missing-value input)."""
+    where the model asks for it (`missing`) and a target is missing somewhere, with the missing-value input)."""
     torch.manual_seed(cfg.train.seed)
-    sizes: dict[str, Any] = {"n_channels": n_channels(data), "missing": bool(np.isnan(data.values).any())}
+    missing = cfg.model.missing and bool(np.isnan(data.values).any())
+    sizes: dict[str, Any] = {"n_channels": n_channels(data), "missing": missing}
     if is_panel(data):
         sizes |= {"n_future": len(data.future_names), "n_past": len(data.past_names), "n_static": data.static.shape[1]}
     return LRUForecastNet(

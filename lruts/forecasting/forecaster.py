@@ -230,7 +230,7 @@ class LRUForecaster:
         train_set = WindowDataset(scaled, 0, n_train, self.lookback, self.horizon, split="train")
         val_set = WindowDataset(scaled, n_train - self.lookback, n, self.lookback, self.horizon, split="val")
         torch.manual_seed(self.train_config.seed)
-        missing = bool(np.isnan(values).any())
+        missing = self.net_config.missing and bool(np.isnan(values).any())  # the indicator, where asked for
         self.net = LRUForecastNet(dataclasses.replace(self._net_config(values.shape[1]), missing=missing))
         self.fit_result = fit_forecast_net(
             self.net,
@@ -270,7 +270,7 @@ class LRUForecaster:
         splits = panel_splits(panel, self.lookback, self.horizon, val_fraction=val_fraction, drop_short=True)
         if splits.dropped:
             _streamed_only(splits, self.lookback, self.horizon)
-        missing = bool(np.isnan(panel.values).any())
+        missing = self.net_config.missing and bool(np.isnan(panel.values).any())  # the indicator, where asked for
         cfg = dataclasses.replace(
             self._net_config(1), n_future=len(panel.future_names), n_past=len(past),
             n_static=panel.static.shape[1], missing=missing,
