@@ -177,6 +177,16 @@ class Run:
         return self._safe(what, fn, *args, **kwargs)
 
 
+class PrefixedRun:
+    """A tracking run whose metric names get a prefix (an ensemble member's epochs: member0_val_loss, …)."""
+
+    def __init__(self, run: Run, prefix: str) -> None:
+        self.run, self.prefix = run, prefix
+
+    def log_metrics(self, metrics, step: int | None = None) -> None:
+        self.run.log_metrics({self.prefix + k: v for k, v in metrics.items()}, step=step)
+
+
 class NullRun(Run):
     """Tracking switched off (--no-track): keeps history, talks to nobody."""
 

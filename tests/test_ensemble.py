@@ -14,11 +14,11 @@ from lruts import LRUForecaster
 from lruts.data import StandardScaler, load_series, make_splits
 from lruts.errors import ConfigError, DataError, ShapeError
 from lruts.forecasting.evaluation import predict_windows
-from lruts.forecasting.experiment import ExperimentConfig, PrefixedRun, member_configs, run_experiment
+from lruts.forecasting.experiment import ExperimentConfig, member_configs, run_experiment
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 from lruts.forecasting.report import collect, dataset_table
 from lruts.forecasting.tuning import tune
-from lruts.tracking import Run
+from lruts.tracking import PrefixedRun, Run
 from pipelines import evaluate
 from pipelines.train import build_config, parse_member, parser
 

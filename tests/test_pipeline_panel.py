@@ -236,7 +236,8 @@ def test_train_on_a_wide_file_with_outages_masks_them(tmp_path):
     out = next((tmp_path / "runs" / "meters").iterdir())
     saved = json.loads((out / "results.json").read_text())
     fc = LRUForecaster.load(out / "forecaster.lruts", device="cpu")
-    assert not fc.net.net.cfg.missing  # the missing-value indicator only where the model asks for it
+    # the network trained without the missing-value indicator and with it (each its own checkpoints), one kept
+    assert all((out / f"indicator-{way}" / "best.pt").is_file() for way in ("off", "on"))
     for metrics in (saved["test"], *saved["baselines"].values()):
         assert all(np.isfinite(v) for k, v in metrics.items() if k in ("mse", "mae", "mase", "smape")), metrics
     assert np.isfinite(fc.forecast_array()).all()

@@ -29,11 +29,16 @@ from lruts.errors import ConfigError
 from lruts.forecasting.baselines import DLinear, PatchTST, RepeatLast, SeasonalNaive, season_length
 from lruts.forecasting.blend import Blend, fit_blend
 from lruts.forecasting.evaluation import Predictions, mase_per_series, predict_windows, rolling_origin, score
-from lruts.forecasting.fitting import fit_forecast_net, forecaster_training
+from lruts.forecasting.fitting import (
+    fit_forecast_net,
+    fit_with_indicator_choice,
+    forecaster_training,
+    indicator_options,
+)
 from lruts.forecasting.losses import forecast_loss
 from lruts.forecasting.net import ForecastEnsemble, ForecastNetConfig, LRUForecastNet
 from lruts.io import safe_name, save_json
-from lruts.tracking import NullRun, Run, TrackingConfig, load_tracking_config, start_run
+from lruts.tracking import NullRun, PrefixedRun, Run, TrackingConfig, load_tracking_config, start_run
 from lruts.training import FitResult, TrainConfig, distributed_context
 
 log = logging.getLogger("lruts")
@@ -212,11 +217,10 @@ class HorizonResult:
     members: list[FitResult] = field(default_factory=list)  # an ensemble's: each member's own fit
 
 
-def build_net(cfg: ExperimentConfig, horizon: int, data) -> LRUForecastNet:
+def build_net(cfg: ExperimentConfig, horizon: int, data, missing: bool = False) -> LRUForecastNet:
     """The network for `data` (a Series: one channel per column; a Panel: one channel and its covariates; either,
-    where the model asks for it (`missing`) and a target is missing somewhere, with the missing-value input)."""
+    where `missing`, reading the missing-value indicator: `fitting.indicator_options`)."""
     torch.manual_seed(cfg.train.seed)
-    missing = cfg.model.missing and bool(np.isnan(data.values).any())
     sizes: dict[str, Any] = {"n_channels": n_channels(data), "missing": missing}
     if is_panel(data):
         sizes |= {"n_future": len(data.future_names), "n_past": len(data.past_names), "n_static": data.static.shape[1]}
@@ -396,9 +400,9 @@ def train_and_evaluate(
 
 def _train_net(cfg, series, horizon: int, splits, run, checkpoint_dir, resume, on_epoch_end=None):
     """One network trained on `splits` (early stopping on val): (net, its FitResult)."""
-    net = build_net(cfg, horizon, series)
-    fit = fit_forecast_net(
-        net,
+    return fit_with_indicator_choice(
+        lambda missing: build_net(cfg, horizon, series, missing),
+        indicator_options(cfg.model.missing, bool(np.isnan(series.values).any())),
         splits.train,
         splits.val,
         cfg.train,
@@ -409,7 +413,6 @@ def _train_net(cfg, series, horizon: int, splits, run, checkpoint_dir, resume, o
         resume=resume,
         on_epoch_end=on_epoch_end,
     )
-    return net, fit
 
 
 def _test_scores(net, splits, series, cfg: ExperimentConfig, evaluate_test: bool) -> tuple[dict, Predictions | None]:
@@ -461,16 +464,6 @@ def _train_ensemble(cfg, series, horizon: int, *, run, checkpoint_dir, resume):
         stopped_by_callback=any(f.stopped_by_callback for f in fits),
     )
     return ensemble, splits, fit, fits
-
-
-class PrefixedRun:
-    """A tracking run whose metric names get a prefix (an ensemble member's epochs: member0_val_loss, …)."""
-
-    def __init__(self, run: Run, prefix: str) -> None:
-        self.run, self.prefix = run, prefix
-
-    def log_metrics(self, metrics, step: int | None = None) -> None:
-        self.run.log_metrics({self.prefix + k: v for k, v in metrics.items()}, step=step)
 
 
 def naive_scales(splits, series) -> np.ndarray:

@@ -7,6 +7,7 @@ forecasting loss on window batches.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +17,10 @@ from torch.utils.data import Dataset
 
 from lruts.forecasting.losses import forecast_loss
 from lruts.forecasting.net import batch_inputs
-from lruts.tracking import Run
+from lruts.tracking import PrefixedRun, Run
 from lruts.training import FitResult, TrainConfig, Trainer
+
+log = logging.getLogger("lruts")
 
 if TYPE_CHECKING:  # the data package (polars) loads when data is read, not when a forecaster is imported
     from lruts.data.batch import WindowBatch
@@ -74,3 +77,48 @@ def fit_forecast_net(
     fit = trainer.fit(train_set, val_set, resume=resume)
     net.eval()
     return fit
+
+
+def indicator_options(missing: bool | None, has_missing: bool) -> list[bool]:
+    """Whether the network reads the missing-value indicator (1 − mask beside each value): never where the data
+    has no missing value; where it has, as the model says (`ForecastNetConfig.missing`), or, left to validation
+    (None, the default), both ways, for `fit_with_indicator_choice` to keep the better: over series with
+    outages validation preferred the network without it on some and with it on others, by up to 14%
+    (docs/experiments.md, twentieth session), so no one setting serves every series."""
+    if not has_missing:
+        return [False]
+    return [False, True] if missing is None else [missing]
+
+
+def fit_with_indicator_choice(
+    build: Callable[[bool], nn.Module],
+    options: list[bool],
+    train_set: Dataset,
+    val_set: Dataset,
+    train_cfg: TrainConfig,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    run: Run | None = None,
+    **fit_options,
+) -> tuple[nn.Module, FitResult]:
+    """`build(missing)`'s network trained by `fit_forecast_net` for each of `options` (`indicator_options`), the
+    one with the lower validation loss kept: (net, its FitResult). With two options each trains from the same
+    seed (`build` seeds), its checkpoints under indicator-off/ or indicator-on/ and its metrics prefixed alike."""
+    best, choosing = None, len(options) > 1
+    for missing in options:
+        name = f"indicator-{'on' if missing else 'off'}"
+        net = build(missing)
+        fit = fit_forecast_net(
+            net,
+            train_set,
+            val_set,
+            train_cfg,
+            checkpoint_dir=Path(checkpoint_dir) / name if choosing and checkpoint_dir is not None else checkpoint_dir,
+            run=PrefixedRun(run, f"{name}_") if choosing and run is not None else run,
+            **fit_options,
+        )
+        if choosing:
+            log.info("the network %s: validation loss %.4f", name, fit.best_val_loss)
+        if best is None or fit.best_val_loss < best[1].best_val_loss:
+            best = (net, fit)
+    return best

@@ -42,7 +42,7 @@ from lruts.data.timestamps import Clock, stored_times, with_dated_times
 from lruts.errors import DataError
 from lruts.forecasting.baselines import season_length
 from lruts.forecasting.blend import Blend, BlendState, fit_blend, stream_state_from_dict
-from lruts.forecasting.fitting import fit_forecast_net, forecaster_training
+from lruts.forecasting.fitting import fit_with_indicator_choice, forecaster_training, indicator_options
 from lruts.forecasting.net import EnsembleState, ForecastEnsemble, ForecastNetConfig, LRUForecastNet, StreamState
 from lruts.forecasting.panel_front import (
     MISSING,
@@ -229,19 +229,13 @@ class LRUForecaster:
         scaled = torch.from_numpy(self.scaler.transform(values).astype(np.float32))
         train_set = WindowDataset(scaled, 0, n_train, self.lookback, self.horizon, split="train")
         val_set = WindowDataset(scaled, n_train - self.lookback, n, self.lookback, self.horizon, split="val")
-        torch.manual_seed(self.train_config.seed)
-        missing = self.net_config.missing and bool(np.isnan(values).any())  # the indicator, where asked for
-        self.net = LRUForecastNet(dataclasses.replace(self._net_config(values.shape[1]), missing=missing))
-        self.fit_result = fit_forecast_net(
-            self.net,
-            train_set,
-            val_set,
-            self.train_config,
-            quantiles=self.net.cfg.quantiles,
-            point=self.net.cfg.loss,
-            checkpoint_dir=checkpoint_dir,
-            run=run,
-        )
+        cfg = self._net_config(values.shape[1])
+        self.net, self.fit_result = fit_with_indicator_choice(
+            lambda missing: self._seeded(dataclasses.replace(cfg, missing=missing)),
+            indicator_options(cfg.missing, bool(np.isnan(values).any())),
+            train_set, val_set, self.train_config, quantiles=cfg.quantiles, point=cfg.loss,
+            checkpoint_dir=checkpoint_dir, run=run,
+        )  # fmt: skip
         if self.blend:
             season = season_length(series.freq)
             self.net = Blend(self.net, self.lookback, self.horizon, values.shape[1], season, self.quantiles)
@@ -270,16 +264,13 @@ class LRUForecaster:
         splits = panel_splits(panel, self.lookback, self.horizon, val_fraction=val_fraction, drop_short=True)
         if splits.dropped:
             _streamed_only(splits, self.lookback, self.horizon)
-        missing = self.net_config.missing and bool(np.isnan(panel.values).any())  # the indicator, where asked for
         cfg = dataclasses.replace(
-            self._net_config(1), n_future=len(panel.future_names), n_past=len(past),
-            n_static=panel.static.shape[1], missing=missing,
-        )  # fmt: skip
-        torch.manual_seed(self.train_config.seed)
-        self.net = LRUForecastNet(cfg)
-        self.net_config = cfg
-        self.fit_result = fit_forecast_net(
-            self.net, splits.train, splits.val, self.train_config, quantiles=cfg.quantiles, point=cfg.loss,
+            self._net_config(1), n_future=len(panel.future_names), n_past=len(past), n_static=panel.static.shape[1]
+        )
+        self.net, self.fit_result = fit_with_indicator_choice(
+            lambda missing: self._seeded(dataclasses.replace(cfg, missing=missing)),
+            indicator_options(cfg.missing, bool(np.isnan(panel.values).any())),
+            splits.train, splits.val, self.train_config, quantiles=cfg.quantiles, point=cfg.loss,
             checkpoint_dir=checkpoint_dir, run=run,
         )  # fmt: skip
         if self.blend:
@@ -371,6 +362,11 @@ class LRUForecaster:
 
     def _net_config(self, n_channels: int) -> ForecastNetConfig:
         return dataclasses.replace(self.net_config, n_channels=n_channels)
+
+    def _seeded(self, cfg: ForecastNetConfig) -> LRUForecastNet:
+        """A new network for `cfg`, its weights drawn from the training seed (every candidate alike)."""
+        torch.manual_seed(self.train_config.seed)
+        return LRUForecastNet(cfg)
 
     def _set_series_meta(self, series, time_col: str | None) -> None:
         from lruts.data.timestamps import step_ns, weekdays_only

@@ -85,10 +85,9 @@ class ForecastNetConfig:
     n_future: int = 0
     n_past: int = 0
     n_static: int = 0
-    # read a missing-value indicator (1 − mask) beside each value, where the data has a missing value; off: the
-    # blend's validation MSE over six series with outages was lower without it on three, higher on one
-    # (experiments.md, twentieth session)
-    missing: bool = False
+    # read a missing-value indicator (1 − mask) beside each value, where the data has a missing value: None, the
+    # fit trains the network both ways and keeps the lower validation loss (fitting.indicator_options)
+    missing: bool | None = None
     # the body, smaller and more regularised than the paper's (chosen on ETTh1's validation split); its
     # d_input (segment × series per sequence) is filled by LRUForecastNet
     network: DeepLRUConfig = field(
@@ -168,6 +167,7 @@ class StreamState:
 class LRUForecastNet(nn.Module):
     def __init__(self, cfg: ForecastNetConfig) -> None:
         super().__init__()
+        cfg = replace(cfg, missing=bool(cfg.missing))  # a network reads the indicator or not: None is not yet decided
         self.cfg = cfg
         c_seq = 1 if cfg.channel_independent else cfg.n_channels
         self.c_seq = c_seq
