@@ -1,7 +1,7 @@
 """One global LRUForecaster over a panel of series, against repeat-last and seasonal naive: per-series MASE.
 
     LRUTS_DATA_DIRS=/work/shared/datasets OMP_NUM_THREADS=1 python benchmarks/panels.py \
-        [--datasets gafa_stock aus_retail] [--epochs 10] [--steps-per-epoch 60] [--seeds 0 1 2] [--peers]
+        [--datasets gafa_stock aus_retail] [--epochs 10] [--steps-per-epoch 60] [--seeds 0 1 2] [--peers] [--defaults]
 
 The panels (long format, read as the files come):
 - gafa_stock: the adjusted close of 4 stocks on trading days (the forecaster infers business days; an
@@ -20,17 +20,20 @@ MASE per series: the MAE over its hold-out divided by the in-sample MAE of the n
 share of series where the blended LRU's MASE is below each other method's (and where it ties, within
 1e-6 relative: a blend that chose one baseline alone), and the aggregate (the MAE summed over the
 series divided by their scales summed, i.e. MASE weighted by scale). A series whose history is too short
-for the fit (lruts.data.panel_windows.panel_splits refuses it, naming it) is left out of the fit and of
-every row, and counted. The LRU rows: the library's default blend=True (the network blended with linear,
-repeat-last and seasonal-naive forecasts fitted on the validation rows) and blend=False (the network
-alone), each the mean forecast over the seeds. `--peers` adds statsforecast's AutoETS and AutoTheta (what a
-user forecasting short monthly panels would pick; their own install, `pip install statsforecast`), each
-fitted per series on its history grid (missing steps carried forward) at the naive baseline's season.
+for a training window of its own is left out of the fit and of every row, and counted (the forecaster would
+forecast one with at least `lookback` readings from its own rows; the comparison keeps to fitted series).
+The LRU rows: the library's default blend=True (the network blended with linear, repeat-last and seasonal-naive
+forecasts fitted on the validation rows) and blend=False (the network alone), each the mean forecast over the
+seeds: a small recipe (NETWORK, `--epochs` × `--steps-per-epoch` of 32 windows, lr 3e-3), or with `--defaults`
+the forecaster as a user gets it. `--peers` adds statsforecast's AutoETS and AutoTheta (what a user forecasting
+short monthly panels would pick; their own install, `pip install statsforecast`), each fitted per series on its
+history grid (missing steps carried forward) at the naive baseline's season.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ import pandas as pd
 
 from lruts import LRUForecaster
 from lruts.data import data_file
+from lruts.forecasting.fitting import forecaster_training
 from lruts.training import TrainConfig
 
 NETWORK = dict(d_model=32, d_state=32, n_layers=2, dropout=0.0)
@@ -81,8 +85,8 @@ def on_grid(rows: pd.DataFrame, freq: str) -> pd.Series:
 
 
 def too_short(case: PanelCase, length: int) -> bool:
-    """Whether panel_splits refuses a history of `length` steps: fewer training rows than one window after
-    the validation rows (max(horizon, VAL_FRACTION of the history)) are held out."""
+    """Whether a history of `length` steps has no training window of its own (panel_splits drops it): fewer
+    training rows than one window after the validation rows (max(horizon, VAL_FRACTION of the history))."""
     n_val = max(case.horizon, math.ceil(VAL_FRACTION * length))
     return length - n_val < case.lookback + case.horizon
 
@@ -103,11 +107,15 @@ def split(case: PanelCase, df: pd.DataFrame):
 
 def lru_forecasts(case: PanelCase, history: pd.DataFrame, holdout: dict, args, blend: bool, seed: int):
     """{id: (H,) forecast on the hold-out's dates} of a forecaster fitted on `history`, and its fit seconds."""
-    train = TrainConfig(
-        epochs=args.epochs, max_steps_per_epoch=args.steps_per_epoch, batch_size=32, lr=3e-3, patience=0,
-        seed=seed, progress=False, device="cpu",
-    )  # fmt: skip
-    fc = LRUForecaster(case.lookback, case.horizon, train=train, blend=blend, **NETWORK)
+    if args.defaults:  # the forecaster a user gets: its default network and training budget
+        train = dataclasses.replace(forecaster_training(), seed=seed, progress=False, device="cpu")
+        fc = LRUForecaster(case.lookback, case.horizon, train=train, blend=blend)
+    else:
+        train = TrainConfig(
+            epochs=args.epochs, max_steps_per_epoch=args.steps_per_epoch, batch_size=32, lr=3e-3, patience=0,
+            seed=seed, progress=False, device="cpu",
+        )  # fmt: skip
+        fc = LRUForecaster(case.lookback, case.horizon, train=train, blend=blend, **NETWORK)
     t = time.perf_counter()
     fc.fit(history, id_col="id", time_col="ds", target_col="y", val_fraction=VAL_FRACTION)
     fit_s = time.perf_counter() - t
@@ -205,13 +213,18 @@ def main() -> None:
     ap.add_argument("--steps-per-epoch", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--peers", action="store_true", help="add statsforecast's AutoETS and AutoTheta")
+    ap.add_argument("--defaults", action="store_true", help="the forecaster's default network and training budget")
     args = ap.parse_args()
 
     import torch
 
     torch.set_num_threads(1)
-    print(f"LRU: {NETWORK}, {args.epochs} epochs × ≤ {args.steps_per_epoch} steps of 32 windows, lr 3e-3, "
-          f"seeds {args.seeds}; no covariates")  # fmt: skip
+    recipe = (
+        "the forecaster's defaults"
+        if args.defaults
+        else (f"{NETWORK}, {args.epochs} epochs × ≤ {args.steps_per_epoch} steps of 32 windows, lr 3e-3")
+    )
+    print(f"LRU: {recipe}, seeds {args.seeds}; no covariates")
     for name in args.datasets:
         run(CASES[name], args)
 
