@@ -468,3 +468,30 @@ def test_a_long_table_written_with_decimal_commas_streams_as_its_numbers():
     ]
     numbers, read = (fc.update(f[~cut]) for fc, f in zip(fits, (df, text), strict=True))
     pd.testing.assert_frame_equal(read, numbers, rtol=1e-5)
+
+
+def test_a_tuners_hook_hears_both_networks_epochs_in_order_and_its_stop_ends_the_choice():
+    # with the indicator chosen on validation a table with gaps trains two networks: an Optuna pruner heard the
+    # second's epochs under the first's numbers (ignored as already reported), and a pruned first network was
+    # followed by a second one, which the trial then kept as if it had not been pruned
+    from lruts.data.windows import WindowDataset
+    from lruts.forecasting.fitting import fit_with_indicator_choice
+    from lruts.forecasting.net import ForecastNetConfig, LRUForecastNet
+
+    values = synthetic_frame(600, n_series=1)[["s0"]].to_numpy(np.float32).copy()
+    values[100:140] = np.nan
+    data = torch.from_numpy(values)
+    train = WindowDataset(data, 0, 500, 48, 12, split="train")
+    val = WindowDataset(data, 452, 600, 48, 12, split="val")
+
+    def build(missing):
+        torch.manual_seed(0)
+        return LRUForecastNet(ForecastNetConfig(48, 12, 1, missing=missing).with_options(TINY_MODEL))
+
+    heard, stopped = [], []
+    fit_with_indicator_choice(build, [False, True], train, val, tiny_train(), on_epoch_end=lambda e, m: heard.append(e))
+    assert heard == sorted(set(heard)) and len(heard) == 4  # two epochs each, numbered on
+    net, fit = fit_with_indicator_choice(
+        build, [False, True], train, val, tiny_train(), on_epoch_end=lambda e, m: stopped.append(e) or True
+    )
+    assert stopped == heard[:1] and fit.stopped_by_callback and not net.cfg.missing  # the first, not trained on

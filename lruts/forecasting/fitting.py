@@ -103,8 +103,11 @@ def fit_with_indicator_choice(
 ) -> tuple[nn.Module, FitResult]:
     """`build(missing)`'s network trained by `fit_forecast_net` for each of `options` (`indicator_options`), the
     one with the lower validation loss kept: (net, its FitResult). With two options each trains from the same
-    seed (`build` seeds), its checkpoints under indicator-off/ or indicator-on/ and its metrics prefixed alike."""
-    best, choosing = None, len(options) > 1
+    seed (`build` seeds), its checkpoints under indicator-off/ or indicator-on/ and its metrics prefixed alike;
+    an `on_epoch_end` hook (a tuner's pruner) hears their epochs one after the other, numbered on, and where it
+    stops a network, that one is returned (a pruned trial is not trained further)."""
+    best, choosing, epochs = None, len(options) > 1, 0
+    hook = fit_options.pop("on_epoch_end", None)
     for missing in options:
         name = f"indicator-{'on' if missing else 'off'}"
         net = build(missing)
@@ -115,8 +118,12 @@ def fit_with_indicator_choice(
             train_cfg,
             checkpoint_dir=Path(checkpoint_dir) / name if choosing and checkpoint_dir is not None else checkpoint_dir,
             run=PrefixedRun(run, f"{name}_") if choosing and run is not None else run,
+            on_epoch_end=None if hook is None else (lambda epoch, metrics, start=epochs: hook(start + epoch, metrics)),
             **fit_options,
         )
+        if fit.stopped_by_callback:
+            return net, fit
+        epochs += fit.epochs_run
         if choosing:
             log.info("the network %s: validation loss %.4f", name, fit.best_val_loss)
         if best is None or fit.best_val_loss < best[1].best_val_loss:
