@@ -410,7 +410,7 @@ def test_a_wide_tables_outages_are_masked_never_filled_in(tmp_path, caplog):
     expected = df.iloc[:n_train].assign(**{c: df[c].where(~df.index.isin(range(800, 830))) for c in ("s0", "s1", "s2")})
     np.testing.assert_allclose(fc.scaler.mean, np.nanmean(expected[["s0", "s1", "s2"]].to_numpy(), axis=0), rtol=1e-6)
     # the network trained without the missing-value indicator and with it, the lower validation loss kept (on
-    # series with outages validation prefers either, by up to 14%); each alone where the model option says
+    # series with outages validation prefers either, by up to 13%); each alone where the model option says
     trained = [r.getMessage() for r in caplog.records if r.getMessage().startswith("the network indicator-")]
     assert [m.split(":")[0] for m in trained] == ["the network indicator-off", "the network indicator-on"]
     each = [

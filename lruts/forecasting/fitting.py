@@ -83,7 +83,7 @@ def indicator_options(missing: bool | None, has_missing: bool) -> list[bool]:
     """Whether the network reads the missing-value indicator (1 − mask beside each value): never where the data
     has no missing value; where it has, as the model says (`ForecastNetConfig.missing`), or, left to validation
     (None, the default), both ways, for `fit_with_indicator_choice` to keep the better: over series with
-    outages validation preferred the network without it on some and with it on others, by up to 14%
+    outages validation preferred the network without it on some and with it on others, by up to 13%
     (docs/experiments.md, twentieth session), so no one setting serves every series."""
     if not has_missing:
         return [False]
