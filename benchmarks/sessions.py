@@ -1,7 +1,7 @@
 """A series with opening hours: the bank call centre's 5-minute call counts, one forecast per day at the opening.
 
     LRUTS_DATA_DIRS=/work/shared/datasets OMP_NUM_THREADS=1 python benchmarks/sessions.py \
-        [--days 5] [--lookback 338] [--epochs 10] [--steps-per-epoch 100] [--seed 0]
+        [--days 5] [--lookback 338] [--epochs 10] [--steps-per-epoch 100] [--seed 0] [--defaults]
 
 The data: panel/bank_calls.csv (`DateTime`, `Calls`: every weekday 07:00–21:00, 169 slots a day; nights,
 weekends and six business days absent). lruts infers the session frequency "5m@07:00-21:00" from it, so a
@@ -10,12 +10,14 @@ before the last `days` days; at each of those days' openings it forecasts the da
 `update()` streams the day's rows (O(1) each, no refit). MAE on the original scale over every day and slot,
 against seasonal naive (the same slot of the previous business day). The forecasters: LRUForecaster with
 its default blend and without it (`blend=False`, the network alone), each with and without calendar
-features (the time within the session and the day of the week).
+features (the time within the session and the day of the week). Trained `--epochs` × `--steps-per-epoch`
+at TrainConfig's other settings, or with `--defaults` the forecaster's training budget (as a user gets it).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -23,6 +25,7 @@ import pandas as pd
 
 from lruts import LRUForecaster
 from lruts.data import data_file
+from lruts.forecasting.fitting import forecaster_training
 from lruts.training import TrainConfig
 
 SLOTS = 169  # 07:00, 07:05, ..., 21:00
@@ -30,7 +33,12 @@ SLOTS = 169  # 07:00, 07:05, ..., 21:00
 
 def run(history: pd.DataFrame, days: list[pd.DataFrame], blend: bool, calendar: bool, args) -> tuple[float, float]:
     """(MAE over the days' slots, fit seconds) of one LRUForecaster fitted on `history`."""
-    train = TrainConfig(epochs=args.epochs, max_steps_per_epoch=args.steps_per_epoch, seed=args.seed, progress=False)
+    if args.defaults:
+        train = dataclasses.replace(forecaster_training(), seed=args.seed, progress=False)
+    else:
+        train = TrainConfig(
+            epochs=args.epochs, max_steps_per_epoch=args.steps_per_epoch, seed=args.seed, progress=False
+        )
     fc = LRUForecaster(args.lookback, SLOTS, blend=blend, train=train)
     t0 = time.perf_counter()
     fc.fit(history, id_col="id", time_col="DateTime", target_col="Calls", calendar=calendar)
@@ -51,6 +59,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--steps-per-epoch", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--defaults", action="store_true", help="the forecaster's default training budget")
     args = ap.parse_args()
 
     df = pd.read_csv(data_file("panel/bank_calls.csv"))
@@ -65,9 +74,10 @@ def main() -> None:
     gaps = [np.abs(p["Calls"].to_numpy() - d["Calls"].to_numpy()) for p, d in zip(previous, days, strict=True)]
     naive = float(np.mean(gaps))
 
+    budget = "the default training budget" if args.defaults else f"{args.epochs} epochs × {args.steps_per_epoch} steps"
     print(f"bank_calls: {len(history):,} rows before {str(held[0])[:10]}, {args.days} days held out "
           f"({str(held[0])[:10]} … {str(held[-1])[:10]}), lookback {args.lookback}, horizon {SLOTS}, "
-          f"{args.epochs} epochs × {args.steps_per_epoch} steps, seed {args.seed}\n")  # fmt: skip
+          f"{budget}, seed {args.seed}\n")  # fmt: skip
     print("| forecaster | MAE | fit s |\n|---|---:|---:|")
     print(f"| seasonal naive (previous business day) | {naive:.2f} | 0 |")
     for blend in (True, False):
