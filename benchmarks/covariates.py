@@ -34,20 +34,16 @@ with blend=False (the network alone). A small network and a short training, prin
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
 import pandas as pd
+from common.recipes import forecaster, recipe
 
-from lruts import LRUForecaster
 from lruts.data import data_file
-from lruts.forecasting.fitting import forecaster_training
-from lruts.training import TrainConfig
 
 FILE = "covariates/electricity_short.csv"
 COVARIATES = ["Exogenous1", "Exogenous2"]
-NETWORK = dict(d_model=32, d_state=32, n_layers=2, dropout=0.0)
 RIDGE_PENALTIES = [10.0**k for k in range(-3, 5)]
 
 
@@ -62,15 +58,7 @@ def lru_forecasts(
 ) -> tuple[np.ndarray, str]:
     """(len(origins), horizon) forecasts of the forecaster fitted before the first origin and streamed,
     and a note: its fit seconds, training steps and, blended, the mean weight of each blended forecast."""
-    if args.defaults:  # the forecaster a user gets: its default network and training budget
-        train = dataclasses.replace(forecaster_training(), seed=seed, progress=False, device="cpu")
-        fc = LRUForecaster(args.lookback, args.horizon, train=train, blend=blend)
-    else:
-        train = TrainConfig(
-            epochs=args.epochs, max_steps_per_epoch=args.steps_per_epoch, batch_size=32, lr=3e-3, patience=0,
-            seed=seed, progress=False, device="cpu",
-        )  # fmt: skip
-        fc = LRUForecaster(args.lookback, args.horizon, train=train, blend=blend, **NETWORK)
+    fc = forecaster(args.lookback, args.horizon, args, seed=seed, blend=blend)
     cov = dict(future_covariates=COVARIATES, calendar=True) if covariates else {}
     columns = ["unique_id", "ds", "y", *COVARIATES] if covariates else ["unique_id", "ds", "y"]
     t = time.perf_counter()
@@ -166,11 +154,7 @@ def main() -> None:
     print(f"electricity_short: {n} hourly rows, {df['ds'].iloc[0]} → {df['ds'].iloc[-1]}")
     print(f"origins: {args.days}, daily at {first:%H:%M} from {first:%Y-%m-%d} to {last:%Y-%m-%d}; "
           f"lookback {args.lookback}, horizon {h}; fit on the {origins[0]} rows before {first}")  # fmt: skip
-    trained = (
-        "the forecaster's default network and training (forecaster_training())" if args.defaults else
-        f"{NETWORK}, {args.epochs} epochs × ≤ {args.steps_per_epoch} steps of 32 windows, lr 3e-3"
-    )  # fmt: skip
-    print(f"LRU: {trained}, seeds {args.seeds}; streamed with update()\n")
+    print(f"LRU: {recipe(args)}, seeds {args.seeds}; streamed with update()\n")
 
     rows = []
     for blend in (True, False):

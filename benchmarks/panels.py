@@ -24,29 +24,25 @@ for a training window of its own is left out of the fit and of every row, and co
 forecast one with at least `lookback` readings from its own rows; the comparison keeps to fitted series).
 The LRU rows: the library's default blend=True (the network blended with linear, repeat-last and seasonal-naive
 forecasts fitted on the validation rows) and blend=False (the network alone), each the mean forecast over the
-seeds: a small recipe (NETWORK, `--epochs` × `--steps-per-epoch` of 32 windows, lr 3e-3), or with `--defaults`
-the forecaster as a user gets it. `--peers` adds statsforecast's AutoETS and AutoTheta (what a user forecasting
-short monthly panels would pick; their own install, `pip install statsforecast`), each fitted per series on its
-history grid (missing steps carried forward) at the naive baseline's season.
+seeds: a small recipe (common/recipes.py: NETWORK, `--epochs` × `--steps-per-epoch` of 32 windows, lr 3e-3), or with
+`--defaults` the forecaster as a user gets it. `--peers` adds statsforecast's AutoETS and AutoTheta (what a user
+forecasting short monthly panels would pick; their own install, `pip install statsforecast`), each fitted per
+series on its history grid (missing steps carried forward) at the naive baseline's season.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from common.recipes import forecaster, recipe
 
-from lruts import LRUForecaster
 from lruts.data import data_file
-from lruts.forecasting.fitting import forecaster_training
-from lruts.training import TrainConfig
 
-NETWORK = dict(d_model=32, d_state=32, n_layers=2, dropout=0.0)
 VAL_FRACTION = 0.1
 
 
@@ -107,15 +103,7 @@ def split(case: PanelCase, df: pd.DataFrame):
 
 def lru_forecasts(case: PanelCase, history: pd.DataFrame, holdout: dict, args, blend: bool, seed: int):
     """{id: (H,) forecast on the hold-out's dates} of a forecaster fitted on `history`, and its fit seconds."""
-    if args.defaults:  # the forecaster a user gets: its default network and training budget
-        train = dataclasses.replace(forecaster_training(), seed=seed, progress=False, device="cpu")
-        fc = LRUForecaster(case.lookback, case.horizon, train=train, blend=blend)
-    else:
-        train = TrainConfig(
-            epochs=args.epochs, max_steps_per_epoch=args.steps_per_epoch, batch_size=32, lr=3e-3, patience=0,
-            seed=seed, progress=False, device="cpu",
-        )  # fmt: skip
-        fc = LRUForecaster(case.lookback, case.horizon, train=train, blend=blend, **NETWORK)
+    fc = forecaster(case.lookback, case.horizon, args, seed=seed, blend=blend)
     t = time.perf_counter()
     fc.fit(history, id_col="id", time_col="ds", target_col="y", val_fraction=VAL_FRACTION)
     fit_s = time.perf_counter() - t
@@ -219,12 +207,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    recipe = (
-        "the forecaster's defaults"
-        if args.defaults
-        else (f"{NETWORK}, {args.epochs} epochs × ≤ {args.steps_per_epoch} steps of 32 windows, lr 3e-3")
-    )
-    print(f"LRU: {recipe}, seeds {args.seeds}; no covariates")
+    print(f"LRU: {recipe(args)}, seeds {args.seeds}; no covariates")
     for name in args.datasets:
         run(CASES[name], args)
 
